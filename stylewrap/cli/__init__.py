@@ -1,0 +1,106 @@
+"""The `stylewrap` command: a Click group whose subcommands load only when invoked.
+
+Each subcommand lives in its own module here (one per command group, as `hf` does), parses its
+flags, calls one library function and prints. This module turns domain errors into one-line
+messages and exit codes; set STYLEWRAP_DEBUG=1 for the traceback.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+
+import click
+
+from stylewrap import __version__
+from stylewrap.errors import StylewrapError
+
+# name -> (module, attribute, one-line help). The help is here so `stylewrap --help` needs no import.
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "init": ("stylewrap.cli.init_cmd", "init", "Scaffold a project: a commented stylewrap.yaml."),
+    "config": ("stylewrap.cli.config_cmd", "config", "Show or validate the effective configuration."),
+}
+
+
+class CliError(click.ClickException):
+    """A StylewrapError on its way out: one line on stderr, the error's exit code."""
+
+    def __init__(self, error: StylewrapError):
+        super().__init__(error.one_line())
+        self.exit_code = error.exit_code
+
+
+def debug_enabled() -> bool:
+    return os.environ.get("STYLEWRAP_DEBUG", "") not in ("", "0", "false", "no")
+
+
+class LazyGroup(click.Group):
+    """A group whose subcommands are imported on first use, never for `--help`."""
+
+    def __init__(self, *args, lazy_commands: dict[str, tuple[str, str, str]] | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.lazy_commands = dict(lazy_commands or {})
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(super().list_commands(ctx)) | set(self.lazy_commands))
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in self.commands:
+            return self.commands[name]
+        if name not in self.lazy_commands:
+            return None
+        module_name, attr, _ = self.lazy_commands[name]
+        try:
+            command = getattr(importlib.import_module(module_name), attr)
+        except (ImportError, AttributeError):
+            if debug_enabled():
+                raise
+            return None
+        self.commands[name] = command
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, self.lazy_commands[name][2]) for name in sorted(self.lazy_commands)]
+        rows += [(n, c.get_short_help_str()) for n, c in sorted(self.commands.items()) if n not in self.lazy_commands]
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except StylewrapError as exc:
+            if debug_enabled():
+                raise
+            raise CliError(exc) from None
+        except (click.exceptions.Exit, click.ClickException, click.Abort, KeyboardInterrupt):
+            raise
+        except OSError as exc:
+            if debug_enabled():
+                raise
+            where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
+            raise CliError(StylewrapError(f"{where}{exc.strerror or exc}")) from None
+        except Exception as exc:  # the last line of defence: a one-line message, not a traceback
+            if debug_enabled():
+                raise
+            raise CliError(
+                StylewrapError(f"internal error: {type(exc).__name__}: {exc}", hint="set STYLEWRAP_DEBUG=1 for the traceback")
+            ) from None
+
+
+@click.group(cls=LazyGroup, lazy_commands=COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="stylewrap")
+def cli() -> None:
+    """stylewrap: a chat style from nothing to a deployed, published model.
+
+    Wraps LLaMA-Factory (llamafactory-cli) and ms-swift (swift), each in its own environment.
+    """
+
+
+def main() -> None:
+    try:
+        cli.main(prog_name="stylewrap")
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(130)

@@ -1,0 +1,379 @@
+"""Typed models of `stylewrap.yaml`, with line-accurate errors and `--set` / env overrides.
+
+Precedence, lowest first: model defaults < stylewrap.yaml < STYLEWRAP_<SECTION>__<KEY> env vars <
+`--set section.key=value` flags. Secrets (API keys, tokens) are never fields here: they are read
+from the environment at the moment of use (`stylewrap.secrets`).
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from stylewrap.errors import ConfigError, Location
+
+CONFIG_FILENAME = "stylewrap.yaml"
+ENV_PREFIX = "STYLEWRAP_"
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class StyleConfig(Section):
+    preset: str = Field("translational", description="built-in preset name or path to a preset YAML")
+    system_prompt: str | None = Field(None, description="system prompt baked into training rows / compare")
+
+
+class DatagenConfig(Section):
+    teacher_model: str = "gpt-4o-mini"
+    base_url: str | None = Field(None, description="OpenAI-compatible endpoint; env OPENAI_BASE_URL")
+    api_key_env: str = Field("OPENAI_API_KEY", description="name of the env var holding the key")
+    num_topics: int = Field(20, ge=1)
+    num_dialogues: int = Field(1000, ge=1)
+    turns: int = Field(1, ge=1, description="user/assistant exchanges per dialogue")
+    temperature: float = Field(0.9, ge=0, le=2)
+    max_tokens: int = Field(1024, ge=1)
+    concurrency: int = Field(64, ge=1)
+    requests_per_minute: int | None = Field(None, ge=1)
+    tokens_per_minute: int | None = Field(None, ge=1)
+    price_input_per_1k: float = Field(0.0, ge=0)
+    price_output_per_1k: float = Field(0.0, ge=0)
+    request_timeout: float = Field(60.0, gt=0)
+    max_retries: int = Field(6, ge=0)
+    seed: int = 0
+    output_dir: str = "data/generated"
+    output_format: str = "sharegpt"
+
+
+class DataConfig(Section):
+    train_file: str | None = Field(None, description="training data, any supported format")
+    val_file: str | None = None
+    format: str | None = Field(None, description="force a format instead of auto-detecting")
+    dataset_name: str = "stylewrap_style"
+    val_size: float = Field(0.0, ge=0, lt=1)
+
+
+class TrainConfig(Section):
+    backend: str = "llamafactory"
+    model: str | None = Field(None, description="base model: local folder or hub id")
+    template: str | None = Field(None, description="chat template; derived from the model when unset")
+    method: Literal["lora", "qlora", "full"] = "lora"
+    lora_rank: int = Field(8, ge=1)
+    lora_alpha: int | None = Field(None, ge=1, description="defaults to 2 x lora_rank")
+    lora_dropout: float = Field(0.05, ge=0, lt=1)
+    lora_target: str = Field("all", description="'all' for every linear layer, or comma-separated names")
+    quantization_bit: int | None = Field(None, description="4 or 8 for qlora")
+    cutoff_len: int = Field(1024, ge=8)
+    per_device_train_batch_size: int = Field(4, ge=1)
+    gradient_accumulation_steps: int = Field(4, ge=1)
+    learning_rate: float = Field(1e-4, gt=0)
+    num_train_epochs: float = Field(3.0, gt=0)
+    max_steps: int | None = Field(None, ge=1)
+    lr_scheduler_type: str = "cosine"
+    warmup_ratio: float = Field(0.03, ge=0, lt=1)
+    warmup_steps: int | None = Field(None, ge=0)
+    logging_steps: int = Field(10, ge=1)
+    save_steps: int = Field(100, ge=1)
+    eval_steps: int | None = Field(None, ge=1)
+    save_total_limit: int | None = Field(2, ge=1)
+    dtype: Literal["auto", "bf16", "fp16", "fp32"] = "auto"
+    gradient_checkpointing: bool | None = Field(None, description="None lets stylewrap decide")
+    packing: bool | None = Field(None, description="sequence packing / padding-free batching")
+    attention: Literal["auto", "sdpa", "flash_attn", "eager"] = "auto"
+    liger_kernel: bool = False
+    deepspeed: str | None = Field(None, description="zero2, zero3, zero3_offload or a JSON path")
+    seed: int = 42
+    output_dir: str = "runs"
+    extra_args: dict[str, Any] = Field(default_factory=dict, description="passed through to the backend")
+
+
+class ExportConfig(Section):
+    output_dir: str | None = None
+    quantization_bit: int | None = None
+    max_shard_size_gb: int = Field(5, ge=1)
+
+
+class DeployConfig(Section):
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    served_model_name: str | None = None
+    api_key_env: str | None = Field(None, description="env var whose value the server requires as API key")
+    startup_timeout: float = Field(300.0, gt=0)
+
+
+class PublishConfig(Section):
+    model_repo: str | None = None
+    dataset_repo: str | None = None
+    private: bool = True
+    license: str = "apache-2.0"
+    base_model_id: str | None = Field(None, description="hub id that replaces a local base path in adapter configs")
+
+
+class BackendEnvConfig(Section):
+    executable: str | None = Field(None, description="use this llamafactory-cli / swift instead of the managed env")
+    venv: str | None = Field(None, description="use this existing virtual environment")
+
+
+class BackendsConfig(Section):
+    envs_dir: str | None = Field(None, description="default ~/.cache/stylewrap/envs")
+    llamafactory: BackendEnvConfig = Field(default_factory=BackendEnvConfig)
+    swift: BackendEnvConfig = Field(default_factory=BackendEnvConfig)
+
+
+class StylewrapConfig(Section):
+    style: StyleConfig = Field(default_factory=StyleConfig)
+    datagen: DatagenConfig = Field(default_factory=DatagenConfig)
+    data: DataConfig = Field(default_factory=DataConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    export: ExportConfig = Field(default_factory=ExportConfig)
+    deploy: DeployConfig = Field(default_factory=DeployConfig)
+    publish: PublishConfig = Field(default_factory=PublishConfig)
+    backends: BackendsConfig = Field(default_factory=BackendsConfig)
+
+    # where the config came from; relative paths inside it resolve against this folder
+    _root: Path | None = None
+
+    def resolve_path(self, value: str | None) -> Path | None:
+        if value is None:
+            return None
+        path = Path(os.path.expanduser(value))
+        if not path.is_absolute() and self._root is not None:
+            path = self._root / path
+        return path
+
+
+# ---------------------------------------------------------------- YAML with line numbers
+
+
+class _LineLoader(yaml.SafeLoader):
+    """SafeLoader that remembers the line of every mapping key, and rejects duplicate keys."""
+
+
+def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
+    mapping: dict = {}
+    lines: dict = {}
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in mapping:
+            raise ConfigError(
+                f"duplicate key {key!r}",
+                location=Location(getattr(loader, "name", None), key_node.start_mark.line + 1, str(key)),
+            )
+        mapping[key] = loader.construct_object(value_node, deep=deep)
+        lines[key] = key_node.start_mark.line + 1
+    loader.key_lines[id(mapping)] = lines
+    return mapping
+
+
+_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def _load_yaml_with_lines(text: str, name: str) -> tuple[dict, dict[tuple, int]]:
+    loader = _LineLoader(text)
+    loader.name = name
+    loader.key_lines = {}
+    try:
+        data = loader.get_single_data()
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        raise ConfigError(
+            f"not valid YAML: {exc.problem}",
+            location=Location(name, mark.line + 1 if mark else None),
+        ) from None
+    finally:
+        loader.dispose()
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError("top level must be a mapping of sections", location=Location(name, 1))
+    flat: dict[tuple, int] = {}
+
+    def walk(obj: Any, prefix: tuple) -> None:
+        if isinstance(obj, dict):
+            for key, line in loader.key_lines.get(id(obj), {}).items():
+                flat[prefix + (key,)] = line
+                walk(obj[key], prefix + (key,))
+
+    walk(data, ())
+    return data, flat
+
+
+# ---------------------------------------------------------------- overrides
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """`train.learning_rate=1e-4` -> (['train', 'learning_rate'], 0.0001), values parsed as YAML."""
+    if "=" not in text:
+        raise ConfigError(f"--set {text!r}: expected SECTION.KEY=VALUE", hint="e.g. --set train.learning_rate=1e-4")
+    key, raw = text.split("=", 1)
+    path = [part for part in key.strip().split(".") if part]
+    if not path:
+        raise ConfigError(f"--set {text!r}: empty key")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError:
+        value = raw
+    # YAML reads 1e-4 as a string (no dot); a number is what anyone means there
+    if isinstance(value, str):
+        try:
+            value = float(value) if any(c in value.lower() for c in ".e") else value
+        except ValueError:
+            pass
+    return path, value
+
+
+def _env_overrides(environ: dict[str, str]) -> list[tuple[list[str], Any, str]]:
+    out = []
+    for name, raw in environ.items():
+        if not name.startswith(ENV_PREFIX) or "__" not in name:
+            continue
+        path = [p.lower() for p in name[len(ENV_PREFIX):].split("__")]
+        _, value = parse_override(f"x={raw}")
+        out.append((path, value, f"${name}"))
+    return out
+
+
+def _set_path(data: dict, path: list[str], value: Any, source: str) -> None:
+    node = data
+    for part in path[:-1]:
+        child = node.get(part)
+        if child is None:
+            child = node[part] = {}
+        if not isinstance(child, dict):
+            raise ConfigError(f"{source}: {'.'.join(path)}: {part} is not a section")
+        node = child
+    node[path[-1]] = value
+
+
+# ---------------------------------------------------------------- validation
+
+
+def _did_you_mean(model: type[BaseModel], path: tuple) -> str | None:
+    target: type[BaseModel] | None = model
+    for part in path[:-1]:
+        field = target.model_fields.get(part) if target else None
+        annotation = field.annotation if field else None
+        target = annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
+    if target is None:
+        return None
+    matches = difflib.get_close_matches(str(path[-1]), list(target.model_fields), n=1, cutoff=0.6)
+    return f"did you mean {matches[0]!r}?" if matches else f"known keys: {', '.join(target.model_fields)}"
+
+
+def _raise_validation(
+    exc: ValidationError, source: str, lines: dict[tuple, int], override_sources: dict[tuple, str]
+) -> None:
+    err = exc.errors()[0]
+    path = tuple(str(p) for p in err["loc"])
+    if path in override_sources:
+        source, lines = override_sources[path], {}
+    line = None
+    for depth in range(len(path), 0, -1):
+        line = lines.get(path[:depth])
+        if line:
+            break
+    where = Location(source, line, ".".join(path))
+    if err["type"] == "extra_forbidden":
+        raise ConfigError("unknown key", location=where, hint=_did_you_mean(StylewrapConfig, path)) from None
+    raise ConfigError(err["msg"].lower(), location=where) from None
+
+
+def find_config(start: Path | None = None) -> Path | None:
+    """stylewrap.yaml in `start` or the nearest parent folder."""
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        candidate = folder / CONFIG_FILENAME
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def load_config(
+    path: str | Path | None = None,
+    overrides: list[str] | tuple[str, ...] = (),
+    environ: dict[str, str] | None = None,
+    *,
+    search: bool = True,
+) -> StylewrapConfig:
+    """Load, override and validate. `path=None` searches upward from cwd, else uses defaults."""
+    environ = dict(os.environ if environ is None else environ)
+    config_path = Path(path) if path else (find_config() if search else None)
+    data: dict = {}
+    lines: dict[tuple, int] = {}
+    source = str(config_path) if config_path else "<defaults>"
+    if config_path is not None:
+        if not config_path.is_file():
+            raise ConfigError("config file not found", location=Location(config_path), hint="run `stylewrap init`")
+        try:
+            text = config_path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"not UTF-8 ({exc.reason})", location=Location(config_path)) from None
+        data, lines = _load_yaml_with_lines(text, source)
+    override_sources: dict[tuple, str] = {}
+    for path_parts, value, origin in _env_overrides(environ):
+        _set_path(data, path_parts, value, origin)
+        override_sources[tuple(path_parts)] = origin
+    for item in overrides:
+        path_parts, value = parse_override(item)
+        _set_path(data, path_parts, value, f"--set {item}")
+        override_sources[tuple(path_parts)] = f"--set {item}"
+    try:
+        config = StylewrapConfig.model_validate(data)
+    except ValidationError as exc:
+        _raise_validation(exc, source, lines, override_sources)
+    config._root = config_path.parent.resolve() if config_path else Path.cwd()
+    return config
+
+
+def config_as_yaml(config: StylewrapConfig) -> str:
+    return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
+
+
+# ---------------------------------------------------------------- scaffold
+
+SECTION_HELP = {
+    "style": "the chat style to teach: a built-in preset (`stylewrap styles list`) or your own YAML",
+    "datagen": "dataset generation through any OpenAI-compatible API (key from $OPENAI_API_KEY)",
+    "data": "the training data; any format `stylewrap data` reads",
+    "train": "fine-tuning; backend is llamafactory or swift",
+    "export": "merging a LoRA adapter into its base model",
+    "deploy": "the OpenAI-compatible server",
+    "publish": "ModelScope upload (token from $MODELSCOPE_API_TOKEN)",
+    "backends": "where each backend's environment lives",
+}
+
+
+def commented_yaml(model: type[BaseModel] = StylewrapConfig) -> str:
+    """Every section and key with its default and description, for `stylewrap init`."""
+    out = [
+        "# stylewrap.yaml — every key with its default. Delete what you do not change.",
+        "# Override any value per run: --set train.learning_rate=1e-4, or env STYLEWRAP_TRAIN__LEARNING_RATE.",
+        "# Secrets never go here: stylewrap reads them from the environment.",
+        "",
+    ]
+
+    def emit(cls: type[BaseModel], indent: int) -> None:
+        pad = "  " * indent
+        for name, field in cls.model_fields.items():
+            annotation = field.annotation
+            if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+                out.append(f"{pad}{name}:")
+                emit(annotation, indent + 1)
+                continue
+            default = field.get_default(call_default_factory=True)
+            rendered = yaml.safe_dump({name: default}, allow_unicode=True, default_flow_style=True).strip()[1:-1]
+            comment = f"  # {field.description}" if field.description else ""
+            out.append(f"{pad}{rendered}{comment}")
+
+    for name, field in model.model_fields.items():
+        out.append(f"# {SECTION_HELP.get(name, name)}")
+        out.append(f"{name}:")
+        emit(field.annotation, 1)
+        out.append("")
+    return "\n".join(out)
