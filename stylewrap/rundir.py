@@ -1,0 +1,71 @@
+"""The run directory: everything one training run leaves behind, described by `run.json`.
+
+Written by `stylewrap train`, read by `runs`, `export`, `compare`, `deploy` and `publish`, so a
+later command needs nothing but the folder. Layout (paths relative to the run directory):
+
+    run.json            this record
+    config/             rendered backend config(s) and the exact command (`command.sh`)
+    data/               the converted dataset and its registration
+    output/             the backend's output_dir (adapter or full weights, checkpoints)
+    train.log           the backend's full output, secrets scrubbed
+    loss.png            loss curve
+    merged/             `stylewrap export` result (merged weights), when made
+    compare/            `stylewrap compare` reports, when made
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from stylewrap.errors import InputError, Location
+from stylewrap.fsutil import atomic_write_json
+
+RUN_FILE = "run.json"
+
+
+@dataclass
+class RunInfo:
+    run_id: str
+    backend: str                      # registry name: "llamafactory" | "swift"
+    backend_version: str | None
+    base_model: str                   # path or hub id as given
+    method: str                       # lora | qlora | full
+    template: str | None
+    command: str                      # the exact shell line that trained (secrets redacted)
+    config_files: list[str] = field(default_factory=list)      # rendered configs, relative
+    dataset: dict[str, Any] = field(default_factory=dict)      # {"name", "path", "format", "rows", "source", "hub_repo"}
+    hyperparameters: dict[str, Any] = field(default_factory=dict)
+    status: str = "created"           # created | running | succeeded | failed
+    created_at: str | None = None
+    finished_at: str | None = None
+    adapter_dir: str | None = None    # relative: the trained adapter (LoRA) or full weights
+    merged_dir: str | None = None     # relative: merged model, after export
+    loss_png: str | None = None
+    metrics: dict[str, Any] = field(default_factory=dict)      # final train/eval loss, steps, runtime
+    compare_reports: list[str] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def save(self, run_dir: Path) -> Path:
+        return atomic_write_json(Path(run_dir) / RUN_FILE, asdict(self))
+
+    @classmethod
+    def load(cls, run_dir: Path) -> "RunInfo":
+        path = Path(run_dir) / RUN_FILE
+        if not path.is_file():
+            raise InputError("not a stylewrap run directory (no run.json)", location=Location(run_dir))
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as exc:
+            raise InputError(f"invalid JSON: {exc.msg}", location=Location(path, exc.lineno)) from None
+        known = {f for f in cls.__dataclass_fields__}
+        unknown = set(data) - known
+        if unknown:
+            raise InputError(f"unknown keys {sorted(unknown)}", location=Location(path))
+        return cls(**data)
+
+
+def resolve(run_dir: Path, relative: str | None) -> Path | None:
+    return None if relative is None else (Path(run_dir) / relative)
