@@ -7,6 +7,7 @@ written back from it; see CONTRACTS.md for the interface other parts of stylewra
 from stylewrap.adapters.files import Problem, detect_format, read_records, scan, write_records
 from stylewrap.adapters.formats import FORMATS, Format, register_format
 from stylewrap.adapters.records import ROLES, Record, RowProblem
+from stylewrap.adapters.registration import register_llamafactory, register_swift, swift_dataset_registration
 
 __all__ = [
     "FORMATS",
@@ -18,6 +19,9 @@ __all__ = [
     "detect_format",
     "read_records",
     "register_format",
+    "register_llamafactory",
+    "register_swift",
     "scan",
+    "swift_dataset_registration",
     "write_records",
 ]

@@ -78,15 +78,21 @@ def detect_format(path: str | Path) -> str:
 
 def scan(path: str | Path, fmt: str | None = None, *, strict_keys: bool = False, **options) -> Iterator[Record | Problem]:
     """Every row of `path` as a Record, or a Problem for a row that is not valid; streaming."""
+    for _, item in scan_rows(path, fmt, strict_keys=strict_keys, **options):
+        yield item
+
+
+def scan_rows(path: str | Path, fmt: str | None = None, *, strict_keys: bool = False, **options) -> Iterator[tuple[RawRow, Record | Problem]]:
+    """Like `scan`, with the parsed row each Record or Problem came from."""
     path = Path(path)
     fmt_name = fmt or detect_format(path)
     read_row = format_named(fmt_name).read_row
     name = str(path)
     for raw in iter_raw_rows(path, strict_keys=strict_keys):
         if raw.error is not None:
-            yield Problem(name, raw.line, raw.field, raw.error, raw.fatal)
+            yield raw, Problem(name, raw.line, raw.field, raw.error, raw.fatal)
             continue
-        yield _to_record(raw, read_row, name, options)
+        yield raw, _to_record(raw, read_row, name, options)
 
 
 def _to_record(raw: RawRow, read_row, name: str, options: dict) -> Record | Problem:

@@ -41,6 +41,9 @@ class Format:
     # LLaMA-Factory column -> file column, declared only when the file has that column (its
     # converter indexes the column unconditionally, so declaring an absent one fails the load)
     llamafactory_optional_columns: dict = field(default_factory=dict)
+    # ms-swift custom dataset registration keys (without dataset_name/dataset_path): `columns`
+    # renames file columns to swift's, `messages` is the role mapping of its MessagesPreprocessor
+    swift: dict = field(default_factory=dict)
 
 
 FORMATS: dict[str, Format] = {}
@@ -88,11 +91,7 @@ def _with_meta(row: dict, record: Record) -> dict:
 def _unsupported(record: Record, fmt: str, allowed: frozenset[str]) -> None:
     for index, message in enumerate(record.messages):
         if message["role"] not in allowed:
-            where = f" (row from line {record.line})" if record.line else ""
-            raise RowProblem(
-                f"messages[{index}].role",
-                f"{fmt} cannot hold a {message['role']!r} message{where}; convert to sharegpt or messages instead",
-            )
+            raise RowProblem(f"messages[{index}].role", f"{fmt} cannot hold a {message['role']!r} message; convert to sharegpt or messages instead")
 
 
 # ---- alpaca: instruction / input / output / system / history ---------------------------------
@@ -379,7 +378,9 @@ def _is_qa(row: dict) -> bool:
 
 
 # Detection order matters: SWIFT rows are also a list of conversations.
-register_format(Format("qa", "the seed pipeline's {\"问\": ..., \"答\": ...} rows", read_qa, write_qa, _is_qa))
+register_format(Format("qa", "the seed pipeline's {\"问\": ..., \"答\": ...} rows", read_qa, write_qa, _is_qa,
+                       llamafactory={"formatting": "alpaca", "columns": {"prompt": "问", "query": None, "response": "答"}},
+                       swift={"columns": {"问": "query", "答": "response"}}))
 register_format(Format(
     "messages", "OpenAI messages (role/content, typed text parts, loss_weight)", read_messages, write_messages, _is_messages,
     # LLaMA-Factory's "openai" converter appends "detailed thinking off" to the system prompt; its
@@ -388,6 +389,7 @@ register_format(Format(
                   "tags": {"role_tag": "role", "content_tag": "content", "user_tag": "user", "assistant_tag": "assistant",
                            "system_tag": "system", "observation_tag": "tool", "function_tag": "function_call"}},
     llamafactory_optional_columns={"tools": "tools"},
+    swift={"messages": {"role_key": "role", "content_key": "content", "user_role": "user", "assistant_role": "assistant"}},
 ))
 register_format(Format(
     "swift", "SWIFT conversations (from: user|assistant; a JSON string column too)", read_swift, write_swift, _is_swift,
@@ -395,12 +397,14 @@ register_format(Format(
                   "tags": {"role_tag": "from", "content_tag": "value", "user_tag": "user", "assistant_tag": "assistant",
                            "system_tag": "system", "observation_tag": "observation", "function_tag": "function_call"}},
     llamafactory_optional_columns={"tools": "tools"},
+    swift={"messages": {"role_key": "from", "content_key": "value", "user_role": "user", "assistant_role": "assistant"}},
 ))
 register_format(Format(
     "sharegpt", "sharegpt conversations of from/value (human/gpt, function_call, observation), system, tools",
     read_sharegpt, write_sharegpt, _is_sharegpt,
     llamafactory={"formatting": "sharegpt", "columns": {"messages": "conversations"}},
     llamafactory_optional_columns={"system": "system", "tools": "tools"},
+    swift={"messages": {"role_key": "from", "content_key": "value", "user_role": "human", "assistant_role": "gpt"}},
 ))
 register_format(Format(
     "alpaca", "alpaca instruction/input/output (+ system, history)", read_alpaca, write_alpaca, _is_alpaca,
