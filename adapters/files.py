@@ -76,19 +76,19 @@ def detect_format(path: str | Path) -> str:
     )
 
 
-def scan(path: str | Path, fmt: str | None = None, *, strict_keys: bool = False, **options) -> Iterator[Record | Problem]:
+def scan(path: str | Path, fmt: str | None = None, **options) -> Iterator[Record | Problem]:
     """Every row of `path` as a Record, or a Problem for a row that is not valid; streaming."""
-    for _, item in scan_rows(path, fmt, strict_keys=strict_keys, **options):
+    for _, item in scan_rows(path, fmt, **options):
         yield item
 
 
-def scan_rows(path: str | Path, fmt: str | None = None, *, strict_keys: bool = False, **options) -> Iterator[tuple[RawRow, Record | Problem]]:
+def scan_rows(path: str | Path, fmt: str | None = None, **options) -> Iterator[tuple[RawRow, Record | Problem]]:
     """Like `scan`, with the parsed row each Record or Problem came from."""
     path = Path(path)
     fmt_name = fmt or detect_format(path)
     read_row = format_named(fmt_name).read_row
     name = str(path)
-    for raw in iter_raw_rows(path, strict_keys=strict_keys):
+    for raw in iter_raw_rows(path):
         if raw.error is not None:
             yield raw, Problem(name, raw.line, raw.field, raw.error, raw.fatal)
             continue
@@ -106,13 +106,13 @@ def _to_record(raw: RawRow, read_row, name: str, options: dict) -> Record | Prob
     return record
 
 
-def read_records(path: str | Path, fmt: str | None = None, *, strict_keys: bool = False, **options) -> Iterator[Record]:
+def read_records(path: str | Path, fmt: str | None = None, **options) -> Iterator[Record]:
     """Stream the records of `path`; auto-detects the format when `fmt` is None.
 
     Raises DataError (file:line: field) at the first bad row. `options` go to the format's reader
     (e.g. sharegpt role tags: user_tag="user").
     """
-    for item in scan(path, fmt, strict_keys=strict_keys, **options):
+    for item in scan(path, fmt, **options):
         if isinstance(item, Problem):
             raise item.error()
         yield item

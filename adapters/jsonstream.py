@@ -37,6 +37,13 @@ class DuplicateKey(ValueError):
     pass
 
 
+class InvalidUtf8(Exception):
+    def __init__(self, line: int, offset: int):
+        super().__init__(line, offset)
+        self.line = line
+        self.offset = offset
+
+
 def _reject_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict:
     obj = dict(pairs)
     if len(obj) != len(pairs):
@@ -69,18 +76,18 @@ def has_bom(path: str | Path) -> bool:
         return handle.read(len(BOM)) == BOM
 
 
-def iter_raw_rows(path: str | Path, *, strict_keys: bool = False) -> Iterator[RawRow]:
+def iter_raw_rows(path: str | Path) -> Iterator[RawRow]:
     """Every row of `path` (JSONL or JSON array) with its line; problems come back as rows too.
 
-    `strict_keys` also rejects objects with a repeated key (slower: a Python hook per object).
-    A BOM is reported as a problem on line 1 and then skipped.
+    An object with a repeated key is a problem (json would silently keep the last value; the hook
+    that catches it costs about a quarter of the parse time). A BOM is reported on line 1.
     """
     if has_bom(path):
         yield RawRow(1, error="file starts with a UTF-8 byte order mark (BOM); save it as UTF-8 without BOM", field="BOM")
     if container_of(path) == "array":
-        yield from _iter_array(path, strict_keys)
+        yield from _iter_array(path)
     else:
-        yield from _iter_lines(path, strict_keys)
+        yield from _iter_lines(path)
 
 
 def _decode_error(exc: Exception) -> tuple[str, str | None]:
@@ -91,8 +98,8 @@ def _decode_error(exc: Exception) -> tuple[str, str | None]:
     return f"not valid JSON: {exc}", None
 
 
-def _iter_lines(path: str | Path, strict_keys: bool) -> Iterator[RawRow]:
-    loads = _strict_decoder.decode if strict_keys else json.loads
+def _iter_lines(path: str | Path) -> Iterator[RawRow]:
+    loads = _strict_decoder.decode
     with open(path, "rb") as handle:
         for number, raw in enumerate(handle, 1):
             if number == 1 and raw.startswith(BOM):
@@ -130,8 +137,12 @@ class _ArrayReader:
         chunk = self.handle.read(CHUNK_CHARS)
         if self.bytes_read == 0 and chunk.startswith(BOM):
             chunk = chunk[len(BOM):]
+        try:
+            text = self.decoder.decode(chunk, final=not chunk)
+        except UnicodeDecodeError as exc:
+            line = self.line + self.buffer.count("\n", self.counted_to) + chunk.count(b"\n", 0, exc.start)
+            raise InvalidUtf8(line, self.bytes_read + exc.start) from None
         self.bytes_read += len(chunk)
-        text = self.decoder.decode(chunk, final=not chunk)
         if not chunk:
             self.eof = True
         # drop what has been consumed so the window stays small
@@ -159,8 +170,8 @@ class _ArrayReader:
                 return None
 
 
-def _iter_array(path: str | Path, strict_keys: bool) -> Iterator[RawRow]:
-    decode = (_strict_decoder if strict_keys else _decoder).raw_decode
+def _iter_array(path: str | Path) -> Iterator[RawRow]:
+    decode = _strict_decoder.raw_decode
     with open(path, "rb") as handle:
         reader = _ArrayReader(handle)
         try:
@@ -198,8 +209,8 @@ def _iter_array(path: str | Path, strict_keys: bool) -> Iterator[RawRow]:
                 reader.pos = end
                 expect_value = False
                 after_comma = False
-        except UnicodeDecodeError as exc:
-            yield RawRow(reader.line_at(len(reader.buffer)), error=f"invalid UTF-8 near byte {reader.bytes_read - len(exc.object) + exc.start}", field="encoding", fatal=True)
+        except InvalidUtf8 as exc:
+            yield RawRow(exc.line, error=f"invalid UTF-8 at byte {exc.offset} of the file", field="encoding", fatal=True)
 
 
 def _decode_element(reader: _ArrayReader, decode, where: int) -> tuple[RawRow, int]:

@@ -66,7 +66,7 @@ def validate(
     """
     path = Path(path)
     report = ValidationReport(path, fmt or detect_format(path))
-    rows = with_progress(scan_rows(path, report.fmt, strict_keys=True, **options), f"validating {path.name}")
+    rows = with_progress(scan_rows(path, report.fmt, **options), f"validating {path.name}")
     if not drop_invalid:
         for raw, item in rows:
             _count(report, item)
