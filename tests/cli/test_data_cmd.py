@@ -95,3 +95,19 @@ def test_convert_refuses_to_overwrite_its_input(shared_data, tmp_path):
     source.write_bytes((shared_data / "tsldial/3_TranslationalDialogues.jsonl").read_bytes())
     result = CliRunner().invoke(cli, ["data", "convert", str(source), "--to", "qa", "-o", str(source)])
     assert result.exit_code == 2 and "overwrite the input" in result.output
+
+
+def test_stats_counts_tokens_per_role_with_a_real_tokenizer(shared_data, tmp_path):
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+
+    source = shared_data / "llamafactory/identity.json"
+    records = list(read_records(source))
+    tokenizer = Tokenizer(models.BPE())
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    texts = [m["content"] for r in records for m in r.messages]
+    tokenizer.train_from_iterator(texts, trainers.BpeTrainer(vocab_size=400, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    tokenizer.save(str(tmp_path / "tokenizer.json"))
+    numbers = json.loads(_invoke("stats", source, "--json", "--tokenizer", tmp_path).output)
+    for role, index in (("user", 0), ("assistant", 1)):
+        expected = sum(len(tokenizer.encode(r.messages[index]["content"], add_special_tokens=False).ids) for r in records)
+        assert numbers["roles"][role]["tokens"] == expected > numbers["roles"][role]["messages"]
