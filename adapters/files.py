@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 from stylewrap.adapters.formats import FORMATS, Format
-from stylewrap.adapters.jsonstream import RawRow, container_of, iter_raw_rows
+from stylewrap.adapters.jsonstream import RawRow, iter_line_rows, iter_raw_rows
 from stylewrap.adapters.records import Record, RowProblem
 from stylewrap.errors import DataError, Location
 from stylewrap.fsutil import atomic_writer
@@ -82,13 +83,18 @@ def scan(path: str | Path, fmt: str | None = None, **options) -> Iterator[Record
         yield item
 
 
-def scan_rows(path: str | Path, fmt: str | None = None, **options) -> Iterator[tuple[RawRow, Record | Problem]]:
-    """Like `scan`, with the parsed row each Record or Problem came from."""
+def scan_rows(
+    path: str | Path, fmt: str | None = None, *, line_range: tuple[int, int, int] | None = None, **options
+) -> Iterator[tuple[RawRow, Record | Problem]]:
+    """Like `scan`, with the parsed row each Record or Problem came from.
+
+    `line_range` (start byte, end byte, first line) limits a JSONL file to one slice of it.
+    """
     path = Path(path)
     fmt_name = fmt or detect_format(path)
     read_row = format_named(fmt_name).read_row
     name = str(path)
-    for raw in iter_raw_rows(path):
+    for raw in iter_line_rows(path, *line_range) if line_range else iter_raw_rows(path):
         if raw.error is not None:
             yield raw, Problem(name, raw.line, raw.field, raw.error, raw.fatal)
             continue
@@ -127,6 +133,71 @@ def output_container(path: str | Path, container: str | None = None) -> str:
     return "array" if Path(path).suffix.lower() == ".json" else "lines"
 
 
+class RowSink:
+    """Writes encoded rows as JSON Lines or as the elements of one JSON array.
+
+    Every array element is written after ",\n  "; the first element's comma is dropped, here or,
+    for `fragment` sinks (part files written by parallel workers), by `join_fragments`.
+    """
+
+    def __init__(self, handle, as_array: bool, *, fragment: bool = False):
+        self.write = handle.write
+        self.as_array = as_array
+        self.fragment = fragment
+        self.count = 0
+        if as_array and not fragment:
+            self.write("[")
+
+    def add(self, text: str) -> None:
+        if self.as_array:
+            self.write(ELEMENT_PREFIX[1:] if self.count == 0 and not self.fragment else ELEMENT_PREFIX)
+            self.write(text)
+        else:
+            self.write(text)
+            self.write("\n")
+        self.count += 1
+
+    def close(self, total: int | None = None) -> None:
+        if self.as_array and not self.fragment:
+            self.write("\n]\n" if (self.count if total is None else total) else "]\n")
+
+
+ELEMENT_PREFIX = ",\n  "
+
+
+def join_fragments(handle, parts: list[tuple[Path, int]], as_array: bool) -> int:
+    """Concatenate fragment files (path, rows) into `handle` (binary) as one document; returns rows."""
+    total = 0
+    if as_array:
+        handle.write(b"[")
+    for part, rows in parts:
+        if not rows:
+            continue
+        with open(part, "rb") as source:
+            if as_array and total == 0:
+                source.read(1)  # the document's first element has no comma before it
+            shutil.copyfileobj(source, handle, 1 << 20)
+        total += rows
+    if as_array:
+        handle.write(b"\n]\n" if total else b"]\n")
+    return total
+
+
+def record_encoder(fmt: str, output: Path, **options) -> Callable[[Record], str]:
+    """Record -> the JSON text of its row in `fmt`; a record the format cannot hold raises DataError."""
+    write_row = format_named(fmt).write_row
+    dumps = json.JSONEncoder(ensure_ascii=False).encode
+
+    def encode(record: Record) -> str:
+        try:
+            return dumps(write_row(record, **options))
+        except RowProblem as exc:
+            source = f"the record from line {record.line}" if record.line else "a record"
+            raise DataError(f"cannot write {source} as {fmt}: {exc.message}", location=Location(output, None, exc.field)) from None
+
+    return encode
+
+
 def write_records(records: Iterable[Record], path: str | Path, fmt: str, *, container: str | None = None, **options) -> int:
     """Write `records` to `path` in format `fmt`, atomically; returns the number of rows written.
 
@@ -134,31 +205,10 @@ def write_records(records: Iterable[Record], path: str | Path, fmt: str, *, cont
     Nothing is left at `path` when a record cannot be written or the input fails mid-way.
     """
     path = Path(path)
-    write_row = format_named(fmt).write_row
-    as_array = output_container(path, container) == "array"
-    dumps = json.JSONEncoder(ensure_ascii=False).encode
-    count = 0
+    encode = record_encoder(fmt, path, **options)
     with atomic_writer(path, "w") as handle:
-        write = handle.write
-        if as_array:
-            write("[")
+        sink = RowSink(handle, output_container(path, container) == "array")
         for record in records:
-            try:
-                row = write_row(record, **options)
-            except RowProblem as exc:
-                source = f"the record from line {record.line}" if record.line else f"record {count + 1}"
-                raise DataError(f"cannot write {source} as {fmt}: {exc.message}", location=Location(path, None, exc.field)) from None
-            if as_array:
-                write(",\n  " if count else "\n  ")
-                write(dumps(row))
-            else:
-                write(dumps(row))
-                write("\n")
-            count += 1
-        if as_array:
-            write("\n]\n" if count else "]\n")
-    return count
-
-
-def is_array_file(path: str | Path) -> bool:
-    return container_of(path) == "array"
+            sink.add(encode(record))
+        sink.close()
+    return sink.count

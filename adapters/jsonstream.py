@@ -87,7 +87,7 @@ def iter_raw_rows(path: str | Path) -> Iterator[RawRow]:
     if container_of(path) == "array":
         yield from _iter_array(path)
     else:
-        yield from _iter_lines(path)
+        yield from iter_line_rows(path)
 
 
 def _decode_error(exc: Exception) -> tuple[str, str | None]:
@@ -98,10 +98,16 @@ def _decode_error(exc: Exception) -> tuple[str, str | None]:
     return f"not valid JSON: {exc}", None
 
 
-def _iter_lines(path: str | Path) -> Iterator[RawRow]:
+def iter_line_rows(path: str | Path, start: int = 0, end: int | None = None, first_line: int = 1) -> Iterator[RawRow]:
+    """The JSONL rows in bytes [start, end) of `path`; `first_line` is the number of the line at `start`."""
     loads = _strict_decoder.decode
     with open(path, "rb") as handle:
-        for number, raw in enumerate(handle, 1):
+        handle.seek(start)
+        position = start
+        for number, raw in enumerate(handle, first_line):
+            if end is not None and position >= end:
+                return
+            position += len(raw)
             if number == 1 and raw.startswith(BOM):
                 raw = raw[len(BOM):]
             try:
@@ -109,13 +115,37 @@ def _iter_lines(path: str | Path) -> Iterator[RawRow]:
             except UnicodeDecodeError as exc:
                 yield RawRow(number, error=f"invalid UTF-8 at byte {exc.start} of the line", field="encoding")
                 continue
-            if not text.strip():
+            if text.isspace() or not text:
                 continue
             try:
                 yield RawRow(number, value=loads(text))
             except (ValueError, RecursionError) as exc:
                 message, field = _decode_error(exc)
                 yield RawRow(number, error=message, field=field)
+
+
+def line_ranges(path: str | Path, parts: int) -> list[tuple[int, int, int]]:
+    """`path` cut into about `parts` byte ranges on line boundaries: (start, end, first line number)."""
+    size = Path(path).stat().st_size
+    bounds = [0]
+    with open(path, "rb") as handle:
+        for index in range(1, parts):
+            handle.seek(size * index // parts)
+            handle.readline()
+            if bounds[-1] < handle.tell() < size:
+                bounds.append(handle.tell())
+        bounds.append(size)
+        ranges = []
+        line = 1
+        handle.seek(0)
+        for start, end in zip(bounds, bounds[1:]):
+            ranges.append((start, end, line))
+            remaining = end - start
+            while remaining:
+                block = handle.read(min(remaining, 1 << 24))
+                line += block.count(b"\n")
+                remaining -= len(block)
+    return ranges
 
 
 class _ArrayReader:

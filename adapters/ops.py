@@ -3,15 +3,29 @@
 from __future__ import annotations
 
 import random
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-from stylewrap.adapters.files import detect_format, format_named, read_records, write_records
+from stylewrap.adapters.files import (
+    Problem,
+    RowSink,
+    detect_format,
+    format_named,
+    join_fragments,
+    output_container,
+    read_records,
+    record_encoder,
+    scan_rows,
+    write_records,
+)
+from stylewrap.adapters.parallel import map_slices, workers_for
 from stylewrap.adapters.progress import with_progress
 from stylewrap.adapters.records import Record
 from stylewrap.adapters.stats import record_key
-from stylewrap.errors import InputError
+from stylewrap.errors import DataError, InputError, Location
+from stylewrap.fsutil import atomic_writer
 
 
 def _read(path: Path, fmt: str | None, label: str) -> tuple[str, Iterator[Record]]:
@@ -20,12 +34,43 @@ def _read(path: Path, fmt: str | None, label: str) -> tuple[str, Iterator[Record
 
 
 def convert(path: str | Path, output: str | Path, to: str, fmt: str | None = None) -> int:
-    """Rewrite `path` as format `to` at `output`; returns rows written."""
+    """Rewrite `path` as format `to` at `output`; returns rows written.
+
+    A big JSONL input is converted in one process per CPU (see `parallel`); the result is the same.
+    """
     path, output = Path(path), Path(output)
     format_named(to)
     _check_distinct(path, output)
-    _, records = _read(path, fmt, "converting")
-    return write_records(records, output, to)
+    fmt = fmt or detect_format(path)
+    workers = workers_for(path)
+    if workers == 1:
+        return write_records(_read(path, fmt, "converting")[1], output, to)
+    as_array = output_container(output) == "array"
+    output.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=f".{output.name}.", dir=output.parent) as parts_dir:
+        results = map_slices(_convert_slice, path, workers, Path(parts_dir), fmt, to, str(output), as_array)
+        for (_, error), _ in results:
+            if error is not None:
+                message, *where = error
+                raise DataError(message, location=Location(*where))
+        with atomic_writer(output, "wb") as handle:
+            return join_fragments(handle, [(part, rows) for (rows, _), part in results], as_array)
+
+
+def _convert_slice(path: str, line_range: tuple[int, int, int], part: str, fmt: str, to: str, output: str, as_array: bool):
+    """Worker: convert one slice into a fragment file; (rows, None) or (rows, (message, file, line, field))."""
+    encode = record_encoder(to, Path(output))
+    with open(part, "w", encoding="utf-8") as handle:
+        sink = RowSink(handle, as_array, fragment=True)
+        for _, item in scan_rows(path, fmt, line_range=line_range):
+            if isinstance(item, Problem):
+                return sink.count, (item.message, item.file, item.line, item.field)
+            try:
+                sink.add(encode(item))
+            except DataError as exc:
+                where = exc.location or Location()
+                return sink.count, (exc.message, where.file, where.line, where.field)
+    return sink.count, None
 
 
 def _check_distinct(source: Path, *outputs: Path) -> None:

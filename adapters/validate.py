@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import contextlib
 import json
+import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterable
 
-from stylewrap.adapters.files import Problem, detect_format, output_container, scan_rows
+from stylewrap.adapters.files import Problem, RowSink, detect_format, join_fragments, output_container, scan_rows
+from stylewrap.adapters.parallel import map_slices, workers_for
+from stylewrap.adapters.jsonstream import RawRow
 from stylewrap.adapters.progress import with_progress
 from stylewrap.adapters.records import Record
 from stylewrap.fsutil import atomic_writer
@@ -66,29 +70,36 @@ def validate(
     """
     path = Path(path)
     report = ValidationReport(path, fmt or detect_format(path))
+    if drop_invalid:
+        good_default, rejects_default = default_outputs(path)
+        report.good_path = Path(output) if output else good_default
+        report.rejects_path = Path(rejects) if rejects else rejects_default
+    workers = workers_for(path)
+    if workers > 1:
+        return _validate_in_slices(report, workers, options)
     rows = with_progress(scan_rows(path, report.fmt, **options), f"validating {path.name}")
     if not drop_invalid:
-        for raw, item in rows:
-            _count(report, item)
+        check_rows(rows, report)
         return report
-    good_default, rejects_default = default_outputs(path)
-    report.good_path = Path(output) if output else good_default
-    report.rejects_path = Path(rejects) if rejects else rejects_default
-    as_array = output_container(report.good_path) == "array"
-    dumps = json.JSONEncoder(ensure_ascii=False).encode
     with contextlib.ExitStack() as stack:
-        good = stack.enter_context(atomic_writer(report.good_path))
-        bad = stack.enter_context(atomic_writer(report.rejects_path))
-        good.write("[" if as_array else "")
-        for raw, item in rows:
-            _count(report, item)
-            if isinstance(item, Record):
-                separator = (",\n  " if report.valid > 1 else "\n  ") if as_array else ""
-                good.write(separator + dumps(raw.value) + ("" if as_array else "\n"))
-            else:
-                bad.write(dumps({"line": item.line, "field": item.field, "error": item.message, "row": raw.value}) + "\n")
-        good.write(("\n]\n" if report.valid else "]\n") if as_array else "")
+        good = RowSink(stack.enter_context(atomic_writer(report.good_path)), output_container(report.good_path) == "array")
+        bad = RowSink(stack.enter_context(atomic_writer(report.rejects_path)), False)
+        check_rows(rows, report, good, bad)
+        good.close()
     return report
+
+
+def check_rows(rows: Iterable[tuple[RawRow, Record | Problem]], report: ValidationReport, good: RowSink | None = None, bad: RowSink | None = None) -> None:
+    """Count each row into `report`; with sinks, good rows go unchanged to `good`, problems to `bad`."""
+    dumps = json.JSONEncoder(ensure_ascii=False).encode
+    for raw, item in rows:
+        _count(report, item)
+        if good is None:
+            continue
+        if isinstance(item, Record):
+            good.add(dumps(raw.value))
+        else:
+            bad.add(dumps({"line": item.line, "field": item.field, "error": item.message, "row": raw.value}))
 
 
 def _count(report: ValidationReport, item: Record | Problem) -> None:
@@ -99,3 +110,38 @@ def _count(report: ValidationReport, item: Record | Problem) -> None:
     else:
         report.rows += 1
         report.valid += 1
+
+
+def _validate_in_slices(report: ValidationReport, workers: int, options: dict) -> ValidationReport:
+    drop_invalid = report.good_path is not None
+    as_array = drop_invalid and output_container(report.good_path) == "array"
+    parts_home = report.good_path.parent if drop_invalid else None
+    if parts_home is not None:
+        parts_home.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".stylewrap-validate.", dir=parts_home) as parts_dir:
+        results = map_slices(_validate_slice, report.path, workers, Path(parts_dir), report.fmt, drop_invalid, as_array, options)
+        for (part_report, _), _ in results:
+            report.rows += part_report.rows
+            report.valid += part_report.valid
+            report.problem_count += part_report.problem_count
+            report.problems += part_report.problems[: MAX_LISTED - len(report.problems)]
+            report.kinds += part_report.kinds
+        if drop_invalid:
+            with atomic_writer(report.good_path, "wb") as handle:
+                join_fragments(handle, [(part, r.valid) for (r, _), part in results], as_array)
+            with atomic_writer(report.rejects_path, "wb") as handle:
+                join_fragments(handle, [(Path(f"{part}.rejects"), rejected) for (_, rejected), part in results], False)
+    return report
+
+
+def _validate_slice(path: str, line_range: tuple[int, int, int], part: str, fmt: str, drop_invalid: bool, as_array: bool, options: dict):
+    """Worker: check one slice; with `drop_invalid` its good rows go to `part`, rejects to `part`.rejects."""
+    report = ValidationReport(Path(path), fmt)
+    rows = scan_rows(path, fmt, line_range=line_range, **options)
+    if not drop_invalid:
+        check_rows(rows, report)
+        return report, 0
+    with open(part, "w", encoding="utf-8") as good_file, open(f"{part}.rejects", "w", encoding="utf-8") as bad_file:
+        bad = RowSink(bad_file, False, fragment=True)
+        check_rows(rows, report, RowSink(good_file, as_array, fragment=True), bad)
+    return report, bad.count
