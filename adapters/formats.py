@@ -8,6 +8,7 @@ travel in `Record.meta` and are written back as columns. Third parties add a for
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -57,6 +58,8 @@ def register_format(fmt: Format, *, replace: bool = False) -> Format:
 
 
 def _meta(row: dict, known: frozenset[str]) -> dict:
+    if row.keys() <= known:
+        return {}
     return {key: value for key, value in row.items() if key not in known}
 
 
@@ -126,7 +129,7 @@ def read_alpaca(row: dict) -> Record:
     paths.append("output")
     if "output" not in row:
         raise RowProblem("output", "missing")
-    check_messages(messages, paths, "instruction")
+    check_messages(messages, paths.__getitem__, "instruction")
     return Record(messages, _tools_of(row), _meta(row, ALPACA_KEYS))
 
 
@@ -172,6 +175,15 @@ _TAG_ROLES = {
 CONVERSATION_KEYS = frozenset(("conversations", "system", "tools"))
 
 
+@functools.lru_cache(maxsize=16)
+def _role_maps(tags: tuple[tuple[str, str], ...]) -> tuple[dict[str, str], dict[str, str]]:
+    """(tag -> role, role -> tag) for one set of sharegpt tags."""
+    named = dict(tags)
+    tag_of = {role: named[tag] for tag, role in _TAG_ROLES.items()}
+    tag_of[TOOL] = named["observation_tag"]
+    return {named[tag]: role for tag, role in _TAG_ROLES.items()}, tag_of
+
+
 def _read_turns(row: dict, column: str, tags: dict[str, str], *, json_string_ok: bool) -> Record:
     turns = row.get(column)
     if turns is None:
@@ -185,39 +197,42 @@ def _read_turns(row: dict, column: str, tags: dict[str, str], *, json_string_ok:
     if not isinstance(turns, list):
         raise RowProblem(column, f"must be a list of turns, got {type(turns).__name__}")
     role_tag, content_tag = tags["role_tag"], tags["content_tag"]
-    role_of = {tags[tag]: role for tag, role in _TAG_ROLES.items()}
+    role_of = _role_maps(tuple(tags.items()))[0]
     messages: list[dict] = []
-    paths: list[str] = []
     system = row.get("system")
-    if system not in (None, ""):
+    if system is not None and system != "":
         if not isinstance(system, str):
             raise RowProblem("system", f"must be a string, got {type(system).__name__}")
         messages.append({"role": SYSTEM, "content": system})
-        paths.append("system")
+    offset = len(messages)
     for index, turn in enumerate(turns):
-        where = f"{column}[{index}]"
-        if not isinstance(turn, dict):
-            raise RowProblem(where, f"must be an object with {role_tag!r} and {content_tag!r}, got {type(turn).__name__}")
-        if role_tag not in turn:
-            raise RowProblem(f"{where}.{role_tag}", "missing")
-        if content_tag not in turn:
-            raise RowProblem(f"{where}.{content_tag}", "missing")
-        tag = turn[role_tag]
-        role = role_of.get(tag) if isinstance(tag, str) else None
-        if role is None:
-            raise RowProblem(f"{where}.{role_tag}", f"unknown role {tag!r} (known: {', '.join(sorted(role_of))})")
-        message = {"role": role, "content": turn[content_tag]}
+        try:
+            role = role_of[turn[role_tag]]
+            message = {"role": role, "content": turn[content_tag]}
+        except (KeyError, TypeError):
+            raise _turn_problem(turn, f"{column}[{index}]", role_tag, content_tag, role_of) from None
         if "loss_weight" in turn:
             message["loss_weight"] = turn["loss_weight"]
         messages.append(message)
-        paths.append(f"{where}.{content_tag}")
-    check_messages(messages, paths, column)
+
+    def path_of(index: int) -> str:
+        return "system" if index < offset else f"{column}[{index - offset}].{content_tag}"
+
+    check_messages(messages, path_of, column)
     return Record(messages, _tools_of(row), _meta(row, CONVERSATION_KEYS))
 
 
+def _turn_problem(turn: Any, where: str, role_tag: str, content_tag: str, role_of: dict[str, str]) -> RowProblem:
+    if not isinstance(turn, dict):
+        return RowProblem(where, f"must be an object with {role_tag!r} and {content_tag!r}, got {type(turn).__name__}")
+    for key in (role_tag, content_tag):
+        if key not in turn:
+            return RowProblem(f"{where}.{key}", "missing")
+    return RowProblem(f"{where}.{role_tag}", f"unknown role {turn[role_tag]!r} (known: {', '.join(sorted(role_of))})")
+
+
 def _write_turns(record: Record, tags: dict[str, str], *, system_as_turn: bool) -> dict:
-    tag_of = {role: tags[tag] for tag, role in _TAG_ROLES.items()}
-    tag_of[TOOL] = tags["observation_tag"]
+    tag_of = _role_maps(tuple(tags.items()))[1]
     role_tag, content_tag = tags["role_tag"], tags["content_tag"]
     row: dict[str, Any] = {}
     turns = []
@@ -236,11 +251,11 @@ def _write_turns(record: Record, tags: dict[str, str], *, system_as_turn: bool) 
 
 
 def read_sharegpt(row: dict, **tags: str) -> Record:
-    return _read_turns(row, "conversations", {**SHAREGPT_TAGS, **tags}, json_string_ok=False)
+    return _read_turns(row, "conversations", {**SHAREGPT_TAGS, **tags} if tags else SHAREGPT_TAGS, json_string_ok=False)
 
 
 def write_sharegpt(record: Record, **tags: str) -> dict:
-    return _write_turns(record, {**SHAREGPT_TAGS, **tags}, system_as_turn=False)
+    return _write_turns(record, {**SHAREGPT_TAGS, **tags} if tags else SHAREGPT_TAGS, system_as_turn=False)
 
 
 def read_swift(row: dict) -> Record:
@@ -298,7 +313,6 @@ def read_messages(row: dict) -> Record:
     if not isinstance(items, list):
         raise RowProblem("messages", f"must be a list, got {type(items).__name__}")
     messages: list[dict] = []
-    paths: list[str] = []
     for index, item in enumerate(items):
         where = f"messages[{index}]"
         if not isinstance(item, dict):
@@ -317,8 +331,7 @@ def read_messages(row: dict) -> Record:
         if "loss_weight" in item:
             message["loss_weight"] = item["loss_weight"]
         messages.append(message)
-        paths.append(f"{where}.content")
-    check_messages(messages, paths, "messages")
+    check_messages(messages, "messages[{}].content".format, "messages")
     return Record(messages, _tools_of(row), _meta(row, MESSAGES_KEYS))
 
 
@@ -362,7 +375,7 @@ def read_qa(row: dict) -> Record:
     for key in ("问", "答"):
         if key not in row:
             raise RowProblem(key, "missing")
-    check_messages(messages, ["问", "答"], "问")
+    check_messages(messages, ("问", "答").__getitem__, "问")
     return Record(messages, None, _meta(row, QA_KEYS))
 
 

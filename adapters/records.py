@@ -8,6 +8,7 @@ or non-string content), so a problem is found the same way whatever the file loo
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Callable
 
 SYSTEM, USER, ASSISTANT = "system", "user", "assistant"
 FUNCTION_CALL, OBSERVATION, TOOL = "function_call", "observation", "tool"
@@ -37,11 +38,11 @@ class RowProblem(ValueError):
         self.message = message
 
 
-def check_messages(messages: list[dict], paths: list[str], empty_path: str) -> None:
+def check_messages(messages: list[dict], path_of: Callable[[int], str], empty_path: str) -> None:
     """Raise RowProblem for the first rule a conversation breaks.
 
-    `paths[i]` names message i in the source format (for the error), `empty_path` names the column
-    that should have held the conversation.
+    `path_of(i)` names message i in the source format (called only for an error, so readers pay
+    nothing for it on good rows); `empty_path` names the column that should have held the conversation.
     """
     if not messages:
         raise RowProblem(empty_path, "no messages")
@@ -53,24 +54,23 @@ def check_messages(messages: list[dict], paths: list[str], empty_path: str) -> N
         message = messages[index]
         role = message["role"]
         content = message["content"]
-        where = paths[index]
         if not isinstance(content, str):
-            raise RowProblem(where, f"content must be a string, got {type(content).__name__}")
+            raise RowProblem(path_of(index), f"content must be a string, got {type(content).__name__}")
         if not content.strip():
-            raise RowProblem(where, f"empty {role} content")
+            raise RowProblem(path_of(index), f"empty {role} content")
         if index < start:
             continue
         if role == SYSTEM:
-            raise RowProblem(where, "a system message may only come first")
+            raise RowProblem(path_of(index), "a system message may only come first")
         expected = PROMPT_ROLES if turn % 2 == 0 else MODEL_ROLES
         if role not in expected:
             wanted = "user/observation" if turn % 2 == 0 else "assistant/function_call"
-            raise RowProblem(where, f"turn {turn + 1} is {role!r}, expected {wanted} (turns must alternate)")
+            raise RowProblem(path_of(index), f"turn {turn + 1} is {role!r}, expected {wanted} (turns must alternate)")
         weight = message.get("loss_weight")
         if weight is not None and (isinstance(weight, bool) or not isinstance(weight, (int, float))):
-            raise RowProblem(where, f"loss_weight must be a number, got {type(weight).__name__}")
+            raise RowProblem(path_of(index), f"loss_weight must be a number, got {type(weight).__name__}")
         turn += 1
     if turn == 0:
         raise RowProblem(empty_path, "only a system message, no turns")
     if messages[-1]["role"] != ASSISTANT:
-        raise RowProblem(paths[-1], f"the conversation ends with {messages[-1]['role']!r}, not an assistant reply")
+        raise RowProblem(path_of(len(messages) - 1), f"the conversation ends with {messages[-1]['role']!r}, not an assistant reply")
