@@ -42,6 +42,8 @@ class Format:
     # LLaMA-Factory column -> file column, declared only when the file has that column (its
     # converter indexes the column unconditionally, so declaring an absent one fails the load)
     llamafactory_optional_columns: dict = field(default_factory=dict)
+    # why LLaMA-Factory's converter could not read a (valid) row of this format; None when it can
+    llamafactory_unreadable: Callable[[dict], str | None] | None = None
     # ms-swift custom dataset registration keys (without dataset_name/dataset_path): `columns`
     # renames file columns to swift's, `messages` is the role mapping of its MessagesPreprocessor
     swift: dict = field(default_factory=dict)
@@ -361,6 +363,21 @@ def write_messages(record: Record) -> dict:
     return _with_meta(row, record)
 
 
+def _llamafactory_cannot_read_messages(row: dict) -> str | None:
+    for index, item in enumerate(row["messages"]):
+        if item.get("tool_calls"):
+            return f"messages[{index}] has tool_calls, which LLaMA-Factory reads only from sharegpt files"
+        if not isinstance(item.get("content"), str):
+            return f"messages[{index}].content is a list of parts; LLaMA-Factory needs plain strings"
+    return None
+
+
+def _llamafactory_cannot_read_swift(row: dict) -> str | None:
+    if isinstance(row.get("conversations"), str):
+        return "conversations is a JSON string; LLaMA-Factory needs a list"
+    return None
+
+
 def _is_messages(row: dict) -> bool:
     return isinstance(row.get("messages"), list)
 
@@ -402,6 +419,7 @@ register_format(Format(
                   "tags": {"role_tag": "role", "content_tag": "content", "user_tag": "user", "assistant_tag": "assistant",
                            "system_tag": "system", "observation_tag": "tool", "function_tag": "function_call"}},
     llamafactory_optional_columns={"tools": "tools"},
+    llamafactory_unreadable=_llamafactory_cannot_read_messages,
     swift={"messages": {"role_key": "role", "content_key": "content", "user_role": "user", "assistant_role": "assistant"}},
 ))
 register_format(Format(
@@ -410,6 +428,7 @@ register_format(Format(
                   "tags": {"role_tag": "from", "content_tag": "value", "user_tag": "user", "assistant_tag": "assistant",
                            "system_tag": "system", "observation_tag": "observation", "function_tag": "function_call"}},
     llamafactory_optional_columns={"tools": "tools"},
+    llamafactory_unreadable=_llamafactory_cannot_read_swift,
     swift={"messages": {"role_key": "from", "content_key": "value", "user_role": "user", "assistant_role": "assistant"}},
 ))
 register_format(Format(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Callable
 
 from stylewrap.adapters.files import detect_format, format_named, read_records
 from stylewrap.adapters.jsonstream import iter_raw_rows
@@ -21,14 +22,20 @@ LLAMAFACTORY_INFO = "dataset_info.json"
 SWIFT_INFO = "custom_dataset_info.json"
 
 
-def file_columns(path: str | Path, fmt: str | None = None) -> set[str]:
-    """Top-level columns used anywhere in `path`, after checking every row is valid (streaming)."""
+def file_columns(path: str | Path, fmt: str | None = None, unreadable: Callable[[dict], str | None] | None = None) -> set[str]:
+    """Top-level columns used anywhere in `path`, after checking every row is valid (streaming).
+
+    `unreadable(row)` says why a backend cannot read a row that is otherwise valid (None if it can).
+    """
     for _ in read_records(path, fmt):
         pass
     columns: set[str] = set()
     for raw in iter_raw_rows(path):
         if isinstance(raw.value, dict):
             columns.update(key for key, value in raw.value.items() if value not in (None, ""))
+            why = unreadable(raw.value) if unreadable else None
+            if why:
+                raise DataError(why, location=Location(path, raw.line), hint=f"convert it first: stylewrap data convert {path} --to sharegpt -o OUT")
     return columns
 
 
@@ -44,7 +51,7 @@ def llamafactory_entry(dataset_dir: str | Path, file_path: str | Path, fmt: str 
     file_path = Path(file_path)
     fmt = fmt or detect_format(file_path)
     spec = format_named(fmt)
-    present = file_columns(file_path, fmt)
+    present = file_columns(file_path, fmt, spec.llamafactory_unreadable)
     entry: dict = {"file_name": _file_name(Path(dataset_dir), file_path)}
     if spec.llamafactory.get("formatting", "alpaca") != "alpaca":
         entry["formatting"] = spec.llamafactory["formatting"]

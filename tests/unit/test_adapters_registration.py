@@ -8,7 +8,7 @@ import shutil
 import pytest
 from click.testing import CliRunner
 
-from stylewrap.adapters import register_llamafactory, register_swift, swift_dataset_registration
+from stylewrap.adapters import read_records, register_llamafactory, register_swift, swift_dataset_registration, write_records
 from stylewrap.cli import cli
 from stylewrap.errors import DataError
 
@@ -37,10 +37,12 @@ def test_merge_keeps_every_other_entry_byte_for_byte(lf_dir, shared_data):
     }
 
 
-def test_entries_declare_only_columns_the_file_has(lf_dir, shared_data):
+def test_entries_declare_only_columns_the_file_has(lf_dir, shared_data, tmp_path):
     register_llamafactory(lf_dir, "glaive", shared_data / "llamafactory/glaive_toolcall_zh_demo.json")
     register_llamafactory(lf_dir, "seed_qa", shared_data / "tsldial/3_TranslationalDialogues.jsonl")
-    register_llamafactory(lf_dir, "v1", shared_data / "llamafactory/v1_sft_demo.jsonl")
+    v1 = tmp_path / "v1.jsonl"
+    write_records(read_records(shared_data / "llamafactory/v1_sft_demo.jsonl"), v1, "messages")
+    register_llamafactory(lf_dir, "v1", v1)
     info = json.loads((lf_dir / "dataset_info.json").read_text(encoding="utf-8"))
     assert info["glaive"]["formatting"] == "sharegpt"
     assert info["glaive"]["columns"] == {"messages": "conversations", "tools": "tools"}
@@ -122,3 +124,19 @@ def test_register_command_for_both_backends(lf_dir, shared_data):
     result = runner.invoke(cli, ["data", "register", source, "--backend", "swift", "--dataset-dir", str(lf_dir), "--name", "tsl"])
     assert result.exit_code == 0, result.output
     assert json.loads((lf_dir / "custom_dataset_info.json").read_text(encoding="utf-8"))[0]["dataset_name"] == "tsl"
+
+
+@pytest.mark.parametrize(("source", "fmt", "words"), [
+    ("llamafactory/v1_sft_demo.jsonl", None, "content is a list of parts"),
+    ("llamafactory/glaive_toolcall_zh_demo.json", "messages", "tool_calls"),
+])
+def test_rows_llamafactory_cannot_read_are_refused_with_a_way_out(lf_dir, shared_data, tmp_path, source, fmt, words):
+    path = shared_data / source
+    if fmt:
+        path = tmp_path / "converted.jsonl"
+        write_records(read_records(shared_data / source), path, fmt)
+    before = (lf_dir / "dataset_info.json").read_bytes()
+    with pytest.raises(DataError, match=words) as caught:
+        register_llamafactory(lf_dir, "x", path)
+    assert caught.value.location.line == 1 and "--to sharegpt" in caught.value.hint
+    assert (lf_dir / "dataset_info.json").read_bytes() == before
