@@ -12,6 +12,7 @@ pyproject.toml), plus `register_backend` for code that builds one at runtime.
 from __future__ import annotations
 
 import json
+import re
 import shlex
 from dataclasses import dataclass
 from importlib import metadata
@@ -249,8 +250,9 @@ class TableBackend:
         site = self.site_packages()
         if site is None:
             return None
+        wanted = _normalized(self.distribution)
         for dist in metadata.distributions(path=[str(site)]):
-            if (dist.metadata["Name"] or "").lower() == self.distribution:
+            if _normalized(dist.metadata["Name"] or "") == wanted:
                 return dist.version
         return None
 
@@ -264,6 +266,10 @@ class TableBackend:
         """Every key `command` accepts, read from the installed backend's argument dataclasses
         (cached per version); None when the backend is not installed."""
         return known_keys(self, command)
+
+
+def _normalized(distribution: str) -> str:
+    return re.sub(r"[-_.]+", "-", distribution).lower()
 
 
 def _number(value: Any) -> float | None:

@@ -74,7 +74,8 @@ FLAGS: dict[str, tuple[str, dict[str, Flag | None]]] = {
                             "fp32": {"torch_dtype": "float32"}}),
     }),
     "attention": ("model", {
-        LLAMAFACTORY: Flag("flash_attn", values={"flash_attn": "fa2", "eager": "disabled"}),
+        LLAMAFACTORY: Flag(expand={"auto": {}, "sdpa": {"flash_attn": "sdpa"}, "flash_attn": {"flash_attn": "fa2"},
+                                   "eager": {"flash_attn": "disabled"}}),
         SWIFT: Flag(expand={"auto": {}, "sdpa": {"attn_impl": "sdpa"}, "flash_attn": {"attn_impl": "flash_attn"},
                             "eager": {"attn_impl": "eager"}}),
     }),

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
+
+from stylewrap.adapters.registration import SWIFT_INFO as REGISTRATION_FILE
 from stylewrap.backends.base import LogFields, TableBackend
 from stylewrap.backends.flags import Flag
-from stylewrap.fsutil import atomic_write_json
-
-REGISTRATION_FILE = "dataset_info.json"
 
 
 class SwiftBackend(TableBackend):
@@ -53,7 +52,6 @@ class SwiftBackend(TableBackend):
     infer_constants = {"infer_backend": "transformers", "temperature": 0.0, "stream": False}
 
     def write_registration(self, data_dir: Path, name: str, path: Path) -> None:
-        from stylewrap.adapters import swift_dataset_registration
+        from stylewrap.adapters import register_swift
 
-        # a relative dataset_path resolves against the registration file's folder
-        atomic_write_json(data_dir / REGISTRATION_FILE, [swift_dataset_registration(name, path.name, self.data_format)])
+        register_swift(data_dir / REGISTRATION_FILE, name, path, self.data_format, force=True)

@@ -265,8 +265,16 @@ def plan_training(config: StylewrapConfig, *, backend_name: str | None = None, l
 
 
 def command_script(backend: str, purpose: str, invocation: Invocation, files: Iterable[str]) -> str:
+    import os
+    import shlex
+
+    env = {key: shlex.quote(value) for key, value in redact_env(invocation.env).items()}
+    inherited = os.pathsep + os.environ.get("PATH", "")
+    if invocation.env.get("PATH", "").endswith(inherited):
+        # the env's bin in front of whatever PATH the person running the script has
+        env["PATH"] = shlex.quote(invocation.env["PATH"][: -len(inherited)]) + os.pathsep + '"$PATH"'
     return render("command.sh.j2", backend=backend, purpose=purpose, script=COMMAND_FILE, files=list(files),
-                  env=redact_env(invocation.env), argv=invocation.argv)
+                  env=env, argv=invocation.argv)
 
 
 def describe_plan(plan: TrainPlan) -> str:
