@@ -55,7 +55,7 @@ class LlamaFactoryBackend(TableBackend):
 
     def infer_invocation(self, run_dir: Path, config_file: str) -> Invocation:
         python = self.python() or Path("python")
-        return Invocation(argv=[str(python), str(PREDICT_SCRIPT), config_file], env=self.base_env(), cwd=Path(run_dir))
+        return Invocation(argv=[str(python), "-I", str(PREDICT_SCRIPT), config_file], env=self.base_env(), cwd=Path(run_dir))
 
     def write_registration(self, data_dir: Path, name: str, path: Path) -> None:
         from stylewrap.adapters import register_llamafactory

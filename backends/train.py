@@ -476,7 +476,7 @@ def plot_loss(backend: TableBackend, run_dir: Path, title: str) -> bool:
     python = backend.python()
     if python is None:
         return False
-    inv = Invocation(argv=[str(python), str(PLOT_SCRIPT), PROGRESS_FILE, LOSS_PNG, title], cwd=run_dir,
+    inv = Invocation(argv=[str(python), "-I", str(PLOT_SCRIPT), PROGRESS_FILE, LOSS_PNG, title], cwd=run_dir,
                      env={"MPLBACKEND": "Agg"})
     return runner.run(inv, log_file=run_dir / LOG_FILE).ok and (run_dir / LOSS_PNG).is_file()
 
