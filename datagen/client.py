@@ -36,7 +36,6 @@ class ClientSettings:
     json_mode: bool = True
     backoff_base: float = 0.5
     backoff_max: float = 30.0
-    seed: int | None = None
 
 
 @dataclass
@@ -209,7 +208,9 @@ class ChatClient:
         cap = min(self.settings.backoff_max, self.settings.backoff_base * 2**attempt)
         return self.rng.uniform(cap / 2, cap)
 
-    async def complete(self, messages: list[dict], *, max_tokens: int | None = None, json_object: bool = True, stage: str = "") -> Completion:
+    async def complete(
+        self, messages: list[dict], *, max_tokens: int | None = None, json_object: bool = True, stage: str = "", seed: int | None = None
+    ) -> Completion:
         import openai
 
         max_tokens = max_tokens or self.settings.max_tokens
@@ -218,8 +219,8 @@ class ChatClient:
             estimate = await self._wait_turn(messages, max_tokens)
             use_json = json_object and self.json_mode
             extra = {"response_format": {"type": "json_object"}} if use_json else {}
-            if self.settings.seed is not None:
-                extra["seed"] = self.settings.seed
+            if seed is not None:
+                extra["seed"] = seed
             self.stats.requests += 1
             try:
                 response = await self._openai.chat.completions.create(

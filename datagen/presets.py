@@ -130,3 +130,13 @@ def preset_summaries() -> list[tuple[str, str, str]]:
         preset = load_preset(name)
         out.append((preset.name, preset.title, preset.description))
     return out
+
+
+def describe_preset(name_or_path: str, *, with_prompts: bool = False) -> str:
+    """The preset as YAML (validated), optionally followed by the stylize prompt it renders."""
+    preset = load_preset(name_or_path)
+    text = yaml.safe_dump(preset.model_dump(mode="json", exclude_defaults=True), sort_keys=False, allow_unicode=True, width=1000)
+    text += f"# prompts sha256: {preset.prompts_hash()}\n"
+    if with_prompts:
+        text += "\n# stylize system prompt\n" + preset.render("stylize_system") + "\n"
+    return text

@@ -26,7 +26,7 @@ class RichProgress(SilentProgress):
             TextColumn("[bold]{task.description:<9}"),
             BarColumn(),
             MofNCompleteColumn(),
-            TextColumn("{task.fields[rate]:>7} req/s"),
+            TextColumn("{task.fields[rate]:>7} it/s"),
             TimeElapsedColumn(),
             TextColumn("ETA"),
             TimeRemainingColumn(),

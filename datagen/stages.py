@@ -46,12 +46,20 @@ def reply_turns(reply: dict, raw: str) -> list[dict]:
     return out
 
 
+def request_seed(base: int | None, item_id: str, attempt: int) -> int | None:
+    """A different seed per item and attempt: one seed for all would make a deterministic
+    teacher repeat itself exactly where we ask again for something new."""
+    if base is None:
+        return None
+    return (base + int(short_hash(item_id, attempt), 16)) % 2**31
+
+
 async def retrying(item_attempts: int, attempt_once) -> dict:
-    """Run `attempt_once()` until it returns; the last ItemFailed goes to the errors file."""
+    """Run `attempt_once(n)` until it returns; the last ItemFailed goes to the errors file."""
     last: ItemFailed | None = None
-    for _ in range(item_attempts):
+    for number in range(item_attempts):
         try:
-            return await attempt_once()
+            return await attempt_once(number)
         except ItemFailed as exc:
             last = exc
     raise last
@@ -77,6 +85,7 @@ class DialogueStage:
     client: ChatClient
     preset: StylePreset
     max_attempts: int
+    seed: int | None = None
     seen: dict[str, str] = field(default_factory=dict)          # normalized first question -> item id
     recent: dict[str, list[str]] = field(default_factory=dict)  # topic -> accepted first questions
     duplicates: int = 0
@@ -89,10 +98,12 @@ class DialogueStage:
     async def __call__(self, item: WorkItem, usage: ItemUsage) -> dict:
         topic, turns = item.payload["topic"], item.payload["turns"]
 
-        async def attempt() -> dict:
+        async def attempt(number: int) -> dict:
             avoid = self.recent.get(topic, [])[-AVOID_WINDOW:]
             prompt = self.preset.render("dialogues", topic=topic, turns=turns, avoid=avoid)
-            completion = await self.client.complete([{"role": "user", "content": prompt}], stage="dialogues")
+            completion = await self.client.complete(
+                [{"role": "user", "content": prompt}], stage="dialogues", seed=request_seed(self.seed, item.id, number)
+            )
             reply = checked_reply(completion, usage)
             dialogue = reply_turns(reply, completion.text)
             if len(dialogue) < turns:
@@ -145,6 +156,7 @@ class StylizeStage:
     client: ChatClient
     preset: StylePreset
     max_attempts: int
+    seed: int | None = None
 
     def __post_init__(self) -> None:
         self.prefix = [{"role": "system", "content": self.preset.render("stylize_system")}, *few_shot(self.preset)]
@@ -153,8 +165,8 @@ class StylizeStage:
         system, original = as_turns(item.payload["messages"])
         request = self.prefix + [{"role": "user", "content": json.dumps({"dialogue": original}, ensure_ascii=False)}]
 
-        async def attempt() -> dict:
-            completion = await self.client.complete(request, stage="stylize")
+        async def attempt(number: int) -> dict:
+            completion = await self.client.complete(request, stage="stylize", seed=request_seed(self.seed, item.id, number))
             raw = completion.text
             rewritten = reply_turns(checked_reply(completion, usage), raw)
             if len(rewritten) != len(original):
@@ -177,10 +189,12 @@ class StylizeStage:
 # ---------------------------------------------------------------------- topics
 
 
-async def topic_round(client: ChatClient, preset: StylePreset, wanted: int, have: list[str], usage: ItemUsage) -> list[str]:
+async def topic_round(
+    client: ChatClient, preset: StylePreset, wanted: int, have: list[str], usage: ItemUsage, seed: int | None
+) -> list[str]:
     """New distinct topics from one request."""
     prompt = preset.render("topics", count=wanted, avoid=have)
-    completion = await client.complete([{"role": "user", "content": prompt}], stage="topics")
+    completion = await client.complete([{"role": "user", "content": prompt}], stage="topics", seed=seed)
     reply = checked_reply(completion, usage)
     topics = reply.get("topics")
     if not isinstance(topics, list):
