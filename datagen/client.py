@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import json
 import random
 import time
 from dataclasses import dataclass, field
@@ -211,6 +212,7 @@ class ChatClient:
     async def complete(
         self, messages: list[dict], *, max_tokens: int | None = None, json_object: bool = True, stage: str = "", seed: int | None = None
     ) -> Completion:
+        import httpx2
         import openai
 
         max_tokens = max_tokens or self.settings.max_tokens
@@ -218,18 +220,21 @@ class ChatClient:
         while True:
             estimate = await self._wait_turn(messages, max_tokens)
             use_json = json_object and self.json_mode
-            extra = {"response_format": {"type": "json_object"}} if use_json else {}
+            body = {"model": self.settings.model, "messages": messages, "temperature": self.settings.temperature, "max_tokens": max_tokens}
+            if use_json:
+                body["response_format"] = {"type": "json_object"}
             if seed is not None:
-                extra["seed"] = seed
+                body["seed"] = seed
             self.stats.requests += 1
             try:
-                response = await self._openai.chat.completions.create(
-                    model=self.settings.model,
-                    messages=messages,
-                    temperature=self.settings.temperature,
-                    max_tokens=max_tokens,
-                    extra_headers={"X-Stylewrap-Stage": stage} if stage else None,
-                    **extra,
+                # The typed `chat.completions.create` walks every message through the SDK's
+                # TypedDict transformer, deep-copies the body and builds pydantic models for the
+                # reply: ~4 ms of CPU per request, the whole budget at 256 in flight. The same
+                # client's `post` with encoded bytes and the raw reply keeps auth, base URL,
+                # timeouts and error types; the reply is decoded once, here.
+                raw = await self._openai.post(
+                    "/chat/completions", content=json.dumps(body, ensure_ascii=False).encode(), cast_to=httpx2.Response,
+                    options={"headers": {"Content-Type": "application/json", **({"X-Stylewrap-Stage": stage} if stage else {})}},
                 )
             except openai.APIStatusError as exc:
                 status = exc.status_code
@@ -252,7 +257,10 @@ class ChatClient:
             except openai.APIConnectionError as exc:
                 wait, reason = self._backoff(attempt, None), f"connection: {_cause(exc)}"
             else:
-                return self._settle(response, estimate)
+                try:
+                    return self._settle(json.loads(raw.content), estimate)
+                except ValueError:
+                    wait, reason = self._backoff(attempt, None), "reply body is not JSON"
             if self.tokens_limit and estimate:
                 self.tokens_limit.give_back(estimate)
             if attempt >= self.settings.max_retries:
@@ -264,11 +272,12 @@ class ChatClient:
             self.stats.retry_reasons[key] = self.stats.retry_reasons.get(key, 0) + 1
             await asyncio.sleep(wait)
 
-    def _settle(self, response, estimate: float) -> Completion:
-        choice = response.choices[0] if response.choices else None
-        usage = response.usage
-        prompt_tokens = usage.prompt_tokens if usage else 0
-        completion_tokens = usage.completion_tokens if usage else 0
+    def _settle(self, response: dict, estimate: float) -> Completion:
+        choices = response.get("choices") or [{}]
+        choice = choices[0]
+        usage = response.get("usage") or {}
+        prompt_tokens = int(usage.get("prompt_tokens") or 0)
+        completion_tokens = int(usage.get("completion_tokens") or 0)
         self.stats.tokens_in += prompt_tokens
         self.stats.tokens_out += completion_tokens
         if completion_tokens:
@@ -276,8 +285,8 @@ class ChatClient:
         if self.tokens_limit and estimate:
             self.tokens_limit.give_back(estimate - (prompt_tokens + completion_tokens))
         return Completion(
-            text=(choice.message.content or "") if choice else "",
-            finish_reason=choice.finish_reason if choice else None,
+            text=(choice.get("message") or {}).get("content") or "",
+            finish_reason=choice.get("finish_reason"),
             prompt_tokens=prompt_tokens,
             completion_tokens=completion_tokens,
         )
