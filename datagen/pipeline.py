@@ -74,6 +74,7 @@ def client_settings(config: StylewrapConfig) -> ClientSettings:
         max_retries=settings.max_retries, concurrency=settings.concurrency,
         requests_per_minute=settings.requests_per_minute, tokens_per_minute=settings.tokens_per_minute,
         temperature=settings.temperature, max_tokens=settings.max_tokens, json_mode=settings.json_mode,
+        backoff_base=settings.retry_backoff,
     )
 
 

@@ -114,6 +114,7 @@ class FakeOpenAI:
         text = json.dumps(payload, ensure_ascii=False) if not isinstance(payload, str) else payload
         text, finish_reason = _mangle(kind, payload, text, self.script)
         prompt_tokens = sum(len(m.get("content") or "") for m in body["messages"])
+        entry["usage"] = [prompt_tokens, len(text)]
         return web.json_response({
             "id": f"chatcmpl-{len(self.log)}", "object": "chat.completion", "created": int(time.time()),
             "model": body["model"],
