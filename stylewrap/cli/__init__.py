@@ -22,6 +22,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "config": ("stylewrap.cli.config_cmd", "config", "Show or validate the effective configuration."),
     "datagen": ("stylewrap.cli.datagen_cmd", "datagen", "Generate a style dataset through an OpenAI-compatible API."),
     "styles": ("stylewrap.cli.styles_cmd", "styles", "List and show style presets."),
+    "data": ("stylewrap.cli.data_cmd", "data", "Validate, convert, inspect and register datasets."),
 }
 
 
