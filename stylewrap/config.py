@@ -45,8 +45,12 @@ class DatagenConfig(Section):
     price_input_per_1k: float = Field(0.0, ge=0)
     price_output_per_1k: float = Field(0.0, ge=0)
     request_timeout: float = Field(60.0, gt=0)
-    max_retries: int = Field(6, ge=0)
-    seed: int = 0
+    max_retries: int = Field(6, ge=0, description="per request, on 429/5xx/timeouts/dropped connections")
+    retry_backoff: float = Field(0.5, gt=0, description="first retry waits up to this many seconds, doubling each time (with jitter)")
+    max_attempts: int = Field(3, ge=1, description="per item: asks again after a rejected reply or a duplicate question")
+    json_mode: bool = Field(True, description="send response_format=json_object (turned off by itself if the endpoint refuses it)")
+    topics_file: str | None = Field(None, description="use these topics (one per line) instead of generating them")
+    seed: int | None = Field(0, description="sampling seed sent to the teacher; null to omit")
     output_dir: str = "data/generated"
     output_format: str = "sharegpt"
 
