@@ -165,8 +165,8 @@ def render_model_card(
         "datasets": {"train": dataset_repos} if dataset_repos else None,
         "tags": ["stylewrap", "style-transfer", *([run.backend, run.method] if run else [])],
     }
-    dataset = run.dataset if run else {}
     paths = _local_paths(run_dir, run, base_model_id)
+    dataset = {k: _scrub(v, paths) if isinstance(v, str) else v for k, v in (run.dataset if run else {}).items()}
     context = {
         "front_matter": front_matter(meta),
         "repo_id": repo_id,

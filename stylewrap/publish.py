@@ -416,17 +416,18 @@ def _retrying(action: str, call: Callable[[], Any], config: PublishConfig, repor
     """Run a hub call, retrying 5xx, 429 and network failures with exponential backoff and jitter."""
     errors = _hub_errors()
     transient = (errors.ServerError, errors.RateLimitError, errors.NetworkError)
-    for attempt in range(1, config.max_retries + 1):
+    attempt = 1
+    while True:
         try:
             return call()
         except transient as exc:
-            if attempt == config.max_retries:
+            if attempt >= config.max_retries:
                 raise RunFailed(f"{action} failed after {attempt} attempts: {_describe(exc)}",
                                 hint="the hub may be down; run the same command again later") from None
             delay = config.retry_backoff * 2 ** (attempt - 1) * random.uniform(0.5, 1.0)
             report(f"{action}: {_describe(exc)}; retry {attempt}/{config.max_retries - 1} in {delay:.1f}s")
             sleep(delay)
-    raise AssertionError("unreachable")
+            attempt += 1
 
 
 def _describe(exc: BaseException) -> str:
@@ -455,6 +456,21 @@ def _api(token: str | None, endpoint: str | None):
     from modelscope.hub.api import HubApi
 
     return HubApi(endpoint=endpoint, token=token)
+
+
+def _login_token() -> str | None:
+    """The token `modelscope login` stored, for when none is in the environment."""
+    from modelscope_hub.config import HubConfig
+
+    return HubConfig().token or None
+
+
+def _progress(report: Report) -> Callable[[dict], None]:
+    def on_event(event: dict) -> None:
+        report(f"sent {event['uploaded_bytes']}/{event['total_bytes']} bytes, "
+               f"committed {event['committed_files']}/{event['total_files']} files")
+
+    return on_event
 
 
 def _is_private(info: Any) -> bool:
@@ -520,7 +536,7 @@ def _record_in_run(plan: UploadPlan, url: str) -> None:
 
 def upload(plan: UploadPlan, config: PublishConfig, *, report: Report = lambda _msg: None) -> PublishResult:
     """Create or reuse the repo, then push the plan's files in one commit."""
-    token = get_secret(TOKEN_ENV)
+    token = get_secret(TOKEN_ENV) or _login_token()
     endpoint = os.environ.get(ENDPOINT_ENV) or None
     scan_for_secrets(plan, extra_secrets=[token] if token else [])
     errors = _hub_errors()
@@ -541,6 +557,7 @@ def upload(plan: UploadPlan, config: PublishConfig, *, report: Report = lambda _
             _retrying("uploading", lambda: api.upload_folder(
                 repo_id=plan.repo_id, folder_path=staging, repo_type=plan.repo_type,
                 commit_message=plan.commit_message, use_cache=False, disable_tqdm=True,
+                progress_callback=_progress(report),
             ), config, report)
     except errors.HubError as exc:
         raise _translate(exc, plan) from None

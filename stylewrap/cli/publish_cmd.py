@@ -22,6 +22,15 @@ def publish() -> None:
     """
 
 
+def _size(count: float) -> str:
+    units = ("B", "KiB", "MiB", "GiB", "TiB")
+    index = 0
+    while count >= 1024 and index < len(units) - 1:
+        count /= 1024
+        index += 1
+    return f"{count:.0f} B" if index == 0 else f"{count:.1f} {units[index]}"
+
+
 def _show(result) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -30,10 +39,10 @@ def _show(result) -> None:
     plan = result.plan
     table = Table(title=f"{plan.repo_type} {plan.repo_id} ({'private' if plan.private else 'public'})")
     table.add_column("file")
-    table.add_column("bytes", justify="right")
+    table.add_column("size", justify="right")
     table.add_column("note")
     for planned in plan.files:
-        table.add_row(planned.path_in_repo, str(planned.size), planned.note)
+        table.add_row(planned.path_in_repo, _size(planned.size), planned.note)
     console.print(table)
     if plan.skipped:
         skipped = Table(title="left out")
@@ -42,7 +51,7 @@ def _show(result) -> None:
         for item in plan.skipped:
             skipped.add_row(item.path, item.reason)
         console.print(skipped)
-    console.print(f"{len(plan.files)} files, {plan.total_size} bytes")
+    console.print(f"{len(plan.files)} files, {_size(plan.total_size)} ({plan.total_size} bytes)")
     if result.dry_run:
         console.print("dry run: nothing uploaded")
         return

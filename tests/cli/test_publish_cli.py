@@ -10,6 +10,8 @@ from click.testing import CliRunner
 from runfixture import make_run_dir
 
 from stylewrap.cli import cli
+from stylewrap.config import PublishConfig
+from stylewrap.publish import plan_model
 
 SECRET = "ms-abcdef01-2345-4678-9abc-def012345678"
 
@@ -28,7 +30,9 @@ def test_dry_run_lists_files_and_sizes_and_never_imports_the_sdk(tmp_path):
     out = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, check=True,
                          env={"PATH": "/usr/bin:/bin", "COLUMNS": "200", "HOME": str(tmp_path)}).stdout
     assert "NO-SDK" in out
-    assert "adapter_model.safetensors" in out and str((run_dir / "output" / "adapter_model.safetensors").stat().st_size) in out
+    plan = plan_model(run_dir, "alice/guwen", PublishConfig(), base_model_id="Qwen/Qwen2-0.5B-Instruct")
+    assert f"{len(plan.files)} files" in out and f"({plan.total_size} bytes)" in out
+    assert "adapter_model.safetensors" in out and "4.3 KiB" in out  # 2 x 512 float32 + header
     assert "checkpoint-10/" in out and "intermediate checkpoint" in out
     assert "dry run: nothing uploaded" in out and "model alice/guwen (private)" in out
 

@@ -199,10 +199,28 @@ def test_dataset_goes_up_with_counts_and_manifest(hub, tmp_path, shared_data):
     assert TOKEN.encode() not in hub.sent_bytes() and b"bad json" not in hub.sent_bytes()
 
 
-def test_the_sdk_login_works_against_the_fake_hub(hub):
-    """The fake hub answers the SDK's login the way the real one does (git token, user)."""
+def test_without_a_token_anywhere_says_how_to_get_one(hub, run_dir, monkeypatch):
+    monkeypatch.delenv("MODELSCOPE_API_TOKEN")
+    result = publish("model", str(run_dir), "--repo", "alice/x", "--base-model-id", BASE_ID)
+    assert result.exit_code == 2
+    assert "no valid ModelScope token" in result.output and "modelscope login" in result.output
+
+
+def test_the_token_of_an_sdk_login_is_used_and_kept_out_of_the_upload(hub, run_dir, monkeypatch):
     from modelscope.hub.api import HubApi
 
-    git_token, _cookies = HubApi(endpoint=hub.url).login(TOKEN)
+    git_token, _cookies = HubApi(endpoint=hub.url).login(TOKEN)   # what `modelscope login` does
     assert git_token == "git-token"
-    assert os.path.isdir(Path(os.environ["MODELSCOPE_HOME"]) / "credentials")
+    assert (Path(os.environ["MODELSCOPE_HOME"]) / "credentials" / "cookies").is_file()
+    hub.requests.clear()  # the login body carries the token by design; what follows must not
+    monkeypatch.delenv("MODELSCOPE_API_TOKEN")
+    tokenizer_config = run_dir / "output" / "tokenizer_config.json"
+    original = tokenizer_config.read_text()
+    tokenizer_config.write_text(original.replace("<|endoftext|>", TOKEN))
+    leaky = publish("model", str(run_dir), "--repo", "alice/from-login", "--base-model-id", BASE_ID)
+    assert leaky.exit_code == 2 and "refusing to upload" in leaky.output
+    tokenizer_config.write_text(original)
+    result = publish("model", str(run_dir), "--repo", "alice/from-login", "--base-model-id", BASE_ID)
+    assert result.exit_code == 0, result.output
+    assert "adapter_model.safetensors" in hub.repo("model", "alice/from-login").files
+    assert TOKEN.encode() not in hub.sent_bytes()
