@@ -242,6 +242,10 @@ def dataset_file_stats(path: Path, path_in_repo: str) -> DatasetFileStats:
         if isinstance(data, list):
             rows = len(data)
             fmt = _sniff_row_format(data[0]) if data else None
+    elif suffix == ".txt":
+        with path.open("rb") as handle:
+            rows = sum(1 for line in handle if line.strip())
+        fmt = "text"
     elif suffix in (".csv", ".tsv"):
         with path.open(encoding="utf-8", errors="replace", newline="") as handle:
             rows = max(0, sum(1 for _ in csv.reader(handle, delimiter="\t" if suffix == ".tsv" else ",")) - 1)

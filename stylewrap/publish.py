@@ -17,6 +17,7 @@ import json
 import os
 import random
 import re
+import struct
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -50,35 +51,46 @@ MODEL_FILES = (
     "adapter_model.bin", "config.json", "generation_config.json", "adapter_config.json",
     "tokenizer.json", "tokenizer_config.json", "tokenizer.model", "*.tiktoken", "vocab.json", "vocab.txt",
     "merges.txt", "special_tokens_map.json", "added_tokens.json", "chat_template.jinja", "chat_template.json",
-    "preprocessor_config.json",
+    "preprocessor_config.json", "additional_config.json",
 )
 DATASET_SUFFIXES = (".jsonl", ".json", ".csv", ".tsv", ".parquet", ".txt")
 MANIFEST_NAMES = ("manifest.json", "*.manifest.json", "*_manifest.json")
 GENERATED_NAMES = ("README.md", "configuration.json")
 
+TRAINING_STATE = ("optimizer.pt", "scheduler.pt", "scaler.pt", "rng_state*.pth", "training_args.bin",
+                  "trainer_state.json", "*.ckpt", "global_step*")
+CACHES = (".cache", "__pycache__", ".ms_upload_cache", "*.pyc", ".git", ".ipynb_checkpoints")
 # Reasons shown by --dry-run for what stays home; first match wins.
 SKIP_REASONS = (
-    (("optimizer.pt", "scheduler.pt", "scaler.pt", "rng_state*.pth", "training_args.bin", "trainer_state.json",
-      "*.ckpt", "global_step*"), "training state (optimizer, scheduler, rng), not needed to use the model"),
+    (TRAINING_STATE, "training state (optimizer, scheduler, rng), not needed to use the model"),
     ((".env", ".env.*", "*.env"), "environment file: may hold secrets"),
-    ((".cache", "__pycache__", ".ms_upload_cache", "*.pyc", ".git", ".ipynb_checkpoints"), "cache"),
+    (("args.json",), "training arguments (local paths, maybe a hub token)"),
+    (CACHES, "cache"),
     (("checkpoint-*",), "intermediate checkpoint"),
     (("runs", "logs", "*.log", "events.out.tfevents*"), "logs"),
     ((".*",), "hidden file"),
 )
 
 # Key-shaped strings; a match anywhere in a file stops the upload. Names are safe to print.
+# Each pattern has lowercase anchors: a fast `bytes.find` for them picks the few places worth a
+# regex, so gigabytes of weights scan at memory speed instead of regex speed.
 KEY_PATTERNS = (
-    ("an OpenAI-style API key", re.compile(rb"(?<![A-Za-z0-9_-])sk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_-]{20,}")),
-    ("a ModelScope token", re.compile(rb"ms-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")),
-    ("a Hugging Face token", re.compile(rb"(?<![A-Za-z0-9])hf_[A-Za-z0-9]{30,}")),
-    ("a GitHub token", re.compile(rb"(?<![A-Za-z0-9])gh[pousr]_[A-Za-z0-9]{36,}")),
-    ("an AWS access key", re.compile(rb"(?<![A-Z0-9])AKIA[0-9A-Z]{16}(?![A-Z0-9])")),
-    ("a private key", re.compile(rb"-----BEGIN [A-Z ]*PRIVATE KEY-----")),
-    ("a secret assignment", re.compile(
-        rb"(?i)(?:api[_-]?key|secret[_-]?key|client[_-]?secret|access[_-]?token|auth[_-]?token|password)"
-        rb"[\"']?\s*[:=]\s*[\"']?[A-Za-z0-9_\-./+]{16,}")),
+    ("an OpenAI-style API key", (b"sk-",),
+     re.compile(rb"(?<![A-Za-z0-9_-])sk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_-]{20,}")),
+    ("a ModelScope token", (b"ms-",),
+     re.compile(rb"ms-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")),
+    ("a Hugging Face token", (b"hf_",), re.compile(rb"(?<![A-Za-z0-9])hf_[A-Za-z0-9]{30,}")),
+    ("a GitHub token", (b"ghp_", b"gho_", b"ghu_", b"ghs_", b"ghr_"),
+     re.compile(rb"(?<![A-Za-z0-9])gh[pousr]_[A-Za-z0-9]{36,}")),
+    ("an AWS access key", (b"akia",), re.compile(rb"(?<![A-Z0-9])AKIA[0-9A-Z]{16}(?![A-Z0-9])")),
+    ("a private key", (b"private key-----",), re.compile(rb"-----BEGIN [A-Z ]*PRIVATE KEY-----")),
+    ("a secret assignment", (b"api_key", b"api-key", b"apikey", b"secret", b"access_token", b"access-token",
+                             b"auth_token", b"auth-token", b"password"),
+     re.compile(rb"(?i)(?:api[_-]?key|secret[_-]?key|client[_-]?secret|access[_-]?token|auth[_-]?token|password)"
+                rb"[\"']?\s*[:=]\s*[\"']?[A-Za-z0-9_\-./+]{16,}")),
 )
+ANCHOR_REACH = 64      # how far before an anchor a match may start (e.g. "client_" before "secret")
+MATCH_REACH = 512      # how far after it a match may end
 SCAN_CHUNK = 8 << 20
 SCAN_OVERLAP = 4096
 
@@ -332,7 +344,7 @@ def plan_dataset(
     for path in candidates:
         relative = path.relative_to(root).as_posix()
         parts = relative.split("/")
-        hidden_part = next((p for p in parts if p.startswith(".") or _matches(p, SKIP_REASONS[2][0])), None)
+        hidden_part = next((p for p in parts if p.startswith(".") or _matches(p, CACHES)), None)
         if manifest_path is not None and path.resolve() == manifest_path.resolve():
             continue
         if hidden_part is not None:
@@ -373,14 +385,41 @@ def _line_of(data: bytes, offset: int, lines_before: int) -> int:
     return lines_before + data.count(b"\n", 0, offset) + 1
 
 
+def _find_key(data: bytes) -> tuple[str, int] | None:
+    lowered = data.lower()
+    for kind, anchors, pattern in KEY_PATTERNS:
+        for anchor in anchors:
+            hit = lowered.find(anchor)
+            while hit >= 0:
+                match = pattern.search(data, max(0, hit - ANCHOR_REACH), hit + MATCH_REACH)
+                if match is not None:
+                    return kind, match.start()
+                hit = lowered.find(anchor, hit + 1)
+    return None
+
+
+def _text_scope(planned: PlannedFile) -> int | None:
+    """How many leading bytes can hold text; None for all. Past its JSON header a safetensors
+    file is raw numbers by definition, so key patterns (slow) are not run there; the literal
+    search for known secret values (fast) still covers every byte."""
+    if planned.source is None or not planned.path_in_repo.endswith(".safetensors"):
+        return None
+    with open(planned.source, "rb") as handle:
+        head = handle.read(8)
+    return 8 + struct.unpack("<Q", head)[0] if len(head) == 8 else None
+
+
 def scan_for_secrets(plan: UploadPlan, extra_secrets: Iterable[str] = ()) -> None:
     """Refuse the whole upload if any file holds a known secret value or a key-like string."""
     literals = [s.encode() for s in secret_values(extra=extra_secrets)]
     for planned in plan.files:
+        scope = _text_scope(planned)
+        consumed = 0       # bytes of the file before the current chunk
         lines_before = 0
         tail = b""
         for chunk in planned.chunks():
             window = tail + chunk
+            window_start = consumed - len(tail)
             base_lines = lines_before - tail.count(b"\n")
             for secret in literals:
                 offset = window.find(secret)
@@ -390,14 +429,16 @@ def scan_for_secrets(plan: UploadPlan, extra_secrets: Iterable[str] = ()) -> Non
                         location=Location(planned.origin, _line_of(window, offset, base_lines)),
                         hint="remove it from the file; secrets belong in the environment only",
                     )
-            for kind, pattern in KEY_PATTERNS:
-                match = pattern.search(window)
-                if match is not None:
-                    raise InputError(
-                        f"refusing to upload: the file contains what looks like {kind}",
-                        location=Location(planned.origin, _line_of(window, match.start(), base_lines)),
-                        hint="remove or rotate it; nothing was uploaded",
-                    )
+            text = window if scope is None else window[:max(0, scope - window_start)]
+            found = _find_key(text) if text else None
+            if found is not None:
+                kind, offset = found
+                raise InputError(
+                    f"refusing to upload: the file contains what looks like {kind}",
+                    location=Location(planned.origin, _line_of(window, offset, base_lines)),
+                    hint="remove or rotate it; nothing was uploaded",
+                )
+            consumed += len(chunk)
             lines_before += chunk.count(b"\n")
             tail = window[-SCAN_OVERLAP:]
 

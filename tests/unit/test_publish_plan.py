@@ -156,3 +156,28 @@ def test_auth_errors_are_not_retried():
     with pytest.raises(AuthenticationError):
         _retrying("checking", denied, CONFIG, report=lambda _m: None, sleep=lambda _s: None)
     assert len(calls) == 1
+
+
+def test_safetensors_headers_are_scanned_and_their_data_searched_for_known_secrets(tmp_path, monkeypatch):
+    weights = write_safetensors(tmp_path / "adapter_model.safetensors", {"w": (4, 4)})
+    data = bytearray(weights.read_bytes())
+    header_end = 8 + int.from_bytes(data[:8], "little")
+    planned = PlannedFile("adapter_model.safetensors", len(data), source=weights)
+    plan = UploadPlan("alice/m", "model", True, "mit", [planned])
+    scan_for_secrets(plan)
+
+    # a key-like string in the tensor bytes is noise by format; a known secret value is not
+    data[header_end:header_end + 27] = b"sk-Ab3dEf6hIj9kLm2nOp5qRs8t"
+    weights.write_bytes(bytes(data))
+    scan_for_secrets(plan)
+    monkeypatch.setenv("LEAKED_ACCESS_TOKEN", "sk-Ab3dEf6hIj9kLm2nOp5qRs8t")
+    with pytest.raises(InputError, match="value of a secret environment variable"):
+        scan_for_secrets(plan)
+    monkeypatch.delenv("LEAKED_ACCESS_TOKEN")
+
+    # metadata lives in the header, where key patterns are looked for
+    header = data[8:header_end].replace(b'"format":"pt"', b'"format":"pt","note":"AKIAIOSFODNN7EXAMPLE"')
+    header += b" " * (-len(header) % 8)
+    weights.write_bytes(len(header).to_bytes(8, "little") + bytes(header) + bytes(data[header_end:]))
+    with pytest.raises(InputError, match="an AWS access key"):
+        scan_for_secrets(plan)
