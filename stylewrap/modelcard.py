@@ -45,7 +45,8 @@ def _template(name: str):
 
 
 def front_matter(meta: dict[str, Any]) -> str:
-    body = yaml.safe_dump({k: v for k, v in meta.items() if v not in (None, [], {})}, sort_keys=False, allow_unicode=True)
+    present = {k: v for k, v in meta.items() if v not in (None, [], {})}
+    body = yaml.safe_dump(present, sort_keys=False, allow_unicode=True)
     return f"---\n{body}---\n"
 
 

@@ -173,7 +173,8 @@ def check_repo_id(repo_id: str | None, what: str) -> str:
 
 
 def _is_local_path(value: str) -> bool:
-    return value.startswith(("/", "./", "../", "~", "\\")) or bool(re.match(r"^[A-Za-z]:[\\/]", value)) or Path(value).exists()
+    windows_drive = re.match(r"^[A-Za-z]:[\\/]", value) is not None
+    return value.startswith(("/", "./", "../", "~", "\\")) or windows_drive or Path(value).exists()
 
 
 def _hub_id_or_none(value: str | None) -> str | None:

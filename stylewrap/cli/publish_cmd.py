@@ -11,7 +11,8 @@ repo_option = click.option("--repo", "repo_id", metavar="OWNER/NAME",
 visibility_option = click.option("--private/--public", "private", default=None,
                                  help="Visibility of a repo this creates (default: private; publish.private).")
 license_option = click.option("--license", "license", default=None, help="License id (default: publish.license).")
-dry_run_option = click.option("--dry-run", is_flag=True, help="List the files and sizes that would go up; upload nothing.")
+dry_run_option = click.option("--dry-run", is_flag=True,
+                              help="List the files and sizes that would go up; upload nothing.")
 
 
 @click.group()
