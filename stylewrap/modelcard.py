@@ -202,56 +202,28 @@ class DatasetFileStats:
     rows: int | None
 
 
-def _sniff_row_format(row: Any) -> str | None:
-    if not isinstance(row, dict):
-        return None
-    if isinstance(row.get("messages"), list):
-        return "messages"
-    if isinstance(row.get("conversations"), list):
-        first = row["conversations"][0] if row["conversations"] else {}
-        return "sharegpt" if isinstance(first, dict) and "from" in first else "swift"
-    if "instruction" in row:
-        return "alpaca"
-    if "问" in row and "答" in row:
-        return "qa"
-    return None
-
-
 def dataset_file_stats(path: Path, path_in_repo: str) -> DatasetFileStats:
-    """Row count and record format of one data file, streaming (a big file is never loaded whole)."""
+    """Row count and record format of one data file, streaming (a big file is never loaded whole).
+
+    Record files (JSONL, JSON arrays) are read through `stylewrap.adapters`, so a bad row stops
+    the publish with its file:line: field instead of going up broken.
+    """
+    from stylewrap.adapters import detect_format, read_records
+    from stylewrap.adapters.files import is_array_file
+
     size = path.stat().st_size
     suffix = path.suffix.lower()
-    rows: int | None = None
-    fmt: str | None = None
-    if suffix == ".jsonl":
-        rows = 0
-        with path.open(encoding="utf-8", errors="replace") as handle:
-            for line in handle:
-                if not line.strip():
-                    continue
-                if rows == 0:
-                    try:
-                        fmt = _sniff_row_format(json.loads(line))
-                    except json.JSONDecodeError:
-                        fmt = None
-                rows += 1
-    elif suffix == ".json":
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            data = None
-        if isinstance(data, list):
-            rows = len(data)
-            fmt = _sniff_row_format(data[0]) if data else None
-    elif suffix == ".txt":
+    if suffix == ".jsonl" or (suffix == ".json" and is_array_file(path)):
+        fmt = detect_format(path)
+        return DatasetFileStats(path_in_repo, size, fmt, sum(1 for _ in read_records(path, fmt)))
+    if suffix == ".txt":
         with path.open("rb") as handle:
-            rows = sum(1 for line in handle if line.strip())
-        fmt = "text"
-    elif suffix in (".csv", ".tsv"):
+            return DatasetFileStats(path_in_repo, size, "text", sum(1 for line in handle if line.strip()))
+    if suffix in (".csv", ".tsv"):
         with path.open(encoding="utf-8", errors="replace", newline="") as handle:
-            rows = max(0, sum(1 for _ in csv.reader(handle, delimiter="\t" if suffix == ".tsv" else ",")) - 1)
-        fmt = suffix[1:]
-    return DatasetFileStats(path_in_repo, size, fmt or (suffix[1:] if suffix == ".parquet" else None), rows)
+            lines = sum(1 for _ in csv.reader(handle, delimiter="\t" if suffix == ".tsv" else ","))
+        return DatasetFileStats(path_in_repo, size, suffix[1:], max(0, lines - 1))
+    return DatasetFileStats(path_in_repo, size, suffix[1:] or None, None)
 
 
 _MANIFEST_FIELDS = {
@@ -265,10 +237,26 @@ def _first_key(manifest: dict, keys: tuple[str, ...]) -> Any:
     return next((manifest[k] for k in keys if manifest.get(k) not in (None, "")), None)
 
 
+def hub_registrations(repo_id: str, local_path: Path, fmt: str) -> dict[str, dict]:
+    """How each backend reads the published file from the hub: LLaMA-Factory's dataset_info.json
+    entry (`ms_hub_url`) and ms-swift's `--custom_dataset_info` entry (`ms_dataset_id`)."""
+    from stylewrap.adapters.registration import llamafactory_entry, swift_dataset_registration
+
+    name = repo_id.split("/", 1)[-1]
+    llamafactory = llamafactory_entry(local_path.parent, local_path, fmt)
+    llamafactory.pop("file_name")
+    swift = swift_dataset_registration(name, local_path, fmt)
+    swift.pop("dataset_path")
+    swift.pop("dataset_name")
+    return {"llamafactory": {name: {"ms_hub_url": repo_id, **llamafactory}},
+            "swift": [{"ms_dataset_id": repo_id, **swift}]}
+
+
 def render_dataset_card(
     *,
     repo_id: str,
     files: list[DatasetFileStats],
+    registrations: dict[str, Any] | None,
     manifest: dict | None,
     manifest_name: str | None,
     license: str,
@@ -286,7 +274,6 @@ def render_dataset_card(
     scalars = [(k, v) for k, v in manifest.items() if isinstance(v, (str, int, float, bool)) and v is not None]
     nested = [(k, json.dumps(v, ensure_ascii=False)) for k, v in manifest.items() if isinstance(v, (dict, list))]
     total_rows = sum(f.rows for f in files if f.rows is not None)
-    main_file = next((f for f in files if f.rows), files[0] if files else None)
     context = {
         "front_matter": front_matter(meta),
         "repo_id": repo_id,
@@ -295,7 +282,7 @@ def render_dataset_card(
         "files": files,
         "total_rows": total_rows,
         "formats": formats,
-        "main_file": main_file,
+        "registrations": registrations,
         "manifest_name": manifest_name,
         "generation": {name: _first_key(manifest, keys) for name, keys in _MANIFEST_FIELDS.items()},
         "manifest_scalars": scalars,

@@ -30,8 +30,10 @@ from stylewrap.errors import InputError, Location, RunFailed
 from stylewrap.fsutil import atomic_write_bytes
 from stylewrap.modelcard import (
     PUBLIC_SITE,
+    DatasetFileStats,
     configuration_json,
     dataset_file_stats,
+    hub_registrations,
     render_dataset_card,
     render_model_card,
 )
@@ -333,6 +335,8 @@ def plan_dataset(
     endpoint: str | None = None,
 ) -> UploadPlan:
     """What `publish dataset` would upload from a data file or folder, card included."""
+    from stylewrap.adapters import FORMATS
+
     source = Path(source)
     if not source.exists():
         raise InputError("no such file or directory", location=Location(source))
@@ -341,7 +345,8 @@ def plan_dataset(
     root = source.parent if source.is_file() else source
     files: list[PlannedFile] = []
     skipped: list[SkippedFile] = []
-    stats = []
+    stats: list[DatasetFileStats] = []
+    first_records: tuple[Path, str] | None = None   # the file the card's usage snippets read
     for path in candidates:
         relative = path.relative_to(root).as_posix()
         parts = relative.split("/")
@@ -355,6 +360,8 @@ def plan_dataset(
         elif path.suffix.lower() in DATASET_SUFFIXES:
             files.append(PlannedFile(relative, path.stat().st_size, source=path))
             stats.append(dataset_file_stats(path, relative))
+            if first_records is None and stats[-1].format in FORMATS:
+                first_records = (path, stats[-1].format)
         else:
             skipped.append(SkippedFile(relative, _skip_reason(path.name, "not a data file")))
     if not files:
@@ -367,9 +374,10 @@ def plan_dataset(
         files.append(PlannedFile(manifest_name, manifest_path.stat().st_size, source=manifest_path,
                                  note="generation manifest"))
     license = license or config.license
+    registrations = hub_registrations(repo_id, *first_records) if first_records else None
     card = render_dataset_card(
-        repo_id=repo_id, files=stats, manifest=manifest_data, manifest_name=manifest_name, license=license,
-        language=config.language, site=_card_site(endpoint),
+        repo_id=repo_id, files=stats, registrations=registrations, manifest=manifest_data,
+        manifest_name=manifest_name, license=license, language=config.language, site=_card_site(endpoint),
     )
     files.append(_generated("README.md", card.encode(), "dataset card"))
     rows = sum(s.rows or 0 for s in stats)

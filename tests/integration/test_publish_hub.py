@@ -224,3 +224,19 @@ def test_the_token_of_an_sdk_login_is_used_and_kept_out_of_the_upload(hub, run_d
     assert result.exit_code == 0, result.output
     assert "adapter_model.safetensors" in hub.repo("model", "alice/from-login").files
     assert TOKEN.encode() not in hub.sent_bytes()
+
+
+def test_the_tiny_model_folder_goes_up_byte_for_byte(hub, tiny_model):
+    result = publish("model", str(tiny_model), "--repo", "alice/tiny-qwen2")
+    assert result.exit_code == 0, result.output
+    repo = hub.repo("model", "alice/tiny-qwen2")
+    expected = {p.name for p in tiny_model.iterdir()
+                if p.name in ("config.json", "generation_config.json", "model.safetensors", "tokenizer.json",
+                              "tokenizer_config.json", "chat_template.jinja")}
+    assert expected >= {"config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"}
+    assert set(repo.files) == expected | {"README.md", "configuration.json"}
+    for name in expected:
+        assert repo.files[name] == (tiny_model / name).read_bytes(), name
+    card = repo.files["README.md"].decode()
+    assert "full weights" in card and "swift infer --model alice/tiny-qwen2" in card
+    assert "## Training\n" not in card, "a bare model folder has no run to tell about"

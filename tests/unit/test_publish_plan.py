@@ -9,7 +9,7 @@ import pytest
 from runfixture import make_run_dir, write_safetensors
 
 from stylewrap.config import PublishConfig
-from stylewrap.errors import InputError, RunFailed
+from stylewrap.errors import DataError, InputError, RunFailed
 from stylewrap.modelcard import dataset_file_stats
 from stylewrap.publish import (
     PlannedFile,
@@ -181,3 +181,16 @@ def test_safetensors_headers_are_scanned_and_their_data_searched_for_known_secre
     weights.write_bytes(len(header).to_bytes(8, "little") + bytes(header) + bytes(data[header_end:]))
     with pytest.raises(InputError, match="an AWS access key"):
         scan_for_secrets(plan)
+
+
+def test_a_broken_row_stops_a_dataset_publish_with_its_line(tmp_path):
+    data = tmp_path / "rows.jsonl"
+    data.write_text('{"问": "a", "答": "b"}\n{"问": "c", "答": "d"\n')
+    with pytest.raises(DataError) as err:
+        plan_dataset(data, "alice/d", CONFIG)
+    assert f"{data}:2" in str(err.value)
+
+
+def test_non_record_json_is_published_without_a_row_count(tmp_path, shared_data):
+    stats = dataset_file_stats(shared_data / "llamafactory" / "dataset_info.json", "dataset_info.json")
+    assert stats.rows is None and stats.format == "json"
