@@ -8,8 +8,8 @@ gives formats, row counts and how the data was generated (from the generation ma
 Inputs other commands write, read tolerantly because a missing piece only shortens the card:
 - compare reports (`RunInfo.compare_reports`, JSON): a list of samples, or an object with a
   `samples` list; each sample has `prompt` (or `messages`), `base` and `tuned`.
-- a dataset's generation manifest (JSON): any object; `teacher_model`/`model`, `style`/`preset`,
-  `prompts_hash` are named in the card, every scalar key is listed.
+- a dataset's generation manifest (JSON, `stylewrap datagen` writes `manifest.json`): any object;
+  `teacher_model`, `preset`, `prompts_sha256` are named in the card, every key is listed.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from typing import Any
 import yaml
 
 from stylewrap import __version__
+from stylewrap.errors import DataError
 from stylewrap.rundir import RunInfo, resolve
 from stylewrap.secrets import redact
 
@@ -214,7 +215,12 @@ def dataset_file_stats(path: Path, path_in_repo: str) -> DatasetFileStats:
     size = path.stat().st_size
     suffix = path.suffix.lower()
     if suffix == ".jsonl" or (suffix == ".json" and is_array_file(path)):
-        fmt = detect_format(path)
+        try:
+            fmt = detect_format(path)
+        except DataError:
+            # rows that are no chat records (e.g. datagen's topics.jsonl): published as they are
+            with path.open("rb") as handle:
+                return DatasetFileStats(path_in_repo, size, None, sum(1 for line in handle if line.strip()))
         return DatasetFileStats(path_in_repo, size, fmt, sum(1 for _ in read_records(path, fmt)))
     if suffix == ".txt":
         with path.open("rb") as handle:
@@ -229,7 +235,7 @@ def dataset_file_stats(path: Path, path_in_repo: str) -> DatasetFileStats:
 _MANIFEST_FIELDS = {
     "teacher": ("teacher_model", "teacher", "model"),
     "style": ("style_preset", "style", "preset"),
-    "prompts_hash": ("prompts_hash", "prompt_hash"),
+    "prompts_hash": ("prompts_sha256", "prompts_hash"),
 }
 
 

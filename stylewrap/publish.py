@@ -61,6 +61,7 @@ GENERATED_NAMES = ("README.md", "configuration.json")
 
 TRAINING_STATE = ("optimizer.pt", "scheduler.pt", "scaler.pt", "rng_state*.pth", "training_args.bin",
                   "trainer_state.json", "*.ckpt", "global_step*")
+ERROR_LOGS = ("errors.jsonl", "*_errors.jsonl", "*.errors.jsonl")
 CACHES = (".cache", "__pycache__", ".ms_upload_cache", "*.pyc", ".git", ".ipynb_checkpoints")
 # Reasons shown by --dry-run for what stays home; first match wins.
 SKIP_REASONS = (
@@ -69,6 +70,7 @@ SKIP_REASONS = (
     (("args.json",), "training arguments (local paths, maybe a hub token)"),
     (CACHES, "cache"),
     (("checkpoint-*",), "intermediate checkpoint"),
+    (ERROR_LOGS, "failed items of a generation run (error log)"),
     (("runs", "logs", "*.log", "events.out.tfevents*"), "logs"),
     ((".*",), "hidden file"),
 )
@@ -324,6 +326,15 @@ def _load_manifest(path: Path) -> dict:
     return data
 
 
+def _training_file(record_files: dict[str, tuple[Path, str]], manifest: dict | None) -> str | None:
+    """The file the card's usage snippets are about: the manifest's training file, else train.*."""
+    named = (manifest or {}).get("files", {})
+    hint = named.get("train") if isinstance(named, dict) else None
+    if hint in record_files:
+        return hint
+    return next((name for name in record_files if Path(name).stem == "train"), next(iter(record_files), None))
+
+
 def plan_dataset(
     source: Path,
     repo_id: str,
@@ -346,7 +357,7 @@ def plan_dataset(
     files: list[PlannedFile] = []
     skipped: list[SkippedFile] = []
     stats: list[DatasetFileStats] = []
-    first_records: tuple[Path, str] | None = None   # the file the card's usage snippets read
+    record_files: dict[str, tuple[Path, str]] = {}   # path in repo -> (local path, format)
     for path in candidates:
         relative = path.relative_to(root).as_posix()
         parts = relative.split("/")
@@ -357,11 +368,11 @@ def plan_dataset(
             skipped.append(SkippedFile(relative, _skip_reason(hidden_part, "hidden file")))
         elif path.name in GENERATED_NAMES:
             skipped.append(SkippedFile(relative, "replaced by the one stylewrap generates"))
-        elif path.suffix.lower() in DATASET_SUFFIXES:
+        elif path.suffix.lower() in DATASET_SUFFIXES and not _matches(path.name, ERROR_LOGS):
             files.append(PlannedFile(relative, path.stat().st_size, source=path))
             stats.append(dataset_file_stats(path, relative))
-            if first_records is None and stats[-1].format in FORMATS:
-                first_records = (path, stats[-1].format)
+            if stats[-1].format in FORMATS:
+                record_files[relative] = (path, stats[-1].format)
         else:
             skipped.append(SkippedFile(relative, _skip_reason(path.name, "not a data file")))
     if not files:
@@ -374,7 +385,8 @@ def plan_dataset(
         files.append(PlannedFile(manifest_name, manifest_path.stat().st_size, source=manifest_path,
                                  note="generation manifest"))
     license = license or config.license
-    registrations = hub_registrations(repo_id, *first_records) if first_records else None
+    training_file = _training_file(record_files, manifest_data)
+    registrations = hub_registrations(repo_id, *record_files[training_file]) if training_file else None
     card = render_dataset_card(
         repo_id=repo_id, files=stats, registrations=registrations, manifest=manifest_data,
         manifest_name=manifest_name, license=license, language=config.language, site=_card_site(endpoint),

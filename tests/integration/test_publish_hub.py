@@ -172,15 +172,21 @@ def test_a_secret_in_a_file_to_upload_stops_everything(hub, run_dir):
 
 
 def test_dataset_goes_up_with_counts_and_manifest(hub, tmp_path, shared_data):
+    """A `stylewrap datagen` output folder: checkpoints, error log, manifest, training file."""
     folder = tmp_path / "generated"
     folder.mkdir()
     (folder / "train.jsonl").symlink_to(shared_data / "tsldial" / "3_TranslationalDialogues.jsonl")
     (folder / "TslDial.json").symlink_to(shared_data / "tsldial" / "TslDial.json")
-    manifest = {"teacher_model": "gpt-3.5-turbo", "style": "translational", "prompts_hash": "sha256:ab12cd34",
-                "counts": {"dialogues": 12000, "kept": 11743}, "tokens": 5123456, "cost": 7.5}
+    topics = (shared_data / "tsldial" / "1_Topics.txt").read_text(encoding="utf-8").split()
+    (folder / "topics.jsonl").write_text("".join(json.dumps({"id": i, "topic": t}, ensure_ascii=False) + "\n"
+                                                 for i, t in enumerate(topics)), encoding="utf-8")
+    (folder / "errors.jsonl").write_text('{"id": 17, "reason": "bad json", "raw": "..."}\n')
+    manifest = {"stylewrap_version": "0.1.0", "status": "complete", "preset": "translational",
+                "prompts_sha256": "ab12cd34ef", "teacher_model": "gpt-3.5-turbo",
+                "stages": {"dialogues": {"requested": 12000, "done": 11743, "errors": 257}},
+                "tokens": {"input": 5123456, "output": 2345678}, "cost_usd": 7.5}
     (folder / "manifest.json").write_text(json.dumps(manifest))
     (folder / ".env").write_text(f"OPENAI_API_KEY={TOKEN}\n")
-    (folder / "errors.log").write_text("row 17: bad json\n")
 
     result = publish("dataset", str(folder), "--repo", "alice/tsldial")
     assert result.exit_code == 0, result.output
@@ -188,13 +194,16 @@ def test_dataset_goes_up_with_counts_and_manifest(hub, tmp_path, shared_data):
     assert repo.visibility == PRIVATE
     create = hub.calls("POST", r"^/api/v1/datasets$")[0]
     assert b'name="Visibility"' in create.body and b"\r\n\r\n1\r\n" in create.body
-    assert sorted(repo.files) == ["README.md", "TslDial.json", "manifest.json", "train.jsonl"]
+    assert sorted(repo.files) == ["README.md", "TslDial.json", "manifest.json", "topics.jsonl", "train.jsonl"]
     assert repo.files["train.jsonl"] == (shared_data / "tsldial" / "3_TranslationalDialogues.jsonl").read_bytes()
+    assert json.loads(repo.files["manifest.json"]) == manifest
     card = repo.files["README.md"].decode()
     assert "| `train.jsonl` | qa | 11743 |" in card and "| `TslDial.json` | alpaca | 11743 |" in card
-    assert "23486 rows" in card
+    assert f"| `topics.jsonl` |  | {len(topics)} |" in card
+    assert f"{11743 * 2 + len(topics)} rows" in card
     assert "Teacher model: gpt-3.5-turbo" in card and "Style preset: translational" in card
-    assert "`sha256:ab12cd34`" in card and "[`manifest.json`](manifest.json)" in card
+    assert "Prompts hash: `ab12cd34ef`" in card and "[`manifest.json`](manifest.json)" in card
+    assert '"ms_dataset_id": "alice/tsldial", "columns": {"问": "query", "答": "response"}' in card
     assert yaml.safe_load(card.split("---\n")[1])["license"] == "apache-2.0"
     assert TOKEN.encode() not in hub.sent_bytes() and b"bad json" not in hub.sent_bytes()
 
