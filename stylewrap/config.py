@@ -121,6 +121,9 @@ class PublishConfig(Section):
     private: bool = True
     license: str = "apache-2.0"
     base_model_id: str | None = Field(None, description="hub id that replaces a local base path in adapter configs")
+    language: list[str] = Field(default_factory=lambda: ["zh"], description="languages named in the cards' metadata")
+    max_retries: int = Field(4, ge=1, description="attempts per hub call on 5xx, 429 and network errors")
+    retry_backoff: float = Field(2.0, ge=0, description="seconds before the first retry; doubles each time")
 
 
 class BackendEnvConfig(Section):

@@ -29,6 +29,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "runs": ("stylewrap.cli.runs_cmd", "runs", "List and show training runs."),
     "export": ("stylewrap.cli.export_cmd", "export", "Merge a LoRA adapter into its base model."),
     "compare": ("stylewrap.cli.compare_cmd", "compare", "Base vs tuned answers side by side."),
+    "publish": ("stylewrap.cli.publish_cmd", "publish", "Publish a model or dataset to ModelScope."),
 }
 
 
