@@ -20,6 +20,9 @@ from stylewrap.errors import StylewrapError
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "init": ("stylewrap.cli.init_cmd", "init", "Scaffold a project: a commented stylewrap.yaml."),
     "config": ("stylewrap.cli.config_cmd", "config", "Show or validate the effective configuration."),
+    "deploy": ("stylewrap.cli.deploy_cmd", "deploy", "Serve a model behind an OpenAI-compatible API."),
+    "chat": ("stylewrap.cli.chat_cmd", "chat", "Chat in the terminal with any OpenAI-compatible endpoint."),
+    "app": ("stylewrap.cli.app_cmd", "app", "A web chat page for a deployed model."),
 }
 
 
