@@ -108,11 +108,14 @@ class ExportConfig(Section):
 
 
 class DeployConfig(Section):
+    backend: str | None = Field(None, description="serving backend; default: the run's, else train.backend")
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
-    served_model_name: str | None = None
+    served_model_name: str | None = Field(None, description="name of the tuned model; default 'default-lora' with an adapter, else the folder name")
     api_key_env: str | None = Field(None, description="env var whose value the server requires as API key")
+    template: str | None = Field(None, description="chat template; default: the run's, else the backend's guess")
     startup_timeout: float = Field(300.0, gt=0)
+    extra_args: dict[str, Any] = Field(default_factory=dict, description="passed to the backend's server as --key value")
 
 
 class PublishConfig(Section):

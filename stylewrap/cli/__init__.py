@@ -30,6 +30,9 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "export": ("stylewrap.cli.export_cmd", "export", "Merge a LoRA adapter into its base model."),
     "compare": ("stylewrap.cli.compare_cmd", "compare", "Base vs tuned answers side by side."),
     "publish": ("stylewrap.cli.publish_cmd", "publish", "Publish a model or dataset to ModelScope."),
+    "deploy": ("stylewrap.cli.deploy_cmd", "deploy", "Serve a model behind an OpenAI-compatible API."),
+    "chat": ("stylewrap.cli.chat_cmd", "chat", "Chat in the terminal with any OpenAI-compatible endpoint."),
+    "app": ("stylewrap.cli.app_cmd", "app", "A web chat page for a deployed model."),
 }
 
 
