@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
 from stylewrap.adapters.formats import FORMATS, Format
-from stylewrap.adapters.jsonstream import RawRow, iter_line_rows, iter_raw_rows
+from stylewrap.adapters.jsonstream import RawRow, container_of, iter_line_rows, iter_raw_rows
 from stylewrap.adapters.records import Record, RowProblem
 from stylewrap.errors import DataError, Location
 from stylewrap.fsutil import atomic_writer
@@ -212,3 +212,8 @@ def write_records(records: Iterable[Record], path: str | Path, fmt: str, *, cont
             sink.add(encode(record))
         sink.close()
     return sink.count
+
+
+def is_array_file(path: str | Path) -> bool:
+    """True when `path` holds one JSON array (else it is read as JSON Lines)."""
+    return container_of(path) == "array"
