@@ -9,6 +9,9 @@ so its peak RSS is its own:
   * `convert`   sharegpt -> OpenAI messages JSONL (parse, check, rewrite, atomic write)
   * HF datasets `load_dataset("json")` of the same file into a fresh cache, in a backend env's
     python (the core has no `datasets`); this is what both LLaMA-Factory and ms-swift run first.
+  * for context, on the tenth-size file: that load plus LLaMA-Factory's own converter
+    (parser + align_dataset, tests/integration/backend_loaders/llamafactory_load.py), i.e. what
+    LLaMA-Factory does to a sharegpt file before it tokenizes.
 Memory flatness: the stylewrap passes also run on a tenth of the file; peak RSS should not grow.
 """
 
@@ -103,6 +106,17 @@ def main() -> None:
     os.environ.update(env)
     seconds, peak, out = timed([str(hf_python), "-c", f"import sys; {HF_JOB}", str(big), str(args.workdir / "hf_cache")])
     results[("hf_load", "big")] = (seconds, peak, int(out))
+    lf_python = env_python("llamafactory")
+    if lf_python is not None:
+        from stylewrap.adapters import register_llamafactory
+
+        lf_dir = args.workdir / "lf"
+        register_llamafactory(lf_dir, "bench", small, "sharegpt")
+        loader = REPO / "tests/integration/backend_loaders/llamafactory_load.py"
+        env_cache = {"HF_DATASETS_CACHE": str(args.workdir / "lf_cache")}
+        os.environ.update(env_cache)
+        seconds, peak, out = timed([str(lf_python), str(loader), "--count", str(lf_dir), "bench"])
+        results[("hf_load+lf_align", "small")] = (seconds, peak, json.loads(out)["bench"])
 
     hf_rate = args.rows / results[("hf_load", "big")][0]
     print(f"input: {args.rows} sharegpt rows, {size_mb:.0f} MiB JSONL; {os.cpu_count()} CPUs, {platform.python_version()}")

@@ -1,7 +1,8 @@
 """Run with LLaMA-Factory's python: parse dataset_info.json and convert rows with LLaMA-Factory's own code.
 
-argv: DATASET_DIR NAME [NAME ...]. Prints one JSON object: name -> list of aligned rows
-(_prompt, _response, _system, _tools), what LLaMA-Factory's template receives.
+argv: [--count] DATASET_DIR NAME [NAME ...]. Prints one JSON object: name -> list of aligned rows
+(_prompt, _response, _system, _tools), what LLaMA-Factory's template receives; with --count
+(bench/data.py) name -> number of rows instead.
 
 It uses llamafactory.data.parser (dataset_info.json -> DatasetAttr), `datasets.load_dataset("json")`
 exactly as loader._load_single_dataset does for a local file, and llamafactory.data.converter
@@ -32,11 +33,13 @@ class _TrainingArgs:  # align_dataset reads only this field of Seq2SeqTrainingAr
     local_process_index = 0
 
 
-dataset_dir, names = sys.argv[1], sys.argv[2:]
+count_only = sys.argv[1] == "--count"
+dataset_dir, *names = sys.argv[2:] if count_only else sys.argv[1:]
 result = {}
 for attr in get_dataset_list(names, dataset_dir):
     local_path = os.path.join(dataset_dir, attr.dataset_name)
     dataset = load_dataset("json", data_files=[local_path], split=attr.split)
     aligned = align_dataset(dataset, attr, DataArguments(dataset_dir=dataset_dir), _TrainingArgs())
-    result[names[len(result)]] = [{k: row[k] for k in ("_prompt", "_response", "_system", "_tools")} for row in aligned]
+    rows = len(aligned) if count_only else [{k: row[k] for k in ("_prompt", "_response", "_system", "_tools")} for row in aligned]
+    result[names[len(result)]] = rows
 print(json.dumps(result, ensure_ascii=False))
