@@ -28,13 +28,15 @@ from stylewrap.errors import DataError, InputError, Location
 from stylewrap.fsutil import atomic_writer
 
 
-def _read(path: Path, fmt: str | None, label: str) -> tuple[str, Iterator[Record]]:
+def _read(path: Path, fmt: str | None, label: str, **read_options) -> tuple[str, Iterator[Record]]:
     fmt = fmt or detect_format(path)
-    return fmt, with_progress(read_records(path, fmt), f"{label} {path.name}")
+    return fmt, with_progress(read_records(path, fmt, **read_options), f"{label} {path.name}")
 
 
-def convert(path: str | Path, output: str | Path, to: str, fmt: str | None = None) -> int:
+def convert(path: str | Path, output: str | Path, to: str, fmt: str | None = None, **read_options) -> int:
     """Rewrite `path` as format `to` at `output`; returns rows written.
+
+    `read_options` go to the input format's reader (e.g. sharegpt role tags: user_tag="user").
 
     A big JSONL input is converted in one process per CPU (see `parallel`); the result is the same.
     """
@@ -44,11 +46,11 @@ def convert(path: str | Path, output: str | Path, to: str, fmt: str | None = Non
     fmt = fmt or detect_format(path)
     workers = workers_for(path)
     if workers == 1:
-        return write_records(_read(path, fmt, "converting")[1], output, to)
+        return write_records(_read(path, fmt, "converting", **read_options)[1], output, to)
     as_array = output_container(output) == "array"
     output.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=f".{output.name}.", dir=output.parent) as parts_dir:
-        results = map_slices(_convert_slice, path, workers, Path(parts_dir), fmt, to, str(output), as_array)
+        results = map_slices(_convert_slice, path, workers, Path(parts_dir), fmt, to, str(output), as_array, read_options)
         for (_, error), _ in results:
             if error is not None:
                 message, *where = error
@@ -57,12 +59,12 @@ def convert(path: str | Path, output: str | Path, to: str, fmt: str | None = Non
             return join_fragments(handle, [(part, rows) for (rows, _), part in results], as_array)
 
 
-def _convert_slice(path: str, line_range: tuple[int, int, int], part: str, fmt: str, to: str, output: str, as_array: bool):
+def _convert_slice(path: str, line_range: tuple[int, int, int], part: str, fmt: str, to: str, output: str, as_array: bool, read_options: dict):
     """Worker: convert one slice into a fragment file; (rows, None) or (rows, (message, file, line, field))."""
     encode = record_encoder(to, Path(output))
     with open(part, "w", encoding="utf-8") as handle:
         sink = RowSink(handle, as_array, fragment=True)
-        for _, item in scan_rows(path, fmt, line_range=line_range):
+        for _, item in scan_rows(path, fmt, line_range=line_range, **read_options):
             if isinstance(item, Problem):
                 return sink.count, (item.message, item.file, item.line, item.field)
             try:

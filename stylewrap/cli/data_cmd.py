@@ -18,6 +18,16 @@ to_option = click.option("--to", type=click.Choice(FORMAT_NAMES), default=None, 
 output_option = click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
                              help="Output file: .json writes one JSON array, anything else JSON Lines.")
 seed_option = click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
+tag_option = click.option("--tag", "tags", multiple=True, metavar="KEY=VALUE",
+                          help="sharegpt input role tag, e.g. --tag user_tag=user --tag assistant_tag=bot (repeatable).")
+
+
+def _tags(tags: tuple[str, ...]) -> dict[str, str]:
+    pairs = [tag.split("=", 1) for tag in tags]
+    bad = [tag for tag, pair in zip(tags, pairs) if len(pair) != 2]
+    if bad:
+        raise click.BadParameter(f"expected KEY=VALUE, got {bad[0]!r}", param_hint="--tag")
+    return dict(pairs)
 
 
 @click.group()
@@ -35,12 +45,13 @@ def data() -> None:
 @click.option("--drop-invalid", is_flag=True, help="Write the good rows and a rejects file instead of failing.")
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Good rows (default: NAME.valid.EXT).")
 @click.option("--rejects", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Rejected rows (default: NAME.rejects.jsonl).")
+@tag_option
 @click.pass_context
-def validate(ctx, path, fmt, drop_invalid, output, rejects) -> None:
+def validate(ctx, path, fmt, drop_invalid, output, rejects, tags) -> None:
     """Check every row; print each problem as file:line: field and exit 2 if there are any."""
     from stylewrap.adapters.validate import validate as validate_file
 
-    report = validate_file(path, fmt, drop_invalid=drop_invalid, output=output, rejects=rejects)
+    report = validate_file(path, fmt, drop_invalid=drop_invalid, output=output, rejects=rejects, **_tags(tags))
     for problem in report.problems:
         click.echo(str(problem), err=True)
     if report.problem_count > len(report.problems):
@@ -57,11 +68,12 @@ def validate(ctx, path, fmt, drop_invalid, output, rejects) -> None:
 @click.option("--to", type=click.Choice(FORMAT_NAMES), required=True, help="Output format.")
 @output_option
 @format_option
-def convert(path, to, output, fmt) -> None:
+@tag_option
+def convert(path, to, output, fmt, tags) -> None:
     """Rewrite PATH in another format (stops at the first bad row, writing nothing)."""
     from stylewrap.adapters.ops import convert as convert_file
 
-    count = convert_file(path, output, to, fmt)
+    count = convert_file(path, output, to, fmt, **_tags(tags))
     click.echo(f"wrote {count} rows ({to}) to {output}")
 
 

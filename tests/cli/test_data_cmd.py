@@ -111,3 +111,15 @@ def test_stats_counts_tokens_per_role_with_a_real_tokenizer(shared_data, tmp_pat
     for role, index in (("user", 0), ("assistant", 1)):
         expected = sum(len(tokenizer.encode(r.messages[index]["content"], add_special_tokens=False).ids) for r in records)
         assert numbers["roles"][role]["tokens"] == expected > numbers["roles"][role]["messages"]
+
+
+def test_custom_sharegpt_role_tags(tmp_path):
+    source = tmp_path / "tags.jsonl"
+    row = {"conversations": [{"from": "me", "value": "你好"}, {"from": "bot", "value": "噢，老伙计！"}]}
+    source.write_text(json.dumps(row, ensure_ascii=False) + "\n", encoding="utf-8")
+    failed = CliRunner().invoke(cli, ["data", "validate", str(source)])
+    assert failed.exit_code == 2 and "unknown role 'me'" in failed.output
+    tags = ["--tag", "user_tag=me", "--tag", "assistant_tag=bot"]
+    assert CliRunner().invoke(cli, ["data", "validate", str(source), *tags]).exit_code == 0
+    _invoke("convert", source, "--to", "messages", "-o", tmp_path / "m.jsonl", *tags)
+    assert next(read_records(tmp_path / "m.jsonl")).messages[1] == {"role": "assistant", "content": "噢，老伙计！"}
