@@ -1,45 +1,27 @@
-"""Run with LLaMA-Factory's python: parse dataset_info.json and convert rows with LLaMA-Factory's own code.
+"""Run with LLaMA-Factory's python: load registered datasets through its own loader, print JSON.
 
 argv: [--count] DATASET_DIR NAME [NAME ...]. Prints one JSON object: name -> list of aligned rows
 (_prompt, _response, _system, _tools), what LLaMA-Factory's template receives; with --count
-(bench/data.py) name -> number of rows instead.
-
-It uses llamafactory.data.parser (dataset_info.json -> DatasetAttr), `datasets.load_dataset("json")`
-exactly as loader._load_single_dataset does for a local file, and llamafactory.data.converter
-(align_dataset). The `llamafactory.data` package __init__ is bypassed because it imports the
-multimodal plugin (torchaudio), and torchvision is hidden from transformers: in the 0.9.5 env both
-fail to load against torch 2.13, and neither has a part in reading text datasets.
+(bench/data.py) name -> number of rows instead. The path is LLaMA-Factory's own: dataset_info.json
+parsed by data/parser.py, the file read by `load_dataset("json")`, rows aligned by data/converter.py.
 """
 
-import importlib.util
 import json
-import os
 import sys
-import types
+import tempfile
 
-sys.modules["torchvision"] = None
-_root = importlib.util.find_spec("llamafactory").submodule_search_locations[0]
-_data_pkg = types.ModuleType("llamafactory.data")
-_data_pkg.__path__ = [os.path.join(_root, "data")]
-sys.modules["llamafactory.data"] = _data_pkg
-
-from datasets import load_dataset  # noqa: E402
-from llamafactory.data.converter import align_dataset  # noqa: E402
-from llamafactory.data.parser import get_dataset_list  # noqa: E402
-from llamafactory.hparams import DataArguments  # noqa: E402
-
-
-class _TrainingArgs:  # align_dataset reads only this field of Seq2SeqTrainingArguments
-    local_process_index = 0
-
+from llamafactory.data.loader import _get_merged_dataset
+from llamafactory.hparams import DataArguments, ModelArguments
+from transformers import Seq2SeqTrainingArguments
 
 count_only = sys.argv[1] == "--count"
 dataset_dir, *names = sys.argv[2:] if count_only else sys.argv[1:]
 result = {}
-for attr in get_dataset_list(names, dataset_dir):
-    local_path = os.path.join(dataset_dir, attr.dataset_name)
-    dataset = load_dataset("json", data_files=[local_path], split=attr.split)
-    aligned = align_dataset(dataset, attr, DataArguments(dataset_dir=dataset_dir), _TrainingArgs())
-    rows = len(aligned) if count_only else [{k: row[k] for k in ("_prompt", "_response", "_system", "_tools")} for row in aligned]
-    result[names[len(result)]] = rows
+with tempfile.TemporaryDirectory() as out:
+    training_args = Seq2SeqTrainingArguments(output_dir=out, report_to=[])
+    for name in names:
+        data_args = DataArguments(dataset=[name], dataset_dir=dataset_dir)
+        dataset = _get_merged_dataset([name], ModelArguments(model_name_or_path="unused"), data_args, training_args, stage="sft")
+        rows = len(dataset) if count_only else [{k: row[k] for k in ("_prompt", "_response", "_system", "_tools")} for row in dataset]
+        result[name] = rows
 print(json.dumps(result, ensure_ascii=False))
