@@ -472,6 +472,7 @@ def install(
     force: bool = False,
     torch_index_url: str | None = None,
     config: StylewrapConfig | None = None,
+    on_step: Callable[[str], None] | None = None,
     on_line: Callable[[str], None] | None = None,
 ) -> InstallResult:
     """Create backend `name`'s managed venv from the shipped pins, then prove it works.
@@ -496,7 +497,7 @@ def install(
     if folder.exists() or folder.is_symlink():
         folder.rename(aside)
     try:
-        versions = _build(spec, folder, base_python, gpu, torch_index_url, on_line)
+        versions = _build(spec, folder, base_python, gpu, torch_index_url, Progress(on_step, on_line))
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         if aside.exists():
@@ -509,12 +510,20 @@ def install(
     return InstallResult(name, folder, installed=True, versions=versions)
 
 
-def _step(argv: list[str], what: str, on_line: Callable[[str], None] | None, env: dict[str, str] | None = None) -> None:
-    if on_line:
-        on_line(f"{what} ...")
-    result = run(Invocation(argv, env=env or {}), on_line=on_line, tail_lines=15)
-    if not result.ok:
-        raise RunFailed(f"{what} failed: {' | '.join(line for line in result.tail[-4:] if line.strip())}")
+@dataclass
+class Progress:
+    on_step: Callable[[str], None] | None
+    on_line: Callable[[str], None] | None
+
+    def step(self, what: str) -> None:
+        if self.on_step:
+            self.on_step(what)
+
+    def run(self, argv: list[str], what: str) -> None:
+        self.step(what)
+        result = run(Invocation(argv), on_line=self.on_line, tail_lines=15)
+        if not result.ok:
+            raise RunFailed(f"{what} failed: {' | '.join(line for line in result.tail[-4:] if line.strip())}")
 
 
 def _build(
@@ -523,26 +532,27 @@ def _build(
     base_python: Path,
     gpu: bool,
     torch_index_url: str | None,
-    on_line: Callable[[str], None] | None,
+    progress: Progress,
 ) -> dict[str, str]:
     folder.parent.mkdir(parents=True, exist_ok=True)
-    _step([str(base_python), "-m", "venv", str(folder)], f"creating {folder}", on_line)
+    progress.run([str(base_python), "-m", "venv", str(folder)], f"creating {folder}")
     (folder / INSTALLING_MARKER).write_text("installing\n", encoding="utf-8")
     python = python_of_venv(folder)
     pip_argv = [str(python), "-m", "pip", "install", "--no-input", "--progress-bar", "off", "--disable-pip-version-check"]
     pip_argv += ["-r", str(spec.requirements_file()), "-c", str(constraints_file(gpu))]
     if torch_index_url:
         pip_argv += ["--extra-index-url", torch_index_url]
-    _step(pip_argv, f"installing {spec.distribution} and its pinned dependencies", on_line)
+    progress.run(pip_argv, f"installing {spec.distribution} and its pinned dependencies")
     if not gpu:
         if spec.cpu_removals:
-            _step(
+            progress.run(
                 [str(python), "-m", "pip", "uninstall", "-y", *spec.cpu_removals],
                 f"removing CUDA-only {', '.join(spec.cpu_removals)}",
-                on_line,
             )
         for package in spec.cpu_strip_native:
+            progress.step(f"using {package} without its CUDA-only native extension")
             strip_native_extension(python, package)
+    progress.step("checking imports and the CLI")
     probe = probe_env(python, spec.imports)
     if probe.import_errors:
         target, error = next(iter(probe.import_errors.items()))

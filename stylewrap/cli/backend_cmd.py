@@ -39,6 +39,7 @@ def install(name, gpu, python, force, torch_index_url, config_path, overrides) -
             force=force,
             torch_index_url=torch_index_url,
             config=config,
+            on_step=lambda step: console.print(f"{name}: {step}", highlight=False),
             on_line=lambda line: status.update(f"[bold]{name}[/]: {line[:120]}"),
         )
     verb = "installed" if result.installed else "already up to date"
