@@ -37,8 +37,6 @@ ENV_RECORD = "env.json"
 INSTALLING_MARKER = ".stylewrap-installing"
 PROBE_SCRIPT = Path(__file__).with_name("_env_probe.py")
 KEY_PACKAGES = ("torch", "transformers", "datasets", "peft", "accelerate", "trl")
-CLI_TIMEOUT_S = 180
-PROBE_TIMEOUT_S = 600
 
 
 @dataclass(frozen=True)
@@ -229,6 +227,10 @@ class Probe:
     def import_errors(self) -> dict[str, str]:
         return {target: error for target, error in self.imports.items() if error}
 
+    def key_versions(self, spec: BackendSpec) -> dict[str, str]:
+        names = (*KEY_PACKAGES, canonical_name(spec.distribution))
+        return {name: self.packages[name] for name in names if name in self.packages}
+
 
 def probe_env(python: Path, targets: tuple[str, ...]) -> Probe:
     """Import `targets` inside the environment of `python` and list its distributions."""
@@ -281,7 +283,6 @@ class EnvReport:
 
     name: str
     location: Path | None
-    managed: bool
     executable: Path | None = None
     python: str | None = None
     versions: dict[str, str] = field(default_factory=dict)
@@ -311,7 +312,7 @@ def diagnose(
 ) -> EnvReport:
     """Check one environment for real: its python runs, imports work, versions match `pins`
     (None: not compared, a user's own env), `env.json` matches `expected_hash`, the CLI answers."""
-    report = EnvReport(spec.name, folder, managed=pins is not None, executable=executable)
+    report = EnvReport(spec.name, folder, executable=executable)
     python = python_of_venv(folder)
     if not python.exists():
         report.problems.append(Problem(f"no environment at {folder}", reinstall))
@@ -325,7 +326,7 @@ def diagnose(
         report.problems.append(Problem(f"its python does not run: {exc.message}", f"{reinstall} --force"))
         return report
     report.python = probe.python
-    report.versions = {name: probe.packages[name] for name in (*KEY_PACKAGES, canonical_name(spec.distribution)) if name in probe.packages}
+    report.versions = probe.key_versions(spec)
     pip = python.parent / "pip"
     trapped = [pkg for pkg in spec.cpu_removals if pkg in probe.packages and not probe.torch_cuda_build]
     for pkg in trapped:
@@ -376,7 +377,7 @@ def doctor(name: str, config: StylewrapConfig | None = None) -> EnvReport:
     if configured_executable:
         executable = backend_executable(name, config)
         if executable is None:
-            report = EnvReport(name, None, managed=False)
+            report = EnvReport(name, None)
             report.problems.append(
                 Problem(f"backends.{name}.executable {configured_executable!r} not found", "fix the path in stylewrap.yaml")
             )
@@ -560,7 +561,7 @@ def _build(
     answered, last = check_cli(python.parent / spec.cli, spec.cli_check)
     if not answered:
         raise RunFailed(f"the new {spec.name} env's `{spec.cli} {' '.join(spec.cli_check)}` fails: {last}")
-    versions = {name: probe.packages[name] for name in (*KEY_PACKAGES, canonical_name(spec.distribution)) if name in probe.packages}
+    versions = probe.key_versions(spec)
     atomic_write_json(
         folder / ENV_RECORD,
         {

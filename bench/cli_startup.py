@@ -9,6 +9,7 @@ stylewrap-managed environments (`stylewrap backend install`). Target: stylewrap 
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import shutil
 import statistics
@@ -45,7 +46,8 @@ def main() -> None:
         version = (read_record(env_dir(name)) or {}).get("versions", {}).get(spec.distribution, "?")
         command = " ".join((spec.cli, *spec.cli_check))
         rows.append((f"{command} ({spec.distribution} {version})", median_seconds([str(executable), *spec.cli_check], args.backend_runs)))
-    print(f"python {platform.python_version()}, {platform.machine()}, {platform.processor() or platform.platform()}")
+    load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
+    print(f"python {platform.python_version()}, {platform.platform()}, {os.cpu_count()} cores, load average {load}")
     baseline = rows[0][1]
     for label, seconds in rows:
         print(f"{label:<45} {seconds:7.3f} s  {seconds / baseline:6.1f}x stylewrap")
