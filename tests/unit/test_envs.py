@@ -21,7 +21,7 @@ from stylewrap.backends.envs import (
     version_matches,
 )
 from stylewrap.config import load_config
-from stylewrap.errors import ConfigError, InputError
+from stylewrap.errors import ConfigError, InputError, RunFailed
 
 REINSTALL = "stylewrap backend install fake"
 FAKE = BackendSpec(
@@ -192,3 +192,15 @@ def test_install_refuses_to_touch_a_users_own_env(tmp_path):
     (tmp_path / "stylewrap.yaml").write_text(f"backends:\n  swift:\n    venv: {tmp_path / 'mine'}\n")
     with pytest.raises(InputError, match="backends.swift points at your own installation"):
         install("swift", config=load_config(tmp_path / "stylewrap.yaml"))
+
+
+def test_a_failed_install_puts_the_previous_env_back(tmp_path, monkeypatch):
+    monkeypatch.setenv(envs.ENVS_DIR_VAR, str(tmp_path))
+    previous = make_venv(tmp_path / "swift", distributions={"ms-swift": "4.5.0"})
+    steps = []
+    with pytest.raises(RunFailed, match="cannot start '/nowhere/python3'"):
+        install("swift", python="/nowhere/python3", on_step=steps.append)
+    assert steps == [f"creating {previous}"]
+    assert env_python("swift") == previous / "bin" / "python"
+    assert list(previous.glob("lib/python3*/site-packages/ms_swift-4.5.0.dist-info"))
+    assert not (tmp_path / "swift.previous").exists()
