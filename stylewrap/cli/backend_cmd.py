@@ -59,7 +59,7 @@ def list_(config_path, overrides) -> None:
     from stylewrap.config import load_config
 
     for summary in list_envs(load_config(config_path, overrides)):
-        click.echo(f"{summary.name:<13} {summary.status:<14} {summary.location}")
+        click.echo(f"{summary.name:<13} {summary.status:<15} {summary.location}")
         click.echo(f"{'':<13} executable: {summary.executable or '-'}")
         click.echo(f"{'':<13} versions:   {versions_text(summary.versions)}")
 
