@@ -311,19 +311,21 @@ def diagnose(
     reinstall: str,
 ) -> EnvReport:
     """Check one environment for real: its python runs, imports work, versions match `pins`
-    (None: not compared, a user's own env), `env.json` matches `expected_hash`, the CLI answers."""
+    (None: not compared, a user's own env), `env.json` matches `expected_hash`, the CLI answers.
+    `reinstall` is the fix for an env that must be rebuilt."""
     report = EnvReport(spec.name, folder, executable=executable)
+    rebuild = f"{reinstall} --force" if pins is not None else reinstall
     python = python_of_venv(folder)
     if not python.exists():
         report.problems.append(Problem(f"no environment at {folder}", reinstall))
         return report
     if (folder / INSTALLING_MARKER).exists():
-        report.problems.append(Problem(f"{folder} is a half-finished install", f"{reinstall} --force"))
+        report.problems.append(Problem(f"{folder} is a half-finished install", rebuild))
         return report
     try:
         probe = probe_env(python, spec.imports)
     except RunFailed as exc:
-        report.problems.append(Problem(f"its python does not run: {exc.message}", f"{reinstall} --force"))
+        report.problems.append(Problem(f"its python does not run: {exc.message}", rebuild))
         return report
     report.python = probe.python
     report.versions = probe.key_versions(spec)
@@ -337,10 +339,9 @@ def diagnose(
             )
         )
     for target, error in probe.import_errors.items():
-        if trapped and "torchvision" in error:
+        if any(pkg in error for pkg in trapped):
             continue  # the trap above already names the cause and the fix
-        fix = f"{reinstall} --force" if pins is not None else f"repair {folder}, or drop backends.{spec.name} from stylewrap.yaml"
-        report.problems.append(Problem(f"import {target} fails: {error}", fix))
+        report.problems.append(Problem(f"import {target} fails: {error}", rebuild))
     if pins is not None:
         wrong = [
             f"{name} {probe.packages.get(name, 'missing')} (pinned {version})"
@@ -349,30 +350,25 @@ def diagnose(
         ]
         if wrong:
             shown = ", ".join(wrong[:5]) + (f" and {len(wrong) - 5} more" if len(wrong) > 5 else "")
-            report.problems.append(Problem(f"versions differ from the pins: {shown}", f"{reinstall} --force"))
+            report.problems.append(Problem(f"versions differ from the pins: {shown}", rebuild))
     if expected_hash is not None:
         report.record = read_record(folder)
         if report.record is None:
-            report.problems.append(Problem(f"no {ENV_RECORD}: not installed by stylewrap", f"{reinstall} --force"))
+            report.problems.append(Problem(f"no {ENV_RECORD}: not installed by stylewrap", rebuild))
         elif report.record.get("requirements_hash") != expected_hash:
-            report.problems.append(
-                Problem("installed from other pins than this stylewrap ships", f"{reinstall} --force")
-            )
+            report.problems.append(Problem("installed from other pins than this stylewrap ships", rebuild))
     if executable is None:
-        report.problems.append(Problem(f"no {spec.cli} in {folder}", f"{reinstall} --force"))
+        report.problems.append(Problem(f"no {spec.cli} in {folder}", rebuild))
     else:
         answered, last = check_cli(executable, spec.cli_check)
         if not answered:
-            report.problems.append(
-                Problem(f"`{executable.name} {' '.join(spec.cli_check)}` fails: {last}", f"{reinstall} --force")
-            )
+            report.problems.append(Problem(f"`{executable.name} {' '.join(spec.cli_check)}` fails: {last}", rebuild))
     return report
 
 
 def doctor(name: str, config: StylewrapConfig | None = None) -> EnvReport:
     """Everything that is wrong with backend `name`'s environment (the user's own or the managed one)."""
     spec = get_spec(name)
-    reinstall = f"stylewrap backend install {name}"
     configured_executable = getattr(config.backends, name).executable if config is not None else None
     if configured_executable:
         executable = backend_executable(name, config)
@@ -384,7 +380,8 @@ def doctor(name: str, config: StylewrapConfig | None = None) -> EnvReport:
             return report
         python = python_of_executable(executable)
         folder = python.parent.parent if python is not None else executable.parent.parent
-        return diagnose(spec, folder, pins=None, expected_hash=None, executable=executable, reinstall=reinstall)
+        repair = f"repair {folder}, or remove backends.{name}.executable from stylewrap.yaml to use the managed env"
+        return diagnose(spec, folder, pins=None, expected_hash=None, executable=executable, reinstall=repair)
     folder = env_dir(name, config)
     own = own_venv(name, config) is not None
     record = read_record(folder)
@@ -396,7 +393,11 @@ def doctor(name: str, config: StylewrapConfig | None = None) -> EnvReport:
         pins=None if own else pins_for(spec, gpu),
         expected_hash=None if own else requirements_hash(spec, gpu),
         executable=executable if executable.exists() else None,
-        reinstall=reinstall,
+        reinstall=(
+            f"repair {folder}, or remove backends.{name}.venv from stylewrap.yaml to use the managed env"
+            if own
+            else f"stylewrap backend install {name}"
+        ),
     )
 
 
