@@ -37,8 +37,6 @@ ENV_RECORD = "env.json"
 INSTALLING_MARKER = ".stylewrap-installing"
 PROBE_SCRIPT = Path(__file__).with_name("_env_probe.py")
 KEY_PACKAGES = ("torch", "transformers", "datasets", "peft", "accelerate", "trl")
-CLI_TIMEOUT_S = 180
-PROBE_TIMEOUT_S = 600
 
 
 @dataclass(frozen=True)
@@ -229,6 +227,10 @@ class Probe:
     def import_errors(self) -> dict[str, str]:
         return {target: error for target, error in self.imports.items() if error}
 
+    def key_versions(self, spec: BackendSpec) -> dict[str, str]:
+        names = (*KEY_PACKAGES, canonical_name(spec.distribution))
+        return {name: self.packages[name] for name in names if name in self.packages}
+
 
 def probe_env(python: Path, targets: tuple[str, ...]) -> Probe:
     """Import `targets` inside the environment of `python` and list its distributions."""
@@ -281,7 +283,6 @@ class EnvReport:
 
     name: str
     location: Path | None
-    managed: bool
     executable: Path | None = None
     python: str | None = None
     versions: dict[str, str] = field(default_factory=dict)
@@ -310,22 +311,24 @@ def diagnose(
     reinstall: str,
 ) -> EnvReport:
     """Check one environment for real: its python runs, imports work, versions match `pins`
-    (None: not compared, a user's own env), `env.json` matches `expected_hash`, the CLI answers."""
-    report = EnvReport(spec.name, folder, managed=pins is not None, executable=executable)
+    (None: not compared, a user's own env), `env.json` matches `expected_hash`, the CLI answers.
+    `reinstall` is the fix for an env that must be rebuilt."""
+    report = EnvReport(spec.name, folder, executable=executable)
+    rebuild = f"{reinstall} --force" if pins is not None else reinstall
     python = python_of_venv(folder)
     if not python.exists():
         report.problems.append(Problem(f"no environment at {folder}", reinstall))
         return report
     if (folder / INSTALLING_MARKER).exists():
-        report.problems.append(Problem(f"{folder} is a half-finished install", f"{reinstall} --force"))
+        report.problems.append(Problem(f"{folder} is a half-finished install", rebuild))
         return report
     try:
         probe = probe_env(python, spec.imports)
     except RunFailed as exc:
-        report.problems.append(Problem(f"its python does not run: {exc.message}", f"{reinstall} --force"))
+        report.problems.append(Problem(f"its python does not run: {exc.message}", rebuild))
         return report
     report.python = probe.python
-    report.versions = {name: probe.packages[name] for name in (*KEY_PACKAGES, canonical_name(spec.distribution)) if name in probe.packages}
+    report.versions = probe.key_versions(spec)
     pip = python.parent / "pip"
     trapped = [pkg for pkg in spec.cpu_removals if pkg in probe.packages and not probe.torch_cuda_build]
     for pkg in trapped:
@@ -336,10 +339,9 @@ def diagnose(
             )
         )
     for target, error in probe.import_errors.items():
-        if trapped and "torchvision" in error:
+        if any(pkg in error for pkg in trapped):
             continue  # the trap above already names the cause and the fix
-        fix = f"{reinstall} --force" if pins is not None else f"repair {folder}, or drop backends.{spec.name} from stylewrap.yaml"
-        report.problems.append(Problem(f"import {target} fails: {error}", fix))
+        report.problems.append(Problem(f"import {target} fails: {error}", rebuild))
     if pins is not None:
         wrong = [
             f"{name} {probe.packages.get(name, 'missing')} (pinned {version})"
@@ -348,42 +350,38 @@ def diagnose(
         ]
         if wrong:
             shown = ", ".join(wrong[:5]) + (f" and {len(wrong) - 5} more" if len(wrong) > 5 else "")
-            report.problems.append(Problem(f"versions differ from the pins: {shown}", f"{reinstall} --force"))
+            report.problems.append(Problem(f"versions differ from the pins: {shown}", rebuild))
     if expected_hash is not None:
         report.record = read_record(folder)
         if report.record is None:
-            report.problems.append(Problem(f"no {ENV_RECORD}: not installed by stylewrap", f"{reinstall} --force"))
+            report.problems.append(Problem(f"no {ENV_RECORD}: not installed by stylewrap", rebuild))
         elif report.record.get("requirements_hash") != expected_hash:
-            report.problems.append(
-                Problem("installed from other pins than this stylewrap ships", f"{reinstall} --force")
-            )
+            report.problems.append(Problem("installed from other pins than this stylewrap ships", rebuild))
     if executable is None:
-        report.problems.append(Problem(f"no {spec.cli} in {folder}", f"{reinstall} --force"))
+        report.problems.append(Problem(f"no {spec.cli} in {folder}", rebuild))
     else:
         answered, last = check_cli(executable, spec.cli_check)
         if not answered:
-            report.problems.append(
-                Problem(f"`{executable.name} {' '.join(spec.cli_check)}` fails: {last}", f"{reinstall} --force")
-            )
+            report.problems.append(Problem(f"`{executable.name} {' '.join(spec.cli_check)}` fails: {last}", rebuild))
     return report
 
 
 def doctor(name: str, config: StylewrapConfig | None = None) -> EnvReport:
     """Everything that is wrong with backend `name`'s environment (the user's own or the managed one)."""
     spec = get_spec(name)
-    reinstall = f"stylewrap backend install {name}"
     configured_executable = getattr(config.backends, name).executable if config is not None else None
     if configured_executable:
         executable = backend_executable(name, config)
         if executable is None:
-            report = EnvReport(name, None, managed=False)
+            report = EnvReport(name, None)
             report.problems.append(
                 Problem(f"backends.{name}.executable {configured_executable!r} not found", "fix the path in stylewrap.yaml")
             )
             return report
         python = python_of_executable(executable)
         folder = python.parent.parent if python is not None else executable.parent.parent
-        return diagnose(spec, folder, pins=None, expected_hash=None, executable=executable, reinstall=reinstall)
+        repair = f"repair {folder}, or remove backends.{name}.executable from stylewrap.yaml to use the managed env"
+        return diagnose(spec, folder, pins=None, expected_hash=None, executable=executable, reinstall=repair)
     folder = env_dir(name, config)
     own = own_venv(name, config) is not None
     record = read_record(folder)
@@ -395,7 +393,11 @@ def doctor(name: str, config: StylewrapConfig | None = None) -> EnvReport:
         pins=None if own else pins_for(spec, gpu),
         expected_hash=None if own else requirements_hash(spec, gpu),
         executable=executable if executable.exists() else None,
-        reinstall=reinstall,
+        reinstall=(
+            f"repair {folder}, or remove backends.{name}.venv from stylewrap.yaml to use the managed env"
+            if own
+            else f"stylewrap backend install {name}"
+        ),
     )
 
 
@@ -472,6 +474,7 @@ def install(
     force: bool = False,
     torch_index_url: str | None = None,
     config: StylewrapConfig | None = None,
+    on_step: Callable[[str], None] | None = None,
     on_line: Callable[[str], None] | None = None,
 ) -> InstallResult:
     """Create backend `name`'s managed venv from the shipped pins, then prove it works.
@@ -496,7 +499,7 @@ def install(
     if folder.exists() or folder.is_symlink():
         folder.rename(aside)
     try:
-        versions = _build(spec, folder, base_python, gpu, torch_index_url, on_line)
+        versions = _build(spec, folder, base_python, gpu, torch_index_url, Progress(on_step, on_line))
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         if aside.exists():
@@ -509,12 +512,20 @@ def install(
     return InstallResult(name, folder, installed=True, versions=versions)
 
 
-def _step(argv: list[str], what: str, on_line: Callable[[str], None] | None, env: dict[str, str] | None = None) -> None:
-    if on_line:
-        on_line(f"{what} ...")
-    result = run(Invocation(argv, env=env or {}), on_line=on_line, tail_lines=15)
-    if not result.ok:
-        raise RunFailed(f"{what} failed: {' | '.join(line for line in result.tail[-4:] if line.strip())}")
+@dataclass
+class Progress:
+    on_step: Callable[[str], None] | None
+    on_line: Callable[[str], None] | None
+
+    def step(self, what: str) -> None:
+        if self.on_step:
+            self.on_step(what)
+
+    def run(self, argv: list[str], what: str) -> None:
+        self.step(what)
+        result = run(Invocation(argv), on_line=self.on_line, tail_lines=15)
+        if not result.ok:
+            raise RunFailed(f"{what} failed: {' | '.join(line for line in result.tail[-4:] if line.strip())}")
 
 
 def _build(
@@ -523,26 +534,27 @@ def _build(
     base_python: Path,
     gpu: bool,
     torch_index_url: str | None,
-    on_line: Callable[[str], None] | None,
+    progress: Progress,
 ) -> dict[str, str]:
     folder.parent.mkdir(parents=True, exist_ok=True)
-    _step([str(base_python), "-m", "venv", str(folder)], f"creating {folder}", on_line)
+    progress.run([str(base_python), "-m", "venv", str(folder)], f"creating {folder}")
     (folder / INSTALLING_MARKER).write_text("installing\n", encoding="utf-8")
     python = python_of_venv(folder)
     pip_argv = [str(python), "-m", "pip", "install", "--no-input", "--progress-bar", "off", "--disable-pip-version-check"]
     pip_argv += ["-r", str(spec.requirements_file()), "-c", str(constraints_file(gpu))]
     if torch_index_url:
         pip_argv += ["--extra-index-url", torch_index_url]
-    _step(pip_argv, f"installing {spec.distribution} and its pinned dependencies", on_line)
+    progress.run(pip_argv, f"installing {spec.distribution} and its pinned dependencies")
     if not gpu:
         if spec.cpu_removals:
-            _step(
+            progress.run(
                 [str(python), "-m", "pip", "uninstall", "-y", *spec.cpu_removals],
                 f"removing CUDA-only {', '.join(spec.cpu_removals)}",
-                on_line,
             )
         for package in spec.cpu_strip_native:
+            progress.step(f"using {package} without its CUDA-only native extension")
             strip_native_extension(python, package)
+    progress.step("checking imports and the CLI")
     probe = probe_env(python, spec.imports)
     if probe.import_errors:
         target, error = next(iter(probe.import_errors.items()))
@@ -550,7 +562,7 @@ def _build(
     answered, last = check_cli(python.parent / spec.cli, spec.cli_check)
     if not answered:
         raise RunFailed(f"the new {spec.name} env's `{spec.cli} {' '.join(spec.cli_check)}` fails: {last}")
-    versions = {name: probe.packages[name] for name in (*KEY_PACKAGES, canonical_name(spec.distribution)) if name in probe.packages}
+    versions = probe.key_versions(spec)
     atomic_write_json(
         folder / ENV_RECORD,
         {

@@ -17,7 +17,7 @@ done
 failed=0
 for i in "${!names[@]}"; do
   if wait "${pids[$i]}"; then
-    tail -n 1 "$logs/${names[$i]}.log"
+    cat "$logs/${names[$i]}.log"
   else
     failed=1
     echo "backend install ${names[$i]} failed:" >&2

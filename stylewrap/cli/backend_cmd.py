@@ -7,6 +7,10 @@ from stylewrap.cli.options import config_option, set_option
 BACKEND_NAMES = ("llamafactory", "swift")
 
 
+def versions_text(versions: dict[str, str]) -> str:
+    return ", ".join(f"{package} {version}" for package, version in versions.items()) or "-"
+
+
 @click.group()
 def backend() -> None:
     """Install and check the backends' own environments."""
@@ -39,11 +43,11 @@ def install(name, gpu, python, force, torch_index_url, config_path, overrides) -
             force=force,
             torch_index_url=torch_index_url,
             config=config,
+            on_step=lambda step: console.print(f"{name}: {step}", highlight=False),
             on_line=lambda line: status.update(f"[bold]{name}[/]: {line[:120]}"),
         )
     verb = "installed" if result.installed else "already up to date"
-    versions = ", ".join(f"{pkg} {version}" for pkg, version in result.versions.items())
-    click.echo(f"{name}: {verb} at {result.location} ({versions})")
+    click.echo(f"{name}: {verb} at {result.location} ({versions_text(result.versions)})")
 
 
 @backend.command(name="list")
@@ -55,10 +59,9 @@ def list_(config_path, overrides) -> None:
     from stylewrap.config import load_config
 
     for summary in list_envs(load_config(config_path, overrides)):
-        versions = ", ".join(f"{pkg} {version}" for pkg, version in summary.versions.items()) or "-"
-        click.echo(f"{summary.name:<13} {summary.status:<14} {summary.location}")
+        click.echo(f"{summary.name:<13} {summary.status:<15} {summary.location}")
         click.echo(f"{'':<13} executable: {summary.executable or '-'}")
-        click.echo(f"{'':<13} versions:   {versions}")
+        click.echo(f"{'':<13} versions:   {versions_text(summary.versions)}")
 
 
 @backend.command()
@@ -72,9 +75,8 @@ def doctor(names, config_path, overrides) -> None:
 
     reports = doctor_all(list(names or BACKEND_NAMES), load_config(config_path, overrides))
     for report in reports:
-        versions = ", ".join(f"{pkg} {version}" for pkg, version in report.versions.items()) or "-"
         click.echo(f"{report.name}: {'ok' if report.ok else 'PROBLEMS'}  ({report.location or '-'})")
-        click.echo(f"  python {report.python or '-'}; {versions}")
+        click.echo(f"  python {report.python or '-'}; {versions_text(report.versions)}")
         click.echo(f"  executable: {report.executable or '-'}")
         for problem in report.problems:
             click.echo(f"  x {problem.what}")

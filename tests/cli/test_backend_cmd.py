@@ -17,10 +17,10 @@ def test_list_shows_each_backend_status_location_executable_and_versions(tmp_pat
     result = CliRunner().invoke(cli, ["backend", "list"])
     assert result.exit_code == 0, result.output
     assert result.output.splitlines() == [
-        f"llamafactory  missing        {tmp_path / 'llamafactory'}",
+        f"llamafactory  missing         {tmp_path / 'llamafactory'}",
         "              executable: -",
         "              versions:   -",
-        f"swift         installed      {venv}",
+        f"swift         installed       {venv}",
         f"              executable: {venv / 'bin' / 'swift'}",
         "              versions:   torch 2.13.0+cpu, ms-swift 4.6.0",
     ]
@@ -31,7 +31,7 @@ def test_list_marks_an_env_built_from_older_pins_as_outdated(tmp_path, monkeypat
     venv = make_venv(tmp_path / "llamafactory")
     (venv / "env.json").write_text(json.dumps({"requirements_hash": "old"}))
     result = CliRunner().invoke(cli, ["backend", "list"])
-    assert result.output.splitlines()[0] == f"llamafactory  outdated       {venv}"
+    assert result.output.splitlines()[0] == f"llamafactory  outdated        {venv}"
 
 
 def test_doctor_prints_the_fix_and_exits_1_when_an_env_is_missing(tmp_path, monkeypatch):

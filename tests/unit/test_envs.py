@@ -21,7 +21,7 @@ from stylewrap.backends.envs import (
     version_matches,
 )
 from stylewrap.config import load_config
-from stylewrap.errors import ConfigError, InputError
+from stylewrap.errors import ConfigError, InputError, RunFailed
 
 REINSTALL = "stylewrap backend install fake"
 FAKE = BackendSpec(
@@ -151,12 +151,13 @@ def test_doctor_passes_a_healthy_env_and_reports_a_failing_cli(tmp_path):
 
 def test_doctor_reports_a_missing_import_in_a_users_own_env_without_pin_checks(tmp_path):
     venv = make_venv(tmp_path / "mine", distributions={"fakebackend": "0.1"}, modules={"vision_user": ""})
-    report = diagnose(FAKE, venv, pins=None, expected_hash=None, executable=None, reinstall=REINSTALL)
-    whats = [p.what for p in report.problems]
-    assert whats[0] == "import fakebackend fails: ModuleNotFoundError: No module named 'fakebackend'"
-    assert report.problems[0].fix.startswith(f"repair {venv}")
-    assert whats[-1] == f"no fake-cli in {venv}"
-    assert not any("pins" in what for what in whats)
+    repair = f"repair {venv}, or remove backends.fake.venv from stylewrap.yaml to use the managed env"
+    report = diagnose(FAKE, venv, pins=None, expected_hash=None, executable=None, reinstall=repair)
+    assert [(p.what, p.fix) for p in report.problems] == [
+        ("import fakebackend fails: ModuleNotFoundError: No module named 'fakebackend'", repair),
+        ("import fakebackend:train fails: ModuleNotFoundError: No module named 'fakebackend'", repair),
+        (f"no fake-cli in {venv}", repair),
+    ]
 
 
 def test_doctor_on_missing_and_half_installed_envs(tmp_path):
@@ -192,3 +193,15 @@ def test_install_refuses_to_touch_a_users_own_env(tmp_path):
     (tmp_path / "stylewrap.yaml").write_text(f"backends:\n  swift:\n    venv: {tmp_path / 'mine'}\n")
     with pytest.raises(InputError, match="backends.swift points at your own installation"):
         install("swift", config=load_config(tmp_path / "stylewrap.yaml"))
+
+
+def test_a_failed_install_puts_the_previous_env_back(tmp_path, monkeypatch):
+    monkeypatch.setenv(envs.ENVS_DIR_VAR, str(tmp_path))
+    previous = make_venv(tmp_path / "swift", distributions={"ms-swift": "4.5.0"})
+    steps = []
+    with pytest.raises(RunFailed, match="cannot start '/nowhere/python3'"):
+        install("swift", python="/nowhere/python3", on_step=steps.append)
+    assert steps == [f"creating {previous}"]
+    assert env_python("swift") == previous / "bin" / "python"
+    assert list(previous.glob("lib/python3*/site-packages/ms_swift-4.5.0.dist-info"))
+    assert not (tmp_path / "swift.previous").exists()
