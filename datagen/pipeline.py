@@ -172,7 +172,11 @@ async def stage_dialogues(session: Session, client: ChatClient, topics: list[str
 
 async def stage_stylize(session: Session, client: ChatClient, conversations: list[tuple[str, list[dict], dict]], progress) -> None:
     settings = session.settings
-    items = list({item.id: item for item in (stylize_item(*row) for row in conversations)}.values())
+    unique: dict[str, WorkItem] = {}
+    for order, row in enumerate(conversations):
+        item = stylize_item(order, *row)
+        unique.setdefault(item.id, item)
+    items = list(unique.values())
     stage = StylizeStage(client, session.preset, settings.max_attempts, settings.seed)
     with session.checkpoint("stylize") as done, session.checkpoint("errors") as errors:
         counts = await run_items("stylize", items, stage, done=done, errors=errors, concurrency=settings.concurrency, progress=progress)
@@ -187,7 +191,8 @@ def stage_build(session: Session, job: DatagenJob) -> Path:
         raise InputError("nothing to build: no stylized.jsonl yet", location=Location(session.out_dir), hint="run `stylewrap datagen stylize` first")
     system = session.config.style.system_prompt
     records = []
-    for row in sorted(read_checkpoint(path), key=lambda r: r["id"]):
+    # the order of the input, whatever order the replies came back in
+    for row in sorted(read_checkpoint(path), key=lambda r: (r.get("order", 0), r["id"])):
         messages = row["messages"]
         if system and messages[0]["role"] != "system":
             messages = [{"role": "system", "content": system}, *messages]

@@ -137,8 +137,9 @@ def as_turns(messages: list[dict]) -> tuple[str | None, list[dict]]:
     return system, [{"user": body[i]["content"], "assistant": body[i + 1]["content"]} for i in range(0, len(body), 2)]
 
 
-def stylize_item(source_id: str, messages: list[dict], meta: dict) -> WorkItem:
-    return WorkItem(f"sty-{short_hash(messages)}", {"source_id": source_id, "messages": messages, "meta": meta})
+def stylize_item(order: int, source_id: str, messages: list[dict], meta: dict) -> WorkItem:
+    """Identical conversations share one id, so a repeated input row is rewritten once."""
+    return WorkItem(f"sty-{short_hash(messages)}", {"order": order, "source_id": source_id, "messages": messages, "meta": meta})
 
 
 def few_shot(preset: StylePreset) -> list[dict]:
@@ -181,7 +182,7 @@ class StylizeStage:
             messages = [{"role": "system", "content": system}] if system else []
             for before, after in zip(original, rewritten):
                 messages += [{"role": "user", "content": before["user"]}, {"role": "assistant", "content": after["assistant"]}]
-            return {"source_id": item.payload["source_id"], "messages": messages, "meta": item.payload["meta"]}
+            return {"order": item.payload["order"], "source_id": item.payload["source_id"], "messages": messages, "meta": item.payload["meta"]}
 
         return await retrying(self.max_attempts, attempt)
 

@@ -81,7 +81,7 @@ def _run(stages: tuple[str, ...], config_path, overrides, quiet=False, topics_fi
     from stylewrap.datagen.pipeline import DatagenJob, run_datagen, summary_table
 
     flag_overrides = [f"{FLAG_KEYS[name]}={value}" for name, value in flags.items() if value is not None]
-    config = load_config(config_path, [*flag_overrides, *overrides])
+    config = load_config(config_path, [*overrides, *flag_overrides])  # a named flag beats --set
     job = DatagenJob(stages=stages, topics_file=topics_file, input_file=input_file, show_progress=not quiet,
                      register_llamafactory=register)
     manifest = run_datagen(config, job)

@@ -1,0 +1,322 @@
+"""datagen against a real local OpenAI-compatible server (tests/fakeopenai.py, own process)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from fakeopenai import FakeServer, free_port
+from stylewrap.adapters import read_records
+from stylewrap.cli import cli
+from stylewrap.config import load_config
+from stylewrap.datagen.pipeline import DatagenJob, run_datagen
+from stylewrap.datagen.sink import Checkpoint
+from stylewrap.errors import InputError
+
+KEY = "test-key"
+PREFIX = "噢，亲爱的，"
+
+
+@pytest.fixture(scope="module")
+def fake():
+    server = FakeServer()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(autouse=True)
+def api_key(monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+
+
+def settings(fake: FakeServer, out: Path, **datagen) -> list[str]:
+    values = {"base_url": fake.base_url, "teacher_model": "teacher-1", "output_dir": str(out), "request_timeout": 0.3,
+              "retry_backoff": 0.01, "max_retries": 4, "concurrency": 4, **datagen}
+    return [f"datagen.{key}={value}" for key, value in values.items()]
+
+
+def run(fake, out, stages=("stylize",), input_file=None, topics_file=None, **datagen) -> dict:
+    config = load_config(None, settings(fake, out, **datagen), environ={}, search=False)
+    return run_datagen(config, DatagenJob(stages=stages, input_file=input_file, topics_file=topics_file, show_progress=False))
+
+
+def plain_rows(path: Path, count: int) -> Path:
+    """The seed's stage-2 shape: {"问", "答"} rows of plain answers, distinct questions."""
+    with path.open("w", encoding="utf-8") as handle:
+        for number in range(count):
+            handle.write(json.dumps({"问": f"第{number}个问题：周末做什么？", "答": f"我会去公园跑步，第{number}次。"}, ensure_ascii=False) + "\n")
+    return path
+
+
+def lines(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def chat_log(fake, stage="stylize") -> list[dict]:
+    return [entry for entry in fake.log() if entry["stage"] == stage]
+
+
+# ---------------------------------------------------------------------- the client
+
+
+def test_every_transient_fault_is_retried_and_retry_after_honoured(fake, tmp_path):
+    fake.script(faults=[{"kind": "429", "retry_after": "0.3"}, "500", "slow", "drop"], slow_seconds=1.0)
+    manifest = run(fake, tmp_path / "out", input_file=plain_rows(tmp_path / "in.jsonl", 1), max_attempts=1)
+    log = chat_log(fake)
+    assert [entry["fault"] for entry in log] == ["429", "500", "slow", "drop", None]
+    assert log[1]["time"] - log[0]["time"] >= 0.29  # waited as long as Retry-After asked, not the 10 ms backoff
+    assert manifest["stages"]["stylize"] == {"requested": 1, "done": 1, "errors": 0, "resumed": 0}
+    assert manifest["requests"] == {"sent": 5, "retries": 4, "failed": 0}
+
+
+def test_retries_run_out_into_the_errors_file(fake, tmp_path):
+    fake.script(faults=["500", "500", "500"])
+    manifest = run(fake, tmp_path / "out", input_file=plain_rows(tmp_path / "in.jsonl", 1), max_retries=2)
+    assert len(chat_log(fake)) == 3
+    [error] = lines(tmp_path / "out" / "errors.jsonl")
+    assert "gave up after 3 attempts: HTTP 500" in error["reason"]
+    assert manifest["complete"] is True and manifest["stages"]["stylize"]["errors"] == 1
+
+
+@pytest.mark.parametrize("fault", ["400"])
+def test_no_retry_on_a_request_the_server_refuses(fake, tmp_path, fault):
+    fake.script(faults=[fault])
+    run(fake, tmp_path / "out", input_file=plain_rows(tmp_path / "in.jsonl", 1))
+    assert len(chat_log(fake)) == 1
+    [error] = lines(tmp_path / "out" / "errors.jsonl")
+    assert error["reason"] == "HTTP 400: scripted failure"
+
+
+def test_endpoint_without_json_mode_falls_back_to_prompt_only(fake, tmp_path):
+    fake.script(json_mode=False)
+    manifest = run(fake, tmp_path / "out", input_file=plain_rows(tmp_path / "in.jsonl", 3))
+    assert manifest["stages"]["stylize"]["done"] == 3
+    assert len(chat_log(fake)) == 3  # the refused json-mode request is the only extra one, and it spent nothing
+
+
+@pytest.mark.parametrize(
+    "script, message",
+    [
+        ({"api_key": "another-key"}, "rejected the API key"),
+        ({"models": ["other-model"]}, "model 'teacher-1' is not served by"),
+    ],
+)
+def test_bad_key_or_model_fails_before_spending(fake, tmp_path, script, message):
+    fake.script(**script)
+    with pytest.raises(InputError, match=message):
+        run(fake, tmp_path / "out", input_file=plain_rows(tmp_path / "in.jsonl", 2))
+    assert chat_log(fake) == []
+    assert not (tmp_path / "out" / "manifest.json").exists()
+
+
+def test_server_without_models_route_gets_a_one_token_probe(fake, tmp_path):
+    fake.script(models=None)
+    manifest = run(fake, tmp_path / "out", input_file=plain_rows(tmp_path / "in.jsonl", 2))
+    assert manifest["stages"]["stylize"]["done"] == 2
+    assert [entry["stage"] for entry in fake.log()] == ["", "stylize", "stylize"]
+
+
+# ---------------------------------------------------------------------- replies
+
+
+def test_wrapped_replies_are_recovered_and_bad_ones_rejected_with_reasons(fake, tmp_path):
+    recovered = ["prose", "python", "fullwidth"]
+    rejected = {"truncate": "truncated: finish_reason=length", "unchanged": "turn 1: answer unchanged",
+                "question": "turn 1: question changed", "empty": "turn 1: empty answer", "garbage": "unparseable reply"}
+    fake.script(faults=[{"kind": kind, "stage": "stylize"} for kind in [*recovered, *rejected]])
+    source = plain_rows(tmp_path / "in.jsonl", 8)
+    manifest = run(fake, tmp_path / "out", input_file=source, max_attempts=1, concurrency=1)
+    styled = lines(tmp_path / "out" / "stylized.jsonl")
+    assert len(styled) == 3 and all(row["messages"][1]["content"].startswith(PREFIX) for row in styled)
+    errors = lines(tmp_path / "out" / "errors.jsonl")
+    by_fault = {entry["fault"]: entry["key"] for entry in chat_log(fake)}
+    for kind, reason in rejected.items():
+        [error] = [e for e in errors if e["input"]["messages"][0]["content"] == by_fault[kind]]
+        assert error["reason"].startswith(reason) and error["raw"] is not None
+    assert manifest["stages"]["stylize"] == {"requested": 8, "done": 3, "errors": 5, "resumed": 0}
+    assert manifest["complete"] is True
+
+
+def test_a_rejected_reply_is_asked_again(fake, tmp_path):
+    fake.script(faults=[{"kind": "unchanged", "stage": "stylize"}, {"kind": "truncate", "stage": "stylize"}])
+    manifest = run(fake, tmp_path / "out", input_file=plain_rows(tmp_path / "in.jsonl", 1), max_attempts=3)
+    assert manifest["stages"]["stylize"]["done"] == 1 and len(chat_log(fake)) == 3
+    [row] = lines(tmp_path / "out" / "stylized.jsonl")
+    assert row["usage"]["requests"] == 3  # the rejected replies' tokens are counted too
+
+
+def test_stylize_the_seed_dialogues(fake, tmp_path, shared_data):
+    """`stylize` on its own, over the seed's real stage-2 file (first rows, 问/答 format)."""
+    source = tmp_path / "2_Dialogues.jsonl"
+    with (shared_data / "tsldial" / "2_Dialogues.jsonl").open(encoding="utf-8") as handle:
+        source.write_text("".join(next(handle) for _ in range(12)), encoding="utf-8")
+    fake.script()
+    result = CliRunner().invoke(cli, ["datagen", "stylize", "-i", str(source), "--quiet",
+                                      *sum((["--set", s] for s in settings(fake, tmp_path / "out")), [])])
+    assert result.exit_code == 0, result.output
+    originals = [json.loads(line) for line in source.read_text(encoding="utf-8").splitlines()]
+    styled = lines(tmp_path / "out" / "stylized.jsonl")
+    assert len(styled) == len({(o["问"], o["答"]) for o in originals})
+    assert {row["messages"][0]["content"] for row in styled} == {o["问"] for o in originals}
+
+
+# ---------------------------------------------------------------------- diversity
+
+
+def test_duplicate_questions_are_replaced_until_distinct_and_balanced(fake, tmp_path):
+    topics = tmp_path / "topics.txt"
+    topics.write_text("天气\n电影\n音乐\n", encoding="utf-8")
+    fake.script(repeat_questions=5)
+    manifest = run(fake, tmp_path / "out", stages=("topics", "dialogues"), topics_file=topics,
+                   num_dialogues=12, concurrency=1, max_attempts=5)
+    rows = lines(tmp_path / "out" / "dialogues.jsonl")
+    questions = [row["messages"][0]["content"] for row in rows]
+    assert len(rows) == 12 and len(set(questions)) == 12
+    assert {topic: sum(row["topic"] == topic for row in rows) for topic in ("天气", "电影", "音乐")} == {"天气": 4, "电影": 4, "音乐": 4}
+    assert manifest["duplicates_rejected"] == 4 and len(chat_log(fake, "dialogues")) == 16
+
+
+def test_dedup_gives_up_into_the_errors_file(fake, tmp_path):
+    fake.script(repeat_questions=100)
+    topics = tmp_path / "topics.txt"
+    topics.write_text("宠物\n", encoding="utf-8")
+    manifest = run(fake, tmp_path / "out", stages=("topics", "dialogues"), topics_file=topics, num_dialogues=3, max_attempts=2, concurrency=1)
+    assert manifest["stages"]["dialogues"] == {"requested": 3, "done": 1, "errors": 2, "resumed": 0}
+    assert all(e["reason"].startswith("duplicate question") for e in lines(tmp_path / "out" / "errors.jsonl"))
+
+
+def test_generated_topics_are_distinct(fake, tmp_path):
+    fake.script(topics_pool=["天气", "天气！", "电影", "音乐"], topics_per_reply=3)
+    manifest = run(fake, tmp_path / "out", stages=("topics",), num_topics=3)
+    assert [row["topic"] for row in lines(tmp_path / "out" / "topics.jsonl")] == ["天气", "电影", "音乐"]
+    assert manifest["stages"]["topics"]["done"] == 3 and len(chat_log(fake, "topics")) == 2
+
+
+# ---------------------------------------------------------------------- accounting and the CLI
+
+
+def test_full_run_cost_and_training_file(fake, tmp_path):
+    fake.script(faults=["429"])
+    dataset_dir = tmp_path / "lf"
+    dataset_dir.mkdir()
+    (dataset_dir / "dataset_info.json").write_text("{}\n")
+    args = ["datagen", "run", "--quiet", "--num-topics", "4", "--num-dialogues", "8", "--turns", "2",
+            "--price-in", "0.5", "--price-out", "2", "--format", "alpaca", "--register", str(dataset_dir),
+            *sum((["--set", s] for s in settings(fake, tmp_path / "out")), [])]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    served = [entry for entry in fake.log() if entry.get("usage")]
+    tokens_in, tokens_out = sum(e["usage"][0] for e in served), sum(e["usage"][1] for e in served)
+    assert manifest["tokens"] == {"input": tokens_in, "output": tokens_out}
+    assert manifest["cost_usd"] == pytest.approx(tokens_in / 1000 * 0.5 + tokens_out / 1000 * 2)
+    assert manifest["complete"] and manifest["requests"]["retries"] == 1
+    assert set(manifest["stages"]) == {"topics", "dialogues", "stylize", "build"}
+    records = list(read_records(tmp_path / "out" / "train.jsonl", "alpaca"))
+    assert len(records) == 8 and all(len(r.messages) == 4 and r.messages[1]["content"].startswith(PREFIX) for r in records)
+    assert "stylewrap_style" in json.loads((dataset_dir / "dataset_info.json").read_text())
+    assert KEY not in (tmp_path / "out" / "manifest.json").read_text() and fake.base_url not in (tmp_path / "out" / "manifest.json").read_text()
+    assert "complete" in result.output and "stylize" in result.output
+
+
+@pytest.mark.parametrize(
+    "args, env, message",
+    [
+        ([], {"OPENAI_API_KEY": ""}, "no API key: $OPENAI_API_KEY is not set"),
+        (["--base-url", "http://127.0.0.1:{closed}/v1"], {}, "cannot reach http://127.0.0.1:"),
+        (["--model", "gpt-nope"], {}, "model 'gpt-nope' is not served"),
+        (["--style", "{preset}"], {}, "bad.yaml:1: name"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(fake, tmp_path, monkeypatch, args, env, message):
+    fake.script()
+    (tmp_path / "bad.yaml").write_text("name: 'has space'\n", encoding="utf-8")
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    args = [a.format(closed=free_port(), preset=tmp_path / "bad.yaml") for a in args]
+    result = CliRunner().invoke(cli, ["datagen", "stylize", "-i", str(plain_rows(tmp_path / "in.jsonl", 2)),
+                                      *sum((["--set", s] for s in settings(fake, tmp_path / "out")), []), *args])
+    assert result.exit_code == 2, result.output
+    assert message in result.output and "Traceback" not in result.output
+    assert chat_log(fake) == [] and not (tmp_path / "out").exists()
+
+
+def test_prompt_change_refuses_to_mix_runs(fake, tmp_path):
+    fake.script()
+    source = plain_rows(tmp_path / "in.jsonl", 2)
+    run(fake, tmp_path / "out", input_file=source)
+    config = load_config(None, [*settings(fake, tmp_path / "out"), "style.preset=classical"], environ={}, search=False)
+    with pytest.raises(InputError, match="another prompts sha256"):
+        run_datagen(config, DatagenJob(stages=("stylize",), input_file=source, show_progress=False))
+
+
+# ---------------------------------------------------------------------- kill -9 and Ctrl-C
+
+
+def test_torn_last_line_is_ignored_and_cut(tmp_path):
+    path = tmp_path / "stylized.jsonl"
+    path.write_text('{"id": "a", "x": 1}\n{"id": "b", "x"', encoding="utf-8")
+    with Checkpoint(path) as checkpoint:
+        assert list(checkpoint.records) == ["a"] and checkpoint.torn_bytes == len('{"id": "b", "x"')
+        checkpoint.append({"id": "c"})
+    assert [json.loads(line)["id"] for line in path.read_text().splitlines()] == ["a", "c"]
+
+
+def _cli(fake, out: Path, source: Path) -> list[str]:
+    return [
+        sys.executable, "-m", "stylewrap", "datagen", "stylize", "--quiet", "-i", str(source),
+        *sum((["--set", s] for s in settings(fake, out, concurrency=4)), []),
+    ]
+
+
+def _stop_midway(command: list[str], checkpoint: Path, after: int, sig: int) -> int:
+    process = subprocess.Popen(command, env={**os.environ, "OPENAI_API_KEY": KEY}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    while process.poll() is None:
+        if checkpoint.exists() and checkpoint.read_bytes().count(b"\n") >= after:
+            os.kill(process.pid, sig)
+            break
+        time.sleep(0.01)
+    return process.wait(timeout=30)
+
+
+def test_kill_9_and_ctrl_c_resume_without_duplicates_or_losses(fake, tmp_path):
+    count = 120
+    fake.script(latency=0.03)
+    source = plain_rows(tmp_path / "in.jsonl", count)
+    out = tmp_path / "out"
+    checkpoint = out / "stylized.jsonl"
+    command = _cli(fake, out, source)
+
+    finished_before: set[str] = set()
+    for sig, after in ((signal.SIGKILL, 15), (signal.SIGINT, 50)):
+        fake.clear_log()
+        code = _stop_midway(command, checkpoint, after, sig)
+        assert code == -signal.SIGKILL if sig == signal.SIGKILL else code != 0
+        sent = [entry["key"] for entry in chat_log(fake)]
+        assert not set(sent) & finished_before, "a finished item was sent again"
+        finished_before = {row["messages"][0]["content"] for row in Checkpoint(checkpoint).values()}
+        assert count > len(finished_before) >= after
+    assert json.loads((out / "manifest.json").read_text())["status"] == "interrupted"
+
+    fake.clear_log()
+    done = subprocess.run(command, env={**os.environ, "OPENAI_API_KEY": KEY}, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    resent = [entry["key"] for entry in chat_log(fake)]
+    assert not set(resent) & finished_before and len(resent) == count - len(finished_before)
+    ids = [row["id"] for row in lines(checkpoint)]
+    assert len(ids) == len(set(ids)) == count
+    manifest = json.loads((out / "manifest.json").read_text())
+    # the kill -9'd run could not write its manifest; its tokens still count, from the checkpoint lines
+    assert manifest["complete"] and manifest["sessions"] == 2
+    served = [entry for entry in fake.log() if entry.get("usage")]
+    assert manifest["tokens"]["output"] >= sum(entry["usage"][1] for entry in served)
+    assert manifest["stages"]["stylize"]["resumed"] == len(finished_before)
