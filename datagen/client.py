@@ -66,13 +66,15 @@ class RequestFailed(Exception):
 
 
 class RateLimiter:
-    """A token bucket refilled continuously at `per_minute`; `take` may go into debt so one
-    large request is never starved, and `give_back` settles an estimate against the truth."""
+    """A token bucket refilled continuously at `per_minute`, holding at most ten seconds' worth
+    (a burst of a whole minute at start-up is what trips a provider's finer-grained limits);
+    `take` may go into debt so one large request is never starved, and `give_back` settles an
+    estimate against the truth."""
 
     def __init__(self, per_minute: int):
         self.rate = per_minute / 60.0
-        self.capacity = float(per_minute)
-        self.level = float(per_minute)
+        self.capacity = max(1.0, per_minute / 6.0)
+        self.level = self.capacity
         self.stamp = time.monotonic()
         self.lock = asyncio.Lock()
 

@@ -125,6 +125,14 @@ def test_server_without_models_route_gets_a_one_token_probe(fake, tmp_path):
     assert [entry["stage"] for entry in fake.log()] == ["", "stylize", "stylize"]
 
 
+def test_requests_per_minute_limit_spaces_requests(fake, tmp_path):
+    fake.script()
+    # 240/min: a 40-request burst, then 4 per second
+    run(fake, tmp_path / "out", input_file=plain_rows(tmp_path / "in.jsonl", 46), requests_per_minute=240, concurrency=8)
+    times = sorted(entry["time"] for entry in chat_log(fake))
+    assert len(times) == 46 and times[-1] - times[0] >= 1.4
+
+
 # ---------------------------------------------------------------------- replies
 
 
