@@ -92,6 +92,10 @@ class TrainConfig(Section):
     attention: Literal["auto", "sdpa", "flash_attn", "eager"] = "auto"
     liger_kernel: bool = False
     deepspeed: str | None = Field(None, description="zero2, zero3, zero3_offload or a JSON path")
+    max_grad_norm: float = Field(1.0, gt=0)
+    dataloader_num_workers: int | None = Field(None, ge=0, description="None keeps the backend's default")
+    nproc_per_node: int = Field(1, ge=1, description="processes (GPUs) per node; >1 launches torchrun")
+    nnodes: int = Field(1, ge=1)
     seed: int = 42
     output_dir: str = "runs"
     extra_args: dict[str, Any] = Field(default_factory=dict, description="passed through to the backend")
@@ -104,11 +108,14 @@ class ExportConfig(Section):
 
 
 class DeployConfig(Section):
+    backend: str | None = Field(None, description="serving backend; default: the run's, else train.backend")
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
-    served_model_name: str | None = None
+    served_model_name: str | None = Field(None, description="name of the tuned model; default 'default-lora' with an adapter, else the folder name")
     api_key_env: str | None = Field(None, description="env var whose value the server requires as API key")
+    template: str | None = Field(None, description="chat template; default: the run's, else the backend's guess")
     startup_timeout: float = Field(300.0, gt=0)
+    extra_args: dict[str, Any] = Field(default_factory=dict, description="passed to the backend's server as --key value")
 
 
 class PublishConfig(Section):
@@ -117,6 +124,9 @@ class PublishConfig(Section):
     private: bool = True
     license: str = "apache-2.0"
     base_model_id: str | None = Field(None, description="hub id that replaces a local base path in adapter configs")
+    language: list[str] = Field(default_factory=lambda: ["zh"], description="languages named in the cards' metadata")
+    max_retries: int = Field(4, ge=1, description="attempts per hub call on 5xx, 429 and network errors")
+    retry_backoff: float = Field(2.0, ge=0, description="seconds before the first retry; doubles each time")
 
 
 class BackendEnvConfig(Section):
