@@ -58,11 +58,13 @@ class ClientStats:
 
 
 class RequestFailed(Exception):
-    """One request gave up: a non-retryable status, or the retries ran out."""
+    """One request gave up: a non-retryable status (final), or the retries ran out (not final:
+    the endpoint failed, so a later run may succeed)."""
 
-    def __init__(self, reason: str):
+    def __init__(self, reason: str, *, final: bool):
         super().__init__(reason)
         self.reason = reason
+        self.final = final
 
 
 class RateLimiter:
@@ -249,7 +251,7 @@ class ChatClient:
                     continue
                 if status not in RETRY_STATUSES:
                     self.stats.failures += 1
-                    raise RequestFailed(f"HTTP {status}: {_error_message(exc)}") from None
+                    raise RequestFailed(f"HTTP {status}: {_error_message(exc)}", final=True) from None
                 wait = self._backoff(attempt, retry_after_seconds(exc.response.headers))
                 if status == 429 and wait:
                     self.paused_until = max(self.paused_until, time.monotonic() + wait)
@@ -267,7 +269,7 @@ class ChatClient:
                 self.tokens_limit.give_back(estimate)
             if attempt >= self.settings.max_retries:
                 self.stats.failures += 1
-                raise RequestFailed(f"gave up after {attempt + 1} attempts: {reason}")
+                raise RequestFailed(f"gave up after {attempt + 1} attempts: {reason}", final=False)
             attempt += 1
             self.stats.retries += 1
             key = reason.split(":")[0]

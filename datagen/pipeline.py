@@ -18,14 +18,14 @@ from pathlib import Path
 
 from stylewrap import __version__
 from stylewrap.config import StylewrapConfig
-from stylewrap.datagen.client import ChatClient, ClientSettings, ClientStats
+from stylewrap.datagen.client import ChatClient, ClientSettings, ClientStats, RequestFailed
 from stylewrap.datagen.engine import ItemFailed, ItemUsage, StageCounts, WorkItem, run_items
 from stylewrap.datagen.manifest import cost, read_manifest, summary_table, usage_totals, write_manifest
 from stylewrap.datagen.presets import StylePreset, load_preset
 from stylewrap.datagen.progress import RichProgress, SilentProgress
 from stylewrap.datagen.sink import Checkpoint, read_checkpoint
 from stylewrap.datagen.stages import DialogueStage, StylizeStage, dialogue_items, request_seed, stylize_item, topic_round
-from stylewrap.errors import InputError, Location
+from stylewrap.errors import InputError, Location, RunFailed
 from stylewrap.secrets import get_secret
 
 STAGES = ("topics", "dialogues", "stylize", "build")
@@ -136,9 +136,9 @@ async def stage_topics(session: Session, client: ChatClient, job: DatagenJob, pr
             try:
                 fresh = await topic_round(client, session.preset, wanted - len(topics), topics, usage,
                                           request_seed(session.settings.seed, "topics", round_number + len(errors)))
-            except ItemFailed as exc:
+            except (ItemFailed, RequestFailed) as exc:
                 errors.append({"id": f"topics-round-{len(errors):04d}", "stage": "topics", "reason": exc.reason,
-                               "input": {"have": topics}, "raw": exc.raw, "usage": asdict(usage)})
+                               "input": {"have": topics}, "raw": getattr(exc, "raw", None), "final": False, "usage": asdict(usage)})
                 continue
             fresh = fresh[: wanted - len(topics)]
             for offset, topic in enumerate(fresh):
@@ -146,13 +146,16 @@ async def stage_topics(session: Session, client: ChatClient, job: DatagenJob, pr
                 done.append({"id": f"topic-{len(topics):04d}", "topic": topic, "usage": asdict(usage if offset == 0 else ItemUsage())})
                 topics.append(topic)
                 progress.advance("topics", failed=False)
-        for index in range(len(topics), wanted):
-            if f"topic-{index:04d}" not in errors:
-                errors.append({"id": f"topic-{index:04d}", "stage": "topics", "reason": f"no new distinct topic after {TOPIC_ROUNDS} rounds",
-                               "input": {"have": topics}, "raw": None, "usage": asdict(ItemUsage())})
         counts.done = len(topics)
-        counts.errors = wanted - len(topics)
         session.counts["topics"] = counts
+        if len(topics) < wanted:
+            # the dialogues are spread over the topics: starting them on a partial list would
+            # reshuffle every topic's share when the rest arrive
+            counts.errors = counts.retryable = wanted - len(topics)
+            raise RunFailed(
+                f"only {len(topics)} of {wanted} distinct topics after {TOPIC_ROUNDS} requests (see {errors.path})",
+                hint="run again to ask for the rest, lower --num-topics, or pass --topics-file",
+            )
         return topics
 
 
@@ -237,7 +240,10 @@ def build_manifest(session: Session, previous: dict | None, started: float, stat
     return {
         "stylewrap_version": __version__,
         "status": status,
-        "complete": status == "complete" and all(c["done"] + c["errors"] == c["requested"] for c in item_stages),
+        # every requested item is finished or has a final error; retryable errors mean "run again"
+        "complete": status == "complete" and all(
+            c["done"] + c["errors"] == c["requested"] and not c.get("retryable") for c in item_stages
+        ),
         "preset": generated_by.get("preset", session.preset.name),
         "prompts_sha256": generated_by.get("prompts_sha256", session.preset.prompts_hash()),
         "teacher_model": generated_by.get("teacher_model", settings.teacher_model),

@@ -19,7 +19,7 @@ from stylewrap.cli import cli
 from stylewrap.config import load_config
 from stylewrap.datagen.pipeline import DatagenJob, run_datagen
 from stylewrap.datagen.sink import Checkpoint
-from stylewrap.errors import InputError
+from stylewrap.errors import InputError, RunFailed
 
 KEY = "test-key"
 PREFIX = "噢，亲爱的，"
@@ -74,17 +74,21 @@ def test_every_transient_fault_is_retried_and_retry_after_honoured(fake, tmp_pat
     log = chat_log(fake)
     assert [entry["fault"] for entry in log] == ["429", "500", "slow", "drop", None]
     assert log[1]["time"] - log[0]["time"] >= 0.29  # waited as long as Retry-After asked, not the 10 ms backoff
-    assert manifest["stages"]["stylize"] == {"requested": 1, "done": 1, "errors": 0, "resumed": 0}
+    assert manifest["stages"]["stylize"] == {"requested": 1, "done": 1, "errors": 0, "retryable": 0, "resumed": 0}
     assert manifest["requests"] == {"sent": 5, "retries": 4, "failed": 0}
 
 
-def test_retries_run_out_into_the_errors_file(fake, tmp_path):
+def test_retries_run_out_into_the_errors_file_and_a_rerun_tries_again(fake, tmp_path):
     fake.script(faults=["500", "500", "500"])
-    manifest = run(fake, tmp_path / "out", input_file=plain_rows(tmp_path / "in.jsonl", 1), max_retries=2)
+    source = plain_rows(tmp_path / "in.jsonl", 1)
+    manifest = run(fake, tmp_path / "out", input_file=source, max_retries=2)
     assert len(chat_log(fake)) == 3
     [error] = lines(tmp_path / "out" / "errors.jsonl")
-    assert "gave up after 3 attempts: HTTP 500" in error["reason"]
-    assert manifest["complete"] is True and manifest["stages"]["stylize"]["errors"] == 1
+    assert "gave up after 3 attempts: HTTP 500" in error["reason"] and error["final"] is False
+    assert manifest["stages"]["stylize"]["retryable"] == 1 and manifest["complete"] is False
+    manifest = run(fake, tmp_path / "out", input_file=source, max_retries=2)
+    assert manifest["complete"] is True and manifest["stages"]["stylize"]["done"] == 1
+    assert manifest["stages"]["stylize"]["errors"] == 0 and len(chat_log(fake)) == 4
 
 
 @pytest.mark.parametrize("fault", ["400"])
@@ -150,7 +154,7 @@ def test_wrapped_replies_are_recovered_and_bad_ones_rejected_with_reasons(fake, 
     for kind, reason in rejected.items():
         [error] = [e for e in errors if e["input"]["messages"][0]["content"] == by_fault[kind]]
         assert error["reason"].startswith(reason) and error["raw"] is not None
-    assert manifest["stages"]["stylize"] == {"requested": 8, "done": 3, "errors": 5, "resumed": 0}
+    assert manifest["stages"]["stylize"] == {"requested": 8, "done": 3, "errors": 5, "retryable": 0, "resumed": 0}
     assert manifest["complete"] is True
 
 
@@ -198,8 +202,16 @@ def test_dedup_gives_up_into_the_errors_file(fake, tmp_path):
     topics = tmp_path / "topics.txt"
     topics.write_text("宠物\n", encoding="utf-8")
     manifest = run(fake, tmp_path / "out", stages=("topics", "dialogues"), topics_file=topics, num_dialogues=3, max_attempts=2, concurrency=1)
-    assert manifest["stages"]["dialogues"] == {"requested": 3, "done": 1, "errors": 2, "resumed": 0}
+    assert manifest["stages"]["dialogues"] == {"requested": 3, "done": 1, "errors": 2, "retryable": 0, "resumed": 0}
     assert all(e["reason"].startswith("duplicate question") for e in lines(tmp_path / "out" / "errors.jsonl"))
+
+
+def test_too_few_topics_stops_before_the_dialogues(fake, tmp_path):
+    fake.script(topics_pool=["天气"], topics_per_reply=1)
+    with pytest.raises(RunFailed, match="only 1 of 2 distinct topics"):
+        run(fake, tmp_path / "out", stages=("topics", "dialogues"), num_topics=2)
+    assert chat_log(fake, "dialogues") == []
+    assert json.loads((tmp_path / "out" / "manifest.json").read_text())["stages"]["topics"]["retryable"] == 1
 
 
 def test_generated_topics_are_distinct(fake, tmp_path):
