@@ -148,6 +148,8 @@ class ChatClient:
         self.settings = settings
         self.stats = stats or ClientStats()
         self.json_mode = settings.json_mode
+        self.tokens_param = "max_tokens"
+        self.send_temperature = True
         self.rng = rng or random.Random()
         self.requests_limit = RateLimiter(settings.requests_per_minute) if settings.requests_per_minute else None
         self.tokens_limit = RateLimiter(settings.tokens_per_minute) if settings.tokens_per_minute else None
@@ -223,9 +225,10 @@ class ChatClient:
         attempt = 0
         while True:
             estimate = await self._wait_turn(messages, max_tokens)
-            use_json = json_object and self.json_mode
-            body = {"model": self.settings.model, "messages": messages, "temperature": self.settings.temperature, "max_tokens": max_tokens}
-            if use_json:
+            body = {"model": self.settings.model, "messages": messages, self.tokens_param: max_tokens}
+            if self.send_temperature:
+                body["temperature"] = self.settings.temperature
+            if json_object and self.json_mode:
                 body["response_format"] = {"type": "json_object"}
             if seed is not None:
                 body["seed"] = seed
@@ -246,8 +249,7 @@ class ChatClient:
                     raise InputError("the endpoint rejected the API key (401)", hint="check $OPENAI_API_KEY") from None
                 if status == 404 and "model" in str(exc.message).lower():
                     raise InputError(f"model {self.settings.model!r} not found (404): {exc.message}") from None
-                if status == 400 and use_json and any(h in str(exc.message).lower() for h in JSON_MODE_HINTS):
-                    self.json_mode = False  # this endpoint has no JSON mode: prompt-only from now on
+                if status == 400 and self._adapt(_error_message(exc), body):
                     continue
                 if status not in RETRY_STATUSES:
                     self.stats.failures += 1
@@ -275,6 +277,21 @@ class ChatClient:
             key = reason.split(":")[0]
             self.stats.retry_reasons[key] = self.stats.retry_reasons.get(key, 0) + 1
             await asyncio.sleep(wait)
+
+    def _adapt(self, message: str, body: dict) -> bool:
+        """Follow an endpoint that refuses one of our parameters, for the rest of the run: no JSON
+        mode (prompt-only), `max_completion_tokens` instead of `max_tokens` (reasoning models),
+        no temperature (models with a fixed one). True when the request is worth sending again."""
+        text = message.lower()
+        if "response_format" in body and any(hint in text for hint in JSON_MODE_HINTS):
+            self.json_mode = False
+        elif "max_tokens" in body and "max_completion_tokens" in text:
+            self.tokens_param = "max_completion_tokens"
+        elif "temperature" in body and "temperature" in text:
+            self.send_temperature = False
+        else:
+            return False
+        return True
 
     def _settle(self, response: dict, estimate: float) -> Completion:
         choices = response.get("choices") or [{}]

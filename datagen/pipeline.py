@@ -53,6 +53,7 @@ class Session:
     stats: ClientStats = field(default_factory=ClientStats)
     counts: dict[str, StageCounts] = field(default_factory=dict)
     duplicates: int = 0
+    endpoint: dict = field(default_factory=dict)  # what the endpoint turned out to accept
     monotonic_start: float = field(default_factory=time.monotonic)
 
     @property
@@ -259,7 +260,9 @@ def build_manifest(session: Session, previous: dict | None, started: float, stat
             "sent": before.get("requests", {}).get("sent", 0) + session.stats.requests,
             "retries": before.get("requests", {}).get("retries", 0) + session.stats.retries,
             "failed": before.get("requests", {}).get("failed", 0) + session.stats.failures,
+            "retries_by_reason": _add_counts(before.get("requests", {}).get("retries_by_reason", {}), session.stats.retry_reasons),
         },
+        "endpoint": session.endpoint or before.get("endpoint", {}),
         "sessions": before.get("sessions", 0) + 1,
         "started_at": before.get("started_at") or datetime.fromtimestamp(started, timezone.utc).isoformat(timespec="seconds"),
         "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -270,20 +273,28 @@ def build_manifest(session: Session, previous: dict | None, started: float, stat
 
 async def _run_api_stages(session: Session, job: DatagenJob, progress) -> None:
     async with ChatClient(client_settings(session.config), session.stats) as client:
-        await client.preflight()
-        conversations = None
-        if "topics" in job.stages or "dialogues" in job.stages:
-            if "topics" in job.stages:
-                topics = await stage_topics(session, client, job, progress)
-            else:
-                topics = read_topics_file(job.topics_file or session.out_dir / FILES["topics"])
-            if "dialogues" in job.stages:
-                dialogues = await stage_dialogues(session, client, topics, progress)
-                conversations = [(r["id"], r["messages"], {"topic": r["topic"]}) for r in dialogues]
-        if "stylize" in job.stages:
-            if conversations is None:
-                conversations = read_conversations(job.input_file or session.out_dir / FILES["dialogues"])
-            await stage_stylize(session, client, conversations, progress)
+        try:
+            await _api_stages(session, client, job, progress)
+        finally:
+            session.endpoint = {"json_mode": client.json_mode, "tokens_param": client.tokens_param,
+                                "sends_temperature": client.send_temperature}
+
+
+async def _api_stages(session: Session, client: ChatClient, job: DatagenJob, progress) -> None:
+    await client.preflight()
+    conversations = None
+    if "topics" in job.stages or "dialogues" in job.stages:
+        if "topics" in job.stages:
+            topics = await stage_topics(session, client, job, progress)
+        else:
+            topics = read_topics_file(job.topics_file or session.out_dir / FILES["topics"])
+        if "dialogues" in job.stages:
+            dialogues = await stage_dialogues(session, client, topics, progress)
+            conversations = [(r["id"], r["messages"], {"topic": r["topic"]}) for r in dialogues]
+    if "stylize" in job.stages:
+        if conversations is None:
+            conversations = read_conversations(job.input_file or session.out_dir / FILES["dialogues"])
+        await stage_stylize(session, client, conversations, progress)
 
 
 def run_datagen(config: StylewrapConfig, job: DatagenJob) -> dict:
@@ -317,6 +328,10 @@ def run_datagen(config: StylewrapConfig, job: DatagenJob) -> dict:
         if session.counts or session.stats.requests:
             write_manifest(out_dir, manifest)
     return manifest
+
+
+def _add_counts(first: dict[str, int], second: dict[str, int]) -> dict[str, int]:
+    return {key: first.get(key, 0) + second.get(key, 0) for key in sorted({*first, *second})}
 
 
 def _live_usage(session: Session) -> tuple[int, int, float]:

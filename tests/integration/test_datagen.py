@@ -21,6 +21,8 @@ from stylewrap.datagen.pipeline import DatagenJob, run_datagen
 from stylewrap.datagen.sink import Checkpoint
 from stylewrap.errors import InputError, RunFailed
 
+pytestmark = pytest.mark.integration
+
 KEY = "test-key"
 PREFIX = "噢，亲爱的，"
 
@@ -75,7 +77,8 @@ def test_every_transient_fault_is_retried_and_retry_after_honoured(fake, tmp_pat
     assert [entry["fault"] for entry in log] == ["429", "500", "slow", "drop", None]
     assert log[1]["time"] - log[0]["time"] >= 0.29  # waited as long as Retry-After asked, not the 10 ms backoff
     assert manifest["stages"]["stylize"] == {"requested": 1, "done": 1, "errors": 0, "retryable": 0, "resumed": 0}
-    assert manifest["requests"] == {"sent": 5, "retries": 4, "failed": 0}
+    assert manifest["requests"] == {"sent": 5, "retries": 4, "failed": 0,
+                                    "retries_by_reason": {"HTTP 429": 1, "HTTP 500": 1, "timeout": 2}}
 
 
 def test_retries_run_out_into_the_errors_file_and_a_rerun_tries_again(fake, tmp_path):
@@ -100,11 +103,14 @@ def test_no_retry_on_a_request_the_server_refuses(fake, tmp_path, fault):
     assert error["reason"] == "HTTP 400: scripted failure"
 
 
-def test_endpoint_without_json_mode_falls_back_to_prompt_only(fake, tmp_path):
-    fake.script(json_mode=False)
-    manifest = run(fake, tmp_path / "out", input_file=plain_rows(tmp_path / "in.jsonl", 3))
+def test_refused_parameters_are_dropped_for_the_rest_of_the_run(fake, tmp_path):
+    """No JSON mode (prompt-only), max_completion_tokens for reasoning models, fixed temperature."""
+    fake.script(refuse_params=["response_format", "max_tokens", "temperature"])
+    manifest = run(fake, tmp_path / "out", input_file=plain_rows(tmp_path / "in.jsonl", 3), concurrency=1)
     assert manifest["stages"]["stylize"]["done"] == 3
-    assert len(chat_log(fake)) == 3  # the refused json-mode request is the only extra one, and it spent nothing
+    assert len(chat_log(fake)) == 3  # refused requests are answered before any work, and spent nothing
+    assert manifest["requests"]["sent"] == 6  # three refusals, each learned once
+    assert manifest["endpoint"] == {"json_mode": False, "tokens_param": "max_completion_tokens", "sends_temperature": False}
 
 
 @pytest.mark.parametrize(
