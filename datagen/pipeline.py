@@ -281,8 +281,11 @@ async def _run_api_stages(session: Session, job: DatagenJob, progress) -> None:
 
 
 async def _api_stages(session: Session, client: ChatClient, job: DatagenJob, progress) -> None:
-    await client.preflight()
     conversations = None
+    if "stylize" in job.stages and "dialogues" not in job.stages:
+        # a bad input file is reported before the endpoint is even asked
+        conversations = read_conversations(job.input_file or session.out_dir / FILES["dialogues"])
+    await client.preflight()
     if "topics" in job.stages or "dialogues" in job.stages:
         if "topics" in job.stages:
             topics = await stage_topics(session, client, job, progress)
@@ -292,8 +295,6 @@ async def _api_stages(session: Session, client: ChatClient, job: DatagenJob, pro
             dialogues = await stage_dialogues(session, client, topics, progress)
             conversations = [(r["id"], r["messages"], {"topic": r["topic"]}) for r in dialogues]
     if "stylize" in job.stages:
-        if conversations is None:
-            conversations = read_conversations(job.input_file or session.out_dir / FILES["dialogues"])
         await stage_stylize(session, client, conversations, progress)
 
 
@@ -314,7 +315,6 @@ def run_datagen(config: StylewrapConfig, job: DatagenJob) -> dict:
     try:
         if api_stages:
             asyncio.run(_run_api_stages(session, job, progress))
-        progress.stop()
         if "build" in job.stages:
             stage_build(session, job)
         status = "complete"

@@ -134,6 +134,8 @@ def as_turns(messages: list[dict]) -> tuple[str | None, list[dict]]:
         system = body.pop(0)["content"]
     if not body or len(body) % 2 or any(m["role"] != ("user" if i % 2 == 0 else "assistant") for i, m in enumerate(body)):
         raise ItemFailed("not an alternating user/assistant conversation")
+    if not all(isinstance(m["content"], str) for m in body):
+        raise ItemFailed("not plain text (typed content parts)")
     return system, [{"user": body[i]["content"], "assistant": body[i + 1]["content"]} for i in range(0, len(body), 2)]
 
 

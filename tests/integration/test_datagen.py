@@ -40,14 +40,14 @@ def api_key(monkeypatch):
     monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
 
 
-def settings(fake: FakeServer, out: Path, **datagen) -> list[str]:
+def settings(fake: FakeServer, out: Path, style: str | None = None, **datagen) -> list[str]:
     values = {"base_url": fake.base_url, "teacher_model": "teacher-1", "output_dir": str(out), "request_timeout": 0.3,
               "retry_backoff": 0.01, "max_retries": 4, "concurrency": 4, **datagen}
-    return [f"datagen.{key}={value}" for key, value in values.items()]
+    return [f"datagen.{key}={value}" for key, value in values.items()] + ([f"style.preset={style}"] if style else [])
 
 
-def run(fake, out, stages=("stylize",), input_file=None, topics_file=None, **datagen) -> dict:
-    config = load_config(None, settings(fake, out, **datagen), environ={}, search=False)
+def run(fake, out, stages=("stylize",), input_file=None, topics_file=None, style=None, **datagen) -> dict:
+    config = load_config(None, settings(fake, out, style, **datagen), environ={}, search=False)
     return run_datagen(config, DatagenJob(stages=stages, input_file=input_file, topics_file=topics_file, show_progress=False))
 
 
@@ -187,6 +187,24 @@ def test_stylize_the_seed_dialogues(fake, tmp_path, shared_data):
     assert {row["messages"][0]["content"] for row in styled} == {o["问"] for o in originals}
 
 
+def test_stylize_multi_turn_conversations_keeps_system_and_questions(fake, tmp_path):
+    """The 古文翻译腔 shape: SWIFT conversations with a system turn and several exchanges."""
+    from stylewrap.adapters import Record, write_records
+
+    turns = [{"role": "system", "content": "你是小明。"}]
+    for number in range(3):
+        turns += [{"role": "user", "content": f"第{number}轮提问"}, {"role": "assistant", "content": f"第{number}轮回答。"}]
+    source = tmp_path / "swift.jsonl"
+    write_records([Record(messages=turns)], source, "swift")
+    fake.script()
+    manifest = run(fake, tmp_path / "out", input_file=source, style="classical")
+    assert manifest["preset"] == "classical" and manifest["stages"]["stylize"]["done"] == 1
+    [row] = lines(tmp_path / "out" / "stylized.jsonl")
+    assert row["messages"][0] == turns[0]
+    assert [m["content"] for m in row["messages"] if m["role"] == "user"] == [m["content"] for m in turns if m["role"] == "user"]
+    assert all(m["content"] == PREFIX + turns[i]["content"] for i, m in enumerate(row["messages"]) if m["role"] == "assistant")
+
+
 # ---------------------------------------------------------------------- diversity
 
 
@@ -261,6 +279,7 @@ def test_full_run_cost_and_training_file(fake, tmp_path):
         (["--base-url", "http://127.0.0.1:{closed}/v1"], {}, "cannot reach http://127.0.0.1:"),
         (["--model", "gpt-nope"], {}, "model 'gpt-nope' is not served"),
         (["--style", "{preset}"], {}, "bad.yaml:1: name"),
+        (["-i", "{missing}"], {}, "missing.jsonl: input file not found"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(fake, tmp_path, monkeypatch, args, env, message):
@@ -268,7 +287,7 @@ def test_bad_input_is_one_line_and_exit_2(fake, tmp_path, monkeypatch, args, env
     (tmp_path / "bad.yaml").write_text("name: 'has space'\n", encoding="utf-8")
     for name, value in env.items():
         monkeypatch.setenv(name, value)
-    args = [a.format(closed=free_port(), preset=tmp_path / "bad.yaml") for a in args]
+    args = [a.format(closed=free_port(), preset=tmp_path / "bad.yaml", missing=tmp_path / "missing.jsonl") for a in args]
     result = CliRunner().invoke(cli, ["datagen", "stylize", "-i", str(plain_rows(tmp_path / "in.jsonl", 2)),
                                       *sum((["--set", s] for s in settings(fake, tmp_path / "out")), []), *args])
     assert result.exit_code == 2, result.output
