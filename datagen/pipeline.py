@@ -54,6 +54,7 @@ class Session:
     counts: dict[str, StageCounts] = field(default_factory=dict)
     duplicates: int = 0
     endpoint: dict = field(default_factory=dict)  # what the endpoint turned out to accept
+    prior_tokens: tuple[int, int] = (0, 0)  # spent by earlier runs into this folder
     monotonic_start: float = field(default_factory=time.monotonic)
 
     @property
@@ -310,7 +311,10 @@ def run_datagen(config: StylewrapConfig, job: DatagenJob) -> dict:
         check_output_dir(session, previous)
     if "build" in job.stages and config.datagen.output_format not in _formats():
         raise InputError(f"unknown output format {config.datagen.output_format!r}", hint=f"one of: {', '.join(_formats())}")
-    progress = RichProgress(lambda: _live_usage(session)) if api_stages and job.show_progress else SilentProgress()
+    progress = SilentProgress()
+    if api_stages and job.show_progress:
+        _, *session.prior_tokens = usage_totals(*(list(read_checkpoint(out_dir / name)) for name in FILES.values()))
+        progress = RichProgress(lambda: _live_usage(session))
     status = "failed"
     try:
         if api_stages:
@@ -335,8 +339,11 @@ def _add_counts(first: dict[str, int], second: dict[str, int]) -> dict[str, int]
 
 
 def _live_usage(session: Session) -> tuple[int, int, float]:
-    stats, settings = session.stats, session.settings
-    return stats.tokens_in, stats.tokens_out, cost(stats.tokens_in, stats.tokens_out, settings.price_input_per_1k, settings.price_output_per_1k)
+    """Tokens and cost so far, earlier runs into the same folder included."""
+    settings = session.settings
+    tokens_in = session.prior_tokens[0] + session.stats.tokens_in
+    tokens_out = session.prior_tokens[1] + session.stats.tokens_out
+    return tokens_in, tokens_out, cost(tokens_in, tokens_out, settings.price_input_per_1k, settings.price_output_per_1k)
 
 
 def _formats() -> list[str]:
