@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import functools
+import json
 from pathlib import Path
 
 import click
@@ -80,12 +81,13 @@ def _run(stages: tuple[str, ...], config_path, overrides, quiet=False, topics_fi
     from stylewrap.config import load_config
     from stylewrap.datagen.pipeline import DatagenJob, run_datagen, summary_table
 
-    flag_overrides = [f"{FLAG_KEYS[name]}={value}" for name, value in flags.items() if value is not None]
+    # JSON-quoted, so a model named "on" or "1e5" stays the string it is (the value is read as YAML)
+    flag_overrides = [f"{FLAG_KEYS[name]}={json.dumps(value)}" for name, value in flags.items() if value is not None]
     config = load_config(config_path, [*overrides, *flag_overrides])  # a named flag beats --set
     job = DatagenJob(stages=stages, topics_file=topics_file, input_file=input_file, show_progress=not quiet,
                      register_llamafactory=register)
     manifest = run_datagen(config, job)
-    Console(stderr=quiet).print(summary_table(manifest))
+    Console().print(summary_table(manifest))
     if not manifest["complete"]:
         raise click.exceptions.Exit(1)
 
