@@ -23,7 +23,7 @@ from stylewrap.datagen.engine import ItemFailed, ItemUsage, StageCounts, WorkIte
 from stylewrap.datagen.manifest import cost, read_manifest, summary_table, usage_totals, write_manifest
 from stylewrap.datagen.presets import StylePreset, load_preset
 from stylewrap.datagen.progress import RichProgress, SilentProgress
-from stylewrap.datagen.sink import Checkpoint, read_checkpoint
+from stylewrap.datagen.sink import Checkpoint, folder_lock, read_checkpoint
 from stylewrap.datagen.stages import DialogueStage, StylizeStage, dialogue_items, request_seed, stylize_item, topic_round
 from stylewrap.errors import InputError, Location, RunFailed
 from stylewrap.secrets import get_secret
@@ -287,6 +287,11 @@ async def _api_stages(session: Session, client: ChatClient, job: DatagenJob, pro
         # a bad input file is reported before the endpoint is even asked
         conversations = read_conversations(job.input_file or session.out_dir / FILES["dialogues"])
     await client.preflight()
+    with folder_lock(session.out_dir):
+        await _run_stages(session, client, job, progress, conversations)
+
+
+async def _run_stages(session: Session, client: ChatClient, job: DatagenJob, progress, conversations) -> None:
     if "topics" in job.stages or "dialogues" in job.stages:
         if "topics" in job.stages:
             topics = await stage_topics(session, client, job, progress)
@@ -320,7 +325,8 @@ def run_datagen(config: StylewrapConfig, job: DatagenJob) -> dict:
         if api_stages:
             asyncio.run(_run_api_stages(session, job, progress))
         if "build" in job.stages:
-            stage_build(session, job)
+            with folder_lock(out_dir):
+                stage_build(session, job)
         status = "complete"
     except (KeyboardInterrupt, asyncio.CancelledError):
         status = "interrupted"

@@ -18,7 +18,7 @@ from stylewrap.adapters import read_records
 from stylewrap.cli import cli
 from stylewrap.config import load_config
 from stylewrap.datagen.pipeline import DatagenJob, run_datagen
-from stylewrap.datagen.sink import Checkpoint
+from stylewrap.datagen.sink import Checkpoint, folder_lock
 from stylewrap.errors import InputError, RunFailed
 
 pytestmark = pytest.mark.integration
@@ -302,6 +302,14 @@ def test_prompt_change_refuses_to_mix_runs(fake, tmp_path):
     config = load_config(None, [*settings(fake, tmp_path / "out"), "style.preset=classical"], environ={}, search=False)
     with pytest.raises(InputError, match="another prompts sha256"):
         run_datagen(config, DatagenJob(stages=("stylize",), input_file=source, show_progress=False))
+
+
+def test_one_run_per_output_folder(fake, tmp_path):
+    fake.script()
+    with folder_lock(tmp_path / "out"):
+        with pytest.raises(InputError, match="another `stylewrap datagen` run is writing here"):
+            run(fake, tmp_path / "out", input_file=plain_rows(tmp_path / "in.jsonl", 2))
+    assert chat_log(fake) == []
 
 
 # ---------------------------------------------------------------------- kill -9 and Ctrl-C
