@@ -193,7 +193,10 @@ class ChatClient:
             shown = ", ".join(served[:8]) + (" ..." if len(served) > 8 else "")
             raise InputError(f"model {self.settings.model!r} is not served by {where}", hint=f"available: {shown}")
         if not served:
-            await self.complete([{"role": "user", "content": "ping"}], max_tokens=1, json_object=False)
+            try:
+                await self.complete([{"role": "user", "content": "ping"}], max_tokens=1, json_object=False)
+            except RequestFailed as exc:
+                raise InputError(f"{where} failed a one-token test request: {exc.reason}") from None
 
     # ------------------------------------------------------------------ requests
 

@@ -55,6 +55,7 @@ class Session:
     duplicates: int = 0
     endpoint: dict = field(default_factory=dict)  # what the endpoint turned out to accept
     prior_tokens: tuple[int, int] = (0, 0)  # spent by earlier runs into this folder
+    started: bool = False  # past the preflight: from here on the run leaves a manifest
     monotonic_start: float = field(default_factory=time.monotonic)
 
     @property
@@ -288,6 +289,7 @@ async def _api_stages(session: Session, client: ChatClient, job: DatagenJob, pro
         conversations = read_conversations(job.input_file or session.out_dir / FILES["dialogues"])
     await client.preflight()
     with folder_lock(session.out_dir):
+        session.started = True
         await _run_stages(session, client, job, progress, conversations)
 
 
@@ -326,6 +328,7 @@ def run_datagen(config: StylewrapConfig, job: DatagenJob) -> dict:
             asyncio.run(_run_api_stages(session, job, progress))
         if "build" in job.stages:
             with folder_lock(out_dir):
+                session.started = True
                 stage_build(session, job)
         status = "complete"
     except (KeyboardInterrupt, asyncio.CancelledError):
@@ -335,7 +338,7 @@ def run_datagen(config: StylewrapConfig, job: DatagenJob) -> dict:
         progress.stop()
         # a run stopped before its first stage (bad key, unreachable endpoint) leaves no trace
         manifest = build_manifest(session, previous, started, status)
-        if session.counts or session.stats.requests:
+        if session.started:
             write_manifest(out_dir, manifest)
     return manifest
 

@@ -128,6 +128,13 @@ def test_bad_key_or_model_fails_before_spending(fake, tmp_path, script, message)
     assert not (tmp_path / "out" / "manifest.json").exists()
 
 
+def test_server_without_models_route_refusing_the_probe_is_bad_input(fake, tmp_path):
+    fake.script(models=None, faults=["400"])
+    with pytest.raises(InputError, match="failed a one-token test request: HTTP 400"):
+        run(fake, tmp_path / "out", input_file=plain_rows(tmp_path / "in.jsonl", 2))
+    assert not (tmp_path / "out").exists()
+
+
 def test_server_without_models_route_gets_a_one_token_probe(fake, tmp_path):
     fake.script(models=None)
     manifest = run(fake, tmp_path / "out", input_file=plain_rows(tmp_path / "in.jsonl", 2))
