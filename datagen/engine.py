@@ -52,6 +52,7 @@ class StageCounts:
     errors: int = 0
     retryable: int = 0  # errors a rerun will try again (the endpoint failed, not the item)
     resumed: int = 0  # finished by an earlier run, not sent again
+    skipped: int = 0  # input rows repeating an earlier row (or its first question), never items
 
 
 Process = Callable[[WorkItem, ItemUsage], Awaitable[dict]]

@@ -49,7 +49,7 @@ def summary_table(manifest: dict):
     from rich.table import Table
 
     table = Table(title=f"datagen: {manifest['status']} ({manifest['preset']} via {manifest['teacher_model']})")
-    columns = ("requested", "done", "errors", "retryable", "resumed")
+    columns = ("requested", "done", "errors", "retryable", "resumed", "skipped")
     table.add_column("stage")
     for column in columns:
         table.add_column(column, justify="right")

@@ -21,6 +21,7 @@ from stylewrap.config import StylewrapConfig
 from stylewrap.datagen.client import ChatClient, ClientSettings, ClientStats, RequestFailed
 from stylewrap.datagen.engine import ItemFailed, ItemUsage, StageCounts, WorkItem, run_items
 from stylewrap.datagen.manifest import cost, read_manifest, summary_table, usage_totals, write_manifest
+from stylewrap.datagen.parsing import normalize_text
 from stylewrap.datagen.presets import StylePreset, load_preset
 from stylewrap.datagen.progress import RichProgress, SilentProgress
 from stylewrap.datagen.sink import Checkpoint, folder_lock, read_checkpoint
@@ -178,15 +179,24 @@ async def stage_dialogues(session: Session, client: ChatClient, topics: list[str
 
 async def stage_stylize(session: Session, client: ChatClient, conversations: list[tuple[str, list[dict], dict]], progress) -> None:
     settings = session.settings
-    unique: dict[str, WorkItem] = {}
-    for order, row in enumerate(conversations):
-        item = stylize_item(order, *row)
-        unique.setdefault(item.id, item)
-    items = list(unique.values())
+    items = distinct_items(conversations, by_question=settings.distinct_questions)
     stage = StylizeStage(client, session.preset, settings.max_attempts, settings.seed)
     with session.checkpoint("stylize") as done, session.checkpoint("errors") as errors:
         counts = await run_items("stylize", items, stage, done=done, errors=errors, concurrency=settings.concurrency, progress=progress)
+    counts.skipped = len(conversations) - len(items)
     session.counts["stylize"] = counts
+
+
+def distinct_items(conversations: list[tuple[str, list[dict], dict]], *, by_question: bool) -> list[WorkItem]:
+    """One item per distinct conversation, or per distinct (normalized) first question: the
+    seed's stage-2 file asks "你有宠物吗？" 314 times."""
+    unique: dict[str, WorkItem] = {}
+    for order, row in enumerate(conversations):
+        item = stylize_item(order, *row)
+        first = next((m["content"] for m in row[1] if m["role"] == "user"), "")
+        key = normalize_text(first) if by_question and isinstance(first, str) else item.id
+        unique.setdefault(key, item)
+    return list({item.id: item for item in unique.values()}.values())
 
 
 def stage_build(session: Session, job: DatagenJob) -> Path:

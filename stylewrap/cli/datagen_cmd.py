@@ -31,6 +31,7 @@ FLAG_KEYS = {
     "seed": "datagen.seed",
     "output": "datagen.output_dir",
     "fmt": "datagen.output_format",
+    "distinct_questions": "datagen.distinct_questions",
 }
 
 TEACHER_OPTIONS = [
@@ -134,7 +135,9 @@ def dialogues() -> None:
 
 @stage_command(("stylize",), TEACHER_OPTIONS, OUTPUT_OPTIONS,
                [click.option("-i", "--input", "input_file", type=click.Path(dir_okay=False, path_type=Path),
-                             help="Dataset of plain answers, any format (default: the output folder's dialogues).")])
+                             help="Dataset of plain answers, any format (default: the output folder's dialogues)."),
+                click.option("--distinct-questions", is_flag=True, default=None,
+                             help="Keep only the first row for each first question (normalized).")])
 def stylize() -> None:
     """Rewrite the answers of a dataset in the style; questions stay unchanged."""
 

@@ -17,7 +17,8 @@ from fakeopenai import FakeServer, free_port
 from stylewrap.adapters import read_records
 from stylewrap.cli import cli
 from stylewrap.config import load_config
-from stylewrap.datagen.pipeline import DatagenJob, run_datagen
+from stylewrap.datagen.parsing import normalize_text
+from stylewrap.datagen.pipeline import DatagenJob, distinct_items, read_conversations, run_datagen
 from stylewrap.datagen.sink import Checkpoint, folder_lock
 from stylewrap.errors import InputError, RunFailed
 
@@ -76,7 +77,7 @@ def test_every_transient_fault_is_retried_and_retry_after_honoured(fake, tmp_pat
     log = chat_log(fake)
     assert [entry["fault"] for entry in log] == ["429", "500", "slow", "drop", None]
     assert log[1]["time"] - log[0]["time"] >= 0.29  # waited as long as Retry-After asked, not the 10 ms backoff
-    assert manifest["stages"]["stylize"] == {"requested": 1, "done": 1, "errors": 0, "retryable": 0, "resumed": 0}
+    assert manifest["stages"]["stylize"] == {"requested": 1, "done": 1, "errors": 0, "retryable": 0, "resumed": 0, "skipped": 0}
     assert manifest["requests"] == {"sent": 5, "retries": 4, "failed": 0,
                                     "retries_by_reason": {"HTTP 429": 1, "HTTP 500": 1, "timeout": 2}}
 
@@ -167,7 +168,7 @@ def test_wrapped_replies_are_recovered_and_bad_ones_rejected_with_reasons(fake, 
     for kind, reason in rejected.items():
         [error] = [e for e in errors if e["input"]["messages"][0]["content"] == by_fault[kind]]
         assert error["reason"].startswith(reason) and error["raw"] is not None
-    assert manifest["stages"]["stylize"] == {"requested": 8, "done": 3, "errors": 5, "retryable": 0, "resumed": 0}
+    assert manifest["stages"]["stylize"] == {"requested": 8, "done": 3, "errors": 5, "retryable": 0, "resumed": 0, "skipped": 0}
     assert manifest["complete"] is True
 
 
@@ -180,18 +181,29 @@ def test_a_rejected_reply_is_asked_again(fake, tmp_path):
 
 
 def test_stylize_the_seed_dialogues(fake, tmp_path, shared_data):
-    """`stylize` on its own, over the seed's real stage-2 file (first rows, 问/答 format)."""
+    """`stylize` on its own, over the seed's real stage-2 file (问/答 rows, repeated questions)."""
     source = tmp_path / "2_Dialogues.jsonl"
     with (shared_data / "tsldial" / "2_Dialogues.jsonl").open(encoding="utf-8") as handle:
-        source.write_text("".join(next(handle) for _ in range(12)), encoding="utf-8")
-    fake.script()
-    result = CliRunner().invoke(cli, ["datagen", "stylize", "-i", str(source), "--quiet",
-                                      *sum((["--set", s] for s in settings(fake, tmp_path / "out")), [])])
-    assert result.exit_code == 0, result.output
+        source.write_text("".join(next(handle) for _ in range(60)), encoding="utf-8")
     originals = [json.loads(line) for line in source.read_text(encoding="utf-8").splitlines()]
+    questions = {normalize_text(o["问"]) for o in originals}
+    assert len(questions) < len(originals)  # the real file repeats itself even in its first rows
+    fake.script()
+    result = CliRunner().invoke(cli, ["datagen", "stylize", "-i", str(source), "--quiet", "--distinct-questions",
+                                      *sum((["--set", s] for s in settings(fake, tmp_path / "out", concurrency=8)), [])])
+    assert result.exit_code == 0, result.output
     styled = lines(tmp_path / "out" / "stylized.jsonl")
-    assert len(styled) == len({(o["问"], o["答"]) for o in originals})
-    assert {row["messages"][0]["content"] for row in styled} == {o["问"] for o in originals}
+    assert {normalize_text(row["messages"][0]["content"]) for row in styled} == questions and len(styled) == len(questions)
+    counts = json.loads((tmp_path / "out" / "manifest.json").read_text())["stages"]["stylize"]
+    assert counts["done"] + counts["skipped"] == len(originals)
+
+
+def test_distinct_questions_of_the_whole_seed_file(shared_data):
+    rows = read_conversations(shared_data / "tsldial" / "2_Dialogues.jsonl")
+    assert len(rows) == 12000
+    kept = distinct_items(rows, by_question=True)
+    assert len(kept) <= 12000 - 7493  # the README's exact repeats, and near-repeats on top
+    assert len({normalize_text(item.payload["messages"][0]["content"]) for item in kept}) == len(kept)
 
 
 def test_stylize_multi_turn_conversations_keeps_system_and_questions(fake, tmp_path):
@@ -233,7 +245,7 @@ def test_dedup_gives_up_into_the_errors_file(fake, tmp_path):
     topics = tmp_path / "topics.txt"
     topics.write_text("宠物\n", encoding="utf-8")
     manifest = run(fake, tmp_path / "out", stages=("topics", "dialogues"), topics_file=topics, num_dialogues=3, max_attempts=2, concurrency=1)
-    assert manifest["stages"]["dialogues"] == {"requested": 3, "done": 1, "errors": 2, "retryable": 0, "resumed": 0}
+    assert manifest["stages"]["dialogues"] == {"requested": 3, "done": 1, "errors": 2, "retryable": 0, "resumed": 0, "skipped": 0}
     assert all(e["reason"].startswith("duplicate question") for e in lines(tmp_path / "out" / "errors.jsonl"))
 
 
