@@ -67,12 +67,13 @@ async def run_items(
     errors: Checkpoint,
     concurrency: int,
     progress: SilentProgress,
+    retry_errors: bool = False,
 ) -> StageCounts:
     items = list(items)
     counts = StageCounts(requested=len(items))
     pending: asyncio.Queue[WorkItem] = asyncio.Queue()
     for item in items:
-        if item.id in done or is_final_error(errors, item.id):
+        if item.id in done or (is_final_error(errors, item.id) and not retry_errors):
             counts.resumed += 1
         else:
             pending.put_nowait(item)

@@ -44,6 +44,7 @@ class DatagenJob:
     input_file: Path | None = None
     show_progress: bool = True
     register_llamafactory: Path | None = None
+    retry_errors: bool = False  # send the items of errors.jsonl again (e.g. after raising max_tokens)
 
 
 @dataclass
@@ -163,7 +164,7 @@ async def stage_topics(session: Session, client: ChatClient, job: DatagenJob, pr
         return topics
 
 
-async def stage_dialogues(session: Session, client: ChatClient, topics: list[str], progress) -> list[dict]:
+async def stage_dialogues(session: Session, client: ChatClient, topics: list[str], job: DatagenJob, progress) -> list[dict]:
     settings = session.settings
     items = dialogue_items(topics, settings.num_dialogues, settings.turns)
     stage = DialogueStage(client, session.preset, settings.max_attempts, settings.seed)
@@ -171,18 +172,20 @@ async def stage_dialogues(session: Session, client: ChatClient, topics: list[str
         for record in done.values():
             stage.remember(record)
         session.counts["dialogues"] = await run_items(
-            "dialogues", items, stage, done=done, errors=errors, concurrency=settings.concurrency, progress=progress
+            "dialogues", items, stage, done=done, errors=errors, concurrency=settings.concurrency, progress=progress,
+            retry_errors=job.retry_errors,
         )
         session.duplicates += stage.duplicates
         return [done.records[item.id] for item in items if item.id in done]
 
 
-async def stage_stylize(session: Session, client: ChatClient, conversations: list[tuple[str, list[dict], dict]], progress) -> None:
+async def stage_stylize(session: Session, client: ChatClient, conversations: list[tuple[str, list[dict], dict]], job: DatagenJob, progress) -> None:
     settings = session.settings
     items = distinct_items(conversations, by_question=settings.distinct_questions)
     stage = StylizeStage(client, session.preset, settings.max_attempts, settings.seed)
     with session.checkpoint("stylize") as done, session.checkpoint("errors") as errors:
-        counts = await run_items("stylize", items, stage, done=done, errors=errors, concurrency=settings.concurrency, progress=progress)
+        counts = await run_items("stylize", items, stage, done=done, errors=errors, concurrency=settings.concurrency,
+                                 progress=progress, retry_errors=job.retry_errors)
     counts.skipped = len(conversations) - len(items)
     session.counts["stylize"] = counts
 
@@ -310,10 +313,10 @@ async def _run_stages(session: Session, client: ChatClient, job: DatagenJob, pro
         else:
             topics = read_topics_file(job.topics_file or session.out_dir / FILES["topics"])
         if "dialogues" in job.stages:
-            dialogues = await stage_dialogues(session, client, topics, progress)
+            dialogues = await stage_dialogues(session, client, topics, job, progress)
             conversations = [(r["id"], r["messages"], {"topic": r["topic"]}) for r in dialogues]
     if "stylize" in job.stages:
-        await stage_stylize(session, client, conversations, progress)
+        await stage_stylize(session, client, conversations, job, progress)
 
 
 def run_datagen(config: StylewrapConfig, job: DatagenJob) -> dict:

@@ -52,6 +52,7 @@ TEACHER_OPTIONS = [
     click.option("--json-mode/--no-json-mode", default=None, help="Send response_format=json_object."),
     click.option("--seed", type=int),
     click.option("--quiet", is_flag=True, help="No progress bar."),
+    click.option("--retry-errors", is_flag=True, help="Send the items in errors.jsonl again (e.g. after raising --max-tokens)."),
 ]
 OUTPUT_OPTIONS = [
     click.option("-o", "--output", type=click.Path(file_okay=False), help="Output folder (resumes what is there)."),
@@ -76,7 +77,8 @@ def with_options(*groups):
     return decorate
 
 
-def _run(stages: tuple[str, ...], config_path, overrides, quiet=False, topics_file=None, input_file=None, register=None, **flags) -> None:
+def _run(stages: tuple[str, ...], config_path, overrides, quiet=False, retry_errors=False, topics_file=None, input_file=None,
+         register=None, **flags) -> None:
     from rich.console import Console
 
     from stylewrap.config import load_config
@@ -86,7 +88,7 @@ def _run(stages: tuple[str, ...], config_path, overrides, quiet=False, topics_fi
     flag_overrides = [f"{FLAG_KEYS[name]}={json.dumps(value)}" for name, value in flags.items() if value is not None]
     config = load_config(config_path, [*overrides, *flag_overrides])  # a named flag beats --set
     job = DatagenJob(stages=stages, topics_file=topics_file, input_file=input_file, show_progress=not quiet,
-                     register_llamafactory=register)
+                     register_llamafactory=register, retry_errors=retry_errors)
     manifest = run_datagen(config, job)
     Console().print(summary_table(manifest))
     if not manifest["complete"]:

@@ -172,6 +172,18 @@ def test_wrapped_replies_are_recovered_and_bad_ones_rejected_with_reasons(fake, 
     assert manifest["complete"] is True
 
 
+def test_final_errors_stay_final_unless_retried_on_request(fake, tmp_path):
+    fake.script(faults=[{"kind": "truncate", "stage": "stylize"}])
+    source = plain_rows(tmp_path / "in.jsonl", 2)
+    assert run(fake, tmp_path / "out", input_file=source, max_attempts=1, concurrency=1)["stages"]["stylize"]["errors"] == 1
+    args = ["datagen", "stylize", "-i", str(source), "--quiet", *sum((["--set", s] for s in settings(fake, tmp_path / "out")), [])]
+    assert CliRunner().invoke(cli, args).exit_code == 0 and len(chat_log(fake)) == 2  # nothing sent again
+    result = CliRunner().invoke(cli, [*args, "--retry-errors", "--max-tokens", "2048"])
+    assert result.exit_code == 0, result.output
+    assert len(chat_log(fake)) == 3 and len(lines(tmp_path / "out" / "stylized.jsonl")) == 2
+    assert json.loads((tmp_path / "out" / "manifest.json").read_text())["stages"]["stylize"]["errors"] == 0
+
+
 def test_a_rejected_reply_is_asked_again(fake, tmp_path):
     fake.script(faults=[{"kind": "unchanged", "stage": "stylize"}, {"kind": "truncate", "stage": "stylize"}])
     manifest = run(fake, tmp_path / "out", input_file=plain_rows(tmp_path / "in.jsonl", 1), max_attempts=3)
