@@ -58,6 +58,8 @@ class Session:
     endpoint: dict = field(default_factory=dict)  # what the endpoint turned out to accept
     prior_tokens: tuple[int, int] = (0, 0)  # spent by earlier runs into this folder
     started: bool = False  # past the preflight: from here on the run leaves a manifest
+    previous: dict | None = None  # the manifest earlier runs left in the folder
+    wall_start: float = field(default_factory=time.time)
     monotonic_start: float = field(default_factory=time.monotonic)
 
     @property
@@ -243,11 +245,11 @@ def check_output_dir(session: Session, previous: dict | None) -> None:
             )
 
 
-def build_manifest(session: Session, previous: dict | None, started: float, status: str) -> dict:
+def build_manifest(session: Session, status: str) -> dict:
     lines = [list(read_checkpoint(session.out_dir / name)) for name in FILES.values()]
     _, tokens_in, tokens_out = usage_totals(*lines)
     settings = session.settings
-    before = previous or {}
+    before = session.previous or {}
     stages = dict(before.get("stages", {}))
     stages.update({name: asdict(counts) for name, counts in session.counts.items()})
     item_stages = [c for name, c in stages.items() if name != "build"]
@@ -279,7 +281,7 @@ def build_manifest(session: Session, previous: dict | None, started: float, stat
         },
         "endpoint": session.endpoint or before.get("endpoint", {}),
         "sessions": before.get("sessions", 0) + 1,
-        "started_at": before.get("started_at") or datetime.fromtimestamp(started, timezone.utc).isoformat(timespec="seconds"),
+        "started_at": before.get("started_at") or datetime.fromtimestamp(session.wall_start, timezone.utc).isoformat(timespec="seconds"),
         "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "duration_s": round(before.get("duration_s", 0.0) + time.monotonic() - session.monotonic_start, 3),
         "files": {name: file for name, file in {**FILES, "train": TRAIN_FILE}.items() if (session.out_dir / file).exists()},
@@ -303,7 +305,19 @@ async def _api_stages(session: Session, client: ChatClient, job: DatagenJob, pro
     await client.preflight()
     with folder_lock(session.out_dir):
         session.started = True
-        await _run_stages(session, client, job, progress, conversations)
+        refresher = asyncio.ensure_future(_refresh_manifest(session))
+        try:
+            await _run_stages(session, client, job, progress, conversations)
+        finally:
+            refresher.cancel()
+
+
+async def _refresh_manifest(session: Session) -> None:
+    """Rewrite the manifest every few seconds while the run goes on, so a run killed with -9
+    still leaves its request counts and time for the next run to add to."""
+    while True:
+        await asyncio.sleep(session.settings.manifest_every_s)
+        write_manifest(session.out_dir, build_manifest(session, "running"))
 
 
 async def _run_stages(session: Session, client: ChatClient, job: DatagenJob, progress, conversations) -> None:
@@ -324,8 +338,7 @@ def run_datagen(config: StylewrapConfig, job: DatagenJob) -> dict:
     preset = load_preset(config.style.preset)
     out_dir = config.resolve_path(config.datagen.output_dir)
     session = Session(config, preset, out_dir)
-    started = time.time()
-    previous = read_manifest(out_dir)
+    session.previous = previous = read_manifest(out_dir)
     api_stages = [s for s in job.stages if s != "build"]
     if api_stages:
         check_output_dir(session, previous)
@@ -350,7 +363,7 @@ def run_datagen(config: StylewrapConfig, job: DatagenJob) -> dict:
     finally:
         progress.stop()
         # a run stopped before its first stage (bad key, unreachable endpoint) leaves no trace
-        manifest = build_manifest(session, previous, started, status)
+        manifest = build_manifest(session, status)
         if session.started:
             write_manifest(out_dir, manifest)
     return manifest

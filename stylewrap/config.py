@@ -51,6 +51,7 @@ class DatagenConfig(Section):
     json_mode: bool = Field(True, description="send response_format=json_object (turned off by itself if the endpoint refuses it)")
     distinct_questions: bool = Field(False, description="stylize: keep only the first row for each (normalized) first question")
     topics_file: str | None = Field(None, description="use these topics (one per line) instead of generating them")
+    manifest_every_s: float = Field(5.0, gt=0, description="how often manifest.json is refreshed during a run")
     seed: int | None = Field(0, description="sampling seed sent to the teacher; null to omit")
     output_dir: str = "data/generated"
     output_format: str = "sharegpt"
