@@ -169,7 +169,7 @@ async def stage_topics(session: Session, client: ChatClient, job: DatagenJob, pr
 async def stage_dialogues(session: Session, client: ChatClient, topics: list[str], job: DatagenJob, progress) -> list[dict]:
     settings = session.settings
     items = dialogue_items(topics, settings.num_dialogues, settings.turns)
-    stage = DialogueStage(client, session.preset, settings.max_attempts, settings.seed)
+    stage = DialogueStage(client, session.preset, settings.max_attempts, settings.dedup_attempts, settings.seed)
     with session.checkpoint("dialogues") as done, session.checkpoint("errors") as errors:
         for record in done.values():
             stage.remember(record)

@@ -85,6 +85,7 @@ class DialogueStage:
     client: ChatClient
     preset: StylePreset
     max_attempts: int
+    dedup_attempts: int = 8
     seed: int | None = None
     seen: dict[str, str] = field(default_factory=dict)          # normalized first question -> item id
     recent: dict[str, list[str]] = field(default_factory=dict)  # topic -> accepted first questions
@@ -114,13 +115,29 @@ class DialogueStage:
             key = normalize_text(dialogue[0]["user"])
             if key in self.seen:
                 self.duplicates += 1
-                raise ItemFailed(f"duplicate question (same as {self.seen[key]})", completion.text)
+                raise DuplicateQuestion(f"duplicate question (same as {self.seen[key]})", completion.text)
             messages = [m for t in dialogue for m in ({"role": "user", "content": t["user"]}, {"role": "assistant", "content": t["assistant"]})]
             record = {"id": item.id, "topic": topic, "messages": messages}
             self.remember(record)
             return {"topic": topic, "messages": messages}
 
-        return await retrying(self.max_attempts, attempt)
+        # a repeat is a good reply to a crowded topic, not a bad one: it has its own allowance
+        rejected = repeated = 0
+        while True:
+            try:
+                return await attempt(rejected + repeated)
+            except DuplicateQuestion:
+                repeated += 1
+                if repeated >= self.dedup_attempts:
+                    raise
+            except ItemFailed:
+                rejected += 1
+                if rejected >= self.max_attempts:
+                    raise
+
+
+class DuplicateQuestion(ItemFailed):
+    """The first question repeats an accepted one (after normalization)."""
 
 
 # ---------------------------------------------------------------------- stylize

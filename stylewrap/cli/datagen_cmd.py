@@ -27,6 +27,7 @@ FLAG_KEYS = {
     "timeout": "datagen.request_timeout",
     "max_retries": "datagen.max_retries",
     "max_attempts": "datagen.max_attempts",
+    "dedup_attempts": "datagen.dedup_attempts",
     "json_mode": "datagen.json_mode",
     "seed": "datagen.seed",
     "output": "datagen.output_dir",
@@ -48,7 +49,7 @@ TEACHER_OPTIONS = [
     click.option("--price-out", type=float, help="USD per 1k output tokens."),
     click.option("--timeout", type=float, help="Seconds per request."),
     click.option("--max-retries", type=int, help="Retries per request on 429/5xx/timeouts."),
-    click.option("--max-attempts", type=int, help="Asks per item after a rejected reply or a duplicate."),
+    click.option("--max-attempts", type=int, help="Asks per item while its replies are rejected."),
     click.option("--json-mode/--no-json-mode", default=None, help="Send response_format=json_object."),
     click.option("--seed", type=int),
     click.option("--quiet", is_flag=True, help="No progress bar."),
@@ -60,11 +61,12 @@ OUTPUT_OPTIONS = [
     config_option,
     set_option,
 ]
-COUNT_OPTIONS = [
-    click.option("--num-topics", type=int, help="Topics to generate."),
+num_topics_option = click.option("--num-topics", type=int, help="Topics to generate.")
+topics_file_option = click.option("--topics-file", type=click.Path(dir_okay=False, path_type=Path), help="Use these topics (one per line).")
+DIALOGUE_OPTIONS = [
     click.option("--num-dialogues", type=int, help="Distinct dialogues, balanced over the topics."),
     click.option("--turns", type=int, help="User/assistant exchanges per dialogue."),
-    click.option("--topics-file", type=click.Path(dir_okay=False, path_type=Path), help="Use these topics (one per line)."),
+    click.option("--dedup-attempts", type=int, help="Asks per dialogue while its first question repeats an earlier one."),
 ]
 
 
@@ -120,17 +122,18 @@ register_option = click.option("--register", type=click.Path(file_okay=False, pa
                                help="Also register the training file in this LLaMA-Factory dataset_info.json folder.")
 
 
-@stage_command(("topics", "dialogues", "stylize", "build"), TEACHER_OPTIONS, COUNT_OPTIONS, OUTPUT_OPTIONS, [register_option])
+@stage_command(("topics", "dialogues", "stylize", "build"), TEACHER_OPTIONS, [num_topics_option, topics_file_option],
+               DIALOGUE_OPTIONS, OUTPUT_OPTIONS, [register_option])
 def run() -> None:
     """All stages: topics, dialogues, stylize, build."""
 
 
-@stage_command(("topics",), TEACHER_OPTIONS, COUNT_OPTIONS[:1] + COUNT_OPTIONS[3:], OUTPUT_OPTIONS)
+@stage_command(("topics",), TEACHER_OPTIONS, [num_topics_option, topics_file_option], OUTPUT_OPTIONS)
 def topics() -> None:
     """Generate the topics (or take them from --topics-file)."""
 
 
-@stage_command(("dialogues",), TEACHER_OPTIONS, COUNT_OPTIONS[1:], OUTPUT_OPTIONS)
+@stage_command(("dialogues",), TEACHER_OPTIONS, DIALOGUE_OPTIONS, [topics_file_option], OUTPUT_OPTIONS)
 def dialogues() -> None:
     """Generate distinct plain dialogues per topic (topics from --topics-file or the output folder)."""
 

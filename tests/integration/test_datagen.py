@@ -244,7 +244,7 @@ def test_duplicate_questions_are_replaced_until_distinct_and_balanced(fake, tmp_
     topics.write_text("天气\n电影\n音乐\n", encoding="utf-8")
     fake.script(repeat_questions=5)
     manifest = run(fake, tmp_path / "out", stages=("topics", "dialogues"), topics_file=topics,
-                   num_dialogues=12, concurrency=1, max_attempts=5)
+                   num_dialogues=12, concurrency=1, max_attempts=1)
     rows = lines(tmp_path / "out" / "dialogues.jsonl")
     questions = [row["messages"][0]["content"] for row in rows]
     assert len(rows) == 12 and len(set(questions)) == 12
@@ -256,7 +256,7 @@ def test_dedup_gives_up_into_the_errors_file(fake, tmp_path):
     fake.script(repeat_questions=100)
     topics = tmp_path / "topics.txt"
     topics.write_text("宠物\n", encoding="utf-8")
-    manifest = run(fake, tmp_path / "out", stages=("topics", "dialogues"), topics_file=topics, num_dialogues=3, max_attempts=2, concurrency=1)
+    manifest = run(fake, tmp_path / "out", stages=("topics", "dialogues"), topics_file=topics, num_dialogues=3, dedup_attempts=2, concurrency=1)
     assert manifest["stages"]["dialogues"] == {"requested": 3, "done": 1, "errors": 2, "retryable": 0, "resumed": 0, "skipped": 0}
     assert all(e["reason"].startswith("duplicate question") for e in lines(tmp_path / "out" / "errors.jsonl"))
 
