@@ -33,6 +33,11 @@ STAGES = ("topics", "dialogues", "stylize", "build")
 FILES = {"topics": "topics.jsonl", "dialogues": "dialogues.jsonl", "stylize": "stylized.jsonl", "errors": "errors.jsonl"}
 TRAIN_FILE = "train.jsonl"
 TOPIC_ROUNDS = 5
+MANIFEST_SETTINGS = (
+    "num_topics", "num_dialogues", "turns", "temperature", "max_tokens", "concurrency", "requests_per_minute",
+    "tokens_per_minute", "max_retries", "max_attempts", "dedup_attempts", "distinct_questions", "json_mode", "seed",
+    "output_format", "price_input_per_1k", "price_output_per_1k",
+)
 
 
 @dataclass
@@ -58,6 +63,7 @@ class Session:
     endpoint: dict = field(default_factory=dict)  # what the endpoint turned out to accept
     prior_tokens: tuple[int, int] = (0, 0)  # spent by earlier runs into this folder
     started: bool = False  # past the preflight: from here on the run leaves a manifest
+    generating: bool = False  # asks the teacher (a build-only run keeps the generation's identity)
     previous: dict | None = None  # the manifest earlier runs left in the folder
     wall_start: float = field(default_factory=time.time)
     monotonic_start: float = field(default_factory=time.monotonic)
@@ -254,7 +260,10 @@ def build_manifest(session: Session, status: str) -> dict:
     stages.update({name: asdict(counts) for name, counts in session.counts.items()})
     item_stages = [c for name, c in stages.items() if name != "build"]
     # a build-only run says which generation it built, not what the current config would generate
-    generated_by = before if before and "topics" not in session.counts and not session.stats.requests and "stylize" not in session.counts and "dialogues" not in session.counts else {}
+    generated_by = before if not session.generating else {}
+    run_settings = {key: getattr(settings, key) for key in MANIFEST_SETTINGS}
+    if generated_by.get("settings"):
+        run_settings = {**generated_by["settings"], "output_format": settings.output_format}
     return {
         "stylewrap_version": __version__,
         "status": status,
@@ -265,14 +274,11 @@ def build_manifest(session: Session, status: str) -> dict:
         "preset": generated_by.get("preset", session.preset.name),
         "prompts_sha256": generated_by.get("prompts_sha256", session.preset.prompts_hash()),
         "teacher_model": generated_by.get("teacher_model", settings.teacher_model),
-        "settings": {k: getattr(settings, k) for k in (
-            "num_topics", "num_dialogues", "turns", "temperature", "max_tokens", "concurrency", "requests_per_minute",
-            "tokens_per_minute", "max_retries", "max_attempts", "json_mode", "seed", "output_format",
-            "price_input_per_1k", "price_output_per_1k")},
+        "settings": run_settings,
         "stages": stages,
         "duplicates_rejected": before.get("duplicates_rejected", 0) + session.duplicates,
         "tokens": {"input": tokens_in, "output": tokens_out},
-        "cost_usd": cost(tokens_in, tokens_out, settings.price_input_per_1k, settings.price_output_per_1k),
+        "cost_usd": cost(tokens_in, tokens_out, run_settings["price_input_per_1k"], run_settings["price_output_per_1k"]),
         "requests": {
             "sent": before.get("requests", {}).get("sent", 0) + session.stats.requests,
             "retries": before.get("requests", {}).get("retries", 0) + session.stats.retries,
@@ -340,6 +346,7 @@ def run_datagen(config: StylewrapConfig, job: DatagenJob) -> dict:
     session = Session(config, preset, out_dir)
     session.previous = previous = read_manifest(out_dir)
     api_stages = [s for s in job.stages if s != "build"]
+    session.generating = bool(api_stages)
     if api_stages:
         check_output_dir(session, previous)
     if "build" in job.stages and config.datagen.output_format not in _formats():

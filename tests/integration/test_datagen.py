@@ -301,6 +301,13 @@ def test_full_run_cost_and_training_file(fake, tmp_path):
     assert "stylewrap_style" in json.loads((dataset_dir / "dataset_info.json").read_text())
     assert KEY not in (tmp_path / "out" / "manifest.json").read_text() and fake.base_url not in (tmp_path / "out" / "manifest.json").read_text()
     assert "complete" in result.output and "stylize" in result.output
+    fake.clear_log()
+    rebuilt = CliRunner().invoke(cli, ["datagen", "build", "--format", "messages", "--set", f"datagen.output_dir={tmp_path / 'out'}"])
+    assert rebuilt.exit_code == 0, rebuilt.output
+    assert len(list(read_records(tmp_path / "out" / "train.jsonl", "messages"))) == 8 and fake.log() == []
+    rebuilt_manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert rebuilt_manifest["teacher_model"] == "teacher-1" and rebuilt_manifest["cost_usd"] == manifest["cost_usd"]
+    assert rebuilt_manifest["settings"]["output_format"] == "messages"
 
 
 @pytest.mark.parametrize(
