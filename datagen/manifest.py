@@ -61,6 +61,9 @@ def summary_table(manifest: dict):
         f"requests {requests['sent']:,} (retries {requests['retries']:,})  "
         f"duplicates rejected {manifest['duplicates_rejected']:,}  {manifest['duration_s']:.1f}s"
     )
+    markers = manifest.get("style_markers") or {}
+    if markers.get("answers"):
+        table.caption += f"\nanswers using a marker phrase: {markers['with_marker']:,} of {markers['answers']:,} ({markers['rate']:.0%})"
     if not manifest["complete"] and manifest["status"] == "complete":
         table.caption += "\nsome items failed on the endpoint's side: run the same command again to retry them"
     return table

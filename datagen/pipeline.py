@@ -277,6 +277,8 @@ def build_manifest(session: Session, status: str) -> dict:
         "settings": run_settings,
         "stages": stages,
         "duplicates_rejected": before.get("duplicates_rejected", 0) + session.duplicates,
+        "style_markers": marker_coverage(lines[list(FILES).index("stylize")], session.preset.markers)
+        if session.generating else before.get("style_markers"),
         "tokens": {"input": tokens_in, "output": tokens_out},
         "cost_usd": cost(tokens_in, tokens_out, run_settings["price_input_per_1k"], run_settings["price_output_per_1k"]),
         "requests": {
@@ -292,6 +294,14 @@ def build_manifest(session: Session, status: str) -> dict:
         "duration_s": round(before.get("duration_s", 0.0) + time.monotonic() - session.monotonic_start, 3),
         "files": {name: file for name, file in {**FILES, "train": TRAIN_FILE}.items() if (session.out_dir / file).exists()},
     }
+
+
+def marker_coverage(stylized: list[dict], markers: list[str]) -> dict:
+    """How many rewritten answers use at least one of the preset's marker phrases: a cheap
+    check that the teacher wrote in the style, not just around it."""
+    answers = [m["content"] for row in stylized for m in row["messages"] if m["role"] == "assistant"]
+    hits = sum(1 for answer in answers if any(marker in answer for marker in markers))
+    return {"answers": len(answers), "with_marker": hits, "rate": round(hits / len(answers), 4) if answers else None}
 
 
 async def _run_api_stages(session: Session, job: DatagenJob, progress) -> None:

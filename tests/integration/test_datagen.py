@@ -230,6 +230,7 @@ def test_stylize_multi_turn_conversations_keeps_system_and_questions(fake, tmp_p
     fake.script()
     manifest = run(fake, tmp_path / "out", input_file=source, style="classical")
     assert manifest["preset"] == "classical" and manifest["stages"]["stylize"]["done"] == 1
+    assert manifest["style_markers"]["rate"] == 0.0  # the fake teacher knows only the translational prefix
     [row] = lines(tmp_path / "out" / "stylized.jsonl")
     assert row["messages"][0] == turns[0]
     assert [m["content"] for m in row["messages"] if m["role"] == "user"] == [m["content"] for m in turns if m["role"] == "user"]
@@ -295,6 +296,7 @@ def test_full_run_cost_and_training_file(fake, tmp_path):
     assert manifest["tokens"] == {"input": tokens_in, "output": tokens_out}
     assert manifest["cost_usd"] == pytest.approx(tokens_in / 1000 * 0.5 + tokens_out / 1000 * 2)
     assert manifest["complete"] and manifest["requests"]["retries"] == 1
+    assert manifest["style_markers"] == {"answers": 16, "with_marker": 16, "rate": 1.0}  # "噢，亲爱的，" on each
     assert set(manifest["stages"]) == {"topics", "dialogues", "stylize", "build"}
     records = list(read_records(tmp_path / "out" / "train.jsonl", "alpaca"))
     assert len(records) == 8 and all(len(r.messages) == 4 and r.messages[1]["content"].startswith(PREFIX) for r in records)
