@@ -18,7 +18,8 @@ from stylewrap.adapters import read_records
 from stylewrap.cli import cli
 from stylewrap.config import load_config
 from stylewrap.datagen.parsing import normalize_text
-from stylewrap.datagen.pipeline import DatagenJob, distinct_items, read_conversations, run_datagen
+from stylewrap.datagen.pipeline import DatagenJob, distinct_items, marker_coverage, read_conversations, run_datagen
+from stylewrap.datagen.presets import load_preset
 from stylewrap.datagen.sink import Checkpoint, folder_lock
 from stylewrap.errors import InputError, RunFailed
 
@@ -208,6 +209,14 @@ def test_stylize_the_seed_dialogues(fake, tmp_path, shared_data):
     assert {normalize_text(row["messages"][0]["content"]) for row in styled} == questions and len(styled) == len(questions)
     counts = json.loads((tmp_path / "out" / "manifest.json").read_text())["stages"]["stylize"]
     assert counts["done"] + counts["skipped"] == len(originals)
+
+
+def test_translational_markers_tell_the_seeds_styled_answers_from_its_plain_ones(shared_data):
+    markers = load_preset("translational").markers
+    styled = read_conversations(shared_data / "tsldial" / "3_TranslationalDialogues.jsonl")
+    plain = read_conversations(shared_data / "tsldial" / "2_Dialogues.jsonl")
+    assert marker_coverage([{"messages": row[1]} for row in styled], markers)["rate"] > 0.9   # 95.4%
+    assert marker_coverage([{"messages": row[1]} for row in plain], markers)["rate"] < 0.02   # 0.8%
 
 
 def test_distinct_questions_of_the_whole_seed_file(shared_data):
