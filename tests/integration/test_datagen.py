@@ -152,6 +152,16 @@ def test_requests_per_minute_limit_spaces_requests(fake, tmp_path):
     assert len(times) == 46 and times[-1] - times[0] >= 1.4
 
 
+def test_endpoint_from_the_environment(fake, tmp_path, monkeypatch):
+    fake.script()
+    monkeypatch.setenv("OPENAI_BASE_URL", fake.base_url)
+    overrides = [o for o in settings(fake, tmp_path / "out") if not o.startswith("datagen.base_url=")]
+    config = load_config(None, overrides, environ={}, search=False)
+    source = plain_rows(tmp_path / "in.jsonl", 1)
+    assert run_datagen(config, DatagenJob(stages=("stylize",), input_file=source, show_progress=False))["complete"]
+    assert fake.base_url not in (tmp_path / "out" / "manifest.json").read_text()
+
+
 # ---------------------------------------------------------------------- replies
 
 
