@@ -48,6 +48,11 @@ def settings(fake: FakeServer, out: Path, style: str | None = None, **datagen) -
     return [f"datagen.{key}={value}" for key, value in values.items()] + ([f"style.preset={style}"] if style else [])
 
 
+def set_flags(fake: FakeServer, out: Path, style: str | None = None, **datagen) -> list[str]:
+    """The same settings as `--set` flags, for the CLI."""
+    return [part for setting in settings(fake, out, style, **datagen) for part in ("--set", setting)]
+
+
 def run(fake, out, stages=("stylize",), input_file=None, topics_file=None, style=None, **datagen) -> dict:
     config = load_config(None, settings(fake, out, style, **datagen), environ={}, search=False)
     return run_datagen(config, DatagenJob(stages=stages, input_file=input_file, topics_file=topics_file, show_progress=False))
@@ -187,7 +192,7 @@ def test_final_errors_stay_final_unless_retried_on_request(fake, tmp_path):
     fake.script(faults=[{"kind": "truncate", "stage": "stylize"}])
     source = plain_rows(tmp_path / "in.jsonl", 2)
     assert run(fake, tmp_path / "out", input_file=source, max_attempts=1, concurrency=1)["stages"]["stylize"]["errors"] == 1
-    args = ["datagen", "stylize", "-i", str(source), "--quiet", *sum((["--set", s] for s in settings(fake, tmp_path / "out")), [])]
+    args = ["datagen", "stylize", "-i", str(source), "--quiet", *set_flags(fake, tmp_path / "out")]
     assert CliRunner().invoke(cli, args).exit_code == 0 and len(chat_log(fake)) == 2  # nothing sent again
     result = CliRunner().invoke(cli, [*args, "--retry-errors", "--max-tokens", "2048"])
     assert result.exit_code == 0, result.output
@@ -213,7 +218,7 @@ def test_stylize_the_seed_dialogues(fake, tmp_path, shared_data):
     assert len(questions) < len(originals)  # the real file repeats itself even in its first rows
     fake.script()
     result = CliRunner().invoke(cli, ["datagen", "stylize", "-i", str(source), "--quiet", "--distinct-questions",
-                                      *sum((["--set", s] for s in settings(fake, tmp_path / "out", concurrency=8)), [])])
+                                      *set_flags(fake, tmp_path / "out", concurrency=8)])
     assert result.exit_code == 0, result.output
     styled = lines(tmp_path / "out" / "stylized.jsonl")
     assert {normalize_text(row["messages"][0]["content"]) for row in styled} == questions and len(styled) == len(questions)
@@ -306,7 +311,7 @@ def test_full_run_cost_and_training_file(fake, tmp_path):
     (dataset_dir / "dataset_info.json").write_text("{}\n")
     args = ["datagen", "run", "--quiet", "--num-topics", "4", "--num-dialogues", "8", "--turns", "2",
             "--price-in", "0.5", "--price-out", "2", "--format", "alpaca", "--register", str(dataset_dir),
-            *sum((["--set", s] for s in settings(fake, tmp_path / "out")), [])]
+            *set_flags(fake, tmp_path / "out")]
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output
     manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
@@ -348,7 +353,7 @@ def test_bad_input_is_one_line_and_exit_2(fake, tmp_path, monkeypatch, args, env
         monkeypatch.setenv(name, value)
     args = [a.format(closed=free_port(), preset=tmp_path / "bad.yaml", missing=tmp_path / "missing.jsonl") for a in args]
     result = CliRunner().invoke(cli, ["datagen", "stylize", "-i", str(plain_rows(tmp_path / "in.jsonl", 2)),
-                                      *sum((["--set", s] for s in settings(fake, tmp_path / "out")), []), *args])
+                                      *set_flags(fake, tmp_path / "out"), *args])
     assert result.exit_code == 2, result.output
     assert message in result.output and "Traceback" not in result.output
     assert chat_log(fake) == [] and not (tmp_path / "out").exists()
@@ -386,7 +391,7 @@ def test_torn_last_line_is_ignored_and_cut(tmp_path):
 def _cli(fake, out: Path, source: Path) -> list[str]:
     return [
         sys.executable, "-m", "stylewrap", "datagen", "stylize", "--quiet", "-i", str(source),
-        *sum((["--set", s] for s in settings(fake, out, concurrency=4, manifest_every_s=0.05)), []),
+        *set_flags(fake, out, concurrency=4, manifest_every_s=0.05),
     ]
 
 
