@@ -47,7 +47,7 @@ class DatagenConfig(Section):
     request_timeout: float = Field(60.0, gt=0)
     max_retries: int = Field(6, ge=0, description="per request, on 429/5xx/timeouts/dropped connections")
     retry_backoff: float = Field(0.5, gt=0, description="first retry waits up to this many seconds, doubling each time (with jitter)")
-    max_attempts: int = Field(3, ge=1, description="per item: asks again after a rejected reply or a duplicate question")
+    max_attempts: int = Field(3, ge=1, description="per item: asks again while its replies are rejected")
     dedup_attempts: int = Field(8, ge=1, description="per dialogue: asks while its first question repeats an earlier one")
     json_mode: bool = Field(True, description="send response_format=json_object (turned off by itself if the endpoint refuses it)")
     distinct_questions: bool = Field(False, description="stylize: keep only the first row for each (normalized) first question")
