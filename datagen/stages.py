@@ -35,7 +35,16 @@ def checked_reply(completion: Completion, usage: ItemUsage) -> dict:
 
 
 def reply_turns(reply: dict, raw: str) -> list[dict]:
+    """The {user, assistant} turns of a reply: {"dialogue": [...]} as asked, or the shapes models
+    drift to: one bare turn, or a bare list of turns."""
     turns = reply.get("dialogue")
+    if turns is None and _list_comes_first(raw):
+        try:
+            turns = parse_reply(raw, list)
+        except ReplyParseError:
+            pass
+    if turns is None and {"user", "assistant"} <= set(reply):
+        turns = [reply]
     if not isinstance(turns, list) or not turns:
         raise ItemFailed("reply has no 'dialogue' list", raw)
     out = []
@@ -52,6 +61,12 @@ def request_seed(base: int | None, item_id: str, attempt: int) -> int | None:
     if base is None:
         return None
     return (base + int(short_hash(item_id, attempt), 16)) % 2**31
+
+
+def _list_comes_first(raw: str) -> bool:
+    brackets = [i for i in (raw.find("["), raw.find("［")) if i >= 0]
+    braces = [i for i in (raw.find("{"), raw.find("｛")) if i >= 0]
+    return bool(brackets) and (not braces or min(brackets) < min(braces))
 
 
 async def retrying(item_attempts: int, attempt_once) -> dict:
