@@ -64,6 +64,8 @@ def summary_table(manifest: dict):
     markers = manifest.get("style_markers") or {}
     if markers.get("answers"):
         table.caption += f"\nanswers using a marker phrase: {markers['with_marker']:,} of {markers['answers']:,} ({markers['rate']:.0%})"
+    if any(counts.get("errors") for counts in manifest["stages"].values()):
+        table.caption += "\nfailed items, with the raw reply and the reason: errors.jsonl in the output folder"
     if not manifest["complete"] and manifest["status"] == "complete":
         table.caption += "\nsome items failed on the endpoint's side: run the same command again to retry them"
     return table
