@@ -58,21 +58,25 @@ class ClientStats:
 
 
 class RequestFailed(Exception):
-    """One request gave up: a non-retryable status, or the retries ran out."""
+    """One request gave up: a non-retryable status (final), or the retries ran out (not final:
+    the endpoint failed, so a later run may succeed)."""
 
-    def __init__(self, reason: str):
+    def __init__(self, reason: str, *, final: bool):
         super().__init__(reason)
         self.reason = reason
+        self.final = final
 
 
 class RateLimiter:
-    """A token bucket refilled continuously at `per_minute`; `take` may go into debt so one
-    large request is never starved, and `give_back` settles an estimate against the truth."""
+    """A token bucket refilled continuously at `per_minute`, holding at most ten seconds' worth
+    (a burst of a whole minute at start-up is what trips a provider's finer-grained limits);
+    `take` may go into debt so one large request is never starved, and `give_back` settles an
+    estimate against the truth."""
 
     def __init__(self, per_minute: int):
         self.rate = per_minute / 60.0
-        self.capacity = float(per_minute)
-        self.level = float(per_minute)
+        self.capacity = max(1.0, per_minute / 6.0)
+        self.level = self.capacity
         self.stamp = time.monotonic()
         self.lock = asyncio.Lock()
 
@@ -144,6 +148,8 @@ class ChatClient:
         self.settings = settings
         self.stats = stats or ClientStats()
         self.json_mode = settings.json_mode
+        self.tokens_param = "max_tokens"
+        self.send_temperature = True
         self.rng = rng or random.Random()
         self.requests_limit = RateLimiter(settings.requests_per_minute) if settings.requests_per_minute else None
         self.tokens_limit = RateLimiter(settings.tokens_per_minute) if settings.tokens_per_minute else None
@@ -187,7 +193,10 @@ class ChatClient:
             shown = ", ".join(served[:8]) + (" ..." if len(served) > 8 else "")
             raise InputError(f"model {self.settings.model!r} is not served by {where}", hint=f"available: {shown}")
         if not served:
-            await self.complete([{"role": "user", "content": "ping"}], max_tokens=1, json_object=False)
+            try:
+                await self.complete([{"role": "user", "content": "ping"}], max_tokens=1, json_object=False)
+            except RequestFailed as exc:
+                raise InputError(f"{where} failed a one-token test request: {exc.reason}") from None
 
     # ------------------------------------------------------------------ requests
 
@@ -219,9 +228,10 @@ class ChatClient:
         attempt = 0
         while True:
             estimate = await self._wait_turn(messages, max_tokens)
-            use_json = json_object and self.json_mode
-            body = {"model": self.settings.model, "messages": messages, "temperature": self.settings.temperature, "max_tokens": max_tokens}
-            if use_json:
+            body = {"model": self.settings.model, "messages": messages, self.tokens_param: max_tokens}
+            if self.send_temperature:
+                body["temperature"] = self.settings.temperature
+            if json_object and self.json_mode:
                 body["response_format"] = {"type": "json_object"}
             if seed is not None:
                 body["seed"] = seed
@@ -242,12 +252,11 @@ class ChatClient:
                     raise InputError("the endpoint rejected the API key (401)", hint="check $OPENAI_API_KEY") from None
                 if status == 404 and "model" in str(exc.message).lower():
                     raise InputError(f"model {self.settings.model!r} not found (404): {exc.message}") from None
-                if status == 400 and use_json and any(h in str(exc.message).lower() for h in JSON_MODE_HINTS):
-                    self.json_mode = False  # this endpoint has no JSON mode: prompt-only from now on
+                if status == 400 and self._adapt(_error_message(exc), body):
                     continue
                 if status not in RETRY_STATUSES:
                     self.stats.failures += 1
-                    raise RequestFailed(f"HTTP {status}: {_error_message(exc)}") from None
+                    raise RequestFailed(f"HTTP {status}: {_error_message(exc)}", final=True) from None
                 wait = self._backoff(attempt, retry_after_seconds(exc.response.headers))
                 if status == 429 and wait:
                     self.paused_until = max(self.paused_until, time.monotonic() + wait)
@@ -265,12 +274,27 @@ class ChatClient:
                 self.tokens_limit.give_back(estimate)
             if attempt >= self.settings.max_retries:
                 self.stats.failures += 1
-                raise RequestFailed(f"gave up after {attempt + 1} attempts: {reason}")
+                raise RequestFailed(f"gave up after {attempt + 1} attempts: {reason}", final=False)
             attempt += 1
             self.stats.retries += 1
             key = reason.split(":")[0]
             self.stats.retry_reasons[key] = self.stats.retry_reasons.get(key, 0) + 1
             await asyncio.sleep(wait)
+
+    def _adapt(self, message: str, body: dict) -> bool:
+        """Follow an endpoint that refuses one of our parameters, for the rest of the run: no JSON
+        mode (prompt-only), `max_completion_tokens` instead of `max_tokens` (reasoning models),
+        no temperature (models with a fixed one). True when the request is worth sending again."""
+        text = message.lower()
+        if "response_format" in body and any(hint in text for hint in JSON_MODE_HINTS):
+            self.json_mode = False
+        elif "max_tokens" in body and "max_completion_tokens" in text:
+            self.tokens_param = "max_completion_tokens"
+        elif "temperature" in body and "temperature" in text:
+            self.send_temperature = False
+        else:
+            return False
+        return True
 
     def _settle(self, response: dict, estimate: float) -> Completion:
         choices = response.get("choices") or [{}]

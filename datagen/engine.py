@@ -1,6 +1,11 @@
 """Run one stage's items through the teacher: a fixed pool of workers, each finished item
 appended to the stage checkpoint (or the errors file) the moment it is done, finished ids
-skipped on a rerun."""
+skipped on a rerun.
+
+An error is final when the item itself is at fault (the teacher's replies were rejected, the
+server refused the request). An error of the connection (retries ran out on 429/5xx/timeouts)
+is recorded as retryable: the next run sends that item again instead of trusting an outage.
+"""
 
 from __future__ import annotations
 
@@ -45,7 +50,9 @@ class StageCounts:
     requested: int = 0
     done: int = 0
     errors: int = 0
+    retryable: int = 0  # errors a rerun will try again (the endpoint failed, not the item)
     resumed: int = 0  # finished by an earlier run, not sent again
+    skipped: int = 0  # input rows repeating an earlier row (or its first question), never items
 
 
 Process = Callable[[WorkItem, ItemUsage], Awaitable[dict]]
@@ -60,12 +67,13 @@ async def run_items(
     errors: Checkpoint,
     concurrency: int,
     progress: SilentProgress,
+    retry_errors: bool = False,
 ) -> StageCounts:
     items = list(items)
     counts = StageCounts(requested=len(items))
     pending: asyncio.Queue[WorkItem] = asyncio.Queue()
     for item in items:
-        if item.id in done or item.id in errors:
+        if item.id in done or (is_final_error(errors, item.id) and not retry_errors):
             counts.resumed += 1
         else:
             pending.put_nowait(item)
@@ -82,7 +90,7 @@ async def run_items(
                 record = await process(item, usage)
             except (ItemFailed, RequestFailed) as exc:
                 errors.append({"id": item.id, "stage": stage, "reason": exc.reason, "input": item.payload,
-                               "raw": getattr(exc, "raw", None), "usage": asdict(usage)})
+                               "raw": getattr(exc, "raw", None), "final": getattr(exc, "final", True), "usage": asdict(usage)})
                 progress.advance(stage, failed=True)
             else:
                 done.append({"id": item.id, **record, "usage": asdict(usage)})
@@ -97,5 +105,12 @@ async def run_items(
         await asyncio.gather(*workers, return_exceptions=True)
     ids = {item.id for item in items}
     counts.done = sum(1 for item_id in ids if item_id in done)
-    counts.errors = sum(1 for item_id in ids if item_id in errors and item_id not in done)
+    failed = [item_id for item_id in ids if item_id in errors and item_id not in done]
+    counts.errors = len(failed)
+    counts.retryable = sum(1 for item_id in failed if not is_final_error(errors, item_id))
     return counts
+
+
+def is_final_error(errors: Checkpoint, item_id: str) -> bool:
+    record = errors.records.get(item_id)
+    return record is not None and record.get("final", True)

@@ -49,14 +49,23 @@ def summary_table(manifest: dict):
     from rich.table import Table
 
     table = Table(title=f"datagen: {manifest['status']} ({manifest['preset']} via {manifest['teacher_model']})")
-    for column in ("stage", "requested", "done", "errors", "resumed"):
-        table.add_column(column, justify="left" if column == "stage" else "right")
+    columns = ("requested", "done", "errors", "retryable", "resumed", "skipped")
+    table.add_column("stage")
+    for column in columns:
+        table.add_column(column, justify="right")
     for stage, counts in manifest["stages"].items():
-        table.add_row(stage, *(str(counts.get(k, "")) for k in ("requested", "done", "errors", "resumed")))
+        table.add_row(stage, *(str(counts.get(k, "")) for k in columns))
     tokens, requests = manifest["tokens"], manifest["requests"]
     table.caption = (
         f"tokens in {tokens['input']:,} / out {tokens['output']:,}  cost ${manifest['cost_usd']:.4f}  "
         f"requests {requests['sent']:,} (retries {requests['retries']:,})  "
         f"duplicates rejected {manifest['duplicates_rejected']:,}  {manifest['duration_s']:.1f}s"
     )
+    markers = manifest.get("style_markers") or {}
+    if markers.get("answers"):
+        table.caption += f"\nanswers using a marker phrase: {markers['with_marker']:,} of {markers['answers']:,} ({markers['rate']:.0%})"
+    if any(counts.get("errors") for counts in manifest["stages"].values()):
+        table.caption += "\nfailed items, with the raw reply and the reason: errors.jsonl in the output folder"
+    if not manifest["complete"] and manifest["status"] == "complete":
+        table.caption += "\nsome items failed on the endpoint's side: run the same command again to retry them"
     return table

@@ -7,6 +7,7 @@ override any of them under `prompts:`.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from importlib import resources
@@ -61,7 +62,7 @@ class StylePreset(BaseModel):
         return hashlib.sha256(json.dumps(payload, ensure_ascii=False, sort_keys=True).encode()).hexdigest()[:16]
 
     def render(self, prompt: str, **values) -> str:
-        template = _ENV.from_string(self.prompt_sources()[prompt])
+        template = _compiled(self.prompt_sources()[prompt])
         return template.render(
             title=self.title, domain=self.domain, style_guide=self.style_guide,
             markers=self.markers, rules=self.rules, **values,
@@ -75,8 +76,19 @@ def _templates() -> resources.abc.Traversable:
     return resources.files("stylewrap.templates")
 
 
-def _default_prompts() -> dict[str, str]:
+@functools.lru_cache(maxsize=None)
+def _compiled(source: str) -> jinja2.Template:
+    # the dialogues prompt is rendered once per request: compile each template once per process
+    return _ENV.from_string(source)
+
+
+@functools.lru_cache(maxsize=1)
+def _prompt_file() -> dict[str, str]:
     return yaml.safe_load(_templates().joinpath("datagen", "prompts.yaml").read_text(encoding="utf-8"))
+
+
+def _default_prompts() -> dict[str, str]:
+    return dict(_prompt_file())
 
 
 def builtin_presets() -> dict[str, str]:

@@ -35,7 +35,16 @@ def checked_reply(completion: Completion, usage: ItemUsage) -> dict:
 
 
 def reply_turns(reply: dict, raw: str) -> list[dict]:
+    """The {user, assistant} turns of a reply: {"dialogue": [...]} as asked, or the shapes models
+    drift to: one bare turn, or a bare list of turns."""
     turns = reply.get("dialogue")
+    if turns is None and _list_comes_first(raw):
+        try:
+            turns = parse_reply(raw, list)
+        except ReplyParseError:
+            pass
+    if turns is None and {"user", "assistant"} <= set(reply):
+        turns = [reply]
     if not isinstance(turns, list) or not turns:
         raise ItemFailed("reply has no 'dialogue' list", raw)
     out = []
@@ -52,6 +61,12 @@ def request_seed(base: int | None, item_id: str, attempt: int) -> int | None:
     if base is None:
         return None
     return (base + int(short_hash(item_id, attempt), 16)) % 2**31
+
+
+def _list_comes_first(raw: str) -> bool:
+    brackets = [i for i in (raw.find("["), raw.find("［")) if i >= 0]
+    braces = [i for i in (raw.find("{"), raw.find("｛")) if i >= 0]
+    return bool(brackets) and (not braces or min(brackets) < min(braces))
 
 
 async def retrying(item_attempts: int, attempt_once) -> dict:
@@ -85,6 +100,7 @@ class DialogueStage:
     client: ChatClient
     preset: StylePreset
     max_attempts: int
+    dedup_attempts: int = 8
     seed: int | None = None
     seen: dict[str, str] = field(default_factory=dict)          # normalized first question -> item id
     recent: dict[str, list[str]] = field(default_factory=dict)  # topic -> accepted first questions
@@ -114,13 +130,29 @@ class DialogueStage:
             key = normalize_text(dialogue[0]["user"])
             if key in self.seen:
                 self.duplicates += 1
-                raise ItemFailed(f"duplicate question (same as {self.seen[key]})", completion.text)
+                raise DuplicateQuestion(f"duplicate question (same as {self.seen[key]})", completion.text)
             messages = [m for t in dialogue for m in ({"role": "user", "content": t["user"]}, {"role": "assistant", "content": t["assistant"]})]
             record = {"id": item.id, "topic": topic, "messages": messages}
             self.remember(record)
             return {"topic": topic, "messages": messages}
 
-        return await retrying(self.max_attempts, attempt)
+        # a repeat is a good reply to a crowded topic, not a bad one: it has its own allowance
+        rejected = repeated = 0
+        while True:
+            try:
+                return await attempt(rejected + repeated)
+            except DuplicateQuestion:
+                repeated += 1
+                if repeated >= self.dedup_attempts:
+                    raise
+            except ItemFailed:
+                rejected += 1
+                if rejected >= self.max_attempts:
+                    raise
+
+
+class DuplicateQuestion(ItemFailed):
+    """The first question repeats an accepted one (after normalization)."""
 
 
 # ---------------------------------------------------------------------- stylize
@@ -134,11 +166,14 @@ def as_turns(messages: list[dict]) -> tuple[str | None, list[dict]]:
         system = body.pop(0)["content"]
     if not body or len(body) % 2 or any(m["role"] != ("user" if i % 2 == 0 else "assistant") for i, m in enumerate(body)):
         raise ItemFailed("not an alternating user/assistant conversation")
+    if not all(isinstance(m["content"], str) for m in body):
+        raise ItemFailed("not plain text (typed content parts)")
     return system, [{"user": body[i]["content"], "assistant": body[i + 1]["content"]} for i in range(0, len(body), 2)]
 
 
-def stylize_item(source_id: str, messages: list[dict], meta: dict) -> WorkItem:
-    return WorkItem(f"sty-{short_hash(messages)}", {"source_id": source_id, "messages": messages, "meta": meta})
+def stylize_item(order: int, source_id: str, messages: list[dict], meta: dict) -> WorkItem:
+    """Identical conversations share one id, so a repeated input row is rewritten once."""
+    return WorkItem(f"sty-{short_hash(messages)}", {"order": order, "source_id": source_id, "messages": messages, "meta": meta})
 
 
 def few_shot(preset: StylePreset) -> list[dict]:
@@ -181,7 +216,7 @@ class StylizeStage:
             messages = [{"role": "system", "content": system}] if system else []
             for before, after in zip(original, rewritten):
                 messages += [{"role": "user", "content": before["user"]}, {"role": "assistant", "content": after["assistant"]}]
-            return {"source_id": item.payload["source_id"], "messages": messages, "meta": item.payload["meta"]}
+            return {"order": item.payload["order"], "source_id": item.payload["source_id"], "messages": messages, "meta": item.payload["meta"]}
 
         return await retrying(self.max_attempts, attempt)
 

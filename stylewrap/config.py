@@ -47,9 +47,12 @@ class DatagenConfig(Section):
     request_timeout: float = Field(60.0, gt=0)
     max_retries: int = Field(6, ge=0, description="per request, on 429/5xx/timeouts/dropped connections")
     retry_backoff: float = Field(0.5, gt=0, description="first retry waits up to this many seconds, doubling each time (with jitter)")
-    max_attempts: int = Field(3, ge=1, description="per item: asks again after a rejected reply or a duplicate question")
+    max_attempts: int = Field(3, ge=1, description="per item: asks again while its replies are rejected")
+    dedup_attempts: int = Field(8, ge=1, description="per dialogue: asks while its first question repeats an earlier one")
     json_mode: bool = Field(True, description="send response_format=json_object (turned off by itself if the endpoint refuses it)")
+    distinct_questions: bool = Field(False, description="stylize: keep only the first row for each (normalized) first question")
     topics_file: str | None = Field(None, description="use these topics (one per line) instead of generating them")
+    manifest_every_s: float = Field(5.0, gt=0, description="how often manifest.json is refreshed during a run")
     seed: int | None = Field(0, description="sampling seed sent to the teacher; null to omit")
     output_dir: str = "data/generated"
     output_format: str = "sharegpt"

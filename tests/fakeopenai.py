@@ -34,7 +34,7 @@ DEFAULT_SCRIPT = {
     "faults": [],
     "models": ["teacher-1"],
     "api_key": "test-key",
-    "json_mode": True,
+    "refuse_params": [],       # answer 400 to a request carrying any of these, as real servers do
     "topics_pool": ["天气", "电影", "音乐", "体育", "健康", "时尚", "科技", "动物", "家庭", "学习",
                     "工作", "趣闻", "娱乐", "旅游", "社交", "美食", "宠物", "书籍", "艺术", "购物"],
     "topics_per_reply": 20,
@@ -42,6 +42,13 @@ DEFAULT_SCRIPT = {
     "slow_seconds": 5.0,
     "retry_after": "0.05",
     "style_prefix": "噢，亲爱的，",
+}
+
+
+REFUSALS = {
+    "response_format": "response_format is not supported by this server",
+    "max_tokens": "Unsupported parameter: 'max_tokens' is not supported with this model. Use 'max_completion_tokens' instead.",
+    "temperature": "Unsupported value: 'temperature' does not support 0.9 with this model. Only the default (1) value is supported.",
 }
 
 
@@ -95,8 +102,9 @@ class FakeOpenAI:
         models = self.script["models"]
         if models is not None and body.get("model") not in models:
             return _error(404, f"The model `{body.get('model')}` does not exist")
-        if "response_format" in body and not self.script["json_mode"]:
-            return _error(400, "response_format is not supported by this server")
+        for param in self.script["refuse_params"]:
+            if param in body:
+                return _error(400, REFUSALS[param])
         fault = self._pop_fault(stage)
         kind = fault["kind"] if fault else None
         entry = {"stage": stage, "key": _request_key(stage, body), "fault": kind, "time": time.time()}

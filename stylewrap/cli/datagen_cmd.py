@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import functools
+import json
 from pathlib import Path
 
 import click
@@ -26,10 +27,12 @@ FLAG_KEYS = {
     "timeout": "datagen.request_timeout",
     "max_retries": "datagen.max_retries",
     "max_attempts": "datagen.max_attempts",
+    "dedup_attempts": "datagen.dedup_attempts",
     "json_mode": "datagen.json_mode",
     "seed": "datagen.seed",
     "output": "datagen.output_dir",
     "fmt": "datagen.output_format",
+    "distinct_questions": "datagen.distinct_questions",
 }
 
 TEACHER_OPTIONS = [
@@ -46,10 +49,11 @@ TEACHER_OPTIONS = [
     click.option("--price-out", type=float, help="USD per 1k output tokens."),
     click.option("--timeout", type=float, help="Seconds per request."),
     click.option("--max-retries", type=int, help="Retries per request on 429/5xx/timeouts."),
-    click.option("--max-attempts", type=int, help="Asks per item after a rejected reply or a duplicate."),
+    click.option("--max-attempts", type=int, help="Asks per item while its replies are rejected."),
     click.option("--json-mode/--no-json-mode", default=None, help="Send response_format=json_object."),
     click.option("--seed", type=int),
     click.option("--quiet", is_flag=True, help="No progress bar."),
+    click.option("--retry-errors", is_flag=True, help="Send the items in errors.jsonl again (e.g. after raising --max-tokens)."),
 ]
 OUTPUT_OPTIONS = [
     click.option("-o", "--output", type=click.Path(file_okay=False), help="Output folder (resumes what is there)."),
@@ -57,11 +61,12 @@ OUTPUT_OPTIONS = [
     config_option,
     set_option,
 ]
-COUNT_OPTIONS = [
-    click.option("--num-topics", type=int, help="Topics to generate."),
+num_topics_option = click.option("--num-topics", type=int, help="Topics to generate.")
+topics_file_option = click.option("--topics-file", type=click.Path(dir_okay=False, path_type=Path), help="Use these topics (one per line).")
+DIALOGUE_OPTIONS = [
     click.option("--num-dialogues", type=int, help="Distinct dialogues, balanced over the topics."),
     click.option("--turns", type=int, help="User/assistant exchanges per dialogue."),
-    click.option("--topics-file", type=click.Path(dir_okay=False, path_type=Path), help="Use these topics (one per line)."),
+    click.option("--dedup-attempts", type=int, help="Asks per dialogue while its first question repeats an earlier one."),
 ]
 
 
@@ -74,18 +79,20 @@ def with_options(*groups):
     return decorate
 
 
-def _run(stages: tuple[str, ...], config_path, overrides, quiet=False, topics_file=None, input_file=None, register=None, **flags) -> None:
+def _run(stages: tuple[str, ...], config_path, overrides, quiet=False, retry_errors=False, topics_file=None, input_file=None,
+         register=None, **flags) -> None:
     from rich.console import Console
 
     from stylewrap.config import load_config
     from stylewrap.datagen.pipeline import DatagenJob, run_datagen, summary_table
 
-    flag_overrides = [f"{FLAG_KEYS[name]}={value}" for name, value in flags.items() if value is not None]
-    config = load_config(config_path, [*flag_overrides, *overrides])
+    # JSON-quoted, so a model named "on" or "1e5" stays the string it is (the value is read as YAML)
+    flag_overrides = [f"{FLAG_KEYS[name]}={json.dumps(value)}" for name, value in flags.items() if value is not None]
+    config = load_config(config_path, [*overrides, *flag_overrides])  # a named flag beats --set
     job = DatagenJob(stages=stages, topics_file=topics_file, input_file=input_file, show_progress=not quiet,
-                     register_llamafactory=register)
+                     register_llamafactory=register, retry_errors=retry_errors)
     manifest = run_datagen(config, job)
-    Console(stderr=quiet).print(summary_table(manifest))
+    Console().print(summary_table(manifest))
     if not manifest["complete"]:
         raise click.exceptions.Exit(1)
 
@@ -115,24 +122,27 @@ register_option = click.option("--register", type=click.Path(file_okay=False, pa
                                help="Also register the training file in this LLaMA-Factory dataset_info.json folder.")
 
 
-@stage_command(("topics", "dialogues", "stylize", "build"), TEACHER_OPTIONS, COUNT_OPTIONS, OUTPUT_OPTIONS, [register_option])
+@stage_command(("topics", "dialogues", "stylize", "build"), TEACHER_OPTIONS, [num_topics_option, topics_file_option],
+               DIALOGUE_OPTIONS, OUTPUT_OPTIONS, [register_option])
 def run() -> None:
     """All stages: topics, dialogues, stylize, build."""
 
 
-@stage_command(("topics",), TEACHER_OPTIONS, COUNT_OPTIONS[:1] + COUNT_OPTIONS[3:], OUTPUT_OPTIONS)
+@stage_command(("topics",), TEACHER_OPTIONS, [num_topics_option, topics_file_option], OUTPUT_OPTIONS)
 def topics() -> None:
     """Generate the topics (or take them from --topics-file)."""
 
 
-@stage_command(("dialogues",), TEACHER_OPTIONS, COUNT_OPTIONS[1:], OUTPUT_OPTIONS)
+@stage_command(("dialogues",), TEACHER_OPTIONS, DIALOGUE_OPTIONS, [topics_file_option], OUTPUT_OPTIONS)
 def dialogues() -> None:
     """Generate distinct plain dialogues per topic (topics from --topics-file or the output folder)."""
 
 
 @stage_command(("stylize",), TEACHER_OPTIONS, OUTPUT_OPTIONS,
                [click.option("-i", "--input", "input_file", type=click.Path(dir_okay=False, path_type=Path),
-                             help="Dataset of plain answers, any format (default: the output folder's dialogues).")])
+                             help="Dataset of plain answers, any format (default: the output folder's dialogues)."),
+                click.option("--distinct-questions", is_flag=True, default=None,
+                             help="Keep only the first row for each first question (normalized).")])
 def stylize() -> None:
     """Rewrite the answers of a dataset in the style; questions stay unchanged."""
 

@@ -2,7 +2,9 @@ from __future__ import annotations
 
 import pytest
 
+from stylewrap.datagen.engine import ItemFailed
 from stylewrap.datagen.parsing import ReplyParseError, normalize_text, parse_reply
+from stylewrap.datagen.stages import reply_turns
 
 
 @pytest.mark.parametrize(
@@ -44,3 +46,26 @@ def test_normalized_questions_match_across_punctuation_width_and_case():
     assert normalize_text("你有宠物吗？") == normalize_text(" 你有宠物吗?") == normalize_text("你有 宠物 吗 ！")
     assert normalize_text("Hello, World") == normalize_text("ＨＥＬＬＯ world")
     assert normalize_text("你有宠物吗") != normalize_text("你有猫吗")
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        '{"dialogue": [{"user": "问", "assistant": "答"}]}',
+        '{"user": "问", "assistant": "答"}',
+        '[{"user": "问", "assistant": "答"}]',
+        '```json\n[{"user": "问", "assistant": "答",},]\n```',
+    ],
+)
+def test_reply_turns_accepts_the_shapes_models_drift_to(raw):
+    assert reply_turns(parse_reply(raw), raw) == [{"user": "问", "assistant": "答"}]
+
+
+def test_a_bare_list_keeps_every_turn():
+    raw = '好的：\n[{"user": "一", "assistant": "甲"}, {"user": "二", "assistant": "乙"}]'
+    assert [t["user"] for t in reply_turns(parse_reply(raw), raw)] == ["一", "二"]
+
+
+def test_reply_without_turns_is_rejected():
+    with pytest.raises(ItemFailed, match="no 'dialogue' list"):
+        reply_turns({"answer": "答"}, '{"answer": "答"}')
