@@ -6,8 +6,9 @@ base-vs-tuned samples from `stylewrap compare`, intended use, limits and license
 gives formats, row counts and how the data was generated (from the generation manifest).
 
 Inputs other commands write, read tolerantly because a missing piece only shortens the card:
-- compare reports (`RunInfo.compare_reports`, JSON): a list of samples, or an object with a
-  `samples` list; each sample has `prompt` (or `messages`), `base` and `tuned`.
+- compare reports (`RunInfo.compare_reports`; report.md/.html are read from their report.json
+  twin): an object with a `rows` (or `samples`) list, or a bare list; each row has `question`
+  (or `prompt`), `base` and `tuned`.
 - a dataset's generation manifest (JSON, `stylewrap datagen` writes `manifest.json`): any object;
   `teacher_model`, `preset`, `prompts_sha256` are named in the card, every key is listed.
 """
@@ -92,37 +93,34 @@ def _read_config_files(run_dir: Path, run: RunInfo, paths: dict[str, str]) -> li
     return out
 
 
-def _sample_prompt(sample: dict) -> str | None:
-    if isinstance(sample.get("prompt"), str):
-        return sample["prompt"]
-    messages = sample.get("messages")
-    if isinstance(messages, list):
-        users = [m.get("content") for m in messages if isinstance(m, dict) and m.get("role") == "user"]
-        return users[-1] if users and isinstance(users[-1], str) else None
-    return None
+def compare_samples(run_dir: Path, run: RunInfo, limit: int = MAX_SAMPLES) -> tuple[list[dict[str, str]], str | None]:
+    """A few base-vs-tuned answers from the run's compare reports, in report order, and the system
+    prompt the base model got (the tutorial's fair comparison tells the base model the style).
 
-
-def compare_samples(run_dir: Path, run: RunInfo, limit: int = MAX_SAMPLES) -> list[dict[str, str]]:
-    """A few base-vs-tuned answers from the run's compare reports, in report order."""
+    A report listed as report.md or report.html is read from its JSON twin (report.json)."""
     samples: list[dict[str, str]] = []
+    base_system: str | None = None
     for relative in run.compare_reports:
         path = resolve(run_dir, relative)
-        if path is None or path.suffix != ".json" or not path.is_file():
+        path = path if path is None or path.suffix == ".json" else path.with_suffix(".json")
+        if path is None or not path.is_file():
             continue
         try:
             report = json.loads(path.read_text(encoding="utf-8"))
         except json.JSONDecodeError:
             continue
-        rows = report.get("samples", []) if isinstance(report, dict) else report
+        rows = next((report[k] for k in ("rows", "samples") if k in report), []) if isinstance(report, dict) else report
+        if isinstance(report, dict) and isinstance(report.get("base_system"), str) and base_system is None:
+            base_system = report["base_system"]
         for row in rows if isinstance(rows, list) else []:
             if not isinstance(row, dict):
                 continue
-            prompt = _sample_prompt(row)
-            if prompt and isinstance(row.get("base"), str) and isinstance(row.get("tuned"), str):
+            prompt = row.get("question", row.get("prompt"))
+            if all(isinstance(v, str) and v.strip() for v in (prompt, row.get("base"), row.get("tuned"))):
                 samples.append({"prompt": prompt, "base": row["base"], "tuned": row["tuned"]})
             if len(samples) >= limit:
-                return samples
-    return samples
+                return samples, base_system
+    return samples, base_system
 
 
 def _usage_commands(kind: str, repo_id: str, base_model: str | None, template: str | None) -> list[dict[str, str]]:
@@ -168,6 +166,7 @@ def render_model_card(
         "tags": ["stylewrap", "style-transfer", *([run.backend, run.method] if run else [])],
     }
     paths = _local_paths(run_dir, run, base_model_id)
+    samples, base_system = compare_samples(run_dir, run) if run and run_dir else ([], None)
     dataset = {k: _scrub(v, paths) if isinstance(v, str) else v for k, v in (run.dataset if run else {}).items()}
     context = {
         "front_matter": front_matter(meta),
@@ -184,7 +183,8 @@ def render_model_card(
         "hyperparameters": sorted((run.hyperparameters if run else {}).items()),
         "metrics": sorted((run.metrics if run else {}).items()),
         "loss_image": loss_image,
-        "samples": compare_samples(run_dir, run) if run and run_dir else [],
+        "samples": samples,
+        "base_system": base_system,
         "usage": _usage_commands(kind, repo_id, base_model_id, run.template if run else None),
         "license": license,
         "version": __version__,

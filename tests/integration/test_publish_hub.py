@@ -82,6 +82,7 @@ def test_model_goes_up_private_with_its_card_and_nothing_else(hub, run_dir):
     assert "](https://modelscope.cn/datasets/alice/guwen-style)" in card
     assert "![training loss](assets/loss.png)" in card
     assert "我听说，在浩瀚的宇宙中，我不过是一粒尘埃罢了！" in card and "130+3445等于多少？" in card
+    assert "空回答不进卡片" not in card and "system prompt: “你是一个用古文翻译腔回复的模型”" in card
     assert "Intended use and limits" in card
     assert str(run_dir) not in card and str(run_dir.parent) not in card
 
