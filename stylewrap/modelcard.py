@@ -68,8 +68,8 @@ def _local_paths(run_dir: Path | None, run: RunInfo | None, base_model_id: str |
     paths: dict[str, str] = {}
     if run_dir is not None:
         paths[str(run_dir)] = paths[str(Path(run_dir).resolve())] = "$RUN_DIR"
-    if run is not None and base_model_id and Path(run.base_model).is_absolute():
-        paths[run.base_model] = base_model_id
+    if run is not None and Path(run.base_model).is_absolute():
+        paths[run.base_model] = base_model_id or Path(run.base_model).name
     return paths
 
 
@@ -125,8 +125,8 @@ def compare_samples(run_dir: Path, run: RunInfo, limit: int = MAX_SAMPLES) -> tu
 
 def _usage_commands(kind: str, repo_id: str, base_model: str | None, template: str | None) -> list[dict[str, str]]:
     base = base_model or "BASE_MODEL_ID"
+    lf_template = f" \\\n    --template {template}" if template else ""
     if kind == "adapter":
-        lf_template = f" \\\n    --template {template}" if template else ""
         return [
             {"title": "ms-swift", "command": f"swift infer --model {base} --adapters {repo_id} --use_hf false"},
             {
@@ -138,6 +138,8 @@ def _usage_commands(kind: str, repo_id: str, base_model: str | None, template: s
     return [
         {"title": "ms-swift", "command": f"swift infer --model {repo_id} --use_hf false"},
         {"title": "ms-swift (OpenAI-compatible server)", "command": f"swift deploy --model {repo_id} --use_hf false"},
+        {"title": "LLaMA-Factory",
+         "command": f"USE_MODELSCOPE_HUB=1 llamafactory-cli chat \\\n    --model_name_or_path {repo_id}{lf_template}"},
     ]
 
 
@@ -174,13 +176,14 @@ def render_model_card(
         "name": repo_id.split("/", 1)[-1],
         "kind": kind,
         "run": run,
-        "base_model": base_model_id or (run.base_model if run else None),
+        "base_model": base_model_id or (_scrub(run.base_model, paths) if run else None),
         "base_model_link": hub_url(base_model_id, "model", site) if base_model_id else None,
         "dataset": dataset,
         "dataset_links": [{"repo": r, "url": hub_url(r, "dataset", site)} for r in dataset_repos],
         "command": _scrub(run.command, paths) if run else None,
         "configs": _read_config_files(run_dir, run, paths) if run and run_dir else [],
-        "hyperparameters": sorted((run.hyperparameters if run else {}).items()),
+        "hyperparameters": sorted((k, _scrub(v, paths) if isinstance(v, str) else v)
+                                  for k, v in (run.hyperparameters if run else {}).items()),
         "metrics": sorted((run.metrics if run else {}).items()),
         "loss_image": loss_image,
         "samples": samples,

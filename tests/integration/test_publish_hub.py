@@ -85,6 +85,7 @@ def test_model_goes_up_private_with_its_card_and_nothing_else(hub, run_dir):
     assert "空回答不进卡片" not in card and "system prompt: “你是一个用古文翻译腔回复的模型”" in card
     assert "Intended use and limits" in card
     assert str(run_dir) not in card and str(run_dir.parent) not in card
+    assert f"| model | {BASE_ID} |" in card and "| dataset_dir | $RUN_DIR/data |" in card
 
     sent = hub.sent_bytes()
     assert TOKEN.encode() not in sent
