@@ -242,6 +242,10 @@ def _weights_dir(source: Path, variant: str) -> tuple[Path, RunInfo | None, Path
             raise InputError(f"--{variant} needs a run directory (with run.json)", location=Location(source))
         return source, None, None
     run = RunInfo.load(source)
+    if run.status != "succeeded":
+        raise InputError(f"the run has not succeeded (status: {run.status})",
+                         location=Location(source / RUN_FILE, field="status"),
+                         hint="publish a finished run, or pass its weights folder to publish it as it is")
     choices = {"merged": run.merged_dir, "adapter": run.adapter_dir}
     if variant == "auto":
         merged = resolve(source, run.merged_dir)

@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import click
 
+from stylewrap.cli import debug_enabled
 from stylewrap.cli.options import config_option, set_option
 
 repo_option = click.option("--repo", "repo_id", metavar="OWNER/NAME",
@@ -67,6 +69,8 @@ def _run(function, source: Path, config_path, overrides, **kwargs) -> None:
     from stylewrap.config import load_config
 
     config = load_config(config_path, overrides).publish
+    # the SDK logs every step at INFO; stylewrap reports progress itself (STYLEWRAP_DEBUG=1 shows all)
+    os.environ.setdefault("MODELSCOPE_LOG_LEVEL", "INFO" if debug_enabled() else "WARNING")
     console = Console(stderr=True)
     with console.status("publishing") as status:
         result = function(source, config, report=lambda msg: status.update(msg) or console.log(msg), **kwargs)

@@ -203,3 +203,15 @@ def test_a_merged_card_without_a_hub_id_names_the_base_folder_not_its_path(tmp_p
     card = plan_model(run_dir, "alice/m", CONFIG).file("README.md").content.decode()
     assert "Qwen2-0.5B-Instruct" in card and "someone" not in card and str(tmp_path) not in card
     assert "base_model:" not in card.split("---")[1], "no hub id, no base_model metadata"
+
+
+def test_an_unfinished_run_is_not_published(run_dir):
+    from stylewrap.rundir import RunInfo
+
+    run = RunInfo.load(run_dir)
+    run.status = "failed"
+    run.save(run_dir)
+    with pytest.raises(InputError, match=r"run.json: status: the run has not succeeded \(status: failed\)"):
+        plan_model(run_dir, "alice/m", CONFIG, base_model_id="Qwen/Qwen2-0.5B-Instruct")
+    plan = plan_model(run_dir / "output", "alice/m", CONFIG, base_model_id="Qwen/Qwen2-0.5B-Instruct")
+    assert plan.file("adapter_model.safetensors") is not None
