@@ -251,3 +251,13 @@ def test_the_tiny_model_folder_goes_up_byte_for_byte(hub, tiny_model):
     card = repo.files["README.md"].decode()
     assert "full weights" in card and "swift infer --model alice/tiny-qwen2" in card
     assert "## Training\n" not in card, "a bare model folder has no run to tell about"
+
+
+def test_the_fake_hub_rejects_what_it_does_not_understand(hub):
+    import requests
+
+    assert requests.get(f"{hub.url}/api/v1/models/alice/x/revisions", timeout=5).status_code == 501
+    assert requests.post(f"{hub.url}/api/v1/models", json={"Name": "no-owner"}, timeout=5,
+                         headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 400
+    assert len(hub.unexpected) == 2
+    hub.unexpected.clear()
