@@ -38,7 +38,7 @@ from stylewrap.modelcard import (
     render_model_card,
 )
 from stylewrap.rundir import RUN_FILE, RunInfo, resolve
-from stylewrap.secrets import get_secret, secret_values
+from stylewrap.secrets import get_secret, redact, secret_values
 
 TOKEN_ENV = "MODELSCOPE_API_TOKEN"
 ENDPOINT_ENV = "MODELSCOPE_ENDPOINT"
@@ -497,8 +497,6 @@ def _retrying(action: str, call: Callable[[], Any], config: PublishConfig, repor
 
 
 def _describe(exc: BaseException) -> str:
-    from stylewrap.secrets import redact
-
     return redact(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
 
 
