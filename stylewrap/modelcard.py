@@ -40,7 +40,7 @@ CONFIGURATION_JSON = {"framework": "pytorch", "task": "text-generation", "allow_
 def _template(name: str):
     import jinja2
 
-    source = resources.files("stylewrap.templates").joinpath("cards", name).read_text(encoding="utf-8")
+    source = resources.files("stylewrap.templates").joinpath("cards").joinpath(name).read_text(encoding="utf-8")
     env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False)
     env.filters["tojson"] = lambda value: json.dumps(value, ensure_ascii=False)
     return env.from_string(source)
