@@ -146,6 +146,14 @@ def test_no_permission_on_the_owner(hub, run_dir):
     assert "no permission to write to model bob/guwen" in result.output
 
 
+def test_someone_elses_public_repo_is_not_writable(hub, run_dir):
+    hub.add_repo("model", "bob/public-model", visibility=PUBLIC)
+    result = publish("model", str(run_dir), "--repo", "bob/public-model", "--base-model-id", BASE_ID)
+    assert result.exit_code == 2
+    assert "no permission to write to model bob/public-model" in result.output
+    assert hub.repo("model", "bob/public-model").files == {}
+
+
 def test_a_name_taken_by_someone_else_is_a_clash(hub, run_dir):
     hub.add_repo("model", "stylewrap-org/taken", visibility=PRIVATE)
     hub.writable_owners.discard("stylewrap-org")
