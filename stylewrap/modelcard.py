@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import csv
 import json
+import re
+import shlex
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -79,11 +81,35 @@ def _scrub(text: str, paths: dict[str, str]) -> str:
     return redact(text)
 
 
+# Environment plumbing stylewrap adds to a backend's command line; a reader does not type it.
+PLUMBING_ENV = ("PATH", "PYTHONUNBUFFERED", "PYTHONPATH", "PYTHONNOUSERSITE", "VIRTUAL_ENV")
+
+
+def card_command(command: str) -> str:
+    """The training command as a reader would type it in the run directory: no `cd`, no PATH
+    plumbing, the backend's executable by name rather than by its path in a local venv."""
+    try:
+        words = shlex.split(command)
+    except ValueError:
+        return command
+    if len(words) > 3 and words[0] == "cd" and words[2] == "&&":
+        words = words[3:]
+    env = []
+    while words and re.match(r"^[A-Za-z_][A-Za-z0-9_]*=", words[0]):
+        assignment = words.pop(0)
+        if assignment.split("=", 1)[0] not in PLUMBING_ENV:
+            env.append(assignment)
+    if words and "/" in words[0]:
+        words[0] = Path(words[0]).name
+    return shlex.join([*env, *words])
+
+
 def _read_config_files(run_dir: Path, run: RunInfo, paths: dict[str, str]) -> list[dict[str, str]]:
     out = []
     for relative in run.config_files:
         path = resolve(run_dir, relative)
-        if path is None or not path.is_file():
+        # command.sh repeats the command the card already shows, with local PATH plumbing
+        if path is None or not path.is_file() or path.suffix == ".sh":
             continue
         text = _scrub(path.read_text(encoding="utf-8", errors="replace"), paths)
         if len(text) > MAX_CONFIG_CHARS:
@@ -169,7 +195,9 @@ def render_model_card(
     }
     paths = _local_paths(run_dir, run, base_model_id)
     samples, base_system = compare_samples(run_dir, run) if run and run_dir else ([], None)
-    dataset = {k: _scrub(v, paths) if isinstance(v, str) else v for k, v in (run.dataset if run else {}).items()}
+    dataset = dict(run.dataset) if run else {}
+    if dataset.get("path"):
+        dataset["file"] = Path(dataset["path"]).name   # the name says enough; the folder is the user's own
     context = {
         "front_matter": front_matter(meta),
         "repo_id": repo_id,
@@ -180,7 +208,7 @@ def render_model_card(
         "base_model_link": hub_url(base_model_id, "model", site) if base_model_id else None,
         "dataset": dataset,
         "dataset_links": [{"repo": r, "url": hub_url(r, "dataset", site)} for r in dataset_repos],
-        "command": _scrub(run.command, paths) if run else None,
+        "command": _scrub(card_command(run.command), paths) if run else None,
         "configs": _read_config_files(run_dir, run, paths) if run and run_dir else [],
         "hyperparameters": sorted((k, _scrub(v, paths) if isinstance(v, str) else v)
                                   for k, v in (run.hyperparameters if run else {}).items()),

@@ -99,7 +99,8 @@ def make_run_dir(root: Path, *, base_model: Path, planted_secret: str, with_merg
     run = RunInfo(
         run_id="20261123-0001", backend="llamafactory", backend_version="0.9.5", base_model=str(base_model),
         method="lora", template="qwen",
-        command=f"llamafactory-cli train {config_dir / 'train.yaml'}",
+        command=f"cd {run_dir} && PATH=/opt/envs/llamafactory/bin:/usr/bin PYTHONUNBUFFERED=1 "
+                "/opt/envs/llamafactory/bin/llamafactory-cli train config/train.yaml",
         config_files=["config/train.yaml"],
         dataset={"name": "stylewrap_style", "format": "sharegpt", "rows": 40, "hub_repo": "alice/guwen-style"},
         hyperparameters={"model": str(base_model), "learning_rate": 1e-4, "lora_rank": 8, "num_train_epochs": 3,

@@ -76,7 +76,7 @@ def test_model_goes_up_private_with_its_card_and_nothing_else(hub, run_dir):
     meta = yaml.safe_load(card.split("---\n")[1])
     assert meta["base_model"] == [BASE_ID] and meta["base_model_relation"] == "adapter"
     assert meta["datasets"] == {"train": ["alice/guwen-style"]} and meta["license"] == "apache-2.0"
-    assert "llamafactory-cli train $RUN_DIR/config/train.yaml" in card
+    assert "```shell\nllamafactory-cli train config/train.yaml\n```" in card and "PATH=" not in card
     assert "finetuning_type: lora" in card and f"model_name_or_path: {BASE_ID}" in card
     assert "llamafactory 0.9.5" in card and "| learning_rate | 0.0001 |" in card
     assert "](https://modelscope.cn/datasets/alice/guwen-style)" in card

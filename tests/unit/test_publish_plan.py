@@ -215,3 +215,12 @@ def test_an_unfinished_run_is_not_published(run_dir):
         plan_model(run_dir, "alice/m", CONFIG, base_model_id="Qwen/Qwen2-0.5B-Instruct")
     plan = plan_model(run_dir / "output", "alice/m", CONFIG, base_model_id="Qwen/Qwen2-0.5B-Instruct")
     assert plan.file("adapter_model.safetensors") is not None
+
+
+def test_the_card_shows_the_command_as_a_reader_would_type_it():
+    from stylewrap.modelcard import card_command
+
+    assert card_command("cd /runs/r1 && PATH=/envs/swift/bin:/usr/bin PYTHONUNBUFFERED=1 "
+                        "/envs/swift/bin/swift sft config/train.yaml") == "swift sft config/train.yaml"
+    assert card_command("cd /r && FORCE_TORCHRUN=1 NNODES=2 /v/bin/llamafactory-cli train 'config/a b.yaml'") \
+        == "FORCE_TORCHRUN=1 NNODES=2 llamafactory-cli train 'config/a b.yaml'"
