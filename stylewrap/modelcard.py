@@ -20,13 +20,13 @@ import json
 import re
 import shlex
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from stylewrap import __version__
+from stylewrap.backends.render import render
 from stylewrap.errors import DataError
 from stylewrap.rundir import RunInfo, resolve
 from stylewrap.secrets import redact
@@ -37,15 +37,6 @@ PUBLIC_SITE = "https://modelscope.cn"
 
 # ModelScope reads this file to know how to load a repo; `swift export` writes the same content.
 CONFIGURATION_JSON = {"framework": "pytorch", "task": "text-generation", "allow_remote": True}
-
-
-def _template(name: str):
-    import jinja2
-
-    source = resources.files("stylewrap.templates").joinpath("cards").joinpath(name).read_text(encoding="utf-8")
-    env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False)
-    env.filters["tojson"] = lambda value: json.dumps(value, ensure_ascii=False)
-    return env.from_string(source)
 
 
 def front_matter(meta: dict[str, Any]) -> str:
@@ -220,7 +211,7 @@ def render_model_card(
         "license": license,
         "version": __version__,
     }
-    return _template("model.md.j2").render(**context)
+    return render("cards/model.md.j2", **context)
 
 
 # ---------------------------------------------------------------- dataset card
@@ -274,7 +265,7 @@ def _first_key(manifest: dict, keys: tuple[str, ...]) -> Any:
     return next((manifest[k] for k in keys if manifest.get(k) not in (None, "")), None)
 
 
-def hub_registrations(repo_id: str, local_path: Path, fmt: str) -> dict[str, dict]:
+def hub_registrations(repo_id: str, local_path: Path, fmt: str) -> dict[str, str]:
     """How each backend reads the published file from the hub: LLaMA-Factory's dataset_info.json
     entry (`ms_hub_url`) and ms-swift's `--custom_dataset_info` entry (`ms_dataset_id`)."""
     from stylewrap.adapters.registration import llamafactory_entry, swift_dataset_registration
@@ -285,15 +276,15 @@ def hub_registrations(repo_id: str, local_path: Path, fmt: str) -> dict[str, dic
     swift = swift_dataset_registration(name, local_path, fmt)
     swift.pop("dataset_path")
     swift.pop("dataset_name")
-    return {"llamafactory": {name: {"ms_hub_url": repo_id, **llamafactory}},
-            "swift": [{"ms_dataset_id": repo_id, **swift}]}
+    return {"llamafactory": json.dumps({name: {"ms_hub_url": repo_id, **llamafactory}}, ensure_ascii=False),
+            "swift": json.dumps([{"ms_dataset_id": repo_id, **swift}], ensure_ascii=False)}
 
 
 def render_dataset_card(
     *,
     repo_id: str,
     files: list[DatasetFileStats],
-    registrations: dict[str, Any] | None,
+    registrations: dict[str, str] | None,
     manifest: dict | None,
     manifest_name: str | None,
     license: str,
@@ -327,4 +318,4 @@ def render_dataset_card(
         "license": license,
         "version": __version__,
     }
-    return _template("dataset.md.j2").render(**context)
+    return render("cards/dataset.md.j2", **context)

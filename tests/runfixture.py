@@ -104,7 +104,8 @@ def make_run_dir(root: Path, *, base_model: Path, planted_secret: str, with_merg
         config_files=["config/train.yaml"],
         dataset={"name": "stylewrap_style", "format": "sharegpt", "rows": 40, "hub_repo": "alice/guwen-style"},
         hyperparameters={"model": str(base_model), "learning_rate": 1e-4, "lora_rank": 8, "num_train_epochs": 3,
-                         "dataset_dir": str(run_dir / "data"), "output_dir": "output"},
+                         "dataset_dir": str(run_dir / "data"), "output_dir": "output",
+                         "system": "你是一个用古文翻译腔回复的模型，\n回复要|有腔调"},
         status="succeeded", adapter_dir="output", loss_png="loss.png",
         metrics={"train_loss": 1.23}, compare_reports=["compare/report.md"],
     )

@@ -86,6 +86,7 @@ def test_model_goes_up_private_with_its_card_and_nothing_else(hub, run_dir):
     assert "Intended use and limits" in card
     assert str(run_dir) not in card and str(run_dir.parent) not in card
     assert f"| model | {BASE_ID} |" in card and "| dataset_dir | $RUN_DIR/data |" in card
+    assert "| system | 你是一个用古文翻译腔回复的模型，<br>回复要\\|有腔调 |" in card, "a table cell stays one cell"
 
     sent = hub.sent_bytes()
     assert TOKEN.encode() not in sent
