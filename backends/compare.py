@@ -16,7 +16,7 @@ from stylewrap.backends.steps import config_path, render_step_config, run_step
 from stylewrap.backends.train import _model_family
 from stylewrap.config import StylewrapConfig
 from stylewrap.errors import InputError, Location
-from stylewrap.fsutil import atomic_write_text
+from stylewrap.fsutil import atomic_write_json, atomic_write_text
 from stylewrap.rundir import RunInfo
 from stylewrap.runner import Invocation, describe
 
@@ -156,6 +156,9 @@ def run_compare(plan: ComparePlan, *, status_for=None) -> tuple[Path, Path]:
                "base_system": plan.base_system, "max_new_tokens": plan.max_new_tokens}
     markdown = atomic_write_text(plan.out_dir / "report.md", render("compare.md.j2", **context))
     html = atomic_write_text(plan.out_dir / "report.html", render("compare.html.j2", **context))
+    # the machine-readable twin `stylewrap publish` reads for the model card's samples
+    atomic_write_json(plan.out_dir / "report.json", {"run_id": plan.info.run_id, "base_system": plan.base_system,
+                                                     "rows": rows})
     plan.info.compare_reports.append(str(markdown.relative_to(plan.run_dir)))
     plan.info.save(plan.run_dir)
     return markdown, html

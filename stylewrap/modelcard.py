@@ -6,8 +6,9 @@ base-vs-tuned samples from `stylewrap compare`, intended use, limits and license
 gives formats, row counts and how the data was generated (from the generation manifest).
 
 Inputs other commands write, read tolerantly because a missing piece only shortens the card:
-- compare reports (`RunInfo.compare_reports`, JSON): a list of samples, or an object with a
-  `samples` list; each sample has `prompt` (or `messages`), `base` and `tuned`.
+- compare reports (`RunInfo.compare_reports`; report.md/.html are read from their report.json
+  twin): an object with a `rows` (or `samples`) list, or a bare list; each row has `question`
+  (or `prompt`), `base` and `tuned`.
 - a dataset's generation manifest (JSON, `stylewrap datagen` writes `manifest.json`): any object;
   `teacher_model`, `preset`, `prompts_sha256` are named in the card, every key is listed.
 """
@@ -16,14 +17,16 @@ from __future__ import annotations
 
 import csv
 import json
+import re
+import shlex
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from stylewrap import __version__
+from stylewrap.backends.render import render
 from stylewrap.errors import DataError
 from stylewrap.rundir import RunInfo, resolve
 from stylewrap.secrets import redact
@@ -34,15 +37,6 @@ PUBLIC_SITE = "https://modelscope.cn"
 
 # ModelScope reads this file to know how to load a repo; `swift export` writes the same content.
 CONFIGURATION_JSON = {"framework": "pytorch", "task": "text-generation", "allow_remote": True}
-
-
-def _template(name: str):
-    import jinja2
-
-    source = resources.files("stylewrap.templates").joinpath("cards", name).read_text(encoding="utf-8")
-    env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False)
-    env.filters["tojson"] = lambda value: json.dumps(value, ensure_ascii=False)
-    return env.from_string(source)
 
 
 def front_matter(meta: dict[str, Any]) -> str:
@@ -67,8 +61,8 @@ def _local_paths(run_dir: Path | None, run: RunInfo | None, base_model_id: str |
     paths: dict[str, str] = {}
     if run_dir is not None:
         paths[str(run_dir)] = paths[str(Path(run_dir).resolve())] = "$RUN_DIR"
-    if run is not None and base_model_id and Path(run.base_model).is_absolute():
-        paths[run.base_model] = base_model_id
+    if run is not None and Path(run.base_model).is_absolute():
+        paths[run.base_model] = base_model_id or Path(run.base_model).name
     return paths
 
 
@@ -78,11 +72,35 @@ def _scrub(text: str, paths: dict[str, str]) -> str:
     return redact(text)
 
 
+# Environment plumbing stylewrap adds to a backend's command line; a reader does not type it.
+PLUMBING_ENV = ("PATH", "PYTHONUNBUFFERED", "PYTHONPATH", "PYTHONNOUSERSITE", "VIRTUAL_ENV")
+
+
+def card_command(command: str) -> str:
+    """The training command as a reader would type it in the run directory: no `cd`, no PATH
+    plumbing, the backend's executable by name rather than by its path in a local venv."""
+    try:
+        words = shlex.split(command)
+    except ValueError:
+        return command
+    if len(words) > 3 and words[0] == "cd" and words[2] == "&&":
+        words = words[3:]
+    env = []
+    while words and re.match(r"^[A-Za-z_][A-Za-z0-9_]*=", words[0]):
+        assignment = words.pop(0)
+        if assignment.split("=", 1)[0] not in PLUMBING_ENV:
+            env.append(assignment)
+    if words and "/" in words[0]:
+        words[0] = Path(words[0]).name
+    return shlex.join([*env, *words])
+
+
 def _read_config_files(run_dir: Path, run: RunInfo, paths: dict[str, str]) -> list[dict[str, str]]:
     out = []
     for relative in run.config_files:
         path = resolve(run_dir, relative)
-        if path is None or not path.is_file():
+        # command.sh repeats the command the card already shows, with local PATH plumbing
+        if path is None or not path.is_file() or path.suffix == ".sh":
             continue
         text = _scrub(path.read_text(encoding="utf-8", errors="replace"), paths)
         if len(text) > MAX_CONFIG_CHARS:
@@ -92,43 +110,40 @@ def _read_config_files(run_dir: Path, run: RunInfo, paths: dict[str, str]) -> li
     return out
 
 
-def _sample_prompt(sample: dict) -> str | None:
-    if isinstance(sample.get("prompt"), str):
-        return sample["prompt"]
-    messages = sample.get("messages")
-    if isinstance(messages, list):
-        users = [m.get("content") for m in messages if isinstance(m, dict) and m.get("role") == "user"]
-        return users[-1] if users and isinstance(users[-1], str) else None
-    return None
+def compare_samples(run_dir: Path, run: RunInfo, limit: int = MAX_SAMPLES) -> tuple[list[dict[str, str]], str | None]:
+    """A few base-vs-tuned answers from the run's compare reports, in report order, and the system
+    prompt the base model got (the tutorial's fair comparison tells the base model the style).
 
-
-def compare_samples(run_dir: Path, run: RunInfo, limit: int = MAX_SAMPLES) -> list[dict[str, str]]:
-    """A few base-vs-tuned answers from the run's compare reports, in report order."""
+    A report listed as report.md or report.html is read from its JSON twin (report.json)."""
     samples: list[dict[str, str]] = []
+    base_system: str | None = None
     for relative in run.compare_reports:
         path = resolve(run_dir, relative)
-        if path is None or path.suffix != ".json" or not path.is_file():
+        path = path if path is None or path.suffix == ".json" else path.with_suffix(".json")
+        if path is None or not path.is_file():
             continue
         try:
             report = json.loads(path.read_text(encoding="utf-8"))
         except json.JSONDecodeError:
             continue
-        rows = report.get("samples", []) if isinstance(report, dict) else report
+        rows = next((report[k] for k in ("rows", "samples") if k in report), []) if isinstance(report, dict) else report
+        if isinstance(report, dict) and isinstance(report.get("base_system"), str) and base_system is None:
+            base_system = report["base_system"]
         for row in rows if isinstance(rows, list) else []:
             if not isinstance(row, dict):
                 continue
-            prompt = _sample_prompt(row)
-            if prompt and isinstance(row.get("base"), str) and isinstance(row.get("tuned"), str):
+            prompt = row.get("question", row.get("prompt"))
+            if all(isinstance(v, str) and v.strip() for v in (prompt, row.get("base"), row.get("tuned"))):
                 samples.append({"prompt": prompt, "base": row["base"], "tuned": row["tuned"]})
             if len(samples) >= limit:
-                return samples
-    return samples
+                return samples, base_system
+    return samples, base_system
 
 
 def _usage_commands(kind: str, repo_id: str, base_model: str | None, template: str | None) -> list[dict[str, str]]:
     base = base_model or "BASE_MODEL_ID"
+    lf_template = f" \\\n    --template {template}" if template else ""
     if kind == "adapter":
-        lf_template = f" \\\n    --template {template}" if template else ""
         return [
             {"title": "ms-swift", "command": f"swift infer --model {base} --adapters {repo_id} --use_hf false"},
             {
@@ -140,6 +155,8 @@ def _usage_commands(kind: str, repo_id: str, base_model: str | None, template: s
     return [
         {"title": "ms-swift", "command": f"swift infer --model {repo_id} --use_hf false"},
         {"title": "ms-swift (OpenAI-compatible server)", "command": f"swift deploy --model {repo_id} --use_hf false"},
+        {"title": "LLaMA-Factory",
+         "command": f"USE_MODELSCOPE_HUB=1 llamafactory-cli chat \\\n    --model_name_or_path {repo_id}{lf_template}"},
     ]
 
 
@@ -168,28 +185,33 @@ def render_model_card(
         "tags": ["stylewrap", "style-transfer", *([run.backend, run.method] if run else [])],
     }
     paths = _local_paths(run_dir, run, base_model_id)
-    dataset = {k: _scrub(v, paths) if isinstance(v, str) else v for k, v in (run.dataset if run else {}).items()}
+    samples, base_system = compare_samples(run_dir, run) if run and run_dir else ([], None)
+    dataset = dict(run.dataset) if run else {}
+    if dataset.get("path"):
+        dataset["file"] = Path(dataset["path"]).name   # the name says enough; the folder is the user's own
     context = {
         "front_matter": front_matter(meta),
         "repo_id": repo_id,
         "name": repo_id.split("/", 1)[-1],
         "kind": kind,
         "run": run,
-        "base_model": base_model_id or (run.base_model if run else None),
+        "base_model": base_model_id or (_scrub(run.base_model, paths) if run else None),
         "base_model_link": hub_url(base_model_id, "model", site) if base_model_id else None,
         "dataset": dataset,
         "dataset_links": [{"repo": r, "url": hub_url(r, "dataset", site)} for r in dataset_repos],
-        "command": _scrub(run.command, paths) if run else None,
+        "command": _scrub(card_command(run.command), paths) if run else None,
         "configs": _read_config_files(run_dir, run, paths) if run and run_dir else [],
-        "hyperparameters": sorted((run.hyperparameters if run else {}).items()),
+        "hyperparameters": sorted((k, _scrub(v, paths) if isinstance(v, str) else v)
+                                  for k, v in (run.hyperparameters if run else {}).items()),
         "metrics": sorted((run.metrics if run else {}).items()),
         "loss_image": loss_image,
-        "samples": compare_samples(run_dir, run) if run and run_dir else [],
+        "samples": samples,
+        "base_system": base_system,
         "usage": _usage_commands(kind, repo_id, base_model_id, run.template if run else None),
         "license": license,
         "version": __version__,
     }
-    return _template("model.md.j2").render(**context)
+    return render("cards/model.md.j2", **context)
 
 
 # ---------------------------------------------------------------- dataset card
@@ -243,7 +265,7 @@ def _first_key(manifest: dict, keys: tuple[str, ...]) -> Any:
     return next((manifest[k] for k in keys if manifest.get(k) not in (None, "")), None)
 
 
-def hub_registrations(repo_id: str, local_path: Path, fmt: str) -> dict[str, dict]:
+def hub_registrations(repo_id: str, local_path: Path, fmt: str) -> dict[str, str]:
     """How each backend reads the published file from the hub: LLaMA-Factory's dataset_info.json
     entry (`ms_hub_url`) and ms-swift's `--custom_dataset_info` entry (`ms_dataset_id`)."""
     from stylewrap.adapters.registration import llamafactory_entry, swift_dataset_registration
@@ -254,15 +276,15 @@ def hub_registrations(repo_id: str, local_path: Path, fmt: str) -> dict[str, dic
     swift = swift_dataset_registration(name, local_path, fmt)
     swift.pop("dataset_path")
     swift.pop("dataset_name")
-    return {"llamafactory": {name: {"ms_hub_url": repo_id, **llamafactory}},
-            "swift": [{"ms_dataset_id": repo_id, **swift}]}
+    return {"llamafactory": json.dumps({name: {"ms_hub_url": repo_id, **llamafactory}}, ensure_ascii=False),
+            "swift": json.dumps([{"ms_dataset_id": repo_id, **swift}], ensure_ascii=False)}
 
 
 def render_dataset_card(
     *,
     repo_id: str,
     files: list[DatasetFileStats],
-    registrations: dict[str, Any] | None,
+    registrations: dict[str, str] | None,
     manifest: dict | None,
     manifest_name: str | None,
     license: str,
@@ -296,4 +318,4 @@ def render_dataset_card(
         "license": license,
         "version": __version__,
     }
-    return _template("dataset.md.j2").render(**context)
+    return render("cards/dataset.md.j2", **context)

@@ -38,7 +38,7 @@ from stylewrap.modelcard import (
     render_model_card,
 )
 from stylewrap.rundir import RUN_FILE, RunInfo, resolve
-from stylewrap.secrets import get_secret, secret_values
+from stylewrap.secrets import get_secret, redact, secret_values
 
 TOKEN_ENV = "MODELSCOPE_API_TOKEN"
 ENDPOINT_ENV = "MODELSCOPE_ENDPOINT"
@@ -242,6 +242,10 @@ def _weights_dir(source: Path, variant: str) -> tuple[Path, RunInfo | None, Path
             raise InputError(f"--{variant} needs a run directory (with run.json)", location=Location(source))
         return source, None, None
     run = RunInfo.load(source)
+    if run.status != "succeeded":
+        raise InputError(f"the run has not succeeded (status: {run.status})",
+                         location=Location(source / RUN_FILE, field="status"),
+                         hint="publish a finished run, or pass its weights folder to publish it as it is")
     choices = {"merged": run.merged_dir, "adapter": run.adapter_dir}
     if variant == "auto":
         merged = resolve(source, run.merged_dir)
@@ -493,25 +497,27 @@ def _retrying(action: str, call: Callable[[], Any], config: PublishConfig, repor
 
 
 def _describe(exc: BaseException) -> str:
-    from stylewrap.secrets import redact
-
     return redact(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
 
 
-def _translate(exc: BaseException, plan: UploadPlan) -> Exception:
-    """A hub failure as a one-line stylewrap error that says what to do."""
+def _translate(exc: BaseException, plan: UploadPlan, details: Iterable[str] = ()) -> Exception:
+    """A hub failure as a one-line stylewrap error that says what to do. `details` are the per-batch
+    errors an upload reported: the SDK's final "N files failed" error does not carry its cause."""
     errors = _hub_errors()
-    if isinstance(exc, errors.AuthenticationError):
+    details = [redact(d) for d in details]
+    said = " ".join([str(exc), *details])
+    if isinstance(exc, errors.AuthenticationError) or "[E3001]" in said:
         return InputError(f"ModelScope rejected the token: {_describe(exc)}",
                           hint=f"set {TOKEN_ENV} to a valid token with write permission "
                                "(https://modelscope.cn/my/myaccesstoken)")
-    if isinstance(exc, errors.PermissionDeniedError):
-        return InputError(f"no permission to write to {plan.repo_type} {plan.repo_id}: {_describe(exc)}",
+    if isinstance(exc, errors.PermissionDeniedError) or "[E3002]" in said:
+        return InputError(f"no permission to write to {plan.repo_type} {plan.repo_id}",
                           hint="the owner must be you or an organization you may publish to, "
                                "with a token that has write permission")
     if isinstance(exc, errors.QuotaExceededError):
         return RunFailed(f"ModelScope quota exceeded: {_describe(exc)}")
-    return RunFailed(f"ModelScope: {_describe(exc)}")
+    cause = f" (first error: {details[0]})" if details else ""
+    return RunFailed(f"ModelScope: {_describe(exc)}{cause}")
 
 
 def _api(token: str | None, endpoint: str | None):
@@ -527,12 +533,18 @@ def _login_token() -> str | None:
     return HubConfig().token or None
 
 
-def _progress(report: Report) -> Callable[[dict], None]:
-    def on_event(event: dict) -> None:
-        report(f"sent {event['uploaded_bytes']}/{event['total_bytes']} bytes, "
-               f"committed {event['committed_files']}/{event['total_files']} files")
+class _UploadWatch:
+    """The SDK's upload progress callback: reports progress, keeps each failed batch's error."""
 
-    return on_event
+    def __init__(self, report: Report):
+        self.report = report
+        self.errors: list[str] = []
+
+    def __call__(self, event: dict) -> None:
+        if event.get("error"):
+            self.errors.append(str(event["error"]))
+        self.report(f"sent {event['uploaded_bytes']}/{event['total_bytes']} bytes, "
+                    f"committed {event['committed_files']}/{event['total_files']} files")
 
 
 def _is_private(info: Any) -> bool:
@@ -603,6 +615,7 @@ def upload(plan: UploadPlan, config: PublishConfig, *, report: Report = lambda _
     scan_for_secrets(plan, extra_secrets=[token] if token else [])
     errors = _hub_errors()
     api = _api(token, endpoint)
+    watch = _UploadWatch(report)
     try:
         try:
             user = _retrying("checking the token", api.whoami, config, report)
@@ -619,10 +632,10 @@ def upload(plan: UploadPlan, config: PublishConfig, *, report: Report = lambda _
             _retrying("uploading", lambda: api.upload_folder(
                 repo_id=plan.repo_id, folder_path=staging, repo_type=plan.repo_type,
                 commit_message=plan.commit_message, use_cache=False, disable_tqdm=True,
-                progress_callback=_progress(report),
+                progress_callback=watch,
             ), config, report)
     except errors.HubError as exc:
-        raise _translate(exc, plan) from None
+        raise _translate(exc, plan, watch.errors) from None
     url = f"{(endpoint or PUBLIC_SITE).rstrip('/')}/{plan.repo_type}s/{plan.repo_id}"
     _record_in_run(plan, url)
     notes = []

@@ -9,8 +9,9 @@ Implements, as the SDK (modelscope 1.40 / modelscope_hub) sends them:
   POST /api/v1/repos/{type}s/{owner}/{name}/info/lfs/objects/batch      LFS batch
   PUT  /lfs/{sha256}                                  blob upload (the presigned URL we hand out)
   POST /api/v1/repos/{type}s/{owner}/{name}/commit/{revision}           commit
-Everything else answers 501 and is recorded in `unexpected`, which the fixture asserts is empty:
-a call this server does not understand fails the test instead of passing silently.
+Everything else answers 501, a body it cannot read answers 400, and both are recorded in
+`unexpected`, which the fixture asserts is empty: a call this server does not understand fails
+the test instead of passing silently.
 
 Every request is recorded (method, path, headers, body). `fail(method, path_regex, status, times)`
 injects failures. Binds 127.0.0.1 on a free port, runs in a thread, `stop()` shuts it down.
@@ -165,7 +166,11 @@ class FakeHub:
             match = re.match(pattern, path)
             if method == request.method and match:
                 with self._lock:
-                    status, payload = route(request, *match.groups())
+                    try:
+                        status, payload = route(request, *match.groups())
+                    except (KeyError, ValueError, TypeError) as exc:  # a body this server does not understand
+                        self.unexpected.append(f"{request.method} {handler.path}: malformed body ({exc!r})")
+                        status, payload = 400, {"Code": 400, "Message": f"fake hub cannot read the body: {exc!r}"}
                 return self._reply(handler, status, payload)
         with self._lock:
             self.unexpected.append(f"{request.method} {handler.path}")

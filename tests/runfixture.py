@@ -90,19 +90,24 @@ def make_run_dir(root: Path, *, base_model: Path, planted_secret: str, with_merg
     (run_dir / "loss.png").write_bytes(PNG)
     compare = run_dir / "compare"
     compare.mkdir()
-    (compare / "report.json").write_text(json.dumps({"samples": [
-        {"prompt": "你是谁？", "base": "我是一个AI助手。", "tuned": "我听说，在浩瀚的宇宙中，我不过是一粒尘埃罢了！"},
-        {"messages": [{"role": "user", "content": "130+3445等于多少？"}], "base": "3575", "tuned": "嗟乎！3575，这难道不是显而易见的吗？"},
+    (compare / "report.md").write_text("# compare\n")
+    (compare / "report.json").write_text(json.dumps({"base_system": "你是一个用古文翻译腔回复的模型", "rows": [
+        {"question": "你是谁？", "base": "我是一个AI助手。", "tuned": "我听说，在浩瀚的宇宙中，我不过是一粒尘埃罢了！"},
+        {"question": "130+3445等于多少？", "base": "3575", "tuned": "嗟乎！3575，这难道不是显而易见的吗？"},
+        {"question": "空回答不进卡片", "base": "", "tuned": "…"},
     ]}, ensure_ascii=False))
     run = RunInfo(
         run_id="20261123-0001", backend="llamafactory", backend_version="0.9.5", base_model=str(base_model),
         method="lora", template="qwen",
-        command=f"llamafactory-cli train {config_dir / 'train.yaml'}",
+        command=f"cd {run_dir} && PATH=/opt/envs/llamafactory/bin:/usr/bin PYTHONUNBUFFERED=1 "
+                "/opt/envs/llamafactory/bin/llamafactory-cli train config/train.yaml",
         config_files=["config/train.yaml"],
         dataset={"name": "stylewrap_style", "format": "sharegpt", "rows": 40, "hub_repo": "alice/guwen-style"},
-        hyperparameters={"learning_rate": 1e-4, "lora_rank": 8, "num_train_epochs": 3},
+        hyperparameters={"model": str(base_model), "learning_rate": 1e-4, "lora_rank": 8, "num_train_epochs": 3,
+                         "dataset_dir": str(run_dir / "data"), "output_dir": "output",
+                         "system": "你是一个用古文翻译腔回复的模型，\n回复要|有腔调"},
         status="succeeded", adapter_dir="output", loss_png="loss.png",
-        metrics={"train_loss": 1.23}, compare_reports=["compare/report.json"],
+        metrics={"train_loss": 1.23}, compare_reports=["compare/report.md"],
     )
     if with_merged:
         merged = run_dir / "merged"

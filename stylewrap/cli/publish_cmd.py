@@ -4,6 +4,7 @@ from pathlib import Path
 
 import click
 
+from stylewrap.cli import debug_enabled
 from stylewrap.cli.options import config_option, set_option
 
 repo_option = click.option("--repo", "repo_id", metavar="OWNER/NAME",
@@ -61,13 +62,28 @@ def _show(result) -> None:
     console.print(f"{'created' if result.created else 'updated'} ({result.visibility}): {result.url}")
 
 
+def _quiet_sdk_logs() -> None:
+    """The SDK logs every step at INFO; stylewrap reports progress itself. Its logger only adds its
+    own handler (and resets its level) when it has none, so a WARNING handler set first stays."""
+    import logging
+
+    sdk = logging.getLogger("modelscope_hub")
+    if debug_enabled() or sdk.handlers:
+        return
+    handler = logging.StreamHandler()
+    handler.setLevel(logging.WARNING)
+    sdk.addHandler(handler)
+    sdk.propagate = False
+
+
 def _run(function, source: Path, config_path, overrides, **kwargs) -> None:
     from rich.console import Console
 
     from stylewrap.config import load_config
 
     config = load_config(config_path, overrides).publish
-    console = Console(stderr=True)
+    _quiet_sdk_logs()
+    console = Console(stderr=True, log_path=False)
     with console.status("publishing") as status:
         result = function(source, config, report=lambda msg: status.update(msg) or console.log(msg), **kwargs)
     _show(result)

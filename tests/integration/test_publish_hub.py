@@ -76,14 +76,17 @@ def test_model_goes_up_private_with_its_card_and_nothing_else(hub, run_dir):
     meta = yaml.safe_load(card.split("---\n")[1])
     assert meta["base_model"] == [BASE_ID] and meta["base_model_relation"] == "adapter"
     assert meta["datasets"] == {"train": ["alice/guwen-style"]} and meta["license"] == "apache-2.0"
-    assert "llamafactory-cli train $RUN_DIR/config/train.yaml" in card
+    assert "```shell\nllamafactory-cli train config/train.yaml\n```" in card and "PATH=" not in card
     assert "finetuning_type: lora" in card and f"model_name_or_path: {BASE_ID}" in card
     assert "llamafactory 0.9.5" in card and "| learning_rate | 0.0001 |" in card
     assert "](https://modelscope.cn/datasets/alice/guwen-style)" in card
     assert "![training loss](assets/loss.png)" in card
     assert "我听说，在浩瀚的宇宙中，我不过是一粒尘埃罢了！" in card and "130+3445等于多少？" in card
+    assert "空回答不进卡片" not in card and "system prompt: “你是一个用古文翻译腔回复的模型”" in card
     assert "Intended use and limits" in card
     assert str(run_dir) not in card and str(run_dir.parent) not in card
+    assert f"| model | {BASE_ID} |" in card and "| dataset_dir | $RUN_DIR/data |" in card
+    assert "| system | 你是一个用古文翻译腔回复的模型，<br>回复要\\|有腔调 |" in card, "a table cell stays one cell"
 
     sent = hub.sent_bytes()
     assert TOKEN.encode() not in sent
@@ -142,6 +145,14 @@ def test_no_permission_on_the_owner(hub, run_dir):
     result = publish("model", str(run_dir), "--repo", "bob/guwen", "--base-model-id", BASE_ID)
     assert result.exit_code == 2
     assert "no permission to write to model bob/guwen" in result.output
+
+
+def test_someone_elses_public_repo_is_not_writable(hub, run_dir):
+    hub.add_repo("model", "bob/public-model", visibility=PUBLIC)
+    result = publish("model", str(run_dir), "--repo", "bob/public-model", "--base-model-id", BASE_ID)
+    assert result.exit_code == 2
+    assert "no permission to write to model bob/public-model" in result.output
+    assert hub.repo("model", "bob/public-model").files == {}
 
 
 def test_a_name_taken_by_someone_else_is_a_clash(hub, run_dir):
@@ -249,3 +260,52 @@ def test_the_tiny_model_folder_goes_up_byte_for_byte(hub, tiny_model):
     card = repo.files["README.md"].decode()
     assert "full weights" in card and "swift infer --model alice/tiny-qwen2" in card
     assert "## Training\n" not in card, "a bare model folder has no run to tell about"
+
+
+def test_the_fake_hub_rejects_what_it_does_not_understand(hub):
+    import requests
+
+    assert requests.get(f"{hub.url}/api/v1/models/alice/x/revisions", timeout=5).status_code == 501
+    assert requests.post(f"{hub.url}/api/v1/models", json={"Name": "no-owner"}, timeout=5,
+                         headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 400
+    assert len(hub.unexpected) == 2
+    hub.unexpected.clear()
+
+
+@pytest.fixture
+def swift_run(tiny_model, shared_data, tmp_path, monkeypatch) -> Path:
+    """A real `stylewrap train` run (ms-swift LoRA, 3 steps on the tiny model), trained before the
+    fake hub is up so the backend never sees MODELSCOPE_ENDPOINT."""
+    project = tmp_path / "project"
+    project.mkdir()
+    rows = (shared_data / "tsldial" / "3_TranslationalDialogues.jsonl").read_text(encoding="utf-8").splitlines()
+    (project / "train.jsonl").write_text("\n".join(rows[:32]) + "\n", encoding="utf-8")
+    (project / "stylewrap.yaml").write_text(yaml.safe_dump({
+        "data": {"train_file": "train.jsonl"},
+        "train": {"backend": "swift", "model": str(tiny_model), "template": "qwen", "max_steps": 3, "save_steps": 3,
+                  "logging_steps": 1, "per_device_train_batch_size": 2, "gradient_accumulation_steps": 1,
+                  "cutoff_len": 128, "dtype": "fp32"},
+    }))
+    monkeypatch.chdir(project)
+    trained = CliRunner().invoke(cli, ["train", "--quiet"], catch_exceptions=False)
+    assert trained.exit_code == 0, trained.output
+    (run_dir,) = (project / "runs").iterdir()
+    return run_dir
+
+
+def test_a_real_swift_run_goes_up(swift_run, hub):
+    result = publish("model", str(swift_run), "--repo", "alice/tiny-guwen", "--base-model-id", BASE_ID,
+                     "--dataset-repo", "alice/guwen-style")
+    assert result.exit_code == 0, result.output
+    repo = hub.repo("model", "alice/tiny-guwen")
+    adapter = swift_run / RunInfo.load(swift_run).adapter_dir
+    assert sorted(repo.files) == ["README.md", "adapter_config.json", "adapter_model.safetensors",
+                                  "additional_config.json", "assets/loss.png", "configuration.json"]
+    assert repo.files["adapter_model.safetensors"] == (adapter / "adapter_model.safetensors").read_bytes()
+    assert json.loads(repo.files["adapter_config.json"])["base_model_name_or_path"] == BASE_ID
+    assert (adapter / "optimizer.pt").is_file() and (adapter / "args.json").is_file(), "left at home, not absent"
+    card = repo.files["README.md"].decode()
+    assert "```shell\nswift sft config/train.yaml\n```" in card
+    assert f"| Backend | swift {RunInfo.load(swift_run).backend_version} |" in card
+    assert f"model: {BASE_ID}" in card and str(swift_run.parent) not in card
+    assert "swift infer --model Qwen/Qwen2-0.5B-Instruct --adapters alice/tiny-guwen" in card

@@ -194,3 +194,33 @@ def test_a_broken_row_stops_a_dataset_publish_with_its_line(tmp_path):
 def test_non_record_json_is_published_without_a_row_count(tmp_path, shared_data):
     stats = dataset_file_stats(shared_data / "llamafactory" / "dataset_info.json", "dataset_info.json")
     assert stats.rows is None and stats.format == "json"
+
+
+def test_a_merged_card_without_a_hub_id_names_the_base_folder_not_its_path(tmp_path):
+    base = tmp_path / "home" / "someone" / "Qwen2-0.5B-Instruct"
+    base.mkdir(parents=True)
+    run_dir = make_run_dir(tmp_path, base_model=base, planted_secret=SECRET, with_merged=True)
+    card = plan_model(run_dir, "alice/m", CONFIG).file("README.md").content.decode()
+    assert "Qwen2-0.5B-Instruct" in card and "someone" not in card and str(tmp_path) not in card
+    assert "base_model:" not in card.split("---")[1], "no hub id, no base_model metadata"
+
+
+def test_an_unfinished_run_is_not_published(run_dir):
+    from stylewrap.rundir import RunInfo
+
+    run = RunInfo.load(run_dir)
+    run.status = "failed"
+    run.save(run_dir)
+    with pytest.raises(InputError, match=r"run.json: status: the run has not succeeded \(status: failed\)"):
+        plan_model(run_dir, "alice/m", CONFIG, base_model_id="Qwen/Qwen2-0.5B-Instruct")
+    plan = plan_model(run_dir / "output", "alice/m", CONFIG, base_model_id="Qwen/Qwen2-0.5B-Instruct")
+    assert plan.file("adapter_model.safetensors") is not None
+
+
+def test_the_card_shows_the_command_as_a_reader_would_type_it():
+    from stylewrap.modelcard import card_command
+
+    assert card_command("cd /runs/r1 && PATH=/envs/swift/bin:/usr/bin PYTHONUNBUFFERED=1 "
+                        "/envs/swift/bin/swift sft config/train.yaml") == "swift sft config/train.yaml"
+    assert card_command("cd /r && FORCE_TORCHRUN=1 NNODES=2 /v/bin/llamafactory-cli train 'config/a b.yaml'") \
+        == "FORCE_TORCHRUN=1 NNODES=2 llamafactory-cli train 'config/a b.yaml'"
