@@ -66,6 +66,8 @@ def check_port_free(host: str, port: int) -> None:
     """Raise InputError when host:port cannot be bound (another server, or our own, holds it)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as sock:
+        # as uvicorn does: connections of a stopped server lingering in TIME_WAIT do not block the port
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
         except OSError as exc:
