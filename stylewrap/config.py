@@ -45,8 +45,12 @@ class DatagenConfig(Section):
     price_input_per_1k: float = Field(0.0, ge=0)
     price_output_per_1k: float = Field(0.0, ge=0)
     request_timeout: float = Field(60.0, gt=0)
-    max_retries: int = Field(6, ge=0)
-    seed: int = 0
+    max_retries: int = Field(6, ge=0, description="per request, on 429/5xx/timeouts/dropped connections")
+    retry_backoff: float = Field(0.5, gt=0, description="first retry waits up to this many seconds, doubling each time (with jitter)")
+    max_attempts: int = Field(3, ge=1, description="per item: asks again after a rejected reply or a duplicate question")
+    json_mode: bool = Field(True, description="send response_format=json_object (turned off by itself if the endpoint refuses it)")
+    topics_file: str | None = Field(None, description="use these topics (one per line) instead of generating them")
+    seed: int | None = Field(0, description="sampling seed sent to the teacher; null to omit")
     output_dir: str = "data/generated"
     output_format: str = "sharegpt"
 
@@ -88,6 +92,10 @@ class TrainConfig(Section):
     attention: Literal["auto", "sdpa", "flash_attn", "eager"] = "auto"
     liger_kernel: bool = False
     deepspeed: str | None = Field(None, description="zero2, zero3, zero3_offload or a JSON path")
+    max_grad_norm: float = Field(1.0, gt=0)
+    dataloader_num_workers: int | None = Field(None, ge=0, description="None keeps the backend's default")
+    nproc_per_node: int = Field(1, ge=1, description="processes (GPUs) per node; >1 launches torchrun")
+    nnodes: int = Field(1, ge=1)
     seed: int = 42
     output_dir: str = "runs"
     extra_args: dict[str, Any] = Field(default_factory=dict, description="passed through to the backend")
@@ -116,6 +124,9 @@ class PublishConfig(Section):
     private: bool = True
     license: str = "apache-2.0"
     base_model_id: str | None = Field(None, description="hub id that replaces a local base path in adapter configs")
+    language: list[str] = Field(default_factory=lambda: ["zh"], description="languages named in the cards' metadata")
+    max_retries: int = Field(4, ge=1, description="attempts per hub call on 5xx, 429 and network errors")
+    retry_backoff: float = Field(2.0, ge=0, description="seconds before the first retry; doubles each time")
 
 
 class BackendEnvConfig(Section):

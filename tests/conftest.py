@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -14,3 +17,40 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.fail(f"{SHARED_DATA} is missing: tests read real data from ../shared/data")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def tiny_model(request, tmp_path_factory, shared_data) -> Path:
+    """The tiny random Qwen2 chat model (tokenizer trained on TslDial), built once per session.
+
+    Reused across sessions through pytest's cache when that plugin is on. Fails, never skips,
+    when no backend environment can build it.
+    """
+    from stylewrap.tinymodel import build_tiny_model
+
+    cache = getattr(request.config, "cache", None)
+    folder = cache.mkdir("stylewrap") / "tiny-model" if cache is not None else tmp_path_factory.mktemp("tiny") / "model"
+    return build_tiny_model(folder, corpus=shared_data / "tsldial" / "3_TranslationalDialogues.jsonl")
+
+
+def make_venv(
+    folder: Path,
+    *,
+    distributions: dict[str, str] = {},
+    modules: dict[str, str] = {},
+    scripts: dict[str, str] = {},
+) -> Path:
+    """A real (pip-less) venv with hand-made installed distributions, modules and console scripts."""
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(folder)], check=True)
+    site = next(folder.glob("lib/python3*/site-packages"))
+    for name, version in distributions.items():
+        info = site / f"{name.replace('-', '_')}-{version}.dist-info"
+        info.mkdir()
+        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
+    for name, source in modules.items():
+        (site / f"{name}.py").write_text(textwrap.dedent(source))
+    for name, source in scripts.items():
+        script = folder / "bin" / name
+        script.write_text(f"#!{folder / 'bin' / 'python'}\n" + textwrap.dedent(source))
+        script.chmod(0o755)
+    return folder

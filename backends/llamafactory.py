@@ -1,0 +1,63 @@
+"""LLaMA-Factory (`llamafactory-cli`, pip `llamafactory`): the data that makes it a `TableBackend`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from stylewrap.backends.base import LogFields, TableBackend
+from stylewrap.backends.flags import Flag
+from stylewrap.runner import Invocation
+
+PREDICT_SCRIPT = Path(__file__).with_name("lf_predict.py")
+
+
+class LlamaFactoryBackend(TableBackend):
+    name = "llamafactory"
+    env_name = "llamafactory"
+    program = "llamafactory-cli"
+    distribution = "llamafactory"
+    subcommands = {"train": ("train",), "export": ("export",)}
+    # its launcher only switches to torchrun on >1 visible GPU unless told to
+    launcher_env = {"FORCE_TORCHRUN": "1"}
+    log_file = "trainer_log.jsonl"
+    log_fields = LogFields(step="current_steps", total="total_steps", loss="loss", lr="lr", eta="remaining_time")
+    data_format = "sharegpt"
+    data_suffix = ".json"
+    dataset_location = {"dataset_dir": "{data_dir}"}
+    argument_classes = {
+        command: tuple(f"llamafactory.hparams.{cls}" for cls in
+                       ("ModelArguments", "DataArguments", "FinetuningArguments", "GeneratingArguments",
+                        "TrainingArguments"))
+        for command in ("train", "export")
+    }
+    export_flags = {
+        "model": Flag("model_name_or_path"),
+        "adapter": Flag("adapter_name_or_path"),
+        "template": Flag("template", values={"qwen2_5": "qwen"}),
+        "model_type": Flag(drop=True),
+        "output_dir": Flag("export_dir"),
+        "max_shard_size_gb": Flag("export_size"),
+        "quantization_bit": Flag("export_quantization_bit"),
+        "trust_remote_code": Flag("trust_remote_code"),
+    }
+    export_constants = {"finetuning_type": "lora", "export_device": "cpu", "export_legacy_format": False}
+    infer_flags = {
+        "model": Flag("model_name_or_path"),
+        "adapter": Flag("adapter_name_or_path"),
+        "template": Flag("template", values={"qwen2_5": "qwen"}),
+        "model_type": Flag(drop=True),
+        "system": Flag("default_system"),
+        "probes_file": Flag("probes_file"),
+        "result_file": Flag("predictions_file"),
+        "cutoff_len": Flag("cutoff_len"),
+        "max_new_tokens": Flag("max_new_tokens"),
+    }
+    infer_constants = {"infer_backend": "huggingface", "do_sample": False}
+
+    def infer_invocation(self, run_dir: Path, config_file: str) -> Invocation:
+        python = self.python() or Path("python")
+        return Invocation(argv=[str(python), "-I", str(PREDICT_SCRIPT), config_file], env=self.base_env(), cwd=Path(run_dir))
+
+    def write_registration(self, data_dir: Path, name: str, path: Path) -> None:
+        from stylewrap.adapters import register_llamafactory
+
+        register_llamafactory(data_dir, name, path, self.data_format, force=True)
