@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from stylewrap.backends.base import LogFields, TableBackend
 from stylewrap.backends.flags import Flag
+from stylewrap.deploy import ServeRecipe
 from stylewrap.runner import Invocation
 
 PREDICT_SCRIPT = Path(__file__).with_name("lf_predict.py")
@@ -52,6 +53,18 @@ class LlamaFactoryBackend(TableBackend):
         "max_new_tokens": Flag("max_new_tokens"),
     }
     infer_constants = {"infer_backend": "huggingface", "do_sample": False}
+    serve_recipe = ServeRecipe(
+        module="llamafactory.cli",
+        leading_args=("api",),
+        model_flag="--model_name_or_path",
+        adapter_flag="--adapter_name_or_path",
+        template_flag="--template",
+        default_args={"infer_backend": "huggingface"},
+        serves_base_beside_adapter=False,
+        host_port_env=("API_HOST", "API_PORT"),
+        # without it every answer claims to come from `gpt-3.5-turbo`
+        name_env="API_MODEL_NAME",
+    )
 
     def infer_invocation(self, run_dir: Path, config_file: str) -> Invocation:
         python = self.python() or Path("python")

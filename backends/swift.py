@@ -7,6 +7,7 @@ from pathlib import Path
 from stylewrap.adapters.registration import SWIFT_INFO as REGISTRATION_FILE
 from stylewrap.backends.base import LogFields, TableBackend
 from stylewrap.backends.flags import Flag
+from stylewrap.deploy import ServeRecipe
 
 
 class SwiftBackend(TableBackend):
@@ -44,6 +45,18 @@ class SwiftBackend(TableBackend):
         "max_new_tokens": Flag("max_new_tokens"),
     }
     infer_constants = {"infer_backend": "transformers", "temperature": 0.0, "stream": False}
+    serve_recipe = ServeRecipe(
+        module="swift.cli.deploy",
+        leading_args=(),
+        model_flag="--model",
+        adapter_flag="--adapters",
+        template_flag="--template",
+        model_type_flag="--model_type",
+        default_args={"infer_backend": "transformers"},
+        serves_base_beside_adapter=True,
+        host_port_flags=("--host", "--port"),
+        name_flag="--served_model_name",
+    )
 
     def write_registration(self, data_dir: Path, name: str, path: Path) -> None:
         from stylewrap.adapters import register_swift
