@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -196,13 +198,24 @@ def serve(
     on_ready: Callable[[ServerRecord], None],
     on_line: Callable[[str], None],
 ) -> None:
-    """Serve in the foreground: start, report ready, stream the log, stop the whole tree on exit or Ctrl-C."""
-    record = start(request, config)
+    """Serve in the foreground: start, report ready, stream the log, stop the whole tree on exit,
+    Ctrl-C (KeyboardInterrupt propagates) or SIGTERM (turned into KeyboardInterrupt)."""
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _interrupt) if in_main_thread else None
     try:
-        on_ready(record)
-        server.follow(record, on_line)
+        record = start(request, config)
+        try:
+            on_ready(record)
+            server.follow(record, on_line)
+        finally:
+            server.stop(record)
     finally:
-        server.stop(record)
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
 
 
 @dataclass

@@ -49,7 +49,10 @@ def deploy(ctx, backend, run_dir, model, adapter, host, port, served_model_name,
         _print_ready(record)
         click.echo(f"stop it with: stylewrap deploy stop --port {record.port}")
         return
-    deploy_lib.serve(request, config, on_ready=_print_ready, on_line=click.echo)
+    try:
+        deploy_lib.serve(request, config, on_ready=_print_ready, on_line=click.echo)
+    except KeyboardInterrupt:
+        click.echo("server stopped")
 
 
 def _print_ready(record) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -291,3 +292,29 @@ def test_status_logs_and_stop_leave_no_process(deployed):
     assert server.group_members(deployed.pid) == []
     assert server.load_record(deployed.port) is None
     server.check_port_free("127.0.0.1", deployed.port)
+
+
+def test_foreground_server_stops_with_ctrl_c(state_dir, tiny_model):
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "stylewrap", "deploy", "--backend", "llamafactory", "--model", str(tiny_model),
+         "--port", str(port), *SERVER_SETTINGS],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        lines = []
+        for line in process.stdout:
+            lines.append(line)
+            if line.startswith("serving on"):
+                break
+        assert lines and lines[-1].startswith(f"serving on http://127.0.0.1:{port}/v1"), "".join(lines)
+        server_pid = int(lines[-1].split("(PID ")[1].split(",")[0])
+        assert server.pid_alive(server_pid)
+        assert {m.id for m in client(server.load_record(port)).models.list()} == {tiny_model.name}
+        process.send_signal(signal.SIGINT)
+        output = process.communicate(timeout=60)[0]
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0 and "server stopped" in output, output
+    assert not server.pid_alive(server_pid) and server.group_members(server_pid) == []
+    assert server.load_record(port) is None
