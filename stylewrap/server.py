@@ -213,17 +213,18 @@ def start(inv: Invocation, record: ServerRecord, *, startup_timeout: float) -> S
     record.start_ticks = _start_ticks(process.pid)
     save_record(record)
     deadline = time.monotonic() + startup_timeout
-    while True:
-        if process.poll() is not None:
-            stop(record)
-            raise RunFailed(_died_message(record, f"server exited with code {process.returncode}"))
-        answers, _ = probe(record)
-        if answers:
-            return record
-        if time.monotonic() > deadline:
-            stop(record)
-            raise RunFailed(_died_message(record, f"server did not answer within {startup_timeout:.0f}s"))
-        time.sleep(0.5)
+    try:
+        while not probe(record)[0]:
+            if process.poll() is not None:
+                raise RunFailed(_died_message(record, f"server exited with code {process.returncode}"))
+            if time.monotonic() > deadline:
+                raise RunFailed(_died_message(record, f"server did not answer within {startup_timeout:.0f}s"))
+            time.sleep(0.5)
+    except BaseException:
+        # a failed start or a Ctrl-C while waiting leaves nothing running
+        stop(record)
+        raise
+    return record
 
 
 def _died_message(record: ServerRecord, what: str) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import sys
 import time
 from pathlib import Path
@@ -20,7 +21,7 @@ from stylewrap.chat import Conversation
 from stylewrap.cli import cli
 from stylewrap.config import load_config
 from stylewrap.deploy import DeployRequest, plan
-from stylewrap.errors import InputError
+from stylewrap.errors import InputError, RunFailed
 from stylewrap.rundir import RunInfo
 from stylewrap.runner import Invocation, spawn
 
@@ -175,3 +176,29 @@ def test_conversation_history_system_and_reset():
     ]
     conversation.reset(None)
     assert conversation.messages("hi") == [{"role": "user", "content": "hi"}]
+
+
+def _record(tmp_path) -> server.ServerRecord:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return server.ServerRecord(pid=0, host="127.0.0.1", port=port, backend="test", models=[],
+                               log_file=str(tmp_path / "server.log"), command="")
+
+
+def test_a_server_that_dies_is_reported_with_its_last_log_lines(world):
+    tmp_path, _, _ = world
+    dying = Invocation([sys.executable, "-c", "print('CUDA out of memory, probably'); raise SystemExit(3)"])
+    record = _record(tmp_path)
+    with pytest.raises(RunFailed, match="exited with code 3") as info:
+        server.start(dying, record, startup_timeout=60)
+    assert "CUDA out of memory, probably" in str(info.value)
+    assert server.load_record(record.port) is None
+
+
+def test_a_server_that_never_answers_is_stopped_after_the_timeout(world):
+    tmp_path, _, _ = world
+    record = _record(tmp_path)
+    with pytest.raises(RunFailed, match="did not answer within 1s"):
+        server.start(Invocation(["sleep", "300"]), record, startup_timeout=1)
+    assert record.pid and not server.pid_alive(record.pid)
