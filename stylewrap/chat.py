@@ -44,10 +44,10 @@ class Endpoint:
 
 
 def resolve_endpoint(base_url: str | None, model: str | None, api_key_env: str | None) -> Endpoint:
-    """Fill what was not given from the running stylewrap server (if exactly one), then defaults."""
-    from stylewrap.deploy import current_endpoint
+    """Fill what was not given from the stylewrap server there (or the only one running), then defaults."""
+    from stylewrap.deploy import known_server
 
-    record = current_endpoint() if base_url is None else None
+    record = known_server(base_url)
     base_url = base_url or (record.base_url if record else DEFAULT_BASE_URL)
     key_env = api_key_env or (record.api_key_env if record else None) or "OPENAI_API_KEY"
     api_key = os.environ.get(key_env) or "EMPTY"

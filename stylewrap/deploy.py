@@ -246,7 +246,10 @@ def logs(port: int | None = None, lines: int = 50) -> tuple[ServerRecord, list[s
     return record, server.tail(record.log_file, lines)
 
 
-def current_endpoint() -> ServerRecord | None:
-    """The one running stylewrap server, if there is exactly one (chat and app default to it)."""
+def known_server(base_url: str | None = None) -> ServerRecord | None:
+    """The running stylewrap server at `base_url`, or without one, the only one running (chat and
+    app take its model names and key variable from it)."""
     running = [r for r in server.all_records() if server.is_running(r)]
+    if base_url is not None:
+        running = [r for r in running if r.base_url == base_url.rstrip("/")]
     return running[0] if len(running) == 1 else None

@@ -103,7 +103,7 @@ def test_tutorial_client_code_plain_streamed_multi_turn(deployed):
     from openai import OpenAI
     client = OpenAI(
         api_key=KEY,
-        base_url=deployed.base_url,
+        base_url=f'http://localhost:{deployed.port}/v1',
     )
     query = '讲一下唐朝建立的历史'
     messages = [{
@@ -243,11 +243,13 @@ def test_web_page_streams_an_answer_in_chromium(deployed, browser, tmp_path_fact
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
-    from stylewrap.webapp import Upstream, serve_in_thread
-
-    httpd, url = serve_in_thread(Upstream(deployed.base_url, KEY, TUNED))
+    app = subprocess.Popen(
+        [sys.executable, "-m", "stylewrap", "app", "--base-url", deployed.base_url, "--api-key-env", KEY_ENV,
+         "--port", str(free_port())], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        browser.get(url)
+        first_line = app.stdout.readline()
+        assert first_line.startswith("chat page on http://127.0.0.1:"), first_line + app.stdout.read()
+        browser.get(first_line.split()[3])
         wait = WebDriverWait(browser, 120)
         wait.until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-ready") == "true")
         side_by_side = len(deployed.models) > 1
@@ -272,7 +274,8 @@ def test_web_page_streams_an_answer_in_chromium(deployed, browser, tmp_path_fact
         chunks = [int(r.get_attribute("data-chunks") or 0) for r in replies]
         assert max(chunks) >= 2, chunks
     finally:
-        httpd.shutdown()
+        app.terminate()
+        app.wait(timeout=30)
 
 
 def test_status_logs_and_stop_leave_no_process(deployed):
