@@ -321,3 +321,23 @@ def test_foreground_server_stops_with_ctrl_c(state_dir, tiny_model):
     assert process.returncode == 0 and "server stopped" in output, output
     assert not server.pid_alive(server_pid) and server.group_members(server_pid) == []
     assert server.load_record(port) is None
+
+
+def test_swift_fails_loudly_instead_of_moving_to_another_port(state_dir, tiny_model, tmp_path):
+    # ms-swift alone would serve on the next free port; the launcher pins the asked-for one. The
+    # busy-port check before starting normally catches this; here the port is taken behind its back.
+    from stylewrap.config import load_config
+    from stylewrap.deploy import DeployRequest, plan
+    from stylewrap.runner import spawn
+
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        deploy_plan = plan(DeployRequest(model=str(tiny_model), backend="swift", port=port), load_config(search=False))
+        process = spawn(deploy_plan.invocation, log_file=tmp_path / "server.log")
+        returncode = process.wait(timeout=300)
+    log = (tmp_path / "server.log").read_text(encoding="utf-8")
+    assert returncode != 0
+    assert "address already in use" in log.lower()
+    assert "Uvicorn running on" not in log
