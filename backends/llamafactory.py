@@ -53,6 +53,17 @@ class LlamaFactoryBackend(TableBackend):
         "max_new_tokens": Flag("max_new_tokens"),
     }
     infer_constants = {"infer_backend": "huggingface", "do_sample": False}
+
+    def infer_invocation(self, run_dir: Path, config_file: str) -> Invocation:
+        python = self.python() or Path("python")
+        return Invocation(argv=[str(python), "-I", str(PREDICT_SCRIPT), config_file], env=self.base_env(), cwd=Path(run_dir))
+
+    def write_registration(self, data_dir: Path, name: str, path: Path) -> None:
+        from stylewrap.adapters import register_llamafactory
+
+        register_llamafactory(data_dir, name, path, self.data_format, force=True)
+
+    # how `stylewrap deploy` starts this backend's own OpenAI-compatible server
     serve_recipe = ServeRecipe(
         module="llamafactory.cli",
         leading_args=("api",),
@@ -65,12 +76,3 @@ class LlamaFactoryBackend(TableBackend):
         # without it every answer claims to come from `gpt-3.5-turbo`
         name_env="API_MODEL_NAME",
     )
-
-    def infer_invocation(self, run_dir: Path, config_file: str) -> Invocation:
-        python = self.python() or Path("python")
-        return Invocation(argv=[str(python), "-I", str(PREDICT_SCRIPT), config_file], env=self.base_env(), cwd=Path(run_dir))
-
-    def write_registration(self, data_dir: Path, name: str, path: Path) -> None:
-        from stylewrap.adapters import register_llamafactory
-
-        register_llamafactory(data_dir, name, path, self.data_format, force=True)

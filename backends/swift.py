@@ -45,6 +45,13 @@ class SwiftBackend(TableBackend):
         "max_new_tokens": Flag("max_new_tokens"),
     }
     infer_constants = {"infer_backend": "transformers", "temperature": 0.0, "stream": False}
+
+    def write_registration(self, data_dir: Path, name: str, path: Path) -> None:
+        from stylewrap.adapters import register_swift
+
+        register_swift(data_dir / REGISTRATION_FILE, name, path, self.data_format, force=True)
+
+    # how `stylewrap deploy` starts this backend's own OpenAI-compatible server
     serve_recipe = ServeRecipe(
         module="swift.cli.deploy",
         leading_args=(),
@@ -57,8 +64,3 @@ class SwiftBackend(TableBackend):
         host_port_flags=("--host", "--port"),
         name_flag="--served_model_name",
     )
-
-    def write_registration(self, data_dir: Path, name: str, path: Path) -> None:
-        from stylewrap.adapters import register_swift
-
-        register_swift(data_dir / REGISTRATION_FILE, name, path, self.data_format, force=True)
