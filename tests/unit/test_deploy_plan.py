@@ -202,3 +202,23 @@ def test_a_server_that_never_answers_is_stopped_after_the_timeout(world):
     with pytest.raises(RunFailed, match="did not answer within 1s"):
         server.start(Invocation(["sleep", "300"]), record, startup_timeout=1)
     assert record.pid and not server.pid_alive(record.pid)
+
+
+def test_chat_commands_and_ctrl_c_at_the_prompt_end_cleanly():
+    from stylewrap.chat import Endpoint, chat_loop
+
+    typed = iter(["/system 用古文翻译腔回答", "/bogus", "/reset", "/system"])
+    written: list[str] = []
+
+    def read(prompt: str) -> str:
+        try:
+            return next(typed)
+        except StopIteration:
+            raise KeyboardInterrupt from None
+
+    conversation = Conversation()
+    conversation.add_exchange("q", "a")
+    result = chat_loop(Endpoint("http://127.0.0.1:9/v1", "m", "EMPTY"), conversation, read=read, write=written.append)
+    text = "".join(written)
+    assert "system prompt set" in text and "unknown command" in text and "system prompt cleared" in text
+    assert result.system is None and result.turns == []
