@@ -20,7 +20,7 @@ from typing import Any, Callable
 
 from stylewrap import server
 from stylewrap.config import StylewrapConfig
-from stylewrap.errors import BackendNotInstalled, InputError
+from stylewrap.errors import BackendNotInstalled, InputError, RunFailed
 from stylewrap.rundir import RunInfo, resolve
 from stylewrap.runner import Invocation, describe
 from stylewrap.server import ServerRecord
@@ -207,6 +207,8 @@ def serve(
         try:
             on_ready(record)
             server.follow(record, on_line)
+            # only Ctrl-C/SIGTERM end a foreground server normally
+            raise RunFailed(server.died_message(record, "the server exited"))
         finally:
             server.stop(record)
     finally:

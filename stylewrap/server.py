@@ -216,9 +216,9 @@ def start(inv: Invocation, record: ServerRecord, *, startup_timeout: float) -> S
     try:
         while not probe(record)[0]:
             if process.poll() is not None:
-                raise RunFailed(_died_message(record, f"server exited with code {process.returncode}"))
+                raise RunFailed(died_message(record, f"server exited with code {process.returncode}"))
             if time.monotonic() > deadline:
-                raise RunFailed(_died_message(record, f"server did not answer within {startup_timeout:.0f}s"))
+                raise RunFailed(died_message(record, f"server did not answer within {startup_timeout:.0f}s"))
             time.sleep(0.5)
     except BaseException:
         # a failed start or a Ctrl-C while waiting leaves nothing running
@@ -227,7 +227,7 @@ def start(inv: Invocation, record: ServerRecord, *, startup_timeout: float) -> S
     return record
 
 
-def _died_message(record: ServerRecord, what: str) -> str:
+def died_message(record: ServerRecord, what: str) -> str:
     last = "\n".join(f"  | {line}" for line in tail(record.log_file, 15))
     return f"{what}; last lines of {record.log_file}:\n{last}"
 
