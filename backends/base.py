@@ -17,11 +17,14 @@ import shlex
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Callable, ClassVar, Mapping, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Mapping, Protocol, runtime_checkable
 
 from stylewrap.backends import flags
 from stylewrap.errors import BackendNotInstalled, ConfigError, InputError, Location
 from stylewrap.runner import Invocation
+
+if TYPE_CHECKING:
+    from stylewrap.deploy import ServeRecipe
 
 ENTRY_POINT_GROUP = "stylewrap.backends"
 CONFIG_DIR = "config"        # inside a run directory
@@ -121,6 +124,7 @@ class TableBackend:
     export_constants: ClassVar[dict[str, Any]]
     infer_flags: ClassVar[dict[str, flags.Flag | None]]
     infer_constants: ClassVar[dict[str, Any]]
+    serve_recipe: ClassVar[ServeRecipe | None] = None      # how `stylewrap deploy` starts its server
 
     def __init__(self, env_dir: Path | None = None, executable: Path | None = None):
         self.env_dir = env_dir
@@ -180,8 +184,10 @@ class TableBackend:
         return self.invocation("infer", run_dir, config_file)
 
     def deploy_invocation(self, run_dir: Path, options: Mapping[str, Any]) -> Invocation:
-        # the slot `stylewrap deploy` fills (swift deploy / llamafactory-cli api)
-        raise NotImplementedError(f"{self.name}: deploy is built by stylewrap.deploy")
+        """The backend's own OpenAI-compatible server, from `serve_recipe` (see stylewrap.deploy)."""
+        from stylewrap.deploy import server_invocation
+
+        return server_invocation(self, options)
 
     def display_command(self, command: str, config_file: str, launch: Launch | None = None) -> str:
         """The command as a person types it inside the run directory (for config headers)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from stylewrap.backends.base import LogFields, TableBackend
 from stylewrap.backends.flags import Flag
+from stylewrap.deploy import ServeRecipe
 from stylewrap.runner import Invocation
 
 PREDICT_SCRIPT = Path(__file__).with_name("lf_predict.py")
@@ -61,3 +62,17 @@ class LlamaFactoryBackend(TableBackend):
         from stylewrap.adapters import register_llamafactory
 
         register_llamafactory(data_dir, name, path, self.data_format, force=True)
+
+    # how `stylewrap deploy` starts this backend's own OpenAI-compatible server
+    serve_recipe = ServeRecipe(
+        module="llamafactory.cli",
+        leading_args=("api",),
+        model_flag="--model_name_or_path",
+        adapter_flag="--adapter_name_or_path",
+        template_flag="--template",
+        default_args={"infer_backend": "huggingface"},
+        serves_base_beside_adapter=False,
+        host_port_env=("API_HOST", "API_PORT"),
+        # without it every answer claims to come from `gpt-3.5-turbo`
+        name_env="API_MODEL_NAME",
+    )

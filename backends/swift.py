@@ -7,6 +7,7 @@ from pathlib import Path
 from stylewrap.adapters.registration import SWIFT_INFO as REGISTRATION_FILE
 from stylewrap.backends.base import LogFields, TableBackend
 from stylewrap.backends.flags import Flag
+from stylewrap.deploy import ServeRecipe
 
 
 class SwiftBackend(TableBackend):
@@ -49,3 +50,17 @@ class SwiftBackend(TableBackend):
         from stylewrap.adapters import register_swift
 
         register_swift(data_dir / REGISTRATION_FILE, name, path, self.data_format, force=True)
+
+    # how `stylewrap deploy` starts this backend's own OpenAI-compatible server
+    serve_recipe = ServeRecipe(
+        module="swift.cli.deploy",
+        leading_args=(),
+        model_flag="--model",
+        adapter_flag="--adapters",
+        template_flag="--template",
+        model_type_flag="--model_type",
+        default_args={"infer_backend": "transformers"},
+        serves_base_beside_adapter=True,
+        host_port_flags=("--host", "--port"),
+        name_flag="--served_model_name",
+    )

@@ -7,6 +7,7 @@ that reply (the unanswered turn is dropped from history); Ctrl-C or Ctrl-D at th
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass, field
 from typing import Callable, Iterator
@@ -43,10 +44,10 @@ class Endpoint:
 
 
 def resolve_endpoint(base_url: str | None, model: str | None, api_key_env: str | None) -> Endpoint:
-    """Fill what was not given from the running stylewrap server (if exactly one), then defaults."""
-    from stylewrap.deploy import current_endpoint
+    """Fill what was not given from the stylewrap server there (or the only one running), then defaults."""
+    from stylewrap.deploy import known_server
 
-    record = current_endpoint() if base_url is None else None
+    record = known_server(base_url)
     base_url = base_url or (record.base_url if record else DEFAULT_BASE_URL)
     key_env = api_key_env or (record.api_key_env if record else None) or "OPENAI_API_KEY"
     api_key = os.environ.get(key_env) or "EMPTY"
@@ -62,16 +63,25 @@ def _first_model(base_url: str, api_key: str) -> str:
     return models[0]
 
 
-def list_models(base_url: str, api_key: str) -> list[str]:
+@contextlib.contextmanager
+def _api_errors(base_url: str) -> Iterator[None]:
+    """The endpoint's failures as one-line RunFailed errors."""
     import openai
 
-    client = openai.OpenAI(base_url=base_url, api_key=api_key, max_retries=0)
     try:
-        return [m.id for m in client.models.list()]
+        yield
     except openai.APIConnectionError:
         raise RunFailed(f"cannot reach {base_url}", hint="is the server running? `stylewrap deploy status`") from None
     except openai.APIStatusError as exc:
         raise RunFailed(f"{base_url}: HTTP {exc.status_code}: {exc.message}") from None
+
+
+def list_models(base_url: str, api_key: str) -> list[str]:
+    import openai
+
+    client = openai.OpenAI(base_url=base_url, api_key=api_key, max_retries=0)
+    with _api_errors(base_url):
+        return [m.id for m in client.models.list()]
 
 
 def stream_reply(endpoint: Endpoint, messages: list[dict], **options) -> Iterator[str]:
@@ -79,13 +89,9 @@ def stream_reply(endpoint: Endpoint, messages: list[dict], **options) -> Iterato
     import openai
 
     client = openai.OpenAI(base_url=endpoint.base_url, api_key=endpoint.api_key, max_retries=1)
-    try:
+    with _api_errors(endpoint.base_url):
         stream = client.chat.completions.create(model=endpoint.model, messages=messages, stream=True, **options)
-    except openai.APIConnectionError:
-        raise RunFailed(f"cannot reach {endpoint.base_url}", hint="is the server running? `stylewrap deploy status`") from None
-    except openai.APIStatusError as exc:
-        raise RunFailed(f"{endpoint.base_url}: HTTP {exc.status_code}: {exc.message}") from None
-    with stream:
+    with stream, _api_errors(endpoint.base_url):
         for chunk in stream:
             if chunk.choices and chunk.choices[0].delta.content:
                 yield chunk.choices[0].delta.content
@@ -130,6 +136,9 @@ def chat_loop(
                 write(piece)
         except KeyboardInterrupt:
             write("\n(reply interrupted; that turn is not kept)\n")
+            continue
+        except RunFailed as exc:
+            write(f"\n(error: {exc.one_line()}; that turn is not kept)\n")
             continue
         write("\n")
         conversation.add_exchange(line, "".join(pieces))

@@ -1,7 +1,8 @@
 """`stylewrap deploy`: a trained model behind the backend's own OpenAI-compatible server.
 
-What differs between backends is data (`ServeRecipe`): the server module, its flags and env vars,
-and whether the base model is served beside the adapter. Either way stylewrap serves the same names
+What differs between backends is data: each backend class's `serve_recipe` (the server module, its
+flags and env vars, whether the base model is served beside the adapter), turned into a process by
+`Backend.deploy_invocation`. Either way stylewrap serves the same names
 (tuned model: `--served-model-name`, default `default-lora` as in the ms-swift tutorials; base model:
 its folder name, as ms-swift names it), on exactly the host and port asked for, with the same 401
 for a missing key. `backends/serve_launcher.py` enforces that inside the backend's process.
@@ -11,15 +12,17 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
 from stylewrap import server
 from stylewrap.config import StylewrapConfig
-from stylewrap.errors import BackendNotInstalled, InputError
+from stylewrap.errors import BackendNotInstalled, InputError, RunFailed
 from stylewrap.rundir import RunInfo, resolve
-from stylewrap.runner import Invocation, describe, python_of_venv
+from stylewrap.runner import Invocation, describe
 from stylewrap.server import ServerRecord
 
 DEFAULT_TUNED_NAME = "default-lora"
@@ -27,7 +30,7 @@ DEFAULT_TUNED_NAME = "default-lora"
 
 @dataclass(frozen=True)
 class ServeRecipe:
-    """How one backend's server is started; every difference between backends lives here."""
+    """How one backend's server is started; each backend class holds one as `serve_recipe`."""
 
     module: str                          # run as __main__ (never the `swift`/`llamafactory-cli` launcher)
     leading_args: tuple[str, ...]
@@ -36,37 +39,11 @@ class ServeRecipe:
     template_flag: str
     default_args: dict[str, str]         # overridable through deploy.extra_args
     serves_base_beside_adapter: bool     # True: base under its own name, adapter as NAME=PATH
+    model_type_flag: str | None = None
     host_port_flags: tuple[str, str] | None = None
     host_port_env: tuple[str, str] | None = None
     name_flag: str | None = None         # names the model served at the base slot
     name_env: str | None = None
-
-
-RECIPES: dict[str, ServeRecipe] = {
-    "llamafactory": ServeRecipe(
-        module="llamafactory.cli",
-        leading_args=("api",),
-        model_flag="--model_name_or_path",
-        adapter_flag="--adapter_name_or_path",
-        template_flag="--template",
-        default_args={"infer_backend": "huggingface"},
-        serves_base_beside_adapter=False,
-        host_port_env=("API_HOST", "API_PORT"),
-        # without it every answer claims to come from `gpt-3.5-turbo`
-        name_env="API_MODEL_NAME",
-    ),
-    "swift": ServeRecipe(
-        module="swift.cli.deploy",
-        leading_args=(),
-        model_flag="--model",
-        adapter_flag="--adapters",
-        template_flag="--template",
-        default_args={"infer_backend": "transformers"},
-        serves_base_beside_adapter=True,
-        host_port_flags=("--host", "--port"),
-        name_flag="--served_model_name",
-    ),
-}
 
 
 @dataclass
@@ -97,48 +74,69 @@ class DeployPlan:
 
 def plan(request: DeployRequest, config: StylewrapConfig) -> DeployPlan:
     """Resolve the request into the exact process to start and the record it will have."""
+    from stylewrap.backends.base import get_backend
+    from stylewrap.backends.train import _model_family
+
     cfg = config.deploy
     model, adapter, run_backend, run_template = _resolve_weights(request)
-    backend = request.backend or cfg.backend or run_backend or config.train.backend
-    if backend not in RECIPES:
-        raise InputError(f"unknown backend {backend!r}", hint=f"one of: {', '.join(RECIPES)}")
-    recipe = RECIPES[backend]
+    backend = get_backend(request.backend or cfg.backend or run_backend or config.train.backend, config)
+    if getattr(backend, "serve_recipe", None) is None:
+        raise InputError(f"backend {backend.name!r} cannot serve models")
     host = request.host or cfg.host
     port = request.port or cfg.port
     api_key_env = request.api_key_env or cfg.api_key_env
     if api_key_env and not os.environ.get(api_key_env):
         raise InputError(f"--api-key-env {api_key_env}: that environment variable is empty or unset")
     tuned, base = _served_names(model, adapter, request.served_model_name or cfg.served_model_name)
-    models = [tuned, base] if (adapter and recipe.serves_base_beside_adapter) else [tuned]
+    both = adapter is not None and backend.serve_recipe.serves_base_beside_adapter
+    family = _model_family(model)
+    options = {
+        "model": model, "adapter": adapter, "tuned_name": tuned, "base_name": base,
+        "models": [tuned, base] if both else [tuned],
+        "template": request.template or cfg.template or run_template or family.get("template"),
+        "model_type": family.get("swift_model_type"),
+        "host": host, "port": port, "api_key_env": api_key_env,
+        "extra_args": {**cfg.extra_args, **request.extra_args},
+    }
+    invocation = backend.deploy_invocation(request.run_dir or Path.cwd(), options)
+    record = ServerRecord(
+        pid=0, host=host, port=port, backend=backend.name, models=options["models"],
+        log_file=str(server.log_path(port)), command=invocation.shell_line(), api_key_env=api_key_env,
+    )
+    return DeployPlan(invocation, record, cfg.startup_timeout)
 
-    argv: list[str] = [*recipe.leading_args, recipe.model_flag, model]
+
+def server_invocation(backend, options: dict[str, Any]) -> Invocation:
+    """`Backend.deploy_invocation` for any backend with a `serve_recipe`: the launcher running its server."""
+    recipe: ServeRecipe = backend.serve_recipe
+    adapter, both = options["adapter"], len(options["models"]) > 1
+    argv: list[str] = [*recipe.leading_args, recipe.model_flag, options["model"]]
     env: dict[str, str] = {}
     if adapter:
-        argv += [recipe.adapter_flag, f"{tuned}={adapter}" if recipe.serves_base_beside_adapter else str(adapter)]
-    template = request.template or cfg.template or run_template
-    if template:
-        argv += [recipe.template_flag, template]
-    name_at_base_slot = base if (adapter and recipe.serves_base_beside_adapter) else tuned
+        argv += [recipe.adapter_flag, f"{options['tuned_name']}={adapter}" if both else str(adapter)]
+    if options["template"]:
+        argv += [recipe.template_flag, options["template"]]
+    if options["model_type"] and recipe.model_type_flag:
+        argv += [recipe.model_type_flag, options["model_type"]]
+    name_at_base_slot = options["base_name"] if both else options["tuned_name"]
     if recipe.name_flag:
         argv += [recipe.name_flag, name_at_base_slot]
     if recipe.name_env:
         env[recipe.name_env] = name_at_base_slot
+    host, port = options["host"], options["port"]
     if recipe.host_port_flags:
         argv += [recipe.host_port_flags[0], host, recipe.host_port_flags[1], str(port)]
     if recipe.host_port_env:
         env.update({recipe.host_port_env[0]: host, recipe.host_port_env[1]: str(port)})
-    for key, value in {**recipe.default_args, **cfg.extra_args, **request.extra_args}.items():
+    for key, value in {**recipe.default_args, **options["extra_args"]}.items():
         argv += [f"--{key}", _flag_value(value)]
-
     spec = {"module": recipe.module, "argv": argv, "host": host, "port": port,
-            "served_models": models, "api_key_env": api_key_env}
-    python = _backend_python(backend, config)
-    invocation = Invocation([str(python), str(_launcher_path()), json.dumps(spec, ensure_ascii=False)], env=env)
-    record = ServerRecord(
-        pid=0, host=host, port=port, backend=backend, models=models,
-        log_file=str(server.log_path(port)), command=invocation.shell_line(), api_key_env=api_key_env,
-    )
-    return DeployPlan(invocation, record, cfg.startup_timeout)
+            "served_models": options["models"], "api_key_env": options["api_key_env"]}
+    python = backend.python()
+    if python is None:
+        raise BackendNotInstalled(f"the {backend.name} environment is not installed",
+                                  hint=f"run `stylewrap backend install {backend.name}`")
+    return Invocation([str(python), str(_launcher_path()), json.dumps(spec, ensure_ascii=False)], env=env)
 
 
 def _flag_value(value: Any) -> str:
@@ -184,23 +182,6 @@ def _launcher_path() -> Path:
     return Path(stylewrap.backends.__file__).resolve().parent / "serve_launcher.py"
 
 
-def _backend_python(backend: str, config: StylewrapConfig) -> Path:
-    from stylewrap.backends.envs import env_dir, env_python
-
-    own = getattr(config.backends, backend).executable
-    if own:
-        python = Path(own).expanduser().parent / "python"
-        if python.exists():
-            return python
-    python = env_python(backend, config)
-    if python is None:
-        raise BackendNotInstalled(
-            f"the {backend} environment is not installed ({python_of_venv(env_dir(backend, config))} missing)",
-            hint=f"run `stylewrap backend install {backend}`",
-        )
-    return python
-
-
 # ---------------------------------------------------------------- the verbs the CLI calls
 
 
@@ -217,13 +198,26 @@ def serve(
     on_ready: Callable[[ServerRecord], None],
     on_line: Callable[[str], None],
 ) -> None:
-    """Serve in the foreground: start, report ready, stream the log, stop the whole tree on exit or Ctrl-C."""
-    record = start(request, config)
+    """Serve in the foreground: start, report ready, stream the log, stop the whole tree on exit,
+    Ctrl-C (KeyboardInterrupt propagates) or SIGTERM (turned into KeyboardInterrupt)."""
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _interrupt) if in_main_thread else None
     try:
-        on_ready(record)
-        server.follow(record, on_line)
+        record = start(request, config)
+        try:
+            on_ready(record)
+            server.follow(record, on_line)
+            # only Ctrl-C/SIGTERM end a foreground server normally
+            raise RunFailed(server.died_message(record, "the server exited"))
+        finally:
+            server.stop(record)
     finally:
-        server.stop(record)
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
 
 
 @dataclass
@@ -254,7 +248,10 @@ def logs(port: int | None = None, lines: int = 50) -> tuple[ServerRecord, list[s
     return record, server.tail(record.log_file, lines)
 
 
-def current_endpoint() -> ServerRecord | None:
-    """The one running stylewrap server, if there is exactly one (chat and app default to it)."""
+def known_server(base_url: str | None = None) -> ServerRecord | None:
+    """The running stylewrap server at `base_url`, or without one, the only one running (chat and
+    app take its model names and key variable from it)."""
     running = [r for r in server.all_records() if server.is_running(r)]
+    if base_url is not None:
+        running = [r for r in running if r.base_url == base_url.rstrip("/")]
     return running[0] if len(running) == 1 else None

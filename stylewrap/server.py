@@ -66,6 +66,8 @@ def check_port_free(host: str, port: int) -> None:
     """Raise InputError when host:port cannot be bound (another server, or our own, holds it)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as sock:
+        # as uvicorn does: connections of a stopped server lingering in TIME_WAIT do not block the port
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
         except OSError as exc:
@@ -211,20 +213,21 @@ def start(inv: Invocation, record: ServerRecord, *, startup_timeout: float) -> S
     record.start_ticks = _start_ticks(process.pid)
     save_record(record)
     deadline = time.monotonic() + startup_timeout
-    while True:
-        if process.poll() is not None:
-            stop(record)
-            raise RunFailed(_died_message(record, f"server exited with code {process.returncode}"))
-        answers, _ = probe(record)
-        if answers:
-            return record
-        if time.monotonic() > deadline:
-            stop(record)
-            raise RunFailed(_died_message(record, f"server did not answer within {startup_timeout:.0f}s"))
-        time.sleep(0.5)
+    try:
+        while not probe(record)[0]:
+            if process.poll() is not None:
+                raise RunFailed(died_message(record, f"server exited with code {process.returncode}"))
+            if time.monotonic() > deadline:
+                raise RunFailed(died_message(record, f"server did not answer within {startup_timeout:.0f}s"))
+            time.sleep(0.5)
+    except BaseException:
+        # a failed start or a Ctrl-C while waiting leaves nothing running
+        stop(record)
+        raise
+    return record
 
 
-def _died_message(record: ServerRecord, what: str) -> str:
+def died_message(record: ServerRecord, what: str) -> str:
     last = "\n".join(f"  | {line}" for line in tail(record.log_file, 15))
     return f"{what}; last lines of {record.log_file}:\n{last}"
 

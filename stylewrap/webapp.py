@@ -10,7 +10,6 @@ page, and avoids CORS (ms-swift's server sends no CORS headers). With two or mor
 from __future__ import annotations
 
 import json
-import threading
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -145,10 +144,3 @@ def serve(upstream: Upstream, host: str, port: int, *, on_ready=None) -> None:
         httpd.serve_forever()
     finally:
         httpd.server_close()
-
-
-def serve_in_thread(upstream: Upstream, host: str = "127.0.0.1", port: int = 0) -> tuple[ThreadingHTTPServer, str]:
-    """Start serving in a background thread; for embedding and tests. Stop with `.shutdown()`."""
-    httpd = make_server(upstream, host, port)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    return httpd, f"http://{host}:{httpd.server_address[1]}/"

@@ -10,7 +10,7 @@ port_option = click.option("--port", type=click.IntRange(1, 65535), default=None
 
 
 @click.group(invoke_without_command=True)
-@click.option("--backend", type=click.Choice(["llamafactory", "swift"]), default=None, help="Serving backend (default: the run's).")
+@click.option("--backend", default=None, help="Serving backend: llamafactory or swift (default: the run's).")
 @click.option("--run", "run_dir", type=click.Path(file_okay=False, exists=True, path_type=Path), help="A training run directory.")
 @click.option("--model", default=None, help="Base or merged model: a folder or hub id.")
 @click.option("--adapter", type=click.Path(file_okay=False, exists=True, path_type=Path), help="LoRA adapter folder for --model.")
@@ -49,7 +49,10 @@ def deploy(ctx, backend, run_dir, model, adapter, host, port, served_model_name,
         _print_ready(record)
         click.echo(f"stop it with: stylewrap deploy stop --port {record.port}")
         return
-    deploy_lib.serve(request, config, on_ready=_print_ready, on_line=click.echo)
+    try:
+        deploy_lib.serve(request, config, on_ready=_print_ready, on_line=click.echo)
+    except KeyboardInterrupt:
+        click.echo("server stopped")
 
 
 def _print_ready(record) -> None:

@@ -1,0 +1,224 @@
+"""What `stylewrap deploy` would start, per backend, and how it finds and stops its processes.
+
+No backend runs here (tests/integration/test_deploy.py serves real models); these pin the exact
+argv and env handed to each backend's server, the served-name rules and the PID bookkeeping.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from stylewrap import server
+from stylewrap.chat import Conversation
+from stylewrap.cli import cli
+from stylewrap.config import load_config
+from stylewrap.deploy import DeployRequest, plan
+from stylewrap.errors import InputError, RunFailed
+from stylewrap.rundir import RunInfo
+from stylewrap.runner import Invocation, spawn
+
+
+@pytest.fixture
+def world(tmp_path, monkeypatch):
+    """Backend envs whose python exists, a Qwen2 model folder, a LoRA adapter folder, a state dir."""
+    for name in ("llamafactory", "swift"):
+        bin_dir = tmp_path / "envs" / name / "bin"
+        bin_dir.mkdir(parents=True)
+        (bin_dir / "python").symlink_to(sys.executable)
+    monkeypatch.setenv("STYLEWRAP_ENVS_DIR", str(tmp_path / "envs"))
+    monkeypatch.setenv(server.STATE_DIR_VAR, str(tmp_path / "state"))
+    model = tmp_path / "Qwen2-7B-Instruct"
+    model.mkdir()
+    (model / "config.json").write_text(json.dumps({"model_type": "qwen2"}))
+    adapter = tmp_path / "adapter"
+    adapter.mkdir()
+    (adapter / "adapter_config.json").write_text("{}")
+    return tmp_path, model, adapter
+
+
+def spec_of(invocation: Invocation) -> dict:
+    assert invocation.argv[1].endswith("serve_launcher.py")
+    return json.loads(invocation.argv[2])
+
+
+def test_swift_serves_base_and_adapter_side_by_side_on_the_exact_port(world):
+    tmp_path, model, adapter = world
+    deploy_plan = plan(DeployRequest(model=str(model), adapter=adapter, backend="swift", port=8123), load_config(search=False))
+    spec = spec_of(deploy_plan.invocation)
+    assert deploy_plan.invocation.argv[0] == str(tmp_path / "envs" / "swift" / "bin" / "python")
+    assert spec == {
+        "module": "swift.cli.deploy",
+        "argv": ["--model", str(model), "--adapters", f"default-lora={adapter}", "--template", "qwen",
+                 "--model_type", "qwen2", "--served_model_name", "Qwen2-7B-Instruct",
+                 "--host", "127.0.0.1", "--port", "8123", "--infer_backend", "transformers"],
+        "host": "127.0.0.1", "port": 8123, "served_models": ["default-lora", "Qwen2-7B-Instruct"], "api_key_env": None,
+    }
+    assert deploy_plan.invocation.env == {}
+    assert deploy_plan.record.models == ["default-lora", "Qwen2-7B-Instruct"]
+    assert deploy_plan.record.base_url == "http://127.0.0.1:8123/v1"
+
+
+def test_llamafactory_serves_one_model_named_through_its_env(world, monkeypatch):
+    _, model, adapter = world
+    monkeypatch.setenv("MY_SERVER_KEY", "sk-secret-value-1234")
+    request = DeployRequest(model=str(model), adapter=adapter, backend="llamafactory", served_model_name="classical",
+                            api_key_env="MY_SERVER_KEY", extra_args={"max_new_tokens": 64})
+    deploy_plan = plan(request, load_config(search=False))
+    spec = spec_of(deploy_plan.invocation)
+    assert spec["module"] == "llamafactory.cli"
+    assert spec["argv"] == ["api", "--model_name_or_path", str(model), "--adapter_name_or_path", str(adapter),
+                            "--template", "qwen", "--infer_backend", "huggingface", "--max_new_tokens", "64"]
+    assert spec["served_models"] == ["classical"] and spec["api_key_env"] == "MY_SERVER_KEY"
+    assert deploy_plan.invocation.env == {"API_MODEL_NAME": "classical", "API_HOST": "127.0.0.1", "API_PORT": "8000"}
+    # the key travels by env var name only: never on a command line, in a record or a log
+    assert "sk-secret-value-1234" not in json.dumps(deploy_plan.invocation.argv) + deploy_plan.record.command
+
+
+def test_served_names(world):
+    _, model, adapter = world
+    config = load_config(search=False)
+    alone = plan(DeployRequest(model=str(model), backend="swift"), config)
+    assert alone.record.models == ["Qwen2-7B-Instruct"]
+    with pytest.raises(InputError, match="also the base model's name"):
+        plan(DeployRequest(model=str(model), adapter=adapter, backend="swift", served_model_name="Qwen2-7B-Instruct"), config)
+
+
+def test_bad_requests_are_input_errors(world, monkeypatch):
+    tmp_path, model, adapter = world
+    config = load_config(search=False)
+    monkeypatch.delenv("UNSET_KEY_VAR", raising=False)
+    with pytest.raises(InputError, match="UNSET_KEY_VAR"):
+        plan(DeployRequest(model=str(model), backend="swift", api_key_env="UNSET_KEY_VAR"), config)
+    with pytest.raises(InputError, match="no adapter_config.json"):
+        plan(DeployRequest(model=str(model), adapter=tmp_path, backend="swift"), config)
+    with pytest.raises(InputError, match="nothing to serve"):
+        plan(DeployRequest(backend="swift"), config)
+    with pytest.raises(InputError, match="unknown backend"):
+        plan(DeployRequest(model=str(model), backend="vllm"), config)
+
+
+def test_run_directory_supplies_weights_backend_and_template(world):
+    tmp_path, model, adapter = world
+    run_dir = tmp_path / "runs" / "r1"
+    (run_dir / "output").mkdir(parents=True)
+    (run_dir / "output" / "adapter_config.json").write_text("{}")
+    RunInfo(run_id="r1", backend="swift", backend_version="4.6.0", base_model=str(model), method="lora",
+            template="qwen2_5", command="swift sft ...", status="succeeded", adapter_dir="output").save(run_dir)
+    spec = spec_of(plan(DeployRequest(run_dir=run_dir), load_config(search=False)).invocation)
+    assert spec["module"] == "swift.cli.deploy"
+    assert spec["argv"][:6] == ["--model", str(model), "--adapters", f"default-lora={run_dir / 'output'}", "--template", "qwen2_5"]
+
+    RunInfo(run_id="r2", backend="swift", backend_version=None, base_model=str(model), method="lora", template=None,
+            command="", status="failed", adapter_dir="missing").save(run_dir)
+    with pytest.raises(InputError, match="no trained weights"):
+        plan(DeployRequest(run_dir=run_dir), load_config(search=False))
+
+
+def test_cli_dry_run_prints_the_command_and_bad_input_exits_2(world):
+    _, model, adapter = world
+    result = CliRunner().invoke(cli, ["deploy", "--backend", "swift", "--model", str(model), "--adapter", str(adapter), "--dry-run"])
+    assert result.exit_code == 0, result.output
+    assert "serve_launcher.py" in result.output and f"default-lora={adapter}" in result.output
+    both = CliRunner().invoke(cli, ["deploy", "--run", str(adapter), "--model", str(model)])
+    assert both.exit_code == 2 and "not both" in both.output
+    none = CliRunner().invoke(cli, ["deploy", "stop"])
+    assert none.exit_code == 2 and "no stylewrap server is recorded" in none.output
+
+
+def test_stop_ends_the_whole_process_group_by_pid(world):
+    tmp_path, _, _ = world
+    # a parent with a child, as a server with workers would be
+    inv = Invocation(["sh", "-c", "sleep 300 & sleep 300"])
+    record = server.ServerRecord(pid=0, host="127.0.0.1", port=1, backend="test", models=[],
+                                 log_file=str(tmp_path / "log"), command=inv.shell_line())
+    process = spawn(inv, log_file=Path(record.log_file))
+    record.pid, record.start_ticks = process.pid, server._start_ticks(process.pid)
+    server.save_record(record)
+    for _ in range(200):
+        if len(server.group_members(process.pid)) >= 2:
+            break
+        time.sleep(0.05)
+    members = server.group_members(process.pid)
+    assert len(members) >= 2 and process.pid in members
+    assert server.is_running(record)
+
+    assert server.stop(record) is True
+    assert not any(server.pid_alive(pid) for pid in members)
+    assert server.load_record(1) is None
+    assert server.stop(record) is False
+
+
+def test_a_recycled_pid_is_never_signalled(world):
+    tmp_path, _, _ = world
+    # our own PID stands in for "some other process that now has the recorded PID"
+    record = server.ServerRecord(pid=os.getpid(), host="127.0.0.1", port=2, backend="test", models=[],
+                                 log_file=str(tmp_path / "log"), command="", start_ticks=1)
+    assert not server.is_running(record)
+    assert server.stop(record) is False
+
+
+def test_conversation_history_system_and_reset():
+    conversation = Conversation(system="用古文翻译腔回答")
+    conversation.add_exchange("你是谁？", "吾乃小明也。")
+    assert conversation.messages("还有呢？") == [
+        {"role": "system", "content": "用古文翻译腔回答"},
+        {"role": "user", "content": "你是谁？"},
+        {"role": "assistant", "content": "吾乃小明也。"},
+        {"role": "user", "content": "还有呢？"},
+    ]
+    conversation.reset(None)
+    assert conversation.messages("hi") == [{"role": "user", "content": "hi"}]
+
+
+def _record(tmp_path) -> server.ServerRecord:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return server.ServerRecord(pid=0, host="127.0.0.1", port=port, backend="test", models=[],
+                               log_file=str(tmp_path / "server.log"), command="")
+
+
+def test_a_server_that_dies_is_reported_with_its_last_log_lines(world):
+    tmp_path, _, _ = world
+    dying = Invocation([sys.executable, "-c", "print('CUDA out of memory, probably'); raise SystemExit(3)"])
+    record = _record(tmp_path)
+    with pytest.raises(RunFailed, match="exited with code 3") as info:
+        server.start(dying, record, startup_timeout=60)
+    assert "CUDA out of memory, probably" in str(info.value)
+    assert server.load_record(record.port) is None
+
+
+def test_a_server_that_never_answers_is_stopped_after_the_timeout(world):
+    tmp_path, _, _ = world
+    record = _record(tmp_path)
+    with pytest.raises(RunFailed, match="did not answer within 1s"):
+        server.start(Invocation(["sleep", "300"]), record, startup_timeout=1)
+    assert record.pid and not server.pid_alive(record.pid)
+
+
+def test_chat_commands_and_ctrl_c_at_the_prompt_end_cleanly():
+    from stylewrap.chat import Endpoint, chat_loop
+
+    typed = iter(["/system 用古文翻译腔回答", "/bogus", "/reset", "/system"])
+    written: list[str] = []
+
+    def read(prompt: str) -> str:
+        try:
+            return next(typed)
+        except StopIteration:
+            raise KeyboardInterrupt from None
+
+    conversation = Conversation()
+    conversation.add_exchange("q", "a")
+    result = chat_loop(Endpoint("http://127.0.0.1:9/v1", "m", "EMPTY"), conversation, read=read, write=written.append)
+    text = "".join(written)
+    assert "system prompt set" in text and "unknown command" in text and "system prompt cleared" in text
+    assert result.system is None and result.turns == []
