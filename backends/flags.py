@@ -171,6 +171,11 @@ SWIFT_V2_VALUES: dict[str, dict[str, Any]] = {
 }
 
 
+def model_flags(backend: str) -> dict[str, Flag | None]:
+    """The rows that name the model (shared by the train, export and inference tables)."""
+    return {option: FLAGS[option][1][backend] for option in ("model", "model_type", "template")}
+
+
 def swift_v2_to_v4(flags: Mapping[str, Any]) -> dict[str, Any]:
     """Rename a SWIFT 2.x flag set to ms-swift 4.x names, dropping removed flags."""
     out: dict[str, Any] = {}

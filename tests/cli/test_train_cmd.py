@@ -307,3 +307,20 @@ def test_compare_plans_base_with_style_prompt_and_tuned(project):
     base_part, tuned_part = result.output.split("[tuned]")
     assert "古文翻译腔" in base_part and "古文翻译腔" not in tuned_part
     assert "adapters:" in tuned_part and "adapters:" not in base_part
+
+
+@pytest.mark.skipif(__import__("shutil").which("nvidia-smi") is not None, reason="this machine has a GPU")
+def test_quantized_export_without_a_gpu_is_refused(project):
+    result = CliRunner().invoke(cli, ["export", str(_fake_run(project)), "--quantization-bit", "4", "--dry-run"])
+    assert result.exit_code == 2 and "quantized export calibrates on a CUDA GPU" in result.output
+
+
+@pytest.mark.parametrize("backend, expected", [
+    ("swift", {"quant_method": "gptq", "quant_bits": 4, "dataset": ["/run/data/rows.jsonl"]}),
+    ("llamafactory", {"export_quantization_bit": 4, "export_quantization_dataset": "/run/data/rows.jsonl"}),
+])
+def test_quantized_export_calibrates_on_the_run_data(backend, expected):
+    from stylewrap.backends.base import get_backend
+
+    sections = get_backend(backend).export_sections({"quantization_bit": 4, "calibration_data": "/run/data/rows.jsonl"})
+    assert {k: v for k, v in sections["export"].items() if k in expected} == expected
