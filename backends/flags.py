@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from stylewrap.errors import ConfigError
+from stylewrap.errors import ConfigError, Location
 
 LLAMAFACTORY = "llamafactory"
 SWIFT = "swift"
@@ -49,9 +49,7 @@ class Flag:
         return {self.name: value}
 
 
-def _where(option: str):
-    from stylewrap.errors import Location
-
+def _where(option: str) -> Location:
     return Location(field=f"train.{option}")
 
 

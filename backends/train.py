@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable, Iterator
@@ -19,6 +19,7 @@ import yaml
 
 from stylewrap.backends import flags
 from stylewrap.backends.base import CONFIG_DIR, OUTPUT_DIR, Launch, Progress, TableBackend, check_keys, get_backend
+from stylewrap.backends.lossplot import draw_loss
 from stylewrap.backends.render import DEEPSPEED_PRESETS, render, render_deepspeed
 from stylewrap.backends.steps import failure
 from stylewrap.config import StylewrapConfig, load_config
@@ -34,7 +35,6 @@ COMMAND_FILE = f"{CONFIG_DIR}/command.sh"
 LOG_FILE = "train.log"
 PROGRESS_FILE = "progress.jsonl"
 LOSS_PNG = "loss.png"
-PLOT_SCRIPT = Path(__file__).with_name("plot_loss.py")
 
 
 # ---------------------------------------------------------------- presets
@@ -100,7 +100,6 @@ class TrainPlan:
     preset: str | None = None
     resume_checkpoint: str | None = None
     deepspeed_source: Path | None = None
-    notes: list[str] = field(default_factory=list)
 
 
 def _model_family(model: str) -> dict[str, str]:
@@ -125,7 +124,7 @@ def quantized_base(model: str) -> bool:
     return config_file.is_file() and "quantization_config" in json.loads(config_file.read_text(encoding="utf-8"))
 
 
-def unified_options(config: StylewrapConfig, backend: TableBackend, model: str, dataset: dict[str, Any],
+def unified_options(config: StylewrapConfig, model: str, dataset: dict[str, Any],
                     deepspeed_file: str | None, resume_checkpoint: str | None) -> dict[str, Any]:
     t = config.train
     family = _model_family(model)
@@ -221,7 +220,7 @@ def weights_dir(output_dir: Path) -> Path | None:
 
 def resumable_run(config: StylewrapConfig, backend: str) -> Path:
     root = config.resolve_path(config.train.output_dir) or Path(config.train.output_dir)
-    runs = sorted((p.parent for p in root.glob(f"*/run.json")), key=lambda p: p.stat().st_mtime, reverse=True)
+    runs = sorted((p.parent for p in root.glob("*/run.json")), key=lambda p: p.stat().st_mtime, reverse=True)
     for run_dir in runs:
         info = RunInfo.load(run_dir)
         if info.backend == backend and info.status != "succeeded" and latest_checkpoint(run_dir / OUTPUT_DIR):
@@ -249,7 +248,7 @@ def plan_training(config: StylewrapConfig, *, backend_name: str | None = None, l
     dataset_name = config.data.dataset_name
     dataset = backend.dataset_options(DATA_DIR, dataset_name)
     ds_relative, ds_text, ds_source = deepspeed_file(deepspeed or config.train.deepspeed, config)
-    options = unified_options(config, backend, model, dataset, ds_relative, resume_checkpoint)
+    options = unified_options(config, model, dataset, ds_relative, resume_checkpoint)
     sections = backend.train_sections(options)
     if config.train.extra_args:
         sections["extra"].update(config.train.extra_args)
@@ -422,6 +421,7 @@ def progress_bar(console=None):
 def execute(plan: TrainPlan, *, show_progress: bool = True, console=None, echo=None) -> RunInfo:
     from stylewrap import runner
 
+    plan.backend.require_installed()
     dataset = write_plan(plan, with_data=True)
     info = RunInfo(run_id=plan.run_dir.name, backend=plan.backend.name, backend_version=plan.backend.version(),
                    base_model=plan.options["model"], method=plan.config.train.method, template=plan.options["template"],
@@ -434,7 +434,6 @@ def execute(plan: TrainPlan, *, show_progress: bool = True, console=None, echo=N
     info.save(plan.run_dir)
     bar = progress_bar(console) if show_progress else None
     feed = ProgressFeed(plan.backend, plan.run_dir / OUTPUT_DIR / plan.backend.log_file, bar)
-    plan.backend.require_installed()
     try:
         if bar is not None:
             bar.start()
@@ -462,23 +461,13 @@ def finish(plan: TrainPlan, info: RunInfo, feed: ProgressFeed, ok: bool) -> None
     info.metrics = {"steps": feed.records[-1].step if feed.records else 0,
                     "final_loss": losses[-1] if losses else None, "first_loss": losses[0] if losses else None,
                     **{k: v for k, v in feed.finals.items() if isinstance(v, (int, float))}}
-    if losses and plot_loss(plan.backend, plan.run_dir, f"{plan.backend.name} {info.method} — {info.run_id}"):
+    points = [(p.step, p.loss) for p in feed.records if p.loss is not None]
+    if points:
+        draw_loss(points, plan.run_dir / LOSS_PNG)
         info.loss_png = LOSS_PNG
     info.status = "succeeded" if ok and weights else "failed"
     info.finished_at = _now()
     info.save(plan.run_dir)
-
-
-def plot_loss(backend: TableBackend, run_dir: Path, title: str) -> bool:
-    """The loss PNG is drawn by the backend env's python (it has matplotlib; the core stays light)."""
-    from stylewrap import runner
-
-    python = backend.python()
-    if python is None:
-        return False
-    inv = Invocation(argv=[str(python), "-I", str(PLOT_SCRIPT), PROGRESS_FILE, LOSS_PNG, title], cwd=run_dir,
-                     env={"MPLBACKEND": "Agg"})
-    return runner.run(inv, log_file=run_dir / LOG_FILE).ok and (run_dir / LOSS_PNG).is_file()
 
 
 def summary(info: RunInfo, run_dir: Path) -> str:
