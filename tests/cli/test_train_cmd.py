@@ -324,3 +324,16 @@ def test_quantized_export_calibrates_on_the_run_data(backend, expected):
 
     sections = get_backend(backend).export_sections({"quantization_bit": 4, "calibration_data": "/run/data/rows.jsonl"})
     assert {k: v for k, v in sections["export"].items() if k in expected} == expected
+
+
+def test_a_secret_never_reaches_the_run_directory(project, monkeypatch):
+    planted = "ms-planted-token-0123456789"
+    monkeypatch.setenv("MODELSCOPE_API_TOKEN", planted)
+    monkeypatch.setattr(runner, "run", FakeBackend(weights="output/checkpoint-3"))
+    result = invoke("train", "--backend", "swift", "--quiet", "--set", f"train.extra_args={{hub_token: {planted}}}")
+    assert result.exit_code == 0, result.output
+    run_dir = only_run(project)
+    assert "hub_token: ***" in (run_dir / "config" / "train.yaml").read_text()
+    for path in run_dir.rglob("*"):
+        if path.is_file():
+            assert planted not in path.read_text(encoding="utf-8", errors="replace"), path
