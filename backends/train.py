@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import time
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -390,6 +391,7 @@ class ProgressFeed:
         self.task = bar.add_task(f"{backend.name} training", total=None, loss="-", lr="-", eta="-") if bar else None
         self.records: list[Progress] = []
         self.finals: dict[str, Any] = {}
+        self.backend_seconds: float | None = None
 
     def poll(self, _line: str = "") -> None:
         for line in self.tail.lines():
@@ -437,8 +439,10 @@ def execute(plan: TrainPlan, *, show_progress: bool = True, console=None, echo=N
     try:
         if bar is not None:
             bar.start()
+        started = time.perf_counter()
         result = runner.run(plan.invocation, log_file=plan.run_dir / LOG_FILE, on_line=feed.poll, echo=echo,
                             new_session=True)
+        feed.backend_seconds = time.perf_counter() - started
         feed.poll()
     except BaseException:
         info.status, info.finished_at = "failed", _now()
@@ -458,7 +462,7 @@ def finish(plan: TrainPlan, info: RunInfo, feed: ProgressFeed, ok: bool) -> None
     weights = weights_dir(plan.run_dir / OUTPUT_DIR)
     info.adapter_dir = str(weights.relative_to(plan.run_dir)) if weights else None
     losses = [p.loss for p in feed.records if p.loss is not None]
-    info.metrics = {"steps": feed.records[-1].step if feed.records else 0,
+    info.metrics = {"steps": feed.records[-1].step if feed.records else 0, "backend_seconds": feed.backend_seconds,
                     "final_loss": losses[-1] if losses else None, "first_loss": losses[0] if losses else None,
                     **{k: v for k, v in feed.finals.items() if isinstance(v, (int, float))}}
     points = [(p.step, p.loss) for p in feed.records if p.loss is not None]

@@ -5,7 +5,10 @@ For each backend: the same tiny run (tiny model, 200 real TslDial rows, a few st
      the backend, progress tracking, loss PNG, run.json), and
   B. the backend's own program on the config A rendered (`llamafactory-cli train config/train.yaml`
      / `swift sft config/train.yaml`) in a copy of A's run directory without its outputs.
-Prints each wall time and the ratios A/B of minimums and of medians (target <= 1.05).
+Prints each wall time and the ratios A/B of minimums and of medians (target <= 1.05). On a shared,
+loaded machine the run-to-run noise can exceed the overhead, so it also prints the overhead measured
+inside each A run: A's wall time over the backend process's own wall time (run.json
+metrics.backend_seconds), which other load disturbs far less.
 
     .venv/bin/python bench/train_overhead.py [--rounds 3] [--steps 10] [--backend llamafactory --backend swift]
 """
@@ -67,10 +70,12 @@ def main() -> None:
         backend = get_backend(name)
         # warm-up: first-import caches (and stylewrap's known-keys cache) for both sides
         timed([*stylewrap, "--backend", name], work)
-        wrapped, direct = [], []
+        wrapped, direct, inside = [], [], []
         for _ in range(args.rounds):
             wrapped.append(timed([*stylewrap, "--backend", name], work))
             source = newest_run(work)
+            backend_seconds = json.loads((source / "run.json").read_text(encoding="utf-8"))["metrics"]["backend_seconds"]
+            inside.append(wrapped[-1] / backend_seconds)
             copy = work / f"direct-{name}-{len(direct)}"
             shutil.copytree(source, copy, ignore=shutil.ignore_patterns("output", "*.log", "loss.png", "progress.jsonl"))
             argv = [str(backend.require_installed()), *backend.subcommands["train"], "config/train.yaml"]
@@ -79,7 +84,9 @@ def main() -> None:
         print(f"{name} {backend.version()}: stylewrap train {[round(t, 2) for t in wrapped]} s, "
               f"{argv[0].rsplit('/', 1)[-1]} {' '.join(argv[1:])} {[round(t, 2) for t in direct]} s, "
               f"ratio of minimums {min(wrapped) / min(direct):.3f}, "
-              f"ratio of medians {statistics.median(wrapped) / statistics.median(direct):.3f}")
+              f"ratio of medians {statistics.median(wrapped) / statistics.median(direct):.3f}; "
+              f"inside each stylewrap run, wall / backend process {[round(r, 3) for r in inside]}, "
+              f"median {statistics.median(inside):.3f}")
     shutil.rmtree(work, ignore_errors=True)
 
 

@@ -101,6 +101,7 @@ def test_llamafactory_single_process(project, monkeypatch):
     info = RunInfo.load(run_dir)
     assert info.status == "succeeded" and info.adapter_dir == "output"
     assert info.metrics["steps"] == 3 and info.metrics["final_loss"] == pytest.approx(1.7)
+    assert info.metrics["backend_seconds"] >= 0 and info.loss_png == "loss.png"
     assert info.dataset["rows"] == ROWS
     assert [json.loads(l)["step"] for l in (run_dir / "progress.jsonl").read_text().splitlines()] == [1, 2, 3]
     assert "run:" in result.output and "status: succeeded" in result.output
