@@ -338,3 +338,13 @@ def test_a_secret_never_reaches_the_run_directory(project, monkeypatch):
     for path in run_dir.rglob("*"):
         if path.is_file():
             assert planted not in path.read_text(encoding="utf-8", errors="replace"), path
+
+
+def test_compare_a_full_finetune_uses_its_weights_as_the_tuned_model(project):
+    run_dir = _fake_run(project, method="full", backend="llamafactory")
+    result = invoke("compare", str(run_dir), "--probes", "translational", "--dry-run")
+    assert result.exit_code == 0, result.output
+    base_part, tuned_part = result.output.split("[tuned]")
+    assert "model_name_or_path: Qwen/Qwen2.5-0.5B-Instruct" in base_part
+    assert f"model_name_or_path: {(run_dir / 'output').resolve()}" in tuned_part
+    assert "adapter_name_or_path" not in result.output and "你去过北京吗" in result.output
