@@ -94,6 +94,7 @@ FLAGS: dict[str, tuple[str, dict[str, Flag | None]]] = {
     "dataset": ("data", same("dataset")),
     "dataset_dir": ("data", {LLAMAFACTORY: Flag("dataset_dir"), SWIFT: None}),
     "custom_dataset_info": ("data", {LLAMAFACTORY: None, SWIFT: Flag("custom_dataset_info")}),
+    "eval_dataset": ("data", {LLAMAFACTORY: Flag("eval_dataset"), SWIFT: Flag("val_dataset", split=True)}),
     "val_size": ("data", {LLAMAFACTORY: Flag("val_size"), SWIFT: Flag("split_dataset_ratio")}),
     "cutoff_len": ("data", {LLAMAFACTORY: Flag("cutoff_len"), SWIFT: Flag("max_length")}),
     "packing": ("data", same("packing")),

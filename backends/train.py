@@ -31,6 +31,7 @@ from stylewrap.runner import Invocation, describe
 from stylewrap.secrets import redact_env
 
 DATA_DIR = "data"
+VAL_SUFFIX = "_val"
 TRAIN_CONFIG = f"{CONFIG_DIR}/train.yaml"
 COMMAND_FILE = f"{CONFIG_DIR}/command.sh"
 LOG_FILE = "train.log"
@@ -134,7 +135,9 @@ def unified_options(config: StylewrapConfig, model: str, dataset: dict[str, Any]
         raise ConfigError("cannot tell the chat template of this model", location=Location(field="train.template"),
                           hint="set train.template (e.g. qwen, qwen2_5, qwen3, llama3)")
     lora = t.method in ("lora", "qlora")
-    val_size = config.data.val_size or None
+    # a separate validation file replaces the split (llamafactory refuses both at once)
+    validating = bool(config.data.val_file or config.data.val_size)
+    val_size = None if config.data.val_file else (config.data.val_size or None)
     return {
         "model": model,
         "model_type": family.get("swift_model_type"),
@@ -154,7 +157,7 @@ def unified_options(config: StylewrapConfig, model: str, dataset: dict[str, Any]
         "packing": t.packing,
         "dataloader_num_workers": t.dataloader_num_workers,
         "per_device_train_batch_size": t.per_device_train_batch_size,
-        "per_device_eval_batch_size": t.per_device_train_batch_size if val_size else None,
+        "per_device_eval_batch_size": t.per_device_train_batch_size if validating else None,
         "gradient_accumulation_steps": t.gradient_accumulation_steps,
         "learning_rate": t.learning_rate,
         "num_train_epochs": t.num_train_epochs,
@@ -167,8 +170,8 @@ def unified_options(config: StylewrapConfig, model: str, dataset: dict[str, Any]
         "liger_kernel": t.liger_kernel or None,
         "deepspeed": deepspeed_file,
         "seed": t.seed,
-        "eval_strategy": "steps" if val_size else "no",
-        "eval_steps": (t.eval_steps or t.save_steps) if val_size else None,
+        "eval_strategy": "steps" if validating else "no",
+        "eval_steps": (t.eval_steps or t.save_steps) if validating else None,
         "logging_steps": t.logging_steps,
         "save_steps": t.save_steps,
         "save_total_limit": t.save_total_limit,
@@ -248,6 +251,8 @@ def plan_training(config: StylewrapConfig, *, backend_name: str | None = None, l
     train_file = config.resolve_path(config.data.train_file)
     dataset_name = config.data.dataset_name
     dataset = backend.dataset_options(DATA_DIR, dataset_name)
+    if config.data.val_file:
+        dataset["eval_dataset"] = f"{dataset_name}{VAL_SUFFIX}"
     ds_relative, ds_text, ds_source = deepspeed_file(deepspeed or config.train.deepspeed, config)
     options = unified_options(config, model, dataset, ds_relative, resume_checkpoint)
     sections = backend.train_sections(options)
@@ -312,25 +317,33 @@ def _trainable_rows(records: Iterable, count: RowCount) -> Iterator:
             yield record
 
 
-def write_dataset(plan: TrainPlan) -> dict[str, Any]:
+def convert_rows(plan: TrainPlan, source: Path, name: str, field: str) -> dict[str, Any]:
+    """Convert `source` to the backend's format under data/ and register it as `name`."""
     from stylewrap.adapters import detect_format, read_records
 
-    if plan.train_file is None:
-        raise ConfigError("no training data", location=Location(field="data.train_file"),
-                          hint="set data.train_file (any format `stylewrap data` reads)")
-    if not plan.train_file.is_file():
-        raise InputError("training data not found", location=Location(plan.train_file, field="data.train_file"))
-    fmt = plan.config.data.format or detect_format(plan.train_file)
+    if not source.is_file():
+        raise InputError("data file not found", location=Location(source, field=field))
+    fmt = plan.config.data.format or detect_format(source)
     count = RowCount()
-    plan.backend.register_dataset(_trainable_rows(read_records(plan.train_file, fmt), count),
-                                  plan.run_dir / DATA_DIR, plan.dataset_name)
+    plan.backend.register_dataset(_trainable_rows(read_records(source, fmt), count), plan.run_dir / DATA_DIR, name)
     if count.kept == 0:
         # ms-swift would die later with ZeroDivisionError; llamafactory with an empty-dataset error
         raise DataError(f"none of the {count.read} rows has an assistant answer to train on",
-                        location=Location(plan.train_file), hint="check the file's format and fields")
-    return {"name": plan.dataset_name, "path": str(plan.train_file), "format": fmt, "rows": count.kept,
-            "source": str(plan.train_file), "skipped_rows": count.read - count.kept,
-            "registration": f"{DATA_DIR}/", "backend_format": plan.backend.data_format}
+                        location=Location(source), hint="check the file's format and fields")
+    return {"name": name, "path": str(source), "format": fmt, "rows": count.kept, "skipped_rows": count.read - count.kept}
+
+
+def write_dataset(plan: TrainPlan) -> dict[str, Any]:
+    if plan.train_file is None:
+        raise ConfigError("no training data", location=Location(field="data.train_file"),
+                          hint="set data.train_file (any format `stylewrap data` reads)")
+    dataset = convert_rows(plan, plan.train_file, plan.dataset_name, "data.train_file")
+    dataset.update({"source": str(plan.train_file), "registration": f"{DATA_DIR}/",
+                    "backend_format": plan.backend.data_format})
+    val_file = plan.config.resolve_path(plan.config.data.val_file)
+    if val_file is not None:
+        dataset["validation"] = convert_rows(plan, val_file, f"{plan.dataset_name}{VAL_SUFFIX}", "data.val_file")
+    return dataset
 
 
 def write_plan(plan: TrainPlan, *, with_data: bool) -> dict[str, Any] | None:
@@ -401,7 +414,7 @@ class ProgressFeed:
                 continue
             if not isinstance(record, dict):
                 continue
-            self.finals.update({k: v for k, v in record.items() if k.startswith("train_")})
+            self.finals.update({k: v for k, v in record.items() if k.startswith(("train_", "eval_loss"))})
             progress = self.backend.read_progress(record)
             if progress is None:
                 continue

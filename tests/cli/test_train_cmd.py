@@ -348,3 +348,21 @@ def test_compare_a_full_finetune_uses_its_weights_as_the_tuned_model(project):
     assert "model_name_or_path: Qwen/Qwen2.5-0.5B-Instruct" in base_part
     assert f"model_name_or_path: {(run_dir / 'output').resolve()}" in tuned_part
     assert "adapter_name_or_path" not in result.output and "你去过北京吗" in result.output
+
+
+@pytest.mark.parametrize("backend, eval_key, expected", [("llamafactory", "eval_dataset", "stylewrap_style_val"),
+                                                          ("swift", "val_dataset", ["stylewrap_style_val"])])
+def test_validation_file_is_registered_and_evaluated(project, monkeypatch, shared_data, backend, eval_key, expected):
+    rows = json.loads((shared_data / "tsldial" / "TslDial.json").read_text(encoding="utf-8"))[ROWS:ROWS + 5]
+    (project / "val.json").write_text(json.dumps(rows, ensure_ascii=False), encoding="utf-8")
+    monkeypatch.setattr(runner, "run", FakeBackend(weights="output/checkpoint-3"))
+    result = invoke("train", "--backend", backend, "--quiet", "--set", "data.val_file=val.json",
+                    "--set", "data.val_size=0.1")
+    assert result.exit_code == 0, result.output
+    run_dir = only_run(project)
+    config = train_yaml(run_dir)
+    assert config[eval_key] == expected and config["eval_strategy"] == "steps"
+    assert "val_size" not in config and "split_dataset_ratio" not in config
+    assert RunInfo.load(run_dir).dataset["validation"]["rows"] == 5
+    registered = (run_dir / "data").glob("*info.json")
+    assert any("stylewrap_style_val" in path.read_text() for path in registered)
