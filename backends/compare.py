@@ -150,7 +150,7 @@ def run_compare(plan: ComparePlan, *, status_for=None) -> tuple[Path, Path]:
         status = status_for(step.variant) if status_for else None
         run_step(plan.backend, step.invocation, step.files, plan.out_dir / "compare.log", f"inference ({step.variant})", status)
         answers[step.variant] = _answers(plan.out_dir / step.result_file, len(plan.questions))
-    rows = [{"question": q, "base": b, "tuned": t} for q, b, t in zip(plan.questions, answers["base"], answers["tuned"])]
+    rows = [{"question": q, "base": b, "tuned": t} for q, b, t in zip(plan.questions, answers["base"], answers["tuned"], strict=True)]
     context = {"run_id": plan.info.run_id, "backend": plan.backend.name, "method": plan.info.method,
                "base_model": plan.info.base_model, "tuned": plan.tuned, "probes": plan.probes, "rows": rows,
                "base_system": plan.base_system, "max_new_tokens": plan.max_new_tokens}

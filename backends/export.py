@@ -28,6 +28,15 @@ class ExportPlan:
     invocation: Invocation
 
 
+def calibration_file(run_dir: Path, info: RunInfo) -> str:
+    """The run's converted training rows (the backend's own format), to calibrate quantization on."""
+    found = sorted((run_dir / "data").glob(f"{info.dataset.get('name', '*')}.json*"))
+    if not found:
+        raise InputError("quantized export calibrates on the run's training data, and it is gone",
+                         location=Location(run_dir / "data"))
+    return str(found[0].resolve())
+
+
 def plan_export(run_dir: Path, config: StylewrapConfig, *, output_dir: Path | None = None,
                 quantization_bit: int | None = None) -> ExportPlan:
     run_dir = Path(run_dir)
@@ -49,7 +58,8 @@ def plan_export(run_dir: Path, config: StylewrapConfig, *, output_dir: Path | No
                                                   else run_dir / MERGED_DIR)
     options = {"model": info.base_model, "model_type": _model_family(info.base_model).get("swift_model_type"),
                "adapter": info.adapter_dir, "template": info.template, "output_dir": str(target.resolve()),
-               "max_shard_size_gb": config.export.max_shard_size_gb, "quantization_bit": quantization_bit}
+               "max_shard_size_gb": config.export.max_shard_size_gb, "quantization_bit": quantization_bit,
+               "calibration_data": calibration_file(run_dir, info) if quantization_bit else None}
     sections = backend.export_sections(options)
     check_keys(backend, "export", sections, config_path("export"))
     invocation = backend.export_invocation(run_dir, config_path("export"))

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from stylewrap.errors import ConfigError
+from stylewrap.errors import ConfigError, Location
 
 LLAMAFACTORY = "llamafactory"
 SWIFT = "swift"
@@ -49,9 +49,7 @@ class Flag:
         return {self.name: value}
 
 
-def _where(option: str):
-    from stylewrap.errors import Location
-
+def _where(option: str) -> Location:
     return Location(field=f"train.{option}")
 
 
@@ -96,6 +94,7 @@ FLAGS: dict[str, tuple[str, dict[str, Flag | None]]] = {
     "dataset": ("data", same("dataset")),
     "dataset_dir": ("data", {LLAMAFACTORY: Flag("dataset_dir"), SWIFT: None}),
     "custom_dataset_info": ("data", {LLAMAFACTORY: None, SWIFT: Flag("custom_dataset_info")}),
+    "eval_dataset": ("data", {LLAMAFACTORY: Flag("eval_dataset"), SWIFT: Flag("val_dataset", split=True)}),
     "val_size": ("data", {LLAMAFACTORY: Flag("val_size"), SWIFT: Flag("split_dataset_ratio")}),
     "cutoff_len": ("data", {LLAMAFACTORY: Flag("cutoff_len"), SWIFT: Flag("max_length")}),
     "packing": ("data", same("packing")),
@@ -169,6 +168,11 @@ SWIFT_V2_VALUES: dict[str, dict[str, Any]] = {
     "model_type": {"qwen2-7b-instruct": "Qwen/Qwen2-7B-Instruct"},
     "dataset": {"classical-chinese-translate": "swift/classical_chinese_translate"},
 }
+
+
+def model_flags(backend: str) -> dict[str, Flag | None]:
+    """The rows that name the model (shared by the train, export and inference tables)."""
+    return {option: FLAGS[option][1][backend] for option in ("model", "model_type", "template")}
 
 
 def swift_v2_to_v4(flags: Mapping[str, Any]) -> dict[str, Any]:

@@ -6,6 +6,7 @@ from pathlib import Path
 from stylewrap.backends.base import LogFields, TableBackend
 from stylewrap.backends.flags import Flag
 from stylewrap.deploy import ServeRecipe
+from stylewrap.backends.flags import Flag, model_flags
 from stylewrap.runner import Invocation
 
 PREDICT_SCRIPT = Path(__file__).with_name("lf_predict.py")
@@ -31,25 +32,20 @@ class LlamaFactoryBackend(TableBackend):
         for command in ("train", "export")
     }
     export_flags = {
-        "model": Flag("model_name_or_path"),
+        **model_flags(name),
         "adapter": Flag("adapter_name_or_path"),
-        "template": Flag("template", values={"qwen2_5": "qwen"}),
-        "model_type": Flag(drop=True),
         "output_dir": Flag("export_dir"),
         "max_shard_size_gb": Flag("export_size"),
+        # GPTQ, calibrated on the run's own training rows
         "quantization_bit": Flag("export_quantization_bit"),
-        "trust_remote_code": Flag("trust_remote_code"),
+        "calibration_data": Flag("export_quantization_dataset"),
     }
     export_constants = {"finetuning_type": "lora", "export_device": "cpu", "export_legacy_format": False}
     infer_flags = {
-        "model": Flag("model_name_or_path"),
+        **model_flags(name),
         "adapter": Flag("adapter_name_or_path"),
-        "template": Flag("template", values={"qwen2_5": "qwen"}),
-        "model_type": Flag(drop=True),
-        "system": Flag("default_system"),
         "probes_file": Flag("probes_file"),
         "result_file": Flag("predictions_file"),
-        "cutoff_len": Flag("cutoff_len"),
         "max_new_tokens": Flag("max_new_tokens"),
     }
     infer_constants = {"infer_backend": "huggingface", "do_sample": False}

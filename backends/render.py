@@ -35,7 +35,11 @@ def environment():
 
 
 def render(template: str, **context: Any) -> str:
-    return environment().get_template(template).render(**context)
+    """The rendered text, with the value of every secret in the environment scrubbed: a key typed
+    into --set or extra_args by mistake never reaches a file."""
+    from stylewrap.secrets import redact
+
+    return redact(environment().get_template(template).render(**context))
 
 
 def render_deepspeed(preset: str) -> str:

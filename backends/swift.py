@@ -8,6 +8,7 @@ from stylewrap.adapters.registration import SWIFT_INFO as REGISTRATION_FILE
 from stylewrap.backends.base import LogFields, TableBackend
 from stylewrap.backends.flags import Flag
 from stylewrap.deploy import ServeRecipe
+from stylewrap.backends.flags import Flag, model_flags
 
 
 class SwiftBackend(TableBackend):
@@ -23,25 +24,20 @@ class SwiftBackend(TableBackend):
     dataset_location = {"custom_dataset_info": "{data_dir}/" + REGISTRATION_FILE}
     argument_classes = {"train": ("swift.arguments.SftArguments",), "export": ("swift.arguments.ExportArguments",)}
     export_flags = {
-        "model": Flag("model"),
+        **model_flags(name),
         "adapter": Flag("adapters", split=True),
-        "template": Flag("template"),
-        "model_type": Flag("model_type"),
         "output_dir": Flag("output_dir"),
         "max_shard_size_gb": Flag("max_shard_size", fmt="{}GB"),
-        "quantization_bit": Flag("quant_bits"),
-        "trust_remote_code": None,
+        # GPTQ, calibrated on the run's own training rows
+        "quantization_bit": Flag(expand={bits: {"quant_method": "gptq", "quant_bits": bits} for bits in (2, 3, 4, 8)}),
+        "calibration_data": Flag("dataset", split=True),
     }
     export_constants = {"merge_lora": True, "exist_ok": True}
     infer_flags = {
-        "model": Flag("model"),
+        **model_flags(name),
         "adapter": Flag("adapters", split=True),
-        "template": Flag("template"),
-        "model_type": Flag("model_type"),
-        "system": Flag("system"),
         "probes_file": Flag("val_dataset", split=True),
         "result_file": Flag("result_path"),
-        "cutoff_len": Flag("max_length"),
         "max_new_tokens": Flag("max_new_tokens"),
     }
     infer_constants = {"infer_backend": "transformers", "temperature": 0.0, "stream": False}

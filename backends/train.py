@@ -10,7 +10,8 @@ from __future__ import annotations
 import json
 import re
 import shutil
-from dataclasses import asdict, dataclass, field
+import time
+from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable, Iterator
@@ -19,6 +20,7 @@ import yaml
 
 from stylewrap.backends import flags
 from stylewrap.backends.base import CONFIG_DIR, OUTPUT_DIR, Launch, Progress, TableBackend, check_keys, get_backend
+from stylewrap.backends.lossplot import draw_loss
 from stylewrap.backends.render import DEEPSPEED_PRESETS, render, render_deepspeed
 from stylewrap.backends.steps import failure
 from stylewrap.config import StylewrapConfig, load_config
@@ -29,12 +31,12 @@ from stylewrap.runner import Invocation, describe
 from stylewrap.secrets import redact_env
 
 DATA_DIR = "data"
+VAL_SUFFIX = "_val"
 TRAIN_CONFIG = f"{CONFIG_DIR}/train.yaml"
 COMMAND_FILE = f"{CONFIG_DIR}/command.sh"
 LOG_FILE = "train.log"
 PROGRESS_FILE = "progress.jsonl"
 LOSS_PNG = "loss.png"
-PLOT_SCRIPT = Path(__file__).with_name("plot_loss.py")
 
 
 # ---------------------------------------------------------------- presets
@@ -100,7 +102,6 @@ class TrainPlan:
     preset: str | None = None
     resume_checkpoint: str | None = None
     deepspeed_source: Path | None = None
-    notes: list[str] = field(default_factory=list)
 
 
 def _model_family(model: str) -> dict[str, str]:
@@ -125,7 +126,7 @@ def quantized_base(model: str) -> bool:
     return config_file.is_file() and "quantization_config" in json.loads(config_file.read_text(encoding="utf-8"))
 
 
-def unified_options(config: StylewrapConfig, backend: TableBackend, model: str, dataset: dict[str, Any],
+def unified_options(config: StylewrapConfig, model: str, dataset: dict[str, Any],
                     deepspeed_file: str | None, resume_checkpoint: str | None) -> dict[str, Any]:
     t = config.train
     family = _model_family(model)
@@ -134,7 +135,9 @@ def unified_options(config: StylewrapConfig, backend: TableBackend, model: str, 
         raise ConfigError("cannot tell the chat template of this model", location=Location(field="train.template"),
                           hint="set train.template (e.g. qwen, qwen2_5, qwen3, llama3)")
     lora = t.method in ("lora", "qlora")
-    val_size = config.data.val_size or None
+    # a separate validation file replaces the split (llamafactory refuses both at once)
+    validating = bool(config.data.val_file or config.data.val_size)
+    val_size = None if config.data.val_file else (config.data.val_size or None)
     return {
         "model": model,
         "model_type": family.get("swift_model_type"),
@@ -154,7 +157,7 @@ def unified_options(config: StylewrapConfig, backend: TableBackend, model: str, 
         "packing": t.packing,
         "dataloader_num_workers": t.dataloader_num_workers,
         "per_device_train_batch_size": t.per_device_train_batch_size,
-        "per_device_eval_batch_size": t.per_device_train_batch_size if val_size else None,
+        "per_device_eval_batch_size": t.per_device_train_batch_size if validating else None,
         "gradient_accumulation_steps": t.gradient_accumulation_steps,
         "learning_rate": t.learning_rate,
         "num_train_epochs": t.num_train_epochs,
@@ -167,8 +170,8 @@ def unified_options(config: StylewrapConfig, backend: TableBackend, model: str, 
         "liger_kernel": t.liger_kernel or None,
         "deepspeed": deepspeed_file,
         "seed": t.seed,
-        "eval_strategy": "steps" if val_size else "no",
-        "eval_steps": (t.eval_steps or t.save_steps) if val_size else None,
+        "eval_strategy": "steps" if validating else "no",
+        "eval_steps": (t.eval_steps or t.save_steps) if validating else None,
         "logging_steps": t.logging_steps,
         "save_steps": t.save_steps,
         "save_total_limit": t.save_total_limit,
@@ -221,7 +224,7 @@ def weights_dir(output_dir: Path) -> Path | None:
 
 def resumable_run(config: StylewrapConfig, backend: str) -> Path:
     root = config.resolve_path(config.train.output_dir) or Path(config.train.output_dir)
-    runs = sorted((p.parent for p in root.glob(f"*/run.json")), key=lambda p: p.stat().st_mtime, reverse=True)
+    runs = sorted((p.parent for p in root.glob("*/run.json")), key=lambda p: p.stat().st_mtime, reverse=True)
     for run_dir in runs:
         info = RunInfo.load(run_dir)
         if info.backend == backend and info.status != "succeeded" and latest_checkpoint(run_dir / OUTPUT_DIR):
@@ -248,8 +251,10 @@ def plan_training(config: StylewrapConfig, *, backend_name: str | None = None, l
     train_file = config.resolve_path(config.data.train_file)
     dataset_name = config.data.dataset_name
     dataset = backend.dataset_options(DATA_DIR, dataset_name)
+    if config.data.val_file:
+        dataset["eval_dataset"] = f"{dataset_name}{VAL_SUFFIX}"
     ds_relative, ds_text, ds_source = deepspeed_file(deepspeed or config.train.deepspeed, config)
-    options = unified_options(config, backend, model, dataset, ds_relative, resume_checkpoint)
+    options = unified_options(config, model, dataset, ds_relative, resume_checkpoint)
     sections = backend.train_sections(options)
     if config.train.extra_args:
         sections["extra"].update(config.train.extra_args)
@@ -312,25 +317,33 @@ def _trainable_rows(records: Iterable, count: RowCount) -> Iterator:
             yield record
 
 
-def write_dataset(plan: TrainPlan) -> dict[str, Any]:
+def convert_rows(plan: TrainPlan, source: Path, name: str, field: str) -> dict[str, Any]:
+    """Convert `source` to the backend's format under data/ and register it as `name`."""
     from stylewrap.adapters import detect_format, read_records
 
-    if plan.train_file is None:
-        raise ConfigError("no training data", location=Location(field="data.train_file"),
-                          hint="set data.train_file (any format `stylewrap data` reads)")
-    if not plan.train_file.is_file():
-        raise InputError("training data not found", location=Location(plan.train_file, field="data.train_file"))
-    fmt = plan.config.data.format or detect_format(plan.train_file)
+    if not source.is_file():
+        raise InputError("data file not found", location=Location(source, field=field))
+    fmt = plan.config.data.format or detect_format(source)
     count = RowCount()
-    plan.backend.register_dataset(_trainable_rows(read_records(plan.train_file, fmt), count),
-                                  plan.run_dir / DATA_DIR, plan.dataset_name)
+    plan.backend.register_dataset(_trainable_rows(read_records(source, fmt), count), plan.run_dir / DATA_DIR, name)
     if count.kept == 0:
         # ms-swift would die later with ZeroDivisionError; llamafactory with an empty-dataset error
         raise DataError(f"none of the {count.read} rows has an assistant answer to train on",
-                        location=Location(plan.train_file), hint="check the file's format and fields")
-    return {"name": plan.dataset_name, "path": str(plan.train_file), "format": fmt, "rows": count.kept,
-            "source": str(plan.train_file), "skipped_rows": count.read - count.kept,
-            "registration": f"{DATA_DIR}/", "backend_format": plan.backend.data_format}
+                        location=Location(source), hint="check the file's format and fields")
+    return {"name": name, "path": str(source), "format": fmt, "rows": count.kept, "skipped_rows": count.read - count.kept}
+
+
+def write_dataset(plan: TrainPlan) -> dict[str, Any]:
+    if plan.train_file is None:
+        raise ConfigError("no training data", location=Location(field="data.train_file"),
+                          hint="set data.train_file (any format `stylewrap data` reads)")
+    dataset = convert_rows(plan, plan.train_file, plan.dataset_name, "data.train_file")
+    dataset.update({"source": str(plan.train_file), "registration": f"{DATA_DIR}/",
+                    "backend_format": plan.backend.data_format})
+    val_file = plan.config.resolve_path(plan.config.data.val_file)
+    if val_file is not None:
+        dataset["validation"] = convert_rows(plan, val_file, f"{plan.dataset_name}{VAL_SUFFIX}", "data.val_file")
+    return dataset
 
 
 def write_plan(plan: TrainPlan, *, with_data: bool) -> dict[str, Any] | None:
@@ -391,6 +404,7 @@ class ProgressFeed:
         self.task = bar.add_task(f"{backend.name} training", total=None, loss="-", lr="-", eta="-") if bar else None
         self.records: list[Progress] = []
         self.finals: dict[str, Any] = {}
+        self.backend_seconds: float | None = None
 
     def poll(self, _line: str = "") -> None:
         for line in self.tail.lines():
@@ -400,7 +414,7 @@ class ProgressFeed:
                 continue
             if not isinstance(record, dict):
                 continue
-            self.finals.update({k: v for k, v in record.items() if k.startswith("train_")})
+            self.finals.update({k: v for k, v in record.items() if k.startswith(("train_", "eval_loss"))})
             progress = self.backend.read_progress(record)
             if progress is None:
                 continue
@@ -422,6 +436,7 @@ def progress_bar(console=None):
 def execute(plan: TrainPlan, *, show_progress: bool = True, console=None, echo=None) -> RunInfo:
     from stylewrap import runner
 
+    plan.backend.require_installed()
     dataset = write_plan(plan, with_data=True)
     info = RunInfo(run_id=plan.run_dir.name, backend=plan.backend.name, backend_version=plan.backend.version(),
                    base_model=plan.options["model"], method=plan.config.train.method, template=plan.options["template"],
@@ -434,12 +449,13 @@ def execute(plan: TrainPlan, *, show_progress: bool = True, console=None, echo=N
     info.save(plan.run_dir)
     bar = progress_bar(console) if show_progress else None
     feed = ProgressFeed(plan.backend, plan.run_dir / OUTPUT_DIR / plan.backend.log_file, bar)
-    plan.backend.require_installed()
     try:
         if bar is not None:
             bar.start()
+        started = time.perf_counter()
         result = runner.run(plan.invocation, log_file=plan.run_dir / LOG_FILE, on_line=feed.poll, echo=echo,
                             new_session=True)
+        feed.backend_seconds = time.perf_counter() - started
         feed.poll()
     except BaseException:
         info.status, info.finished_at = "failed", _now()
@@ -459,26 +475,16 @@ def finish(plan: TrainPlan, info: RunInfo, feed: ProgressFeed, ok: bool) -> None
     weights = weights_dir(plan.run_dir / OUTPUT_DIR)
     info.adapter_dir = str(weights.relative_to(plan.run_dir)) if weights else None
     losses = [p.loss for p in feed.records if p.loss is not None]
-    info.metrics = {"steps": feed.records[-1].step if feed.records else 0,
+    info.metrics = {"steps": feed.records[-1].step if feed.records else 0, "backend_seconds": feed.backend_seconds,
                     "final_loss": losses[-1] if losses else None, "first_loss": losses[0] if losses else None,
                     **{k: v for k, v in feed.finals.items() if isinstance(v, (int, float))}}
-    if losses and plot_loss(plan.backend, plan.run_dir, f"{plan.backend.name} {info.method} — {info.run_id}"):
+    points = [(p.step, p.loss) for p in feed.records if p.loss is not None]
+    if points:
+        draw_loss(points, plan.run_dir / LOSS_PNG)
         info.loss_png = LOSS_PNG
     info.status = "succeeded" if ok and weights else "failed"
     info.finished_at = _now()
     info.save(plan.run_dir)
-
-
-def plot_loss(backend: TableBackend, run_dir: Path, title: str) -> bool:
-    """The loss PNG is drawn by the backend env's python (it has matplotlib; the core stays light)."""
-    from stylewrap import runner
-
-    python = backend.python()
-    if python is None:
-        return False
-    inv = Invocation(argv=[str(python), "-I", str(PLOT_SCRIPT), PROGRESS_FILE, LOSS_PNG, title], cwd=run_dir,
-                     env={"MPLBACKEND": "Agg"})
-    return runner.run(inv, log_file=run_dir / LOG_FILE).ok and (run_dir / LOSS_PNG).is_file()
 
 
 def summary(info: RunInfo, run_dir: Path) -> str:
