@@ -20,6 +20,7 @@ from stylewrap.errors import StylewrapError
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "init": ("stylewrap.cli.init_cmd", "init", "Scaffold a project: a commented stylewrap.yaml."),
     "config": ("stylewrap.cli.config_cmd", "config", "Show or validate the effective configuration."),
+    "data": ("stylewrap.cli.data_cmd", "data", "Validate, convert, inspect and register datasets."),
 }
 
 

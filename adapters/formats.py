@@ -1,0 +1,413 @@
+"""The dataset formats: one row reader and one row writer each, in a registry.
+
+A reader turns one parsed JSON row into a `Record` (raising `RowProblem` with the field in the
+format's own terms); a writer turns a `Record` back into a row. Columns a format does not know
+travel in `Record.meta` and are written back as columns. Third parties add a format with
+`register_format(Format(...))`, the same way the built-ins are registered below.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from stylewrap.adapters.records import (
+    ASSISTANT,
+    FUNCTION_CALL,
+    OBSERVATION,
+    SYSTEM,
+    TOOL,
+    USER,
+    Record,
+    RowProblem,
+    check_messages,
+)
+
+RowReader = Callable[..., Record]
+RowWriter = Callable[..., dict]
+
+
+@dataclass(frozen=True)
+class Format:
+    name: str
+    description: str
+    read_row: RowReader  # (row: dict, **options) -> Record
+    write_row: RowWriter  # (record: Record, **options) -> dict
+    # how to recognise a row of this format; the first format whose `detect` says yes wins
+    detect: Callable[[dict], bool]
+    # LLaMA-Factory dataset_info.json entry (without file_name): formatting, columns, tags
+    llamafactory: dict = field(default_factory=dict)
+    # LLaMA-Factory column -> file column, declared only when the file has that column (its
+    # converter indexes the column unconditionally, so declaring an absent one fails the load)
+    llamafactory_optional_columns: dict = field(default_factory=dict)
+    # ms-swift custom dataset registration keys (without dataset_name/dataset_path): `columns`
+    # renames file columns to swift's, `messages` is the role mapping of its MessagesPreprocessor
+    swift: dict = field(default_factory=dict)
+
+
+FORMATS: dict[str, Format] = {}
+
+
+def register_format(fmt: Format, *, replace: bool = False) -> Format:
+    if fmt.name in FORMATS and not replace:
+        raise ValueError(f"format {fmt.name!r} is already registered")
+    FORMATS[fmt.name] = fmt
+    return fmt
+
+
+def _meta(row: dict, known: frozenset[str]) -> dict:
+    return {key: value for key, value in row.items() if key not in known}
+
+
+def _require_str(row: dict, key: str, *, optional: bool = False) -> str:
+    value = row.get(key)
+    if value is None:
+        if optional:
+            return ""
+        raise RowProblem(key, "missing")
+    if not isinstance(value, str):
+        raise RowProblem(key, f"must be a string, got {type(value).__name__}")
+    return value
+
+
+def _tools_of(row: dict, key: str = "tools") -> str | None:
+    tools = row.get(key)
+    if tools is None or tools == "":
+        return None
+    if isinstance(tools, (list, dict)):
+        return json.dumps(tools, ensure_ascii=False)
+    if not isinstance(tools, str):
+        raise RowProblem(key, f"must be a JSON string or list, got {type(tools).__name__}")
+    return tools
+
+
+def _with_meta(row: dict, record: Record) -> dict:
+    for key, value in record.meta.items():
+        row.setdefault(key, value)
+    return row
+
+
+def _unsupported(record: Record, fmt: str, allowed: frozenset[str]) -> None:
+    for index, message in enumerate(record.messages):
+        if message["role"] not in allowed:
+            raise RowProblem(f"messages[{index}].role", f"{fmt} cannot hold a {message['role']!r} message; convert to sharegpt or messages instead")
+
+
+# ---- alpaca: instruction / input / output / system / history ---------------------------------
+
+ALPACA_KEYS = frozenset(("instruction", "input", "output", "system", "history", "tools"))
+
+
+def read_alpaca(row: dict) -> Record:
+    messages: list[dict] = []
+    paths: list[str] = []
+    system = _require_str(row, "system", optional=True)
+    if system:
+        messages.append({"role": SYSTEM, "content": system})
+        paths.append("system")
+    history = row.get("history")
+    if history is not None:
+        if not isinstance(history, list):
+            raise RowProblem("history", f"must be a list of [question, answer] pairs, got {type(history).__name__}")
+        for index, pair in enumerate(history):
+            if not isinstance(pair, (list, tuple)) or len(pair) != 2:
+                raise RowProblem(f"history[{index}]", "must be a [question, answer] pair")
+            messages.append({"role": USER, "content": pair[0]})
+            messages.append({"role": ASSISTANT, "content": pair[1]})
+            paths += [f"history[{index}][0]", f"history[{index}][1]"]
+    if "instruction" not in row and "input" not in row:
+        raise RowProblem("instruction", "missing (alpaca rows need instruction and/or input)")
+    # LLaMA-Factory's own join: the prompt is "instruction\ninput" with empty parts left out
+    prompt = "\n".join(part for part in (_require_str(row, "instruction", optional=True), _require_str(row, "input", optional=True)) if part)
+    messages.append({"role": USER, "content": prompt})
+    paths.append("instruction" if row.get("instruction") else "input")
+    messages.append({"role": ASSISTANT, "content": row.get("output")})
+    paths.append("output")
+    if "output" not in row:
+        raise RowProblem("output", "missing")
+    check_messages(messages, paths, "instruction")
+    return Record(messages, _tools_of(row), _meta(row, ALPACA_KEYS))
+
+
+def write_alpaca(record: Record) -> dict:
+    _unsupported(record, "alpaca", frozenset((SYSTEM, USER, ASSISTANT)))
+    messages = record.messages
+    system = messages[0]["content"] if messages and messages[0]["role"] == SYSTEM else ""
+    turns = messages[1:] if system else messages
+    history = [[turns[i]["content"], turns[i + 1]["content"]] for i in range(0, len(turns) - 2, 2)]
+    row: dict[str, Any] = {"instruction": turns[-2]["content"], "input": "", "output": turns[-1]["content"]}
+    if system:
+        row["system"] = system
+    if history:
+        row["history"] = history
+    if record.tools:
+        row["tools"] = record.tools
+    return _with_meta(row, record)
+
+
+def _is_alpaca(row: dict) -> bool:
+    return "output" in row and ("instruction" in row or "input" in row)
+
+
+# ---- sharegpt and SWIFT conversations: a list of {from, value} -------------------------------
+
+SHAREGPT_TAGS = {
+    "role_tag": "from",
+    "content_tag": "value",
+    "user_tag": "human",
+    "assistant_tag": "gpt",
+    "observation_tag": "observation",
+    "function_tag": "function_call",
+    "system_tag": "system",
+}
+SWIFT_TAGS = {**SHAREGPT_TAGS, "user_tag": "user", "assistant_tag": "assistant"}
+_TAG_ROLES = {
+    "user_tag": USER,
+    "assistant_tag": ASSISTANT,
+    "observation_tag": OBSERVATION,
+    "function_tag": FUNCTION_CALL,
+    "system_tag": SYSTEM,
+}
+CONVERSATION_KEYS = frozenset(("conversations", "system", "tools"))
+
+
+def _read_turns(row: dict, column: str, tags: dict[str, str], *, json_string_ok: bool) -> Record:
+    turns = row.get(column)
+    if turns is None:
+        raise RowProblem(column, "missing")
+    if isinstance(turns, str) and json_string_ok:
+        # ModelScope datasets store the conversation column as a JSON string
+        try:
+            turns = json.loads(turns)
+        except ValueError as exc:
+            raise RowProblem(column, f"holds a string that is not JSON: {exc}") from None
+    if not isinstance(turns, list):
+        raise RowProblem(column, f"must be a list of turns, got {type(turns).__name__}")
+    role_tag, content_tag = tags["role_tag"], tags["content_tag"]
+    role_of = {tags[tag]: role for tag, role in _TAG_ROLES.items()}
+    messages: list[dict] = []
+    paths: list[str] = []
+    system = row.get("system")
+    if system not in (None, ""):
+        if not isinstance(system, str):
+            raise RowProblem("system", f"must be a string, got {type(system).__name__}")
+        messages.append({"role": SYSTEM, "content": system})
+        paths.append("system")
+    for index, turn in enumerate(turns):
+        where = f"{column}[{index}]"
+        if not isinstance(turn, dict):
+            raise RowProblem(where, f"must be an object with {role_tag!r} and {content_tag!r}, got {type(turn).__name__}")
+        if role_tag not in turn:
+            raise RowProblem(f"{where}.{role_tag}", "missing")
+        if content_tag not in turn:
+            raise RowProblem(f"{where}.{content_tag}", "missing")
+        tag = turn[role_tag]
+        role = role_of.get(tag) if isinstance(tag, str) else None
+        if role is None:
+            raise RowProblem(f"{where}.{role_tag}", f"unknown role {tag!r} (known: {', '.join(sorted(role_of))})")
+        message = {"role": role, "content": turn[content_tag]}
+        if "loss_weight" in turn:
+            message["loss_weight"] = turn["loss_weight"]
+        messages.append(message)
+        paths.append(f"{where}.{content_tag}")
+    check_messages(messages, paths, column)
+    return Record(messages, _tools_of(row), _meta(row, CONVERSATION_KEYS))
+
+
+def _write_turns(record: Record, tags: dict[str, str], *, system_as_turn: bool) -> dict:
+    tag_of = {role: tags[tag] for tag, role in _TAG_ROLES.items()}
+    tag_of[TOOL] = tags["observation_tag"]
+    role_tag, content_tag = tags["role_tag"], tags["content_tag"]
+    row: dict[str, Any] = {}
+    turns = []
+    for message in record.messages:
+        if message["role"] == SYSTEM and not system_as_turn:
+            row["system"] = message["content"]
+            continue
+        turn = {role_tag: tag_of[message["role"]], content_tag: message["content"]}
+        if "loss_weight" in message:
+            turn["loss_weight"] = message["loss_weight"]
+        turns.append(turn)
+    row = {"conversations": turns, **row}
+    if record.tools:
+        row["tools"] = record.tools
+    return _with_meta(row, record)
+
+
+def read_sharegpt(row: dict, **tags: str) -> Record:
+    return _read_turns(row, "conversations", {**SHAREGPT_TAGS, **tags}, json_string_ok=False)
+
+
+def write_sharegpt(record: Record, **tags: str) -> dict:
+    return _write_turns(record, {**SHAREGPT_TAGS, **tags}, system_as_turn=False)
+
+
+def read_swift(row: dict) -> Record:
+    return _read_turns(row, "conversations", SWIFT_TAGS, json_string_ok=True)
+
+
+def write_swift(record: Record) -> dict:
+    return _write_turns(record, SWIFT_TAGS, system_as_turn=True)
+
+
+def _conversation_tags(row: dict) -> set:
+    turns = row.get("conversations")
+    if isinstance(turns, str):
+        return {"<json string>"}
+    if not isinstance(turns, list):
+        return set()
+    return {turn.get("from") for turn in turns if isinstance(turn, dict)}
+
+
+def _is_swift(row: dict) -> bool:
+    tags = _conversation_tags(row)
+    return "<json string>" in tags or bool(tags & {"user", "assistant"}) and not tags & {"human", "gpt"}
+
+
+def _is_sharegpt(row: dict) -> bool:
+    return isinstance(row.get("conversations"), list)
+
+
+# ---- OpenAI messages: role/content (string or typed parts), loss_weight ----------------------
+
+MESSAGES_KEYS = frozenset(("messages", "tools"))
+_OPENAI_ROLES = {SYSTEM: SYSTEM, USER: USER, ASSISTANT: ASSISTANT, TOOL: OBSERVATION, OBSERVATION: OBSERVATION, FUNCTION_CALL: FUNCTION_CALL}
+
+
+def _text_of(content: Any, where: str) -> Any:
+    if not isinstance(content, list):
+        return content
+    texts = []
+    for index, part in enumerate(content):
+        if not isinstance(part, dict) or part.get("type") != "text":
+            kind = part.get("type") if isinstance(part, dict) else type(part).__name__
+            raise RowProblem(f"{where}[{index}]", f"only text content parts are supported, got {kind!r}")
+        # OpenAI names the text "text"; LLaMA-Factory's v1 data names it "value"
+        text = part.get("text", part.get("value"))
+        if not isinstance(text, str):
+            raise RowProblem(f"{where}[{index}].text", "missing or not a string")
+        texts.append(text)
+    return "".join(texts)
+
+
+def read_messages(row: dict) -> Record:
+    items = row.get("messages")
+    if items is None:
+        raise RowProblem("messages", "missing")
+    if not isinstance(items, list):
+        raise RowProblem("messages", f"must be a list, got {type(items).__name__}")
+    messages: list[dict] = []
+    paths: list[str] = []
+    for index, item in enumerate(items):
+        where = f"messages[{index}]"
+        if not isinstance(item, dict):
+            raise RowProblem(where, f"must be an object, got {type(item).__name__}")
+        role = _OPENAI_ROLES.get(item.get("role")) if isinstance(item.get("role"), str) else None
+        if role is None:
+            raise RowProblem(f"{where}.role", f"unknown role {item.get('role')!r} (known: {', '.join(sorted(_OPENAI_ROLES))})")
+        tool_calls = item.get("tool_calls")
+        if role == ASSISTANT and tool_calls:
+            calls = [call.get("function", call) if isinstance(call, dict) else call for call in tool_calls]
+            message = {"role": FUNCTION_CALL, "content": json.dumps(calls[0] if len(calls) == 1 else calls, ensure_ascii=False)}
+        else:
+            if "content" not in item:
+                raise RowProblem(f"{where}.content", "missing")
+            message = {"role": role, "content": _text_of(item["content"], f"{where}.content")}
+        if "loss_weight" in item:
+            message["loss_weight"] = item["loss_weight"]
+        messages.append(message)
+        paths.append(f"{where}.content")
+    check_messages(messages, paths, "messages")
+    return Record(messages, _tools_of(row), _meta(row, MESSAGES_KEYS))
+
+
+def _tool_calls(content: str) -> list[dict]:
+    try:
+        calls = json.loads(content)
+    except ValueError:
+        raise RowProblem("function_call", f"a function_call message is not JSON: {content[:60]!r}") from None
+    calls = calls if isinstance(calls, list) else [calls]
+    return [{"type": "function", "function": call} for call in calls]
+
+
+def write_messages(record: Record) -> dict:
+    items = []
+    for message in record.messages:
+        role = message["role"]
+        if role == FUNCTION_CALL:
+            item: dict[str, Any] = {"role": ASSISTANT, "content": "", "tool_calls": _tool_calls(message["content"])}
+        else:
+            item = {"role": TOOL if role == OBSERVATION else role, "content": message["content"]}
+        if "loss_weight" in message:
+            item["loss_weight"] = message["loss_weight"]
+        items.append(item)
+    row: dict[str, Any] = {"messages": items}
+    if record.tools:
+        row["tools"] = record.tools
+    return _with_meta(row, record)
+
+
+def _is_messages(row: dict) -> bool:
+    return isinstance(row.get("messages"), list)
+
+
+# ---- the seed pipeline's {"问": question, "答": answer} rows ----------------------------------
+
+QA_KEYS = frozenset(("问", "答"))
+
+
+def read_qa(row: dict) -> Record:
+    messages = [{"role": USER, "content": row.get("问")}, {"role": ASSISTANT, "content": row.get("答")}]
+    for key in ("问", "答"):
+        if key not in row:
+            raise RowProblem(key, "missing")
+    check_messages(messages, ["问", "答"], "问")
+    return Record(messages, None, _meta(row, QA_KEYS))
+
+
+def write_qa(record: Record) -> dict:
+    _unsupported(record, "qa", frozenset((USER, ASSISTANT)))
+    if len(record.messages) != 2:
+        raise RowProblem("messages", f"qa rows hold one question and one answer, this record has {len(record.messages)} messages")
+    return _with_meta({"问": record.messages[0]["content"], "答": record.messages[1]["content"]}, record)
+
+
+def _is_qa(row: dict) -> bool:
+    return "问" in row and "答" in row
+
+
+# Detection order matters: SWIFT rows are also a list of conversations.
+register_format(Format("qa", "the seed pipeline's {\"问\": ..., \"答\": ...} rows", read_qa, write_qa, _is_qa,
+                       llamafactory={"formatting": "alpaca", "columns": {"prompt": "问", "query": None, "response": "答"}},
+                       swift={"columns": {"问": "query", "答": "response"}}))
+register_format(Format(
+    "messages", "OpenAI messages (role/content, typed text parts, loss_weight)", read_messages, write_messages, _is_messages,
+    # LLaMA-Factory's "openai" converter appends "detailed thinking off" to the system prompt; its
+    # sharegpt converter with OpenAI tags reads the same rows unchanged.
+    llamafactory={"formatting": "sharegpt", "columns": {"messages": "messages"},
+                  "tags": {"role_tag": "role", "content_tag": "content", "user_tag": "user", "assistant_tag": "assistant",
+                           "system_tag": "system", "observation_tag": "tool", "function_tag": "function_call"}},
+    llamafactory_optional_columns={"tools": "tools"},
+    swift={"messages": {"role_key": "role", "content_key": "content", "user_role": "user", "assistant_role": "assistant"}},
+))
+register_format(Format(
+    "swift", "SWIFT conversations (from: user|assistant; a JSON string column too)", read_swift, write_swift, _is_swift,
+    llamafactory={"formatting": "sharegpt", "columns": {"messages": "conversations"},
+                  "tags": {"role_tag": "from", "content_tag": "value", "user_tag": "user", "assistant_tag": "assistant",
+                           "system_tag": "system", "observation_tag": "observation", "function_tag": "function_call"}},
+    llamafactory_optional_columns={"tools": "tools"},
+    swift={"messages": {"role_key": "from", "content_key": "value", "user_role": "user", "assistant_role": "assistant"}},
+))
+register_format(Format(
+    "sharegpt", "sharegpt conversations of from/value (human/gpt, function_call, observation), system, tools",
+    read_sharegpt, write_sharegpt, _is_sharegpt,
+    llamafactory={"formatting": "sharegpt", "columns": {"messages": "conversations"}},
+    llamafactory_optional_columns={"system": "system", "tools": "tools"},
+    swift={"messages": {"role_key": "from", "content_key": "value", "user_role": "human", "assistant_role": "gpt"}},
+))
+register_format(Format(
+    "alpaca", "alpaca instruction/input/output (+ system, history)", read_alpaca, write_alpaca, _is_alpaca,
+    llamafactory={"formatting": "alpaca", "columns": {"prompt": "instruction", "query": "input", "response": "output"}},
+    llamafactory_optional_columns={"system": "system", "history": "history", "tools": "tools"},
+))

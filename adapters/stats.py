@@ -1,0 +1,155 @@
+"""What is in a dataset: rows, turns, characters per role, duplicates and a length histogram."""
+
+from __future__ import annotations
+
+import hashlib
+import html
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from stylewrap.adapters.files import detect_format, read_records
+from stylewrap.adapters.progress import with_progress
+from stylewrap.adapters.records import USER, Record
+
+# Conversation length buckets (total characters), doubling from 32.
+HISTOGRAM_EDGES = [32 * 2**i for i in range(12)]
+
+
+def record_key(record: Record, *, normalized: bool = False, prompt_only: bool = False) -> int:
+    """A 64-bit fingerprint of a record (or of its user turns), optionally after normalizing the text."""
+    messages = [m for m in record.messages if m["role"] == USER] if prompt_only else record.messages
+    parts = []
+    for message in messages:
+        text = normalize_text(message["content"]) if normalized else message["content"]
+        parts.append(f"{message['role']}\x1f{text}")
+    if not prompt_only:
+        parts.append(record.tools or "")
+    digest = hashlib.blake2b("\x1e".join(parts).encode("utf-8"), digest_size=8).digest()
+    return int.from_bytes(digest, "little")
+
+
+def normalize_text(text: str) -> str:
+    """Text as a reader would compare it: NFKC, case-folded, without whitespace and punctuation."""
+    import unicodedata
+
+    folded = unicodedata.normalize("NFKC", text).casefold()
+    return "".join(ch for ch in folded if not (ch.isspace() or unicodedata.category(ch)[0] in "PZ"))
+
+
+@dataclass
+class RoleStats:
+    messages: int = 0
+    chars: int = 0
+    max_chars: int = 0
+
+
+@dataclass
+class DatasetStats:
+    path: Path
+    fmt: str
+    rows: int = 0
+    turns: int = 0
+    with_system: int = 0
+    with_tools: int = 0
+    roles: dict[str, RoleStats] = field(default_factory=lambda: defaultdict(RoleStats))
+    exact_duplicates: int = 0
+    normalized_duplicates: int = 0
+    duplicate_prompts: int = 0
+    histogram: Counter = field(default_factory=Counter)
+
+    def histogram_rows(self) -> list[tuple[str, int]]:
+        rows = []
+        low = 0
+        for edge in HISTOGRAM_EDGES:
+            rows.append((f"{low}-{edge - 1}", self.histogram.get(edge, 0)))
+            low = edge
+        rows.append((f">={low}", self.histogram.get(None, 0)))
+        while rows and rows[-1][1] == 0:
+            rows.pop()
+        return rows
+
+    def as_dict(self) -> dict:
+        return {
+            "file": str(self.path),
+            "format": self.fmt,
+            "rows": self.rows,
+            "turns": self.turns,
+            "rows_with_system": self.with_system,
+            "rows_with_tools": self.with_tools,
+            "roles": {role: vars(s) | {"mean_chars": round(s.chars / s.messages, 1) if s.messages else 0} for role, s in sorted(self.roles.items())},
+            "duplicates": {"exact": self.exact_duplicates, "normalized": self.normalized_duplicates, "prompt": self.duplicate_prompts},
+            "length_histogram_chars": dict(self.histogram_rows()),
+        }
+
+
+def _bucket(length: int) -> int | None:
+    for edge in HISTOGRAM_EDGES:
+        if length < edge:
+            return edge
+    return None
+
+
+def dataset_stats(path: str | Path, fmt: str | None = None, **options) -> DatasetStats:
+    """One streaming pass; duplicate counting keeps one 64-bit fingerprint per distinct row."""
+    path = Path(path)
+    stats = DatasetStats(path, fmt or detect_format(path))
+    seen_exact: set[int] = set()
+    seen_normalized: set[int] = set()
+    seen_prompts: set[int] = set()
+    for record in with_progress(read_records(path, stats.fmt, **options), f"reading {path.name}"):
+        stats.rows += 1
+        length = 0
+        for message in record.messages:
+            role_stats = stats.roles[message["role"]]
+            size = len(message["content"])
+            role_stats.messages += 1
+            role_stats.chars += size
+            role_stats.max_chars = max(role_stats.max_chars, size)
+            length += size
+            if message["role"] == USER:
+                stats.turns += 1
+        stats.with_system += record.messages[0]["role"] == "system"
+        stats.with_tools += bool(record.tools)
+        stats.histogram[_bucket(length)] += 1
+        for seen, key, attr in (
+            (seen_exact, record_key(record), "exact_duplicates"),
+            (seen_normalized, record_key(record, normalized=True), "normalized_duplicates"),
+            (seen_prompts, record_key(record, prompt_only=True), "duplicate_prompts"),
+        ):
+            if key in seen:
+                setattr(stats, attr, getattr(stats, attr) + 1)
+            else:
+                seen.add(key)
+    return stats
+
+
+def stats_html(stats: DatasetStats) -> str:
+    """A self-contained HTML page: the numbers and the length histogram as an SVG bar chart."""
+    rows = stats.histogram_rows()
+    peak = max((count for _, count in rows), default=0) or 1
+    bar_width, height = 44, 200
+    bars = []
+    for index, (label, count) in enumerate(rows):
+        bar = int(height * count / peak)
+        x = index * (bar_width + 6)
+        bars.append(
+            f'<rect x="{x}" y="{height - bar}" width="{bar_width}" height="{bar}" fill="#4c78a8"><title>{count}</title></rect>'
+            f'<text x="{x + bar_width / 2}" y="{height + 14}" font-size="9" text-anchor="middle">{html.escape(label)}</text>'
+            f'<text x="{x + bar_width / 2}" y="{height - bar - 3}" font-size="9" text-anchor="middle">{count}</text>'
+        )
+    svg = f'<svg xmlns="http://www.w3.org/2000/svg" width="{len(rows) * (bar_width + 6)}" height="{height + 20}">{"".join(bars)}</svg>'
+    data = stats.as_dict()
+    role_rows = "".join(
+        f"<tr><td>{html.escape(role)}</td><td>{s['messages']}</td><td>{s['chars']}</td><td>{s['mean_chars']}</td><td>{s['max_chars']}</td></tr>"
+        for role, s in data["roles"].items()
+    )
+    dup = data["duplicates"]
+    return (
+        f"<!doctype html><meta charset='utf-8'><title>stats: {html.escape(stats.path.name)}</title>"
+        f"<h1>{html.escape(str(stats.path))}</h1><p>format {stats.fmt}; {stats.rows} rows; {stats.turns} turns; "
+        f"{stats.with_system} with a system prompt; {stats.with_tools} with tools</p>"
+        f"<p>duplicates: {dup['exact']} exact, {dup['normalized']} after normalizing, {dup['prompt']} repeated prompts</p>"
+        "<table border=1 cellpadding=4><tr><th>role</th><th>messages</th><th>chars</th><th>mean</th><th>max</th></tr>"
+        f"{role_rows}</table><h2>conversation length (characters)</h2>{svg}\n"
+    )

@@ -1,0 +1,171 @@
+"""`stylewrap data ...`: validate, convert, inspect and register datasets (logic in stylewrap.adapters)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from stylewrap.adapters import FORMATS
+
+# the registry is plain Python (no heavy imports), so the choices are the registered formats
+FORMAT_NAMES = sorted(FORMATS)
+
+input_file = click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+format_option = click.option("--format", "fmt", type=click.Choice(FORMAT_NAMES), default=None, help="Input format (default: detected from the rows).")
+to_option = click.option("--to", type=click.Choice(FORMAT_NAMES), default=None, help="Output format (default: the input's).")
+output_option = click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
+                             help="Output file: .json writes one JSON array, anything else JSON Lines.")
+seed_option = click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
+
+
+@click.group()
+def data() -> None:
+    """Validate, convert, inspect and register datasets.
+
+    Formats: alpaca, sharegpt, messages (OpenAI), swift (conversations of user/assistant) and qa
+    (the seed pipeline's {"问", "答"} rows); JSON arrays and JSON Lines, read as a stream.
+    """
+
+
+@data.command()
+@input_file
+@format_option
+@click.option("--drop-invalid", is_flag=True, help="Write the good rows and a rejects file instead of failing.")
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Good rows (default: NAME.valid.EXT).")
+@click.option("--rejects", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Rejected rows (default: NAME.rejects.jsonl).")
+@click.pass_context
+def validate(ctx, path, fmt, drop_invalid, output, rejects) -> None:
+    """Check every row; print each problem as file:line: field and exit 2 if there are any."""
+    from stylewrap.adapters.validate import validate as validate_file
+
+    report = validate_file(path, fmt, drop_invalid=drop_invalid, output=output, rejects=rejects)
+    for problem in report.problems:
+        click.echo(str(problem), err=True)
+    if report.problem_count > len(report.problems):
+        click.echo(f"... and {report.problem_count - len(report.problems)} more", err=True)
+    for kind, count in report.kinds.most_common():
+        click.echo(f"  {count:>8}  {kind}", err=True)
+    click.echo(report.summary())
+    if not report.ok and not drop_invalid:
+        ctx.exit(2)
+
+
+@data.command()
+@input_file
+@click.option("--to", type=click.Choice(FORMAT_NAMES), required=True, help="Output format.")
+@output_option
+@format_option
+def convert(path, to, output, fmt) -> None:
+    """Rewrite PATH in another format (stops at the first bad row, writing nothing)."""
+    from stylewrap.adapters.ops import convert as convert_file
+
+    count = convert_file(path, output, to, fmt)
+    click.echo(f"wrote {count} rows ({to}) to {output}")
+
+
+@data.command()
+@input_file
+@format_option
+@click.option("--json", "as_json", is_flag=True, help="Print the numbers as JSON.")
+@click.option("--html", "html_path", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Also write an HTML report with the length histogram.")
+def stats(path, fmt, as_json, html_path) -> None:
+    """Rows, turns, characters per role, duplicates and a length histogram."""
+    from stylewrap.adapters.stats import dataset_stats, stats_html
+    from stylewrap.fsutil import atomic_write_text
+
+    result = dataset_stats(path, fmt)
+    if html_path:
+        atomic_write_text(html_path, stats_html(result))
+    numbers = result.as_dict()
+    if as_json:
+        click.echo(json.dumps(numbers, ensure_ascii=False, indent=2))
+        return
+    click.echo(f"{numbers['file']}: {numbers['format']}, {numbers['rows']} rows, {numbers['turns']} turns, "
+               f"{numbers['rows_with_system']} with system, {numbers['rows_with_tools']} with tools")
+    click.echo(f"{'role':<14}{'messages':>10}{'chars':>12}{'mean':>9}{'max':>8}")
+    for role, s in numbers["roles"].items():
+        click.echo(f"{role:<14}{s['messages']:>10}{s['chars']:>12}{s['mean_chars']:>9}{s['max_chars']:>8}")
+    dup = numbers["duplicates"]
+    click.echo(f"duplicates: {dup['exact']} exact, {dup['normalized']} normalized, {dup['prompt']} repeated prompts")
+    peak = max(numbers["length_histogram_chars"].values(), default=1) or 1
+    click.echo("conversation length (chars):")
+    for label, count in numbers["length_histogram_chars"].items():
+        click.echo(f"  {label:>13} {count:>8} {'#' * round(40 * count / peak)}")
+    if html_path:
+        click.echo(f"wrote {html_path}")
+
+
+@data.command()
+@input_file
+@output_option
+@format_option
+@to_option
+@click.option("--normalized", is_flag=True, help="Compare text after NFKC, case folding, dropping spaces and punctuation.")
+@click.option("--on", "on", type=click.Choice(["conversation", "prompt"]), default="conversation", show_default=True,
+              help="What must be equal: the whole conversation or only the user turns.")
+def dedup(path, output, fmt, to, normalized, on) -> None:
+    """Drop repeated rows, keeping the first of each."""
+    from stylewrap.adapters.ops import dedup as dedup_file
+
+    result = dedup_file(path, output, fmt, to=to, normalized=normalized, prompt_only=on == "prompt")
+    click.echo(f"kept {result.kept} of {result.rows} rows ({result.dropped} duplicates) in {output}")
+
+
+@data.command()
+@input_file
+@click.option("--train", "train_path", type=click.Path(dir_okay=False, path_type=Path), required=True, help="Training rows file.")
+@click.option("--val", "val_path", type=click.Path(dir_okay=False, path_type=Path), required=True, help="Validation rows file.")
+@click.option("--val-size", type=float, default=0.1, show_default=True, help="Fraction (<1) or number of rows for validation.")
+@seed_option
+@format_option
+@to_option
+def split(path, train_path, val_path, val_size, seed, fmt, to) -> None:
+    """Seeded train/val split."""
+    from stylewrap.adapters.ops import split as split_file
+
+    train_count, val_count = split_file(path, train_path, val_path, val_size=val_size, seed=seed, fmt=fmt, to=to)
+    click.echo(f"wrote {train_count} rows to {train_path} and {val_count} rows to {val_path}")
+
+
+@data.command()
+@input_file
+@output_option
+@click.option("-n", "count", type=int, required=True, help="Rows to draw.")
+@seed_option
+@format_option
+@to_option
+def sample(path, output, count, seed, fmt, to) -> None:
+    """Draw N rows uniformly at random (seeded), kept in file order."""
+    from stylewrap.adapters.ops import sample as sample_file
+
+    written = sample_file(path, output, count, seed=seed, fmt=fmt, to=to)
+    click.echo(f"wrote {written} rows to {output}")
+
+
+@data.command()
+@input_file
+@click.option("--backend", type=click.Choice(["llamafactory", "swift"]), required=True, help="Which backend's registration to write.")
+@click.option("--dataset-dir", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="llamafactory: the folder of dataset_info.json; swift: the folder of custom_dataset_info.json.")
+@click.option("--name", required=True, help="Dataset name to register.")
+@format_option
+@click.option("--force", is_flag=True, help="Replace an existing entry of that name with a different definition.")
+def register(path, backend, dataset_dir, name, fmt, force) -> None:
+    """Register PATH with a backend (merged into its registry file, atomically)."""
+    from stylewrap.adapters.registration import register_llamafactory, register_swift, swift_info_path
+
+    if backend == "llamafactory":
+        info = register_llamafactory(dataset_dir, name, path, fmt, force=force)
+        click.echo(f"registered {name} in {info} (train with dataset_dir: {dataset_dir}, dataset: {name})")
+    else:
+        info = register_swift(swift_info_path(dataset_dir), name, path, fmt, force=force)
+        click.echo(f"registered {name} in {info} (train with --custom_dataset_info {info} --dataset {name})")
+
+
+@data.command()
+def formats() -> None:
+    """List the dataset formats stylewrap reads and writes."""
+    for name, fmt in FORMATS.items():
+        click.echo(f"{name:<10} {fmt.description}")
