@@ -88,6 +88,10 @@ class TrainConfig(Section):
     attention: Literal["auto", "sdpa", "flash_attn", "eager"] = "auto"
     liger_kernel: bool = False
     deepspeed: str | None = Field(None, description="zero2, zero3, zero3_offload or a JSON path")
+    max_grad_norm: float = Field(1.0, gt=0)
+    dataloader_num_workers: int | None = Field(None, ge=0, description="None keeps the backend's default")
+    nproc_per_node: int = Field(1, ge=1, description="processes (GPUs) per node; >1 launches torchrun")
+    nnodes: int = Field(1, ge=1)
     seed: int = 42
     output_dir: str = "runs"
     extra_args: dict[str, Any] = Field(default_factory=dict, description="passed through to the backend")

@@ -21,6 +21,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "init": ("stylewrap.cli.init_cmd", "init", "Scaffold a project: a commented stylewrap.yaml."),
     "config": ("stylewrap.cli.config_cmd", "config", "Show or validate the effective configuration."),
     "data": ("stylewrap.cli.data_cmd", "data", "Validate, convert, inspect and register datasets."),
+    "render": ("stylewrap.cli.train_cmd", "render", "Write the backend configs a training run would use."),
+    "train": ("stylewrap.cli.train_cmd", "train", "Fine-tune with LLaMA-Factory or ms-swift."),
+    "runs": ("stylewrap.cli.runs_cmd", "runs", "List and show training runs."),
+    "export": ("stylewrap.cli.export_cmd", "export", "Merge a LoRA adapter into its base model."),
+    "compare": ("stylewrap.cli.compare_cmd", "compare", "Base vs tuned answers side by side."),
 }
 
 

@@ -1,0 +1,42 @@
+"""Jinja2 (StrictUndefined) rendering of the package templates in `stylewrap/templates`."""
+
+from __future__ import annotations
+
+import shlex
+from functools import lru_cache
+from importlib import resources
+from typing import Any
+
+import yaml
+
+DEEPSPEED_PRESETS = {"zero2": (2, False), "zero2_offload": (2, True), "zero3": (3, False), "zero3_offload": (3, True)}
+
+
+def _yaml(mapping: dict[str, Any]) -> str:
+    return yaml.safe_dump(mapping, allow_unicode=True, sort_keys=False, default_flow_style=False, width=10_000).rstrip()
+
+
+@lru_cache(maxsize=1)
+def environment():
+    import jinja2
+
+    root = resources.files("stylewrap.templates")
+    env = jinja2.Environment(
+        loader=jinja2.FunctionLoader(lambda name: (root / name).read_text(encoding="utf-8")),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        autoescape=False,
+    )
+    env.filters["yaml"] = _yaml
+    env.filters["shell"] = lambda value: shlex.quote(str(value))
+    env.filters["shell_join"] = lambda argv: shlex.join(str(a) for a in argv)
+    return env
+
+
+def render(template: str, **context: Any) -> str:
+    return environment().get_template(template).render(**context)
+
+
+def render_deepspeed(preset: str) -> str:
+    stage, offload = DEEPSPEED_PRESETS[preset]
+    return render("deepspeed.json.j2", stage=stage, offload=offload)

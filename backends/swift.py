@@ -1,0 +1,57 @@
+"""ms-swift (`swift`, pip `ms-swift`): the data that makes it a `TableBackend`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from stylewrap.adapters.registration import SWIFT_INFO as REGISTRATION_FILE
+from stylewrap.backends.base import LogFields, TableBackend
+from stylewrap.backends.flags import Flag
+
+
+class SwiftBackend(TableBackend):
+    name = "swift"
+    env_name = "swift"
+    program = "swift"
+    distribution = "ms-swift"
+    subcommands = {"train": ("sft",), "export": ("export",), "infer": ("infer",)}
+    log_file = "logging.jsonl"
+    log_fields = LogFields(step_of_total="global_step/max_steps", loss="loss", lr="learning_rate", eta="remaining_time")
+    data_format = "messages"
+    data_suffix = ".jsonl"
+    dataset_location = {"custom_dataset_info": "{data_dir}/" + REGISTRATION_FILE}
+    predictions_file = "predictions.jsonl"
+    prediction_field = "response"
+    argument_classes = {"train": ("swift.arguments.SftArguments",), "export": ("swift.arguments.ExportArguments",),
+                        "infer": ("swift.arguments.InferArguments",)}
+    export_flags = {
+        "model": Flag("model"),
+        "adapter": Flag("adapters", split=True),
+        "template": Flag("template"),
+        "model_type": Flag("model_type"),
+        "output_dir": Flag("output_dir"),
+        "max_shard_size_gb": Flag("max_shard_size", fmt="{}GB"),
+        "quantization_bit": Flag("quant_bits"),
+        "trust_remote_code": None,
+    }
+    export_constants = {"merge_lora": True, "exist_ok": True}
+    infer_flags = {
+        "model": Flag("model"),
+        "adapter": Flag("adapters", split=True),
+        "template": Flag("template"),
+        "model_type": Flag("model_type"),
+        "system": Flag("system"),
+        "dataset": Flag("val_dataset", split=True),
+        "dataset_dir": None,
+        "custom_dataset_info": Flag("custom_dataset_info"),
+        "cutoff_len": Flag("max_length"),
+        "max_new_tokens": Flag("max_new_tokens"),
+        "output_dir": Flag(drop=True),
+        "result_file": Flag("result_path"),
+    }
+    infer_constants = {"infer_backend": "transformers", "temperature": 0.0, "stream": False}
+
+    def write_registration(self, data_dir: Path, name: str, path: Path) -> None:
+        from stylewrap.adapters import register_swift
+
+        register_swift(data_dir / REGISTRATION_FILE, name, path, self.data_format, force=True)

@@ -1,0 +1,504 @@
+"""`stylewrap render` and `stylewrap train`: config + data -> a run directory -> the backend's own
+program, with a unified progress bar, a loss curve and a summary at the end.
+
+Everything a run reads is written under its run directory with paths relative to it (the backend
+runs with the run directory as cwd), so `config/command.sh` re-runs it anywhere.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+import yaml
+
+from stylewrap.backends import flags
+from stylewrap.backends.base import CONFIG_DIR, OUTPUT_DIR, Launch, Progress, TableBackend, check_keys, get_backend
+from stylewrap.backends.render import DEEPSPEED_PRESETS, render, render_deepspeed
+from stylewrap.config import StylewrapConfig, load_config
+from stylewrap.errors import ConfigError, DataError, InputError, Location, RunFailed
+from stylewrap.fsutil import atomic_write_text
+from stylewrap.rundir import RunInfo
+from stylewrap.runner import Invocation, describe
+from stylewrap.secrets import redact_env
+
+DATA_DIR = "data"
+TRAIN_CONFIG = f"{CONFIG_DIR}/train.yaml"
+COMMAND_FILE = f"{CONFIG_DIR}/command.sh"
+LOG_FILE = "train.log"
+PROGRESS_FILE = "progress.jsonl"
+LOSS_PNG = "loss.png"
+PLOT_SCRIPT = Path(__file__).with_name("plot_loss.py")
+
+
+# ---------------------------------------------------------------- presets
+
+
+def preset_path(name: str) -> Path:
+    from importlib import resources
+
+    candidate = Path(name)
+    if candidate.suffix in (".yaml", ".yml") and candidate.is_file():
+        return candidate
+    builtin = resources.files("stylewrap.templates") / "presets" / f"{name}.yaml"
+    if not builtin.is_file():
+        raise InputError(f"unknown preset {name!r}", hint=f"built-in presets: {', '.join(list_presets())}")
+    return Path(str(builtin))
+
+
+def list_presets() -> list[str]:
+    from importlib import resources
+
+    folder = resources.files("stylewrap.templates") / "presets"
+    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".yaml"))
+
+
+def load_preset(name: str) -> dict[str, Any]:
+    path = preset_path(name)
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    if not isinstance(data.get("config"), dict):
+        raise ConfigError("a preset needs a `config:` mapping of stylewrap.yaml sections", location=Location(path))
+    return data
+
+
+def preset_overrides(name: str) -> list[str]:
+    """A preset's config as `--set` overrides: above stylewrap.yaml, below the user's own --set."""
+    out = []
+    for section, values in load_preset(name)["config"].items():
+        for key, value in values.items():
+            out.append(f"{section}.{key}={json.dumps(value, ensure_ascii=False)}")
+    return out
+
+
+def load_train_config(config_path: Path | None, overrides: Iterable[str] = (), preset: str | None = None) -> StylewrapConfig:
+    return load_config(config_path, [*(preset_overrides(preset) if preset else []), *overrides])
+
+
+# ---------------------------------------------------------------- the plan
+
+
+@dataclass
+class TrainPlan:
+    """Everything `train` would write and run, built without touching the disk."""
+
+    backend: TableBackend
+    config: StylewrapConfig
+    run_dir: Path
+    launch: Launch
+    options: dict[str, Any]
+    sections: dict[str, dict[str, Any]]
+    files: dict[str, str]                     # relative path -> text (configs, command.sh)
+    invocation: Invocation
+    train_file: Path | None
+    dataset_name: str
+    preset: str | None = None
+    resume_checkpoint: str | None = None
+    deepspeed_source: Path | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def _model_family(model: str) -> dict[str, str]:
+    config_file = Path(model).expanduser() / "config.json"
+    if not config_file.is_file():
+        return {}
+    model_type = json.loads(config_file.read_text(encoding="utf-8")).get("model_type", "")
+    return flags.MODEL_FAMILIES.get(model_type, {})
+
+
+def resolve_model(config: StylewrapConfig) -> str:
+    model = config.train.model
+    if not model:
+        raise ConfigError("no base model", location=Location(field="train.model"),
+                          hint="set train.model to a local folder or a hub id, or use --preset")
+    local = config.resolve_path(model)
+    return str(local) if local is not None and local.exists() else model
+
+
+def quantized_base(model: str) -> bool:
+    config_file = Path(model) / "config.json"
+    return config_file.is_file() and "quantization_config" in json.loads(config_file.read_text(encoding="utf-8"))
+
+
+def unified_options(config: StylewrapConfig, backend: TableBackend, model: str, dataset: dict[str, Any],
+                    deepspeed_file: str | None, resume_checkpoint: str | None) -> dict[str, Any]:
+    t = config.train
+    family = _model_family(model)
+    template = t.template or family.get("template")
+    if template is None:
+        raise ConfigError("cannot tell the chat template of this model", location=Location(field="train.template"),
+                          hint="set train.template (e.g. qwen, qwen2_5, qwen3, llama3)")
+    lora = t.method in ("lora", "qlora")
+    val_size = config.data.val_size or None
+    return {
+        "model": model,
+        "model_type": family.get("swift_model_type"),
+        "template": template,
+        "system": config.style.system_prompt,
+        "dtype": t.dtype,
+        "attention": t.attention,
+        "method": t.method,
+        "quantization_bit": (t.quantization_bit or 4) if t.method == "qlora" else None,
+        "lora_rank": t.lora_rank if lora else None,
+        "lora_alpha": (t.lora_alpha or 2 * t.lora_rank) if lora else None,
+        "lora_dropout": t.lora_dropout if lora else None,
+        "lora_target": t.lora_target if lora else None,
+        **dataset,
+        "val_size": val_size,
+        "cutoff_len": t.cutoff_len,
+        "packing": t.packing,
+        "dataloader_num_workers": t.dataloader_num_workers,
+        "per_device_train_batch_size": t.per_device_train_batch_size,
+        "per_device_eval_batch_size": t.per_device_train_batch_size if val_size else None,
+        "gradient_accumulation_steps": t.gradient_accumulation_steps,
+        "learning_rate": t.learning_rate,
+        "num_train_epochs": t.num_train_epochs,
+        "max_steps": t.max_steps,
+        "lr_scheduler_type": t.lr_scheduler_type,
+        "warmup_ratio": None if t.warmup_steps is not None else t.warmup_ratio,
+        "warmup_steps": t.warmup_steps,
+        "max_grad_norm": t.max_grad_norm,
+        "gradient_checkpointing": t.gradient_checkpointing,
+        "liger_kernel": t.liger_kernel or None,
+        "deepspeed": deepspeed_file,
+        "seed": t.seed,
+        "eval_strategy": "steps" if val_size else "no",
+        "eval_steps": (t.eval_steps or t.save_steps) if val_size else None,
+        "logging_steps": t.logging_steps,
+        "save_steps": t.save_steps,
+        "save_total_limit": t.save_total_limit,
+        "output_dir": OUTPUT_DIR,
+        "resume_from_checkpoint": resume_checkpoint,
+    }
+
+
+def deepspeed_file(choice: str | None, config: StylewrapConfig) -> tuple[str | None, str | None, Path | None]:
+    """(relative config path, rendered text or None, source file to copy or None)."""
+    if not choice:
+        return None, None, None
+    if choice in DEEPSPEED_PRESETS:
+        return f"{CONFIG_DIR}/ds_{choice}.json", render_deepspeed(choice), None
+    source = config.resolve_path(choice)
+    if source is None or not source.is_file():
+        raise InputError("DeepSpeed config not found", location=Location(choice, field="train.deepspeed"),
+                         hint=f"use {', '.join(DEEPSPEED_PRESETS)} or a JSON file")
+    try:
+        json.loads(source.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise InputError(f"invalid JSON: {exc.msg}", location=Location(source, exc.lineno)) from None
+    return f"{CONFIG_DIR}/ds_custom.json", None, source
+
+
+def new_run_dir(config: StylewrapConfig, backend: str, method: str) -> Path:
+    root = config.resolve_path(config.train.output_dir) or Path(config.train.output_dir)
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    candidate = root / f"{stamp}-{backend}-{method}"
+    suffix = 1
+    while candidate.exists():
+        suffix += 1
+        candidate = root / f"{stamp}-{backend}-{method}-{suffix}"
+    return candidate
+
+
+def latest_checkpoint(output_dir: Path) -> Path | None:
+    """The newest checkpoint-N anywhere under output_dir (ms-swift may nest it in v0-<time>/)."""
+    found = [p for p in output_dir.rglob("checkpoint-*") if p.is_dir() and re.fullmatch(r"checkpoint-\d+", p.name)]
+    return max(found, key=lambda p: (p.stat().st_mtime, int(p.name.split("-")[1]))) if found else None
+
+
+def weights_dir(output_dir: Path) -> Path | None:
+    """Where the trained adapter or full weights are: output_dir itself (llamafactory saves the
+    final model there) or its newest checkpoint (ms-swift keeps them in checkpoint-N only)."""
+    if any((output_dir / name).is_file() for name in ("adapter_config.json", "config.json")):
+        return output_dir
+    return latest_checkpoint(output_dir)
+
+
+def resumable_run(config: StylewrapConfig, backend: str) -> Path:
+    root = config.resolve_path(config.train.output_dir) or Path(config.train.output_dir)
+    runs = sorted((p.parent for p in root.glob(f"*/run.json")), key=lambda p: p.stat().st_mtime, reverse=True)
+    for run_dir in runs:
+        info = RunInfo.load(run_dir)
+        if info.backend == backend and info.status != "succeeded" and latest_checkpoint(run_dir / OUTPUT_DIR):
+            return run_dir
+    raise InputError("no unfinished run with a checkpoint to resume", location=Location(root),
+                     hint="start a new run without --resume")
+
+
+def plan_training(config: StylewrapConfig, *, backend_name: str | None = None, launch: Launch | None = None,
+                  deepspeed: str | None = None, resume: bool = False, run_dir: Path | None = None,
+                  preset: str | None = None) -> TrainPlan:
+    backend = get_backend(backend_name or config.train.backend, config)
+    launch = launch or Launch(nproc_per_node=config.train.nproc_per_node, nnodes=config.train.nnodes)
+    model = resolve_model(config)
+    resume_checkpoint = None
+    if resume:
+        run_dir = resumable_run(config, backend.name)
+        checkpoint = latest_checkpoint(run_dir / OUTPUT_DIR)
+        resume_checkpoint = str(checkpoint.relative_to(run_dir))
+    run_dir = Path(run_dir) if run_dir else new_run_dir(config, backend.name, config.train.method)
+    if " " in str(run_dir.resolve()):
+        # llamafactory's torchrun launcher splits its command line on spaces
+        raise InputError("the run directory path must not contain spaces", location=Location(run_dir))
+    train_file = config.resolve_path(config.data.train_file)
+    dataset_name = config.data.dataset_name
+    dataset = backend.dataset_options(DATA_DIR, dataset_name)
+    ds_relative, ds_text, ds_source = deepspeed_file(deepspeed or config.train.deepspeed, config)
+    options = unified_options(config, backend, model, dataset, ds_relative, resume_checkpoint)
+    sections = backend.train_sections(options)
+    if config.train.extra_args:
+        sections["extra"].update(config.train.extra_args)
+    invocation = backend.train_invocation(run_dir, TRAIN_CONFIG, launch)
+    files = {TRAIN_CONFIG: render(f"train_{config.train.method}.yaml.j2", title="Training config",
+                                  backend=backend.name, command=backend.display_command("train", TRAIN_CONFIG, launch),
+                                  sections=sections)}
+    if ds_text is not None:
+        files[ds_relative] = ds_text
+    files[COMMAND_FILE] = command_script(backend.name, "training", invocation, [*files, *([ds_relative] if ds_source else [])])
+    return TrainPlan(backend=backend, config=config, run_dir=run_dir, launch=launch, options=options, sections=sections,
+                     files=files, invocation=invocation, train_file=train_file, dataset_name=dataset_name,
+                     preset=preset, resume_checkpoint=resume_checkpoint, deepspeed_source=ds_source)
+
+
+def command_script(backend: str, purpose: str, invocation: Invocation, files: Iterable[str]) -> str:
+    import os
+    import shlex
+
+    env = {key: shlex.quote(value) for key, value in redact_env(invocation.env).items()}
+    inherited = os.pathsep + os.environ.get("PATH", "")
+    if invocation.env.get("PATH", "").endswith(inherited):
+        # the env's bin in front of whatever PATH the person running the script has
+        env["PATH"] = shlex.quote(invocation.env["PATH"][: -len(inherited)]) + os.pathsep + '"$PATH"'
+    return render("command.sh.j2", backend=backend, purpose=purpose, script=COMMAND_FILE, files=list(files),
+                  env=env, argv=invocation.argv)
+
+
+def describe_plan(plan: TrainPlan) -> str:
+    lines = [describe(plan.invocation), "files:"]
+    lines += [f"  {plan.run_dir / name}" for name in plan.files]
+    if plan.deepspeed_source:
+        lines.append(f"  {plan.run_dir / plan.options['deepspeed']} (copy of {plan.deepspeed_source})")
+    data = plan.train_file or "(data.train_file not set)"
+    lines.append(f"  {plan.run_dir / DATA_DIR} ({plan.backend.data_format} rows converted from {data})")
+    for name, text in plan.files.items():
+        lines += ["", f"--- {name}", text.rstrip()]
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------- data
+
+
+def trainable(record) -> bool:
+    """A row teaches something only if some assistant turn has text."""
+    return any(m.get("role") == "assistant" and str(m.get("content") or "").strip() for m in record.messages)
+
+
+@dataclass
+class RowCount:
+    read: int = 0
+    kept: int = 0
+
+
+def _trainable_rows(records: Iterable, count: RowCount) -> Iterator:
+    for record in records:
+        count.read += 1
+        if trainable(record):
+            count.kept += 1
+            yield record
+
+
+def write_dataset(plan: TrainPlan) -> dict[str, Any]:
+    from stylewrap.adapters import detect_format, read_records
+
+    if plan.train_file is None:
+        raise ConfigError("no training data", location=Location(field="data.train_file"),
+                          hint="set data.train_file (any format `stylewrap data` reads)")
+    if not plan.train_file.is_file():
+        raise InputError("training data not found", location=Location(plan.train_file, field="data.train_file"))
+    fmt = plan.config.data.format or detect_format(plan.train_file)
+    count = RowCount()
+    plan.backend.register_dataset(_trainable_rows(read_records(plan.train_file, fmt), count),
+                                  plan.run_dir / DATA_DIR, plan.dataset_name)
+    if count.kept == 0:
+        # ms-swift would die later with ZeroDivisionError; llamafactory with an empty-dataset error
+        raise DataError(f"none of the {count.read} rows has an assistant answer to train on",
+                        location=Location(plan.train_file), hint="check the file's format and fields")
+    return {"name": plan.dataset_name, "path": str(plan.train_file), "format": fmt, "rows": count.kept,
+            "source": str(plan.train_file), "skipped_rows": count.read - count.kept,
+            "registration": f"{DATA_DIR}/", "backend_format": plan.backend.data_format}
+
+
+def write_plan(plan: TrainPlan, *, with_data: bool) -> dict[str, Any] | None:
+    """Write configs (and the converted data) into the run directory; on bad input, leave nothing."""
+    created = not plan.run_dir.exists()
+    try:
+        check_keys(plan.backend, "train", plan.sections, TRAIN_CONFIG)
+        dataset = write_dataset(plan) if with_data or plan.train_file is not None else None
+        for name, text in plan.files.items():
+            atomic_write_text(plan.run_dir / name, text)
+        (plan.run_dir / COMMAND_FILE).chmod(0o755)
+        if plan.deepspeed_source is not None:
+            shutil.copyfile(plan.deepspeed_source, plan.run_dir / plan.options["deepspeed"])
+    except BaseException:
+        if created:
+            shutil.rmtree(plan.run_dir, ignore_errors=True)
+        raise
+    return dataset
+
+
+def render_run(config: StylewrapConfig, out_dir: Path, **kwargs) -> TrainPlan:
+    """`stylewrap render`: everything a run would use, written to out_dir, nothing started."""
+    plan = plan_training(config, run_dir=out_dir, **kwargs)
+    write_plan(plan, with_data=False)
+    return plan
+
+
+# ---------------------------------------------------------------- running
+
+
+class LogTail:
+    """New complete lines of a file another process appends to."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.offset = 0
+        self.partial = ""
+
+    def lines(self) -> list[str]:
+        if not self.path.is_file():
+            return []
+        with open(self.path, encoding="utf-8", errors="replace") as handle:
+            handle.seek(self.offset)
+            chunk = handle.read()
+            self.offset = handle.tell()
+        text = self.partial + chunk
+        *complete, self.partial = text.split("\n")
+        return [line for line in complete if line.strip()]
+
+
+class ProgressFeed:
+    """Reads the backend's own step log and feeds a rich progress bar (or nothing, when quiet)."""
+
+    def __init__(self, backend: TableBackend, log_path: Path, bar=None):
+        self.backend = backend
+        self.tail = LogTail(log_path)
+        self.bar = bar
+        self.task = bar.add_task(f"{backend.name} training", total=None, loss="-", lr="-", eta="-") if bar else None
+        self.records: list[Progress] = []
+        self.finals: dict[str, Any] = {}
+
+    def poll(self, _line: str = "") -> None:
+        for line in self.tail.lines():
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if not isinstance(record, dict):
+                continue
+            self.finals.update({k: v for k, v in record.items() if k.startswith("train_")})
+            progress = self.backend.read_progress(record)
+            if progress is None:
+                continue
+            self.records.append(progress)
+            if self.bar is not None:
+                self.bar.update(self.task, completed=progress.step, total=progress.total,
+                                loss=f"{progress.loss:.4f}" if progress.loss is not None else "-",
+                                lr=f"{progress.lr:.2e}" if progress.lr is not None else "-", eta=progress.eta or "-")
+
+
+def progress_bar(console=None):
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress as Bar, TextColumn
+
+    return Bar(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TextColumn("loss {task.fields[loss]}"), TextColumn("lr {task.fields[lr]}"),
+               TextColumn("ETA {task.fields[eta]}"), console=console, transient=False)
+
+
+def error_lines(tail: list[str], limit: int = 12) -> list[str]:
+    """The backend's own explanation: from its last traceback on, else the last lines."""
+    starts = [i for i, line in enumerate(tail) if line.startswith("Traceback") or "Error" in line]
+    picked = tail[starts[0]:] if starts else tail
+    return [line for line in picked if line.strip()][-limit:]
+
+
+def execute(plan: TrainPlan, *, show_progress: bool = True, console=None, echo=None) -> RunInfo:
+    from stylewrap import runner
+
+    dataset = write_plan(plan, with_data=True)
+    info = RunInfo(run_id=plan.run_dir.name, backend=plan.backend.name, backend_version=plan.backend.version(),
+                   base_model=plan.options["model"], method=plan.config.train.method, template=plan.options["template"],
+                   command=plan.invocation.shell_line(), config_files=list(plan.files), dataset=dataset or {},
+                   hyperparameters={k: v for k, v in plan.options.items() if v is not None},
+                   status="running", created_at=_now(),
+                   extra={"launch": asdict(plan.launch), "env": redact_env(plan.invocation.env), "preset": plan.preset,
+                          "log": LOG_FILE, "backend_log": f"{OUTPUT_DIR}/{plan.backend.log_file}",
+                          "resumed_from": plan.resume_checkpoint})
+    info.save(plan.run_dir)
+    bar = progress_bar(console) if show_progress else None
+    feed = ProgressFeed(plan.backend, plan.run_dir / OUTPUT_DIR / plan.backend.log_file, bar)
+    plan.backend.require_installed()
+    try:
+        if bar is not None:
+            bar.start()
+        result = runner.run(plan.invocation, log_file=plan.run_dir / LOG_FILE, on_line=feed.poll, echo=echo,
+                            new_session=True)
+        feed.poll()
+    except BaseException:
+        info.status, info.finished_at = "failed", _now()
+        info.save(plan.run_dir)
+        raise
+    finally:
+        if bar is not None:
+            bar.stop()
+    finish(plan, info, feed, result.ok)
+    if not result.ok:
+        detail = "\n".join(error_lines(result.tail))
+        raise RunFailed(f"{plan.backend.name} training failed (exit {result.returncode}); full log: "
+                        f"{plan.run_dir / LOG_FILE}\n{detail}")
+    return info
+
+
+def finish(plan: TrainPlan, info: RunInfo, feed: ProgressFeed, ok: bool) -> None:
+    atomic_write_text(plan.run_dir / PROGRESS_FILE, "".join(json.dumps(p.as_json()) + "\n" for p in feed.records))
+    weights = weights_dir(plan.run_dir / OUTPUT_DIR)
+    info.adapter_dir = str(weights.relative_to(plan.run_dir)) if weights else None
+    losses = [p.loss for p in feed.records if p.loss is not None]
+    info.metrics = {"steps": feed.records[-1].step if feed.records else 0,
+                    "final_loss": losses[-1] if losses else None, "first_loss": losses[0] if losses else None,
+                    **{k: v for k, v in feed.finals.items() if isinstance(v, (int, float))}}
+    if losses and plot_loss(plan.backend, plan.run_dir, f"{plan.backend.name} {info.method} — {info.run_id}"):
+        info.loss_png = LOSS_PNG
+    info.status = "succeeded" if ok and weights else "failed"
+    info.finished_at = _now()
+    info.save(plan.run_dir)
+
+
+def plot_loss(backend: TableBackend, run_dir: Path, title: str) -> bool:
+    """The loss PNG is drawn by the backend env's python (it has matplotlib; the core stays light)."""
+    from stylewrap import runner
+
+    python = backend.python()
+    if python is None:
+        return False
+    inv = Invocation(argv=[str(python), str(PLOT_SCRIPT), PROGRESS_FILE, LOSS_PNG, title], cwd=run_dir,
+                     env={"MPLBACKEND": "Agg"})
+    return runner.run(inv, log_file=run_dir / LOG_FILE).ok and (run_dir / LOSS_PNG).is_file()
+
+
+def summary(info: RunInfo, run_dir: Path) -> str:
+    m = info.metrics
+    lines = [f"run: {run_dir}", f"status: {info.status}", f"backend: {info.backend} {info.backend_version or ''}".rstrip(),
+             f"steps: {m.get('steps')}  loss: {m.get('first_loss')} -> {m.get('final_loss')}"]
+    if info.adapter_dir:
+        lines.append(f"weights: {run_dir / info.adapter_dir}")
+    if info.loss_png:
+        lines.append(f"loss curve: {run_dir / info.loss_png}")
+    return "\n".join(lines)
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")

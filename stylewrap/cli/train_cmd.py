@@ -1,0 +1,72 @@
+"""`stylewrap render` and `stylewrap train`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from stylewrap.cli.options import config_option, dry_run_option, set_option
+
+DEEPSPEED_HELP = "zero2, zero2_offload, zero3, zero3_offload, or a DeepSpeed JSON file."
+
+
+def training_options(func):
+    for option in reversed([
+        config_option,
+        set_option,
+        click.option("--backend", default=None, help="llamafactory or swift (default: train.backend)."),
+        click.option("--preset", default=None, help="A built-in run (seed-translational, seed-classical) or a preset YAML."),
+        click.option("--nproc-per-node", type=click.IntRange(min=1), default=None, help="Processes (GPUs) per node."),
+        click.option("--nnodes", type=click.IntRange(min=1), default=None, help="Number of nodes."),
+        click.option("--node-rank", type=click.IntRange(min=0), default=0, show_default=True, help="This node's rank."),
+        click.option("--master-addr", default=None, help="Address of the rank-0 node."),
+        click.option("--master-port", type=click.IntRange(1, 65535), default=None, help="Port of the rank-0 node."),
+        click.option("--deepspeed", default=None, help=DEEPSPEED_HELP),
+    ]):
+        func = option(func)
+    return func
+
+
+def _plan_kwargs(backend, preset, nproc_per_node, nnodes, node_rank, master_addr, master_port, deepspeed, config):
+    from stylewrap.backends.base import Launch
+
+    launch = Launch(nproc_per_node=nproc_per_node or config.train.nproc_per_node, nnodes=nnodes or config.train.nnodes,
+                    node_rank=node_rank, master_addr=master_addr, master_port=master_port)
+    return {"backend_name": backend, "launch": launch, "deepspeed": deepspeed, "preset": preset}
+
+
+@click.command()
+@training_options
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Folder to write the configs into (a run directory layout).")
+def render(config_path, overrides, backend, preset, nproc_per_node, nnodes, node_rank, master_addr, master_port,
+           deepspeed, out_dir) -> None:
+    """Write the backend configs a training run would use."""
+    from stylewrap.backends.train import load_train_config, render_run
+
+    config = load_train_config(config_path, overrides, preset)
+    plan = render_run(config, out_dir, **_plan_kwargs(backend, preset, nproc_per_node, nnodes, node_rank, master_addr,
+                                                      master_port, deepspeed, config))
+    for name in plan.files:
+        click.echo(out_dir / name)
+
+
+@click.command()
+@training_options
+@dry_run_option
+@click.option("--resume", is_flag=True, help="Continue the latest unfinished run from its newest checkpoint.")
+@click.option("--quiet", is_flag=True, help="No progress bar (the full log is in the run's train.log).")
+def train(config_path, overrides, backend, preset, nproc_per_node, nnodes, node_rank, master_addr, master_port,
+          deepspeed, dry_run, resume, quiet) -> None:
+    """Fine-tune with LLaMA-Factory or ms-swift."""
+    from stylewrap.backends.train import describe_plan, execute, load_train_config, plan_training, summary
+
+    config = load_train_config(config_path, overrides, preset)
+    plan = plan_training(config, resume=resume, **_plan_kwargs(backend, preset, nproc_per_node, nnodes, node_rank,
+                                                                master_addr, master_port, deepspeed, config))
+    if dry_run:
+        click.echo(describe_plan(plan))
+        return
+    info = execute(plan, show_progress=not quiet)
+    click.echo(summary(info, plan.run_dir))
