@@ -15,6 +15,7 @@ import json
 import os
 import sys
 import time
+from collections.abc import Mapping
 
 OUT_DIR = os.environ.get("GPUBENCH_OUT")
 WARMUP_STEPS = int(os.environ.get("GPUBENCH_WARMUP_STEPS", "5"))
@@ -47,7 +48,8 @@ def _sequence_lengths(inputs, pad_id):
 
 
 def _count(trainer, inputs) -> None:
-    if not isinstance(inputs, dict) or "input_ids" not in inputs:
+    # BatchEncoding is a Mapping, not a dict
+    if not isinstance(inputs, Mapping) or "input_ids" not in inputs:
         return
     pad_id = getattr(getattr(trainer, "processing_class", None), "pad_token_id", None)
     lengths = [n for n in _sequence_lengths(inputs, pad_id) if n > 0]

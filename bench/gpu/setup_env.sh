@@ -25,8 +25,8 @@ make_env() {
     chmod +x "$envs/$name/bin/torchrun"
 }
 
-make_env llamafactory "$wheels"/whl-common/*.whl "$wheels"/whl-ds/*.whl "$wheels"/whl-lf/*.whl
-make_env swift "$wheels"/whl-common/*.whl "$wheels"/whl-ds/*.whl "$wheels"/whl-sw/*.whl
-make_env core "$wheels"/whl-common/*.whl
+make_env llamafactory "$wheels"/common/*.whl "$wheels"/ds/*.whl "$wheels"/lf/*.whl
+make_env swift "$wheels"/common/*.whl "$wheels"/ds/*.whl "$wheels"/sw/*.whl
+make_env core "$wheels"/common/*.whl
 "$envs/core/bin/python" -m pip install -q --no-index --no-deps --no-build-isolation --no-cache-dir "$src"
 echo "envs ready under $envs"
