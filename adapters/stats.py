@@ -7,10 +7,12 @@ import html
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 from stylewrap.adapters.files import detect_format, read_records
 from stylewrap.adapters.progress import with_progress
 from stylewrap.adapters.records import USER, Record
+from stylewrap.errors import InputError
 
 # Conversation length buckets (total characters), doubling from 32.
 HISTOGRAM_EDGES = [32 * 2**i for i in range(12)]
@@ -42,6 +44,31 @@ class RoleStats:
     messages: int = 0
     chars: int = 0
     max_chars: int = 0
+    tokens: int | None = None
+
+
+TokenCounter = Callable[[list[str]], list[int]]
+
+
+def load_token_counter(path: str | Path) -> TokenCounter:
+    """Token counts from a Hugging Face `tokenizer.json` (a file, or a model folder holding one)."""
+    path = Path(path)
+    file = path / "tokenizer.json" if path.is_dir() else path
+    if not file.is_file():
+        raise InputError(f"{file}: no such tokenizer file", hint="pass a tokenizer.json or a model folder that has one")
+    try:
+        from tokenizers import Tokenizer
+    except ImportError:
+        raise InputError("token counts need the `tokenizers` package", hint="pip install tokenizers, or leave out --tokenizer") from None
+    try:
+        tokenizer = Tokenizer.from_file(str(file))
+    except Exception as exc:  # tokenizers raises a bare Exception for a malformed file
+        raise InputError(f"{file}: not a tokenizers file: {exc}") from None
+
+    def count(texts: list[str]) -> list[int]:
+        return [len(encoding.ids) for encoding in tokenizer.encode_batch(texts, add_special_tokens=False)]
+
+    return count
 
 
 @dataclass
@@ -90,8 +117,11 @@ def _bucket(length: int) -> int | None:
     return None
 
 
-def dataset_stats(path: str | Path, fmt: str | None = None, **options) -> DatasetStats:
-    """One streaming pass; duplicate counting keeps one 64-bit fingerprint per distinct row."""
+def dataset_stats(path: str | Path, fmt: str | None = None, *, count_tokens: TokenCounter | None = None, **options) -> DatasetStats:
+    """One streaming pass; duplicate counting keeps one 64-bit fingerprint per distinct row.
+
+    With `count_tokens` (see `load_token_counter`) each role also gets its token total.
+    """
     path = Path(path)
     stats = DatasetStats(path, fmt or detect_format(path))
     seen_exact: set[int] = set()
@@ -100,6 +130,10 @@ def dataset_stats(path: str | Path, fmt: str | None = None, **options) -> Datase
     for record in with_progress(read_records(path, stats.fmt, **options), f"reading {path.name}"):
         stats.rows += 1
         length = 0
+        if count_tokens is not None:
+            for message, tokens in zip(record.messages, count_tokens([m["content"] for m in record.messages])):
+                role_stats = stats.roles[message["role"]]
+                role_stats.tokens = (role_stats.tokens or 0) + tokens
         for message in record.messages:
             role_stats = stats.roles[message["role"]]
             size = len(message["content"])
@@ -141,7 +175,8 @@ def stats_html(stats: DatasetStats) -> str:
     svg = f'<svg xmlns="http://www.w3.org/2000/svg" width="{len(rows) * (bar_width + 6)}" height="{height + 20}">{"".join(bars)}</svg>'
     data = stats.as_dict()
     role_rows = "".join(
-        f"<tr><td>{html.escape(role)}</td><td>{s['messages']}</td><td>{s['chars']}</td><td>{s['mean_chars']}</td><td>{s['max_chars']}</td></tr>"
+        f"<tr><td>{html.escape(role)}</td><td>{s['messages']}</td><td>{s['chars']}</td><td>{s['mean_chars']}</td><td>{s['max_chars']}</td>"
+        f"<td>{'-' if s['tokens'] is None else s['tokens']}</td></tr>"
         for role, s in data["roles"].items()
     )
     dup = data["duplicates"]
@@ -150,6 +185,6 @@ def stats_html(stats: DatasetStats) -> str:
         f"<h1>{html.escape(str(stats.path))}</h1><p>format {stats.fmt}; {stats.rows} rows; {stats.turns} turns; "
         f"{stats.with_system} with a system prompt; {stats.with_tools} with tools</p>"
         f"<p>duplicates: {dup['exact']} exact, {dup['normalized']} after normalizing, {dup['prompt']} repeated prompts</p>"
-        "<table border=1 cellpadding=4><tr><th>role</th><th>messages</th><th>chars</th><th>mean</th><th>max</th></tr>"
+        "<table border=1 cellpadding=4><tr><th>role</th><th>messages</th><th>chars</th><th>mean</th><th>max</th><th>tokens</th></tr>"
         f"{role_rows}</table><h2>conversation length (characters)</h2>{svg}\n"
     )

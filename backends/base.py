@@ -96,7 +96,6 @@ class Backend(Protocol):
     def dataset_options(self, data_dir: str, name: str) -> dict[str, Any]: ...
     def register_dataset(self, records, data_dir: Path, name: str) -> int: ...
     def read_progress(self, record: Mapping[str, Any]) -> Progress | None: ...
-    def predictions(self, output_dir: Path) -> list[str]: ...
     def version(self) -> str | None: ...
     def known_keys(self, command: str) -> set[str] | None: ...
 
@@ -116,8 +115,6 @@ class TableBackend:
     data_format: ClassVar[str]                       # adapters format the training file is written in
     data_suffix: ClassVar[str]
     dataset_location: ClassVar[dict[str, str]]      # unified option -> "{data_dir}/..." template
-    predictions_file: ClassVar[str]
-    prediction_field: ClassVar[str]
     # the Python classes whose fields are every key a command accepts, for `known_keys`
     argument_classes: ClassVar[dict[str, tuple[str, ...]]]
     export_flags: ClassVar[dict[str, flags.Flag | None]]
@@ -231,13 +228,6 @@ class TableBackend:
         return Progress(step=step, total=total, loss=_number(record.get(fields.loss)),
                         lr=_number(record.get(fields.lr)), eta=record.get(fields.eta))
 
-    def predictions(self, output_dir: Path) -> list[str]:
-        path = _newest(Path(output_dir), self.predictions_file)
-        if path is None:
-            raise InputError(f"no {self.predictions_file} written", location=Location(output_dir))
-        rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-        return [str(row.get(self.prediction_field, "")) for row in rows]
-
     # ------------------------------------------------------------ the installed backend
 
     def site_packages(self) -> Path | None:
@@ -277,11 +267,6 @@ def _number(value: Any) -> float | None:
         return float(value)
     except (TypeError, ValueError):
         return None
-
-
-def _newest(folder: Path, name: str) -> Path | None:
-    candidates = sorted(folder.rglob(name), key=lambda p: p.stat().st_mtime)
-    return candidates[-1] if candidates else None
 
 
 def _apply(table: Mapping[str, flags.Flag | None], options: Mapping[str, Any], constants: Mapping[str, Any],

@@ -5,6 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from stylewrap.backends.base import LogFields, TableBackend
 from stylewrap.backends.flags import Flag
+from stylewrap.runner import Invocation
+
+PREDICT_SCRIPT = Path(__file__).with_name("lf_predict.py")
 
 
 class LlamaFactoryBackend(TableBackend):
@@ -12,8 +15,7 @@ class LlamaFactoryBackend(TableBackend):
     env_name = "llamafactory"
     program = "llamafactory-cli"
     distribution = "llamafactory"
-    # `do_predict` through `train` is llamafactory's batch inference (generated_predictions.jsonl)
-    subcommands = {"train": ("train",), "export": ("export",), "infer": ("train",)}
+    subcommands = {"train": ("train",), "export": ("export",)}
     # its launcher only switches to torchrun on >1 visible GPU unless told to
     launcher_env = {"FORCE_TORCHRUN": "1"}
     log_file = "trainer_log.jsonl"
@@ -21,19 +23,17 @@ class LlamaFactoryBackend(TableBackend):
     data_format = "sharegpt"
     data_suffix = ".json"
     dataset_location = {"dataset_dir": "{data_dir}"}
-    predictions_file = "generated_predictions.jsonl"
-    prediction_field = "predict"
     argument_classes = {
         command: tuple(f"llamafactory.hparams.{cls}" for cls in
                        ("ModelArguments", "DataArguments", "FinetuningArguments", "GeneratingArguments",
                         "TrainingArguments"))
-        for command in ("train", "export", "infer")
+        for command in ("train", "export")
     }
     export_flags = {
         "model": Flag("model_name_or_path"),
         "adapter": Flag("adapter_name_or_path"),
         "template": Flag("template", values={"qwen2_5": "qwen"}),
-        "model_type": None,
+        "model_type": Flag(drop=True),
         "output_dir": Flag("export_dir"),
         "max_shard_size_gb": Flag("export_size"),
         "quantization_bit": Flag("export_quantization_bit"),
@@ -44,19 +44,18 @@ class LlamaFactoryBackend(TableBackend):
         "model": Flag("model_name_or_path"),
         "adapter": Flag("adapter_name_or_path"),
         "template": Flag("template", values={"qwen2_5": "qwen"}),
-        "model_type": None,
+        "model_type": Flag(drop=True),
         "system": Flag("default_system"),
-        "dataset": Flag("eval_dataset"),
-        "dataset_dir": Flag("dataset_dir"),
-        "custom_dataset_info": None,
+        "probes_file": Flag("probes_file"),
+        "result_file": Flag("predictions_file"),
         "cutoff_len": Flag("cutoff_len"),
         "max_new_tokens": Flag("max_new_tokens"),
-        "output_dir": Flag("output_dir"),
-        "result_file": Flag(drop=True),
     }
-    infer_constants = {"stage": "sft", "do_predict": True, "predict_with_generate": True, "finetuning_type": "lora",
-                       "do_sample": False, "per_device_eval_batch_size": 1, "report_to": "none",
-                       "overwrite_output_dir": True}
+    infer_constants = {"infer_backend": "huggingface", "do_sample": False}
+
+    def infer_invocation(self, run_dir: Path, config_file: str) -> Invocation:
+        python = self.python() or Path("python")
+        return Invocation(argv=[str(python), "-I", str(PREDICT_SCRIPT), config_file], env=self.base_env(), cwd=Path(run_dir))
 
     def write_registration(self, data_dir: Path, name: str, path: Path) -> None:
         from stylewrap.adapters import register_llamafactory

@@ -29,6 +29,7 @@ def environment():
     )
     env.filters["yaml"] = _yaml
     env.filters["shell"] = lambda value: shlex.quote(str(value))
+    env.filters["md_cell"] = lambda text: str(text).replace("|", "\\|").replace("\n", "<br>") or " "
     env.filters["shell_join"] = lambda argv: shlex.join(str(a) for a in argv)
     return env
 

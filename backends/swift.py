@@ -20,10 +20,7 @@ class SwiftBackend(TableBackend):
     data_format = "messages"
     data_suffix = ".jsonl"
     dataset_location = {"custom_dataset_info": "{data_dir}/" + REGISTRATION_FILE}
-    predictions_file = "predictions.jsonl"
-    prediction_field = "response"
-    argument_classes = {"train": ("swift.arguments.SftArguments",), "export": ("swift.arguments.ExportArguments",),
-                        "infer": ("swift.arguments.InferArguments",)}
+    argument_classes = {"train": ("swift.arguments.SftArguments",), "export": ("swift.arguments.ExportArguments",)}
     export_flags = {
         "model": Flag("model"),
         "adapter": Flag("adapters", split=True),
@@ -41,13 +38,10 @@ class SwiftBackend(TableBackend):
         "template": Flag("template"),
         "model_type": Flag("model_type"),
         "system": Flag("system"),
-        "dataset": Flag("val_dataset", split=True),
-        "dataset_dir": None,
-        "custom_dataset_info": Flag("custom_dataset_info"),
+        "probes_file": Flag("val_dataset", split=True),
+        "result_file": Flag("result_path"),
         "cutoff_len": Flag("max_length"),
         "max_new_tokens": Flag("max_new_tokens"),
-        "output_dir": Flag(drop=True),
-        "result_file": Flag("result_path"),
     }
     infer_constants = {"infer_backend": "transformers", "temperature": 0.0, "stream": False}
 

@@ -20,8 +20,9 @@ import yaml
 from stylewrap.backends import flags
 from stylewrap.backends.base import CONFIG_DIR, OUTPUT_DIR, Launch, Progress, TableBackend, check_keys, get_backend
 from stylewrap.backends.render import DEEPSPEED_PRESETS, render, render_deepspeed
+from stylewrap.backends.steps import failure
 from stylewrap.config import StylewrapConfig, load_config
-from stylewrap.errors import ConfigError, DataError, InputError, Location, RunFailed
+from stylewrap.errors import ConfigError, DataError, InputError, Location
 from stylewrap.fsutil import atomic_write_text
 from stylewrap.rundir import RunInfo
 from stylewrap.runner import Invocation, describe
@@ -418,13 +419,6 @@ def progress_bar(console=None):
                TextColumn("ETA {task.fields[eta]}"), console=console, transient=False)
 
 
-def error_lines(tail: list[str], limit: int = 12) -> list[str]:
-    """The backend's own explanation: from its last traceback on, else the last lines."""
-    starts = [i for i, line in enumerate(tail) if line.startswith("Traceback") or "Error" in line]
-    picked = tail[starts[0]:] if starts else tail
-    return [line for line in picked if line.strip()][-limit:]
-
-
 def execute(plan: TrainPlan, *, show_progress: bool = True, console=None, echo=None) -> RunInfo:
     from stylewrap import runner
 
@@ -456,9 +450,7 @@ def execute(plan: TrainPlan, *, show_progress: bool = True, console=None, echo=N
             bar.stop()
     finish(plan, info, feed, result.ok)
     if not result.ok:
-        detail = "\n".join(error_lines(result.tail))
-        raise RunFailed(f"{plan.backend.name} training failed (exit {result.returncode}); full log: "
-                        f"{plan.run_dir / LOG_FILE}\n{detail}")
+        raise failure(plan.backend.name, "training", result.returncode, plan.run_dir / LOG_FILE, result.tail)
     return info
 
 
@@ -484,7 +476,7 @@ def plot_loss(backend: TableBackend, run_dir: Path, title: str) -> bool:
     python = backend.python()
     if python is None:
         return False
-    inv = Invocation(argv=[str(python), str(PLOT_SCRIPT), PROGRESS_FILE, LOSS_PNG, title], cwd=run_dir,
+    inv = Invocation(argv=[str(python), "-I", str(PLOT_SCRIPT), PROGRESS_FILE, LOSS_PNG, title], cwd=run_dir,
                      env={"MPLBACKEND": "Agg"})
     return runner.run(inv, log_file=run_dir / LOG_FILE).ok and (run_dir / LOSS_PNG).is_file()
 

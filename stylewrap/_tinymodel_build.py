@@ -1,21 +1,15 @@
 """Build the tiny test model. Runs INSIDE a backend env's python (it needs torch, transformers and
-tokenizers, which the stylewrap core does not install), as a plain script:
+tokenizers, which the stylewrap core does not install), as a script that imports nothing from
+stylewrap (see `stylewrap.backends.envs.env_script_invocation`):
 
-    <env>/bin/python -I _tinymodel_build.py OUT_DIR CORPUS_FILE
+    _tinymodel_build.py OUT_DIR CORPUS_FILE...
 
-so it imports nothing from stylewrap. `stylewrap.tinymodel.build_tiny_model` is the entry point.
+`stylewrap.tinymodel.build_tiny_model` is the entry point.
 """
 
-import os
+import json
 import sys
-
-# Run as a script, Python puts this file's folder first on sys.path, where stylewrap's own
-# `secrets.py` and `config.py` would shadow the standard library for torch and transformers.
-if sys.path and os.path.abspath(sys.path[0] or ".") == os.path.dirname(os.path.abspath(__file__)):
-    sys.path.pop(0)
-
-import json  # noqa: E402
-from pathlib import Path  # noqa: E402
+from pathlib import Path
 
 SEED = 1234
 VOCAB_SIZE = 1536
@@ -58,7 +52,7 @@ def corpus_lines(path: Path):
         yield from (value for value in values if isinstance(value, str) and value.strip())
 
 
-def train_tokenizer(corpus: Path):
+def train_tokenizer(corpus: list[Path]):
     from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
 
     tokenizer = Tokenizer(models.BPE(byte_fallback=False))
@@ -77,11 +71,11 @@ def train_tokenizer(corpus: Path):
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
-    tokenizer.train_from_iterator(corpus_lines(corpus), trainer=trainer)
+    tokenizer.train_from_iterator((line for path in corpus for line in corpus_lines(path)), trainer=trainer)
     return tokenizer
 
 
-def build(out_dir: Path, corpus: Path) -> None:
+def build(out_dir: Path, corpus: list[Path]) -> None:
     import torch
     from transformers import GenerationConfig, PreTrainedTokenizerFast, Qwen2Config, Qwen2ForCausalLM
 
@@ -119,6 +113,6 @@ def build(out_dir: Path, corpus: Path) -> None:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 3:
-        sys.exit("usage: _tinymodel_build.py OUT_DIR CORPUS_FILE")
-    build(Path(sys.argv[1]), Path(sys.argv[2]))
+    if len(sys.argv) < 3:
+        sys.exit("usage: _tinymodel_build.py OUT_DIR CORPUS_FILE...")
+    build(Path(sys.argv[1]), [Path(arg) for arg in sys.argv[2:]])

@@ -45,8 +45,12 @@ class DatagenConfig(Section):
     price_input_per_1k: float = Field(0.0, ge=0)
     price_output_per_1k: float = Field(0.0, ge=0)
     request_timeout: float = Field(60.0, gt=0)
-    max_retries: int = Field(6, ge=0)
-    seed: int = 0
+    max_retries: int = Field(6, ge=0, description="per request, on 429/5xx/timeouts/dropped connections")
+    retry_backoff: float = Field(0.5, gt=0, description="first retry waits up to this many seconds, doubling each time (with jitter)")
+    max_attempts: int = Field(3, ge=1, description="per item: asks again after a rejected reply or a duplicate question")
+    json_mode: bool = Field(True, description="send response_format=json_object (turned off by itself if the endpoint refuses it)")
+    topics_file: str | None = Field(None, description="use these topics (one per line) instead of generating them")
+    seed: int | None = Field(0, description="sampling seed sent to the teacher; null to omit")
     output_dir: str = "data/generated"
     output_format: str = "sharegpt"
 
@@ -104,11 +108,14 @@ class ExportConfig(Section):
 
 
 class DeployConfig(Section):
+    backend: str | None = Field(None, description="serving backend; default: the run's, else train.backend")
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
-    served_model_name: str | None = None
+    served_model_name: str | None = Field(None, description="name of the tuned model; default 'default-lora' with an adapter, else the folder name")
     api_key_env: str | None = Field(None, description="env var whose value the server requires as API key")
+    template: str | None = Field(None, description="chat template; default: the run's, else the backend's guess")
     startup_timeout: float = Field(300.0, gt=0)
+    extra_args: dict[str, Any] = Field(default_factory=dict, description="passed to the backend's server as --key value")
 
 
 class PublishConfig(Section):
@@ -117,6 +124,9 @@ class PublishConfig(Section):
     private: bool = True
     license: str = "apache-2.0"
     base_model_id: str | None = Field(None, description="hub id that replaces a local base path in adapter configs")
+    language: list[str] = Field(default_factory=lambda: ["zh"], description="languages named in the cards' metadata")
+    max_retries: int = Field(4, ge=1, description="attempts per hub call on 5xx, 429 and network errors")
+    retry_backoff: float = Field(2.0, ge=0, description="seconds before the first retry; doubles each time")
 
 
 class BackendEnvConfig(Section):

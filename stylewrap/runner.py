@@ -154,3 +154,29 @@ def _terminate(proc: subprocess.Popen, whole_group: bool) -> None:
 
 def python_of_venv(venv: Path) -> Path:
     return venv / ("Scripts/python.exe" if sys.platform == "win32" else "bin/python")
+
+
+def spawn(inv: Invocation, *, log_file: Path) -> subprocess.Popen:
+    """Start `inv` in the background, in its own session, all output appended to `log_file`.
+
+    For servers: the new session makes the process the leader of its own process group, so the whole
+    tree can be stopped by that one PID, and Ctrl-C in the terminal that started it does not reach it.
+    """
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_file, "a", encoding="utf-8") as handle:
+        handle.write(f"$ {inv.shell_line()}\n")
+        handle.flush()
+        try:
+            return subprocess.Popen(
+                inv.argv,
+                env=inv.full_env(),
+                cwd=str(inv.cwd) if inv.cwd else None,
+                stdout=handle,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        except FileNotFoundError as exc:
+            from stylewrap.errors import RunFailed
+
+            raise RunFailed(f"cannot start {inv.argv[0]!r}: {exc.strerror}") from None

@@ -19,7 +19,7 @@ from importlib import resources
 from pathlib import Path
 
 from stylewrap.config import StylewrapConfig
-from stylewrap.errors import BackendNotInstalled, InputError, RunFailed
+from stylewrap.errors import BackendNotInstalled, InputError, Location, RunFailed
 from stylewrap.fsutil import atomic_write_json
 
 BUILDER = Path(__file__).with_name("_tinymodel_build.py")
@@ -28,9 +28,10 @@ STAMP_FILE = "stylewrap_tinymodel.json"
 BACKENDS_IN_ORDER = ("swift", "llamafactory")
 
 
-def builtin_corpus() -> Path:
-    """A small Chinese + English corpus shipped in the package, used when no corpus is given."""
-    return Path(str(resources.files("stylewrap.templates") / "tinymodel" / "corpus.txt"))
+def builtin_corpus() -> list[Path]:
+    """The demo dataset plus a little English, shipped in the package: the default corpus."""
+    templates = resources.files("stylewrap.templates")
+    return [Path(str(templates / "demo" / "translational_sample.jsonl")), Path(str(templates / "tinymodel" / "corpus.txt"))]
 
 
 def builder_python(config: StylewrapConfig | None = None) -> Path:
@@ -49,9 +50,10 @@ def builder_python(config: StylewrapConfig | None = None) -> Path:
     )
 
 
-def recipe_hash(corpus: Path) -> str:
+def recipe_hash(corpus: list[Path]) -> str:
     digest = hashlib.sha256(BUILDER.read_bytes())
-    digest.update(corpus.read_bytes())
+    for path in corpus:
+        digest.update(path.read_bytes())
     return digest.hexdigest()
 
 
@@ -59,21 +61,25 @@ def build_tiny_model(
     out_dir: str | Path,
     *,
     python: str | Path | None = None,
-    corpus: str | Path | None = None,
+    corpus: str | Path | list[str | Path] | None = None,
     config: StylewrapConfig | None = None,
 ) -> Path:
     """Build (or reuse, when already built from the same recipe) the tiny model in `out_dir`.
 
-    `corpus` trains the tokenizer: a text file, or a JSON/JSONL dataset whose string values are
+    `corpus` trains the tokenizer: text files, or JSON/JSONL datasets whose string values are
     used (e.g. TslDial's 3_TranslationalDialogues.jsonl); default: the built-in corpus. The folder
     appears complete or not at all: it is built next to `out_dir` and renamed into place.
     """
-    from stylewrap.runner import Invocation, run
+    from stylewrap.backends.envs import env_script_invocation
+    from stylewrap.runner import run
 
     out_dir = Path(out_dir)
-    corpus = Path(corpus) if corpus is not None else builtin_corpus()
-    if not corpus.is_file():
-        raise InputError("corpus file not found", hint=str(corpus))
+    if corpus is None:
+        corpus = builtin_corpus()
+    corpus = [Path(path) for path in ([corpus] if isinstance(corpus, (str, Path)) else corpus)]
+    missing = [path for path in corpus if not path.is_file()]
+    if missing:
+        raise InputError("corpus file not found", location=Location(missing[0]))
     recipe = recipe_hash(corpus)
     stamp = out_dir / STAMP_FILE
     if stamp.is_file() and json.loads(stamp.read_text(encoding="utf-8")).get("recipe") == recipe:
@@ -85,14 +91,17 @@ def build_tiny_model(
     work = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".partial", dir=out_dir.parent))
     try:
         result = run(
-            Invocation(
-                [str(python), "-I", str(BUILDER), str(work), str(corpus)],
+            env_script_invocation(
+                python,
+                BUILDER,
+                str(work),
+                *map(str, corpus),
                 env={"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"},
             )
         )
         if not result.ok:
             raise RunFailed(f"building the tiny model with {python} failed: {' | '.join(result.tail[-3:])}")
-        atomic_write_json(work / STAMP_FILE, {"recipe": recipe, "corpus": str(corpus), "python": str(python)})
+        atomic_write_json(work / STAMP_FILE, {"recipe": recipe, "corpus": [str(path) for path in corpus], "python": str(python)})
         if out_dir.exists():
             shutil.rmtree(out_dir)
         work.rename(out_dir)

@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -28,3 +31,26 @@ def tiny_model(request, tmp_path_factory, shared_data) -> Path:
     cache = getattr(request.config, "cache", None)
     folder = cache.mkdir("stylewrap") / "tiny-model" if cache is not None else tmp_path_factory.mktemp("tiny") / "model"
     return build_tiny_model(folder, corpus=shared_data / "tsldial" / "3_TranslationalDialogues.jsonl")
+
+
+def make_venv(
+    folder: Path,
+    *,
+    distributions: dict[str, str] = {},
+    modules: dict[str, str] = {},
+    scripts: dict[str, str] = {},
+) -> Path:
+    """A real (pip-less) venv with hand-made installed distributions, modules and console scripts."""
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(folder)], check=True)
+    site = next(folder.glob("lib/python3*/site-packages"))
+    for name, version in distributions.items():
+        info = site / f"{name.replace('-', '_')}-{version}.dist-info"
+        info.mkdir()
+        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
+    for name, source in modules.items():
+        (site / f"{name}.py").write_text(textwrap.dedent(source))
+    for name, source in scripts.items():
+        script = folder / "bin" / name
+        script.write_text(f"#!{folder / 'bin' / 'python'}\n" + textwrap.dedent(source))
+        script.chmod(0o755)
+    return folder

@@ -20,12 +20,19 @@ from stylewrap.errors import StylewrapError
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "init": ("stylewrap.cli.init_cmd", "init", "Scaffold a project: a commented stylewrap.yaml."),
     "config": ("stylewrap.cli.config_cmd", "config", "Show or validate the effective configuration."),
+    "datagen": ("stylewrap.cli.datagen_cmd", "datagen", "Generate a style dataset through an OpenAI-compatible API."),
+    "styles": ("stylewrap.cli.styles_cmd", "styles", "List and show style presets."),
     "data": ("stylewrap.cli.data_cmd", "data", "Validate, convert, inspect and register datasets."),
+    "backend": ("stylewrap.cli.backend_cmd", "backend", "Install and check the backends' own environments."),
     "render": ("stylewrap.cli.train_cmd", "render", "Write the backend configs a training run would use."),
     "train": ("stylewrap.cli.train_cmd", "train", "Fine-tune with LLaMA-Factory or ms-swift."),
     "runs": ("stylewrap.cli.runs_cmd", "runs", "List and show training runs."),
     "export": ("stylewrap.cli.export_cmd", "export", "Merge a LoRA adapter into its base model."),
     "compare": ("stylewrap.cli.compare_cmd", "compare", "Base vs tuned answers side by side."),
+    "publish": ("stylewrap.cli.publish_cmd", "publish", "Publish a model or dataset to ModelScope."),
+    "deploy": ("stylewrap.cli.deploy_cmd", "deploy", "Serve a model behind an OpenAI-compatible API."),
+    "chat": ("stylewrap.cli.chat_cmd", "chat", "Chat in the terminal with any OpenAI-compatible endpoint."),
+    "app": ("stylewrap.cli.app_cmd", "app", "A web chat page for a deployed model."),
 }
 
 

@@ -70,12 +70,14 @@ def convert(path, to, output, fmt) -> None:
 @format_option
 @click.option("--json", "as_json", is_flag=True, help="Print the numbers as JSON.")
 @click.option("--html", "html_path", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Also write an HTML report with the length histogram.")
-def stats(path, fmt, as_json, html_path) -> None:
-    """Rows, turns, characters per role, duplicates and a length histogram."""
-    from stylewrap.adapters.stats import dataset_stats, stats_html
+@click.option("--tokenizer", type=click.Path(exists=True, path_type=Path), default=None,
+              help="tokenizer.json (or a model folder) to count tokens per role; needs the `tokenizers` package.")
+def stats(path, fmt, as_json, html_path, tokenizer) -> None:
+    """Rows, turns, characters (and tokens) per role, duplicates and a length histogram."""
+    from stylewrap.adapters.stats import dataset_stats, load_token_counter, stats_html
     from stylewrap.fsutil import atomic_write_text
 
-    result = dataset_stats(path, fmt)
+    result = dataset_stats(path, fmt, count_tokens=load_token_counter(tokenizer) if tokenizer else None)
     if html_path:
         atomic_write_text(html_path, stats_html(result))
     numbers = result.as_dict()
@@ -84,9 +86,10 @@ def stats(path, fmt, as_json, html_path) -> None:
         return
     click.echo(f"{numbers['file']}: {numbers['format']}, {numbers['rows']} rows, {numbers['turns']} turns, "
                f"{numbers['rows_with_system']} with system, {numbers['rows_with_tools']} with tools")
-    click.echo(f"{'role':<14}{'messages':>10}{'chars':>12}{'mean':>9}{'max':>8}")
+    click.echo(f"{'role':<14}{'messages':>10}{'chars':>12}{'mean':>9}{'max':>8}{'tokens':>12}")
     for role, s in numbers["roles"].items():
-        click.echo(f"{role:<14}{s['messages']:>10}{s['chars']:>12}{s['mean_chars']:>9}{s['max_chars']:>8}")
+        tokens = "-" if s["tokens"] is None else s["tokens"]
+        click.echo(f"{role:<14}{s['messages']:>10}{s['chars']:>12}{s['mean_chars']:>9}{s['max_chars']:>8}{tokens:>12}")
     dup = numbers["duplicates"]
     click.echo(f"duplicates: {dup['exact']} exact, {dup['normalized']} normalized, {dup['prompt']} repeated prompts")
     peak = max(numbers["length_histogram_chars"].values(), default=1) or 1

@@ -1,0 +1,75 @@
+"""`stylewrap export`: merge a run's LoRA adapter into its (unquantized) base model."""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from stylewrap.backends.base import TableBackend, check_keys, get_backend
+from stylewrap.backends.steps import config_path, render_step_config, run_step
+from stylewrap.backends.train import _model_family, quantized_base
+from stylewrap.config import StylewrapConfig
+from stylewrap.errors import InputError, Location
+from stylewrap.rundir import RunInfo
+from stylewrap.runner import Invocation, describe
+
+MERGED_DIR = "merged"
+EXPORT_LOG = "export.log"
+
+
+@dataclass
+class ExportPlan:
+    backend: TableBackend
+    info: RunInfo
+    run_dir: Path
+    output_dir: Path
+    files: dict[str, str]
+    invocation: Invocation
+
+
+def plan_export(run_dir: Path, config: StylewrapConfig, *, output_dir: Path | None = None,
+                quantization_bit: int | None = None) -> ExportPlan:
+    run_dir = Path(run_dir)
+    info = RunInfo.load(run_dir)
+    if info.method == "full":
+        raise InputError("a full fine-tune has nothing to merge: its weights are already a complete model",
+                         location=Location(run_dir), hint=f"use {run_dir / (info.adapter_dir or 'output')} directly")
+    if not info.adapter_dir or not (run_dir / info.adapter_dir).is_dir():
+        raise InputError("this run has no trained adapter", location=Location(run_dir / "run.json", field="adapter_dir"))
+    if quantized_base(info.base_model):
+        raise InputError("the base model is quantized; merging a LoRA onto quantized weights corrupts them",
+                         location=Location(info.base_model), hint="merge onto the original full-precision model")
+    quantization_bit = quantization_bit or config.export.quantization_bit
+    if quantization_bit and shutil.which("nvidia-smi") is None:
+        raise InputError("quantized export calibrates on a CUDA GPU and none is visible",
+                         location=Location(field="export.quantization_bit"), hint="export without quantization here")
+    backend = get_backend(info.backend, config)
+    target = Path(output_dir) if output_dir else (config.resolve_path(config.export.output_dir) if config.export.output_dir
+                                                  else run_dir / MERGED_DIR)
+    options = {"model": info.base_model, "model_type": _model_family(info.base_model).get("swift_model_type"),
+               "adapter": info.adapter_dir, "template": info.template, "output_dir": str(target.resolve()),
+               "max_shard_size_gb": config.export.max_shard_size_gb, "quantization_bit": quantization_bit}
+    sections = backend.export_sections(options)
+    check_keys(backend, "export", sections, config_path("export"))
+    invocation = backend.export_invocation(run_dir, config_path("export"))
+    relative, text = render_step_config(backend, "export", "export.yaml.j2", "Merge (export) config", sections, invocation)
+    return ExportPlan(backend=backend, info=info, run_dir=run_dir, output_dir=target, files={relative: text},
+                      invocation=invocation)
+
+
+def export_run(plan: ExportPlan, *, status=None) -> Path:
+    run_step(plan.backend, plan.invocation, plan.files, plan.run_dir / EXPORT_LOG, "export", status)
+    if not (plan.output_dir / "config.json").is_file():
+        raise InputError("the backend reported success but wrote no model", location=Location(plan.output_dir))
+    try:
+        plan.info.merged_dir = str(plan.output_dir.resolve().relative_to(plan.run_dir.resolve()))
+    except ValueError:
+        plan.info.merged_dir = str(plan.output_dir.resolve())
+    plan.info.save(plan.run_dir)
+    return plan.output_dir
+
+
+def describe_export(plan: ExportPlan) -> str:
+    files = [f"--- {plan.run_dir / name}\n{text.rstrip()}" for name, text in plan.files.items()]
+    return "\n".join([describe(plan.invocation), f"output: {plan.output_dir}", *files])

@@ -1,0 +1,110 @@
+"""Runs a backend's own OpenAI-compatible server, inside that backend's environment.
+
+Executed as a script by the backend env's python (stylewrap itself is not installed there), with one
+JSON argument: {"module", "argv", "host", "port", "served_models", "api_key_env"}. It runs the
+backend's server module as `__main__` (no launcher process in between: ms-swift's `swift` launcher
+leaves its uvicorn child serving when killed) and hooks `uvicorn.run`, which both backends call, to:
+
+- bind exactly host:port (ms-swift silently moves to the next free port, llamafactory binds 0.0.0.0);
+  a busy port fails loudly instead;
+- answer 401 when an API key is required and missing or wrong (ms-swift answers 400, llamafactory 401
+  but only through its own env var), so the key never appears on a command line;
+- answer 404 for a model name that is not served (llamafactory answers any name with its one model).
+
+Only the standard library and what uvicorn needs are imported here.
+"""
+
+import sys
+
+# The script's folder (stylewrap's backends/) holds swift.py and llamafactory.py, which would shadow
+# the real packages: drop it before anything else is imported.
+sys.path.pop(0)
+
+import json  # noqa: E402
+import os  # noqa: E402
+import runpy  # noqa: E402
+import secrets  # noqa: E402
+
+PUBLIC_PATHS = frozenset({"/health", "/health/", "/ping"})
+MODEL_PATHS = frozenset({"/v1/chat/completions", "/v1/completions"})
+
+
+async def _send_json(send, status: int, message: str, code: str) -> None:
+    body = json.dumps({"error": {"message": message, "type": "invalid_request_error", "code": code}}).encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
+
+
+class Guard:
+    """ASGI middleware: bearer-key check and served-model check in front of the backend's app."""
+
+    def __init__(self, app, api_key: str | None, served_models: list[str]):
+        self.app = app
+        self.api_key = api_key
+        self.served_models = served_models
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        path = scope.get("path", "")
+        if self.api_key and path not in PUBLIC_PATHS:
+            headers = dict(scope.get("headers") or [])
+            given = headers.get(b"authorization", b"").decode("latin-1")
+            token = given[7:] if given.startswith("Bearer ") else ""
+            if not secrets.compare_digest(token.encode(), self.api_key.encode()):
+                return await _send_json(send, 401, "Invalid or missing API key.", "invalid_api_key")
+        if scope.get("method") == "POST" and path in MODEL_PATHS:
+            body, receive = await _buffer_body(receive)
+            try:
+                model = json.loads(body or b"{}").get("model")
+            except (ValueError, AttributeError):
+                model = None
+            if model is not None and model not in self.served_models:
+                return await _send_json(
+                    send, 404, f"The model `{model}` does not exist; served: {', '.join(self.served_models)}.",
+                    "model_not_found")
+        return await self.app(scope, receive, send)
+
+
+async def _buffer_body(receive):
+    """Read the whole request body, and return it with a `receive` that replays it once."""
+    chunks = []
+    while True:
+        message = await receive()
+        chunks.append(message.get("body", b""))
+        if message["type"] != "http.request" or not message.get("more_body"):
+            break
+    body = b"".join(chunks)
+    replayed = False
+
+    async def replay():
+        nonlocal replayed
+        if not replayed:
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return body, replay
+
+
+def main() -> None:
+    spec = json.loads(sys.argv[1])
+    api_key = os.environ.get(spec["api_key_env"]) if spec.get("api_key_env") else None
+
+    import uvicorn
+
+    real_run = uvicorn.run
+
+    def guarded_run(app, *args, **kwargs):
+        kwargs.update(host=spec["host"], port=spec["port"])
+        print(f"[stylewrap] serving {spec['served_models']} on http://{spec['host']}:{spec['port']}/v1", flush=True)
+        return real_run(Guard(app, api_key, spec["served_models"]), *args, **kwargs)
+
+    uvicorn.run = guarded_run
+    sys.argv = [spec["module"], *spec["argv"]]
+    runpy.run_module(spec["module"], run_name="__main__", alter_sys=True)
+
+
+if __name__ == "__main__":
+    main()

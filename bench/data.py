@@ -1,0 +1,119 @@
+"""Benchmark: stylewrap's streaming validate/convert vs HF `datasets.load_dataset("json")`, side by side.
+
+    python bench/data.py [--rows 1000000] [--workdir DIR]
+
+Builds a sharegpt JSONL file of --rows rows from the real TslDial and glaive rows in ../shared/data
+(single- and multi-turn, some with a system prompt and tools), then times, each in a fresh process
+so its peak RSS is its own:
+  * `validate`  every row checked (JSON, duplicate keys, roles, alternation, content)
+  * `convert`   sharegpt -> OpenAI messages JSONL (parse, check, rewrite, atomic write)
+  * HF datasets `load_dataset("json")` of the same file into a fresh cache, in a backend env's
+    python (the core has no `datasets`); this is what both LLaMA-Factory and ms-swift run first.
+Memory flatness: the stylewrap passes also run on a tenth of the file; peak RSS should not grow.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from itertools import cycle, islice
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared" / "data"
+
+STYLEWRAP_JOBS = {
+    "validate": "from stylewrap.adapters.validate import validate; r = validate(sys.argv[1]); assert r.ok, r.summary(); print(r.rows)",
+    "convert": "from stylewrap.adapters.ops import convert; print(convert(sys.argv[1], sys.argv[2], 'messages'))",
+}
+HF_JOB = (
+    "from datasets import load_dataset, disable_progress_bars; disable_progress_bars();"
+    "ds = load_dataset('json', data_files=sys.argv[1], split='train', cache_dir=sys.argv[2]); print(len(ds))"
+)
+# ru_maxrss of the children, read by a wrapper so each job reports its own peak
+WRAPPER = "import resource, subprocess, sys; p = subprocess.run(sys.argv[1:]); print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); sys.exit(p.returncode)"
+
+
+def build_input(path: Path, rows: int) -> None:
+    sys.path.insert(0, str(REPO))
+    from stylewrap.adapters import Record, read_records, write_records
+
+    tsl = list(read_records(SHARED / "tsldial/TslDial.json"))
+    glaive = list(read_records(SHARED / "llamafactory/glaive_toolcall_zh_demo.json"))
+    system = {"role": "system", "content": "你是一个说话带西式翻译腔的朋友。"}
+
+    def shapes():
+        for index, record in enumerate(cycle(tsl)):
+            kind = index % 10
+            if kind < 6:
+                yield record
+            elif kind < 8:
+                yield Record([system, *record.messages])
+            elif kind == 8:
+                partner = tsl[(index * 7919) % len(tsl)]
+                yield Record([*record.messages, *partner.messages])
+            else:
+                yield glaive[index % len(glaive)]
+
+    write_records(islice(shapes(), rows), path, "sharegpt")
+
+
+def timed(argv: list[str]) -> tuple[float, int, str]:
+    """Wall seconds, peak RSS (MiB) and stdout of one job in a fresh process."""
+    start = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-c", WRAPPER, *argv], capture_output=True, text=True)
+    elapsed = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise SystemExit(f"job failed: {argv[:3]}\n{proc.stderr[-2000:]}")
+    lines = proc.stdout.strip().splitlines()
+    return elapsed, int(lines[-1]) // 1024, lines[-2]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--workdir", type=Path, default=Path("/tmp/stylewrap-bench-data"))
+    parser.add_argument("--hf-python", default=None, help="python with `datasets` (default: the llamafactory env)")
+    args = parser.parse_args()
+    sys.path.insert(0, str(REPO))
+    from stylewrap.backends.envs import env_python
+
+    hf_python = args.hf_python or env_python("llamafactory") or env_python("swift")
+    if hf_python is None:
+        raise SystemExit("no backend env with `datasets`: set STYLEWRAP_ENVS_DIR or pass --hf-python")
+    shutil.rmtree(args.workdir, ignore_errors=True)
+    args.workdir.mkdir(parents=True)
+    big, small = args.workdir / "big.jsonl", args.workdir / "small.jsonl"
+    build_input(big, args.rows)
+    build_input(small, args.rows // 10)
+    size_mb = big.stat().st_size / 2**20
+
+    results = {}
+    for name, code in STYLEWRAP_JOBS.items():
+        for label, path in (("big", big), ("small", small)):
+            seconds, peak, out = timed([sys.executable, "-c", f"import sys; {code}", str(path), str(args.workdir / f"{name}_{label}.jsonl")])
+            results[(name, label)] = (seconds, peak, int(out))
+    env = {**os.environ, "HF_DATASETS_OFFLINE": "1", "HF_HUB_OFFLINE": "1"}
+    os.environ.update(env)
+    seconds, peak, out = timed([str(hf_python), "-c", f"import sys; {HF_JOB}", str(big), str(args.workdir / "hf_cache")])
+    results[("hf_load", "big")] = (seconds, peak, int(out))
+
+    hf_rate = args.rows / results[("hf_load", "big")][0]
+    print(f"input: {args.rows} sharegpt rows, {size_mb:.0f} MiB JSONL; {os.cpu_count()} CPUs, {platform.python_version()}")
+    print(f"{'job':<22}{'rows':>10}{'seconds':>10}{'rows/s':>12}{'peak MiB':>10}{'vs HF':>8}")
+    for (name, label), (seconds, peak, rows) in results.items():
+        rate = rows / seconds
+        print(f"{name + ' (' + label + ')':<22}{rows:>10}{seconds:>10.1f}{rate:>12,.0f}{peak:>10}{rate / hf_rate:>7.2f}x")
+    flat = {name: results[(name, "big")][1] / max(results[(name, "small")][1], 1) for name in STYLEWRAP_JOBS}
+    print("peak memory, full file / tenth of it: " + ", ".join(f"{k} {v:.2f}x" for k, v in flat.items()))
+    print(json.dumps({f"{k[0]}_{k[1]}": {"seconds": round(v[0], 2), "peak_mib": v[1], "rows": v[2]} for k, v in results.items()}))
+
+
+if __name__ == "__main__":
+    main()

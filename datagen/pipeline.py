@@ -1,0 +1,322 @@
+"""`stylewrap datagen`: topics -> dialogues -> stylize -> build, each stage resumable on its own.
+
+Output folder layout:
+    topics.jsonl  dialogues.jsonl  stylized.jsonl   one finished item per line (checkpoints)
+    errors.jsonl                                    every item that failed: input, raw reply, reason
+    manifest.json                                   teacher, prompts hash, counts, tokens, cost, time
+    train.jsonl                                     the training file, in any adapters format
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from stylewrap import __version__
+from stylewrap.config import StylewrapConfig
+from stylewrap.datagen.client import ChatClient, ClientSettings, ClientStats
+from stylewrap.datagen.engine import ItemFailed, ItemUsage, StageCounts, WorkItem, run_items
+from stylewrap.datagen.manifest import cost, read_manifest, summary_table, usage_totals, write_manifest
+from stylewrap.datagen.presets import StylePreset, load_preset
+from stylewrap.datagen.progress import RichProgress, SilentProgress
+from stylewrap.datagen.sink import Checkpoint, read_checkpoint
+from stylewrap.datagen.stages import DialogueStage, StylizeStage, dialogue_items, request_seed, stylize_item, topic_round
+from stylewrap.errors import InputError, Location
+from stylewrap.secrets import get_secret
+
+STAGES = ("topics", "dialogues", "stylize", "build")
+FILES = {"topics": "topics.jsonl", "dialogues": "dialogues.jsonl", "stylize": "stylized.jsonl", "errors": "errors.jsonl"}
+TRAIN_FILE = "train.jsonl"
+TOPIC_ROUNDS = 5
+
+
+@dataclass
+class DatagenJob:
+    """What to run: which stages, and the inputs that replace an earlier stage's output."""
+
+    stages: tuple[str, ...] = STAGES
+    topics_file: Path | None = None
+    input_file: Path | None = None
+    show_progress: bool = True
+    register_llamafactory: Path | None = None
+
+
+@dataclass
+class Session:
+    config: StylewrapConfig
+    preset: StylePreset
+    out_dir: Path
+    stats: ClientStats = field(default_factory=ClientStats)
+    counts: dict[str, StageCounts] = field(default_factory=dict)
+    duplicates: int = 0
+    monotonic_start: float = field(default_factory=time.monotonic)
+
+    @property
+    def settings(self):
+        return self.config.datagen
+
+    def checkpoint(self, stage: str) -> Checkpoint:
+        return Checkpoint(self.out_dir / FILES[stage])
+
+
+def client_settings(config: StylewrapConfig) -> ClientSettings:
+    settings = config.datagen
+    api_key = get_secret(settings.api_key_env)
+    base_url = settings.base_url or get_secret("OPENAI_BASE_URL")
+    if not api_key:
+        raise InputError(f"no API key: ${settings.api_key_env} is not set", hint="export it, or name another variable with --api-key-env")
+    return ClientSettings(
+        model=settings.teacher_model, api_key=api_key, base_url=base_url, timeout=settings.request_timeout,
+        max_retries=settings.max_retries, concurrency=settings.concurrency,
+        requests_per_minute=settings.requests_per_minute, tokens_per_minute=settings.tokens_per_minute,
+        temperature=settings.temperature, max_tokens=settings.max_tokens, json_mode=settings.json_mode,
+        backoff_base=settings.retry_backoff,
+    )
+
+
+def read_topics_file(path: Path) -> list[str]:
+    """Topics one per line (the seed's 1_Topics.txt) or a topics.jsonl checkpoint."""
+    if not path.is_file():
+        raise InputError("topics file not found", location=Location(path))
+    if path.suffix == ".jsonl":
+        topics = [record["topic"] for record in read_checkpoint(path) if record.get("topic")]
+    else:
+        topics = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    if not topics:
+        raise InputError("no topics in the file", location=Location(path))
+    return list(dict.fromkeys(topics))
+
+
+def read_conversations(path: Path) -> list[tuple[str, list[dict], dict]]:
+    """(source id, messages, meta) of every row: a dialogues checkpoint, or any adapters format."""
+    if not path.is_file():
+        raise InputError("input file not found", location=Location(path))
+    with path.open(encoding="utf-8") as handle:
+        first = handle.readline()
+    try:
+        head = json.loads(first)
+    except ValueError:
+        head = None
+    if isinstance(head, dict) and {"id", "messages", "usage"} <= set(head):
+        return [(r["id"], r["messages"], {"topic": r.get("topic")}) for r in read_checkpoint(path)]
+    from stylewrap.adapters import read_records
+
+    rows = []
+    for number, record in enumerate(read_records(path), 1):
+        messages = [{"role": m["role"], "content": m["content"]} for m in record.messages]
+        rows.append((f"{path.name}:{number}", messages, dict(record.meta)))
+    return rows
+
+
+# ---------------------------------------------------------------------- stages
+
+
+async def stage_topics(session: Session, client: ChatClient, job: DatagenJob, progress) -> list[str]:
+    topics_file = job.topics_file or session.config.resolve_path(session.settings.topics_file)
+    wanted = session.settings.num_topics
+    with session.checkpoint("topics") as done, session.checkpoint("errors") as errors:
+        if topics_file:
+            given = read_topics_file(topics_file)
+            for index, topic in enumerate(given):
+                if f"topic-{index:04d}" not in done:
+                    done.append({"id": f"topic-{index:04d}", "topic": topic, "usage": asdict(ItemUsage())})
+            session.counts["topics"] = StageCounts(requested=len(given), done=len(given))
+            return given
+        topics = [r["topic"] for r in sorted(done.values(), key=lambda r: r["id"])][:wanted]
+        counts = StageCounts(requested=wanted, resumed=len(topics))
+        progress.start("topics", wanted, len(topics))
+        for round_number in range(TOPIC_ROUNDS):
+            if len(topics) >= wanted:
+                break
+            usage = ItemUsage()
+            try:
+                fresh = await topic_round(client, session.preset, wanted - len(topics), topics, usage,
+                                          request_seed(session.settings.seed, "topics", round_number + len(errors)))
+            except ItemFailed as exc:
+                errors.append({"id": f"topics-round-{len(errors):04d}", "stage": "topics", "reason": exc.reason,
+                               "input": {"have": topics}, "raw": exc.raw, "usage": asdict(usage)})
+                continue
+            fresh = fresh[: wanted - len(topics)]
+            for offset, topic in enumerate(fresh):
+                # the round's tokens ride on its first topic, so totals stay exact
+                done.append({"id": f"topic-{len(topics):04d}", "topic": topic, "usage": asdict(usage if offset == 0 else ItemUsage())})
+                topics.append(topic)
+                progress.advance("topics", failed=False)
+        for index in range(len(topics), wanted):
+            if f"topic-{index:04d}" not in errors:
+                errors.append({"id": f"topic-{index:04d}", "stage": "topics", "reason": f"no new distinct topic after {TOPIC_ROUNDS} rounds",
+                               "input": {"have": topics}, "raw": None, "usage": asdict(ItemUsage())})
+        counts.done = len(topics)
+        counts.errors = wanted - len(topics)
+        session.counts["topics"] = counts
+        return topics
+
+
+async def stage_dialogues(session: Session, client: ChatClient, topics: list[str], progress) -> list[dict]:
+    settings = session.settings
+    items = dialogue_items(topics, settings.num_dialogues, settings.turns)
+    stage = DialogueStage(client, session.preset, settings.max_attempts, settings.seed)
+    with session.checkpoint("dialogues") as done, session.checkpoint("errors") as errors:
+        for record in done.values():
+            stage.remember(record)
+        session.counts["dialogues"] = await run_items(
+            "dialogues", items, stage, done=done, errors=errors, concurrency=settings.concurrency, progress=progress
+        )
+        session.duplicates += stage.duplicates
+        return [done.records[item.id] for item in items if item.id in done]
+
+
+async def stage_stylize(session: Session, client: ChatClient, conversations: list[tuple[str, list[dict], dict]], progress) -> None:
+    settings = session.settings
+    items = list({item.id: item for item in (stylize_item(*row) for row in conversations)}.values())
+    stage = StylizeStage(client, session.preset, settings.max_attempts, settings.seed)
+    with session.checkpoint("stylize") as done, session.checkpoint("errors") as errors:
+        counts = await run_items("stylize", items, stage, done=done, errors=errors, concurrency=settings.concurrency, progress=progress)
+    session.counts["stylize"] = counts
+
+
+def stage_build(session: Session, job: DatagenJob) -> Path:
+    from stylewrap.adapters import Record, write_records
+
+    path = session.out_dir / FILES["stylize"]
+    if not path.exists():
+        raise InputError("nothing to build: no stylized.jsonl yet", location=Location(session.out_dir), hint="run `stylewrap datagen stylize` first")
+    system = session.config.style.system_prompt
+    records = []
+    for row in sorted(read_checkpoint(path), key=lambda r: r["id"]):
+        messages = row["messages"]
+        if system and messages[0]["role"] != "system":
+            messages = [{"role": "system", "content": system}, *messages]
+        meta = {"id": row["id"], "source_id": row.get("source_id"), **{k: v for k, v in (row.get("meta") or {}).items() if v is not None}}
+        records.append(Record(messages=messages, meta=meta))
+    target = session.out_dir / TRAIN_FILE
+    written = write_records(records, target, session.settings.output_format)
+    session.counts["build"] = StageCounts(requested=len(records), done=written)
+    if job.register_llamafactory:
+        from stylewrap.adapters import register_llamafactory
+
+        register_llamafactory(job.register_llamafactory, session.config.data.dataset_name, target, session.settings.output_format)
+    return target
+
+
+# ---------------------------------------------------------------------- the run
+
+
+def check_output_dir(session: Session, previous: dict | None) -> None:
+    """Refuse to mix two different generations in one folder."""
+    if previous is None:
+        return
+    for key, ours in (("prompts_sha256", session.preset.prompts_hash()), ("teacher_model", session.settings.teacher_model)):
+        if previous.get(key) not in (None, ours):
+            raise InputError(
+                f"{session.out_dir} holds a run with another {key.replace('_', ' ')} ({previous[key]}, now {ours})",
+                location=Location(session.out_dir / "manifest.json"),
+                hint="use a new --output folder to start over, or restore the preset/model to resume",
+            )
+
+
+def build_manifest(session: Session, previous: dict | None, started: float, status: str) -> dict:
+    lines = [list(read_checkpoint(session.out_dir / name)) for name in FILES.values()]
+    _, tokens_in, tokens_out = usage_totals(*lines)
+    settings = session.settings
+    before = previous or {}
+    stages = dict(before.get("stages", {}))
+    stages.update({name: asdict(counts) for name, counts in session.counts.items()})
+    item_stages = [c for name, c in stages.items() if name != "build"]
+    # a build-only run says which generation it built, not what the current config would generate
+    generated_by = before if before and "topics" not in session.counts and not session.stats.requests and "stylize" not in session.counts and "dialogues" not in session.counts else {}
+    return {
+        "stylewrap_version": __version__,
+        "status": status,
+        "complete": status == "complete" and all(c["done"] + c["errors"] == c["requested"] for c in item_stages),
+        "preset": generated_by.get("preset", session.preset.name),
+        "prompts_sha256": generated_by.get("prompts_sha256", session.preset.prompts_hash()),
+        "teacher_model": generated_by.get("teacher_model", settings.teacher_model),
+        "settings": {k: getattr(settings, k) for k in (
+            "num_topics", "num_dialogues", "turns", "temperature", "max_tokens", "concurrency", "requests_per_minute",
+            "tokens_per_minute", "max_retries", "max_attempts", "json_mode", "seed", "output_format",
+            "price_input_per_1k", "price_output_per_1k")},
+        "stages": stages,
+        "duplicates_rejected": before.get("duplicates_rejected", 0) + session.duplicates,
+        "tokens": {"input": tokens_in, "output": tokens_out},
+        "cost_usd": cost(tokens_in, tokens_out, settings.price_input_per_1k, settings.price_output_per_1k),
+        "requests": {
+            "sent": before.get("requests", {}).get("sent", 0) + session.stats.requests,
+            "retries": before.get("requests", {}).get("retries", 0) + session.stats.retries,
+            "failed": before.get("requests", {}).get("failed", 0) + session.stats.failures,
+        },
+        "sessions": before.get("sessions", 0) + 1,
+        "started_at": before.get("started_at") or datetime.fromtimestamp(started, timezone.utc).isoformat(timespec="seconds"),
+        "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "duration_s": round(before.get("duration_s", 0.0) + time.monotonic() - session.monotonic_start, 3),
+        "files": {name: file for name, file in {**FILES, "train": TRAIN_FILE}.items() if (session.out_dir / file).exists()},
+    }
+
+
+async def _run_api_stages(session: Session, job: DatagenJob, progress) -> None:
+    async with ChatClient(client_settings(session.config), session.stats) as client:
+        await client.preflight()
+        conversations = None
+        if "topics" in job.stages or "dialogues" in job.stages:
+            if "topics" in job.stages:
+                topics = await stage_topics(session, client, job, progress)
+            else:
+                topics = read_topics_file(job.topics_file or session.out_dir / FILES["topics"])
+            if "dialogues" in job.stages:
+                dialogues = await stage_dialogues(session, client, topics, progress)
+                conversations = [(r["id"], r["messages"], {"topic": r["topic"]}) for r in dialogues]
+        if "stylize" in job.stages:
+            if conversations is None:
+                conversations = read_conversations(job.input_file or session.out_dir / FILES["dialogues"])
+            await stage_stylize(session, client, conversations, progress)
+
+
+def run_datagen(config: StylewrapConfig, job: DatagenJob) -> dict:
+    """Run the job's stages; returns the manifest (also written to the output folder)."""
+    preset = load_preset(config.style.preset)
+    out_dir = config.resolve_path(config.datagen.output_dir)
+    session = Session(config, preset, out_dir)
+    started = time.time()
+    previous = read_manifest(out_dir)
+    api_stages = [s for s in job.stages if s != "build"]
+    if api_stages:
+        check_output_dir(session, previous)
+    if "build" in job.stages and config.datagen.output_format not in _formats():
+        raise InputError(f"unknown output format {config.datagen.output_format!r}", hint=f"one of: {', '.join(_formats())}")
+    progress = RichProgress(lambda: _live_usage(session)) if api_stages and job.show_progress else SilentProgress()
+    status = "failed"
+    try:
+        if api_stages:
+            asyncio.run(_run_api_stages(session, job, progress))
+        progress.stop()
+        if "build" in job.stages:
+            stage_build(session, job)
+        status = "complete"
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        status = "interrupted"
+        raise
+    finally:
+        progress.stop()
+        # a run stopped before its first stage (bad key, unreachable endpoint) leaves no trace
+        manifest = build_manifest(session, previous, started, status)
+        if session.counts or session.stats.requests:
+            write_manifest(out_dir, manifest)
+    return manifest
+
+
+def _live_usage(session: Session) -> tuple[int, int, float]:
+    stats, settings = session.stats, session.settings
+    return stats.tokens_in, stats.tokens_out, cost(stats.tokens_in, stats.tokens_out, settings.price_input_per_1k, settings.price_output_per_1k)
+
+
+def _formats() -> list[str]:
+    from stylewrap.adapters import FORMATS
+
+    return sorted(FORMATS)
+
+
+__all__ = ["DatagenJob", "STAGES", "run_datagen", "summary_table"]

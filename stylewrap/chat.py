@@ -1,0 +1,135 @@
+"""A terminal chat with any OpenAI-compatible endpoint: streamed replies, multi-turn history.
+
+Commands typed at the prompt: `/reset` forgets the conversation, `/system TEXT` sets (or, without
+TEXT, clears) the system prompt and starts over, `/exit` leaves. Ctrl-C while a reply streams stops
+that reply (the unanswered turn is dropped from history); Ctrl-C or Ctrl-D at the prompt leaves.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Callable, Iterator
+
+from stylewrap.errors import InputError, RunFailed
+
+DEFAULT_BASE_URL = "http://127.0.0.1:8000/v1"
+HELP = "commands: /reset  /system [TEXT]  /exit"
+
+
+@dataclass
+class Conversation:
+    system: str | None = None
+    turns: list[dict] = field(default_factory=list)
+
+    def messages(self, user_text: str | None = None) -> list[dict]:
+        head = [{"role": "system", "content": self.system}] if self.system else []
+        tail = [{"role": "user", "content": user_text}] if user_text is not None else []
+        return head + self.turns + tail
+
+    def add_exchange(self, user_text: str, reply: str) -> None:
+        self.turns += [{"role": "user", "content": user_text}, {"role": "assistant", "content": reply}]
+
+    def reset(self, system: str | None = None) -> None:
+        self.turns.clear()
+        self.system = system
+
+
+@dataclass
+class Endpoint:
+    base_url: str
+    model: str
+    api_key: str
+
+
+def resolve_endpoint(base_url: str | None, model: str | None, api_key_env: str | None) -> Endpoint:
+    """Fill what was not given from the running stylewrap server (if exactly one), then defaults."""
+    from stylewrap.deploy import current_endpoint
+
+    record = current_endpoint() if base_url is None else None
+    base_url = base_url or (record.base_url if record else DEFAULT_BASE_URL)
+    key_env = api_key_env or (record.api_key_env if record else None) or "OPENAI_API_KEY"
+    api_key = os.environ.get(key_env) or "EMPTY"
+    if model is None:
+        model = record.models[0] if record else _first_model(base_url, api_key)
+    return Endpoint(base_url.rstrip("/"), model, api_key)
+
+
+def _first_model(base_url: str, api_key: str) -> str:
+    models = list_models(base_url, api_key)
+    if not models:
+        raise InputError(f"{base_url} serves no model", hint="pass --model")
+    return models[0]
+
+
+def list_models(base_url: str, api_key: str) -> list[str]:
+    import openai
+
+    client = openai.OpenAI(base_url=base_url, api_key=api_key, max_retries=0)
+    try:
+        return [m.id for m in client.models.list()]
+    except openai.APIConnectionError:
+        raise RunFailed(f"cannot reach {base_url}", hint="is the server running? `stylewrap deploy status`") from None
+    except openai.APIStatusError as exc:
+        raise RunFailed(f"{base_url}: HTTP {exc.status_code}: {exc.message}") from None
+
+
+def stream_reply(endpoint: Endpoint, messages: list[dict], **options) -> Iterator[str]:
+    """Yield the reply's text pieces as they arrive."""
+    import openai
+
+    client = openai.OpenAI(base_url=endpoint.base_url, api_key=endpoint.api_key, max_retries=1)
+    try:
+        stream = client.chat.completions.create(model=endpoint.model, messages=messages, stream=True, **options)
+    except openai.APIConnectionError:
+        raise RunFailed(f"cannot reach {endpoint.base_url}", hint="is the server running? `stylewrap deploy status`") from None
+    except openai.APIStatusError as exc:
+        raise RunFailed(f"{endpoint.base_url}: HTTP {exc.status_code}: {exc.message}") from None
+    with stream:
+        for chunk in stream:
+            if chunk.choices and chunk.choices[0].delta.content:
+                yield chunk.choices[0].delta.content
+
+
+def chat_loop(
+    endpoint: Endpoint,
+    conversation: Conversation,
+    *,
+    read: Callable[[str], str],
+    write: Callable[[str], None],
+    **options,
+) -> Conversation:
+    """The REPL. `read(prompt)` returns a line (EOFError/KeyboardInterrupt end the chat)."""
+    write(f"chatting with {endpoint.model} at {endpoint.base_url}  ({HELP})\n")
+    while True:
+        try:
+            line = read("you> ").strip()
+        except (EOFError, KeyboardInterrupt):
+            write("\n")
+            return conversation
+        if not line:
+            continue
+        if line == "/exit":
+            return conversation
+        if line == "/reset":
+            conversation.reset(conversation.system)
+            write("(conversation cleared)\n")
+            continue
+        if line == "/system" or line.startswith("/system "):
+            conversation.reset(line[len("/system"):].strip() or None)
+            write(f"(system prompt {'set' if conversation.system else 'cleared'}; conversation cleared)\n")
+            continue
+        if line.startswith("/"):
+            write(f"(unknown command; {HELP})\n")
+            continue
+        write(f"{endpoint.model}> ")
+        pieces: list[str] = []
+        try:
+            for piece in stream_reply(endpoint, conversation.messages(line), **options):
+                pieces.append(piece)
+                write(piece)
+        except KeyboardInterrupt:
+            write("\n(reply interrupted; that turn is not kept)\n")
+            continue
+        write("\n")
+        conversation.add_exchange(line, "".join(pieces))

@@ -1,0 +1,83 @@
+from __future__ import annotations
+
+import click
+
+from stylewrap.cli.options import config_option, set_option
+
+BACKEND_NAMES = ("llamafactory", "swift")
+
+
+@click.group()
+def backend() -> None:
+    """Install and check the backends' own environments."""
+
+
+@backend.command()
+@click.argument("name", type=click.Choice(BACKEND_NAMES))
+@click.option("--gpu", is_flag=True, help="Install the CUDA build of torch instead of the CPU one.")
+@click.option("--python", "python", type=click.Path(dir_okay=False), default=None,
+              help="Interpreter to create the venv with (default: the one running stylewrap).")
+@click.option("--force", is_flag=True, help="Rebuild even when the env already matches the pins.")
+@click.option("--torch-index-url", default=None, metavar="URL",
+              help="Extra index for torch, e.g. https://download.pytorch.org/whl/cpu on plain PyPI.")
+@config_option
+@set_option
+def install(name, gpu, python, force, torch_index_url, config_path, overrides) -> None:
+    """Create NAME's managed venv from the pinned requirements shipped with stylewrap."""
+    from rich.console import Console
+
+    from stylewrap.backends.envs import install as install_env
+    from stylewrap.config import load_config
+
+    config = load_config(config_path, overrides)
+    console = Console(stderr=True)
+    with console.status(f"installing {name}") as status:
+        result = install_env(
+            name,
+            gpu=gpu,
+            python=python,
+            force=force,
+            torch_index_url=torch_index_url,
+            config=config,
+            on_line=lambda line: status.update(f"[bold]{name}[/]: {line[:120]}"),
+        )
+    verb = "installed" if result.installed else "already up to date"
+    versions = ", ".join(f"{pkg} {version}" for pkg, version in result.versions.items())
+    click.echo(f"{name}: {verb} at {result.location} ({versions})")
+
+
+@backend.command(name="list")
+@config_option
+@set_option
+def list_(config_path, overrides) -> None:
+    """Each backend's environment, status, executable and key versions."""
+    from stylewrap.backends.envs import list_envs
+    from stylewrap.config import load_config
+
+    for summary in list_envs(load_config(config_path, overrides)):
+        versions = ", ".join(f"{pkg} {version}" for pkg, version in summary.versions.items()) or "-"
+        click.echo(f"{summary.name:<13} {summary.status:<14} {summary.location}")
+        click.echo(f"{'':<13} executable: {summary.executable or '-'}")
+        click.echo(f"{'':<13} versions:   {versions}")
+
+
+@backend.command()
+@click.argument("names", nargs=-1, type=click.Choice(BACKEND_NAMES))
+@config_option
+@set_option
+def doctor(names, config_path, overrides) -> None:
+    """Check each environment for real; print what is wrong and the fix. Exit 1 on any problem."""
+    from stylewrap.backends.envs import doctor_all
+    from stylewrap.config import load_config
+
+    reports = doctor_all(list(names or BACKEND_NAMES), load_config(config_path, overrides))
+    for report in reports:
+        versions = ", ".join(f"{pkg} {version}" for pkg, version in report.versions.items()) or "-"
+        click.echo(f"{report.name}: {'ok' if report.ok else 'PROBLEMS'}  ({report.location or '-'})")
+        click.echo(f"  python {report.python or '-'}; {versions}")
+        click.echo(f"  executable: {report.executable or '-'}")
+        for problem in report.problems:
+            click.echo(f"  x {problem.what}")
+            click.echo(f"    fix: {problem.fix}")
+    if not all(report.ok for report in reports):
+        raise SystemExit(1)

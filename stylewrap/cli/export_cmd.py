@@ -1,0 +1,35 @@
+"""`stylewrap export`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from stylewrap.cli.options import config_option, dry_run_option, set_option
+
+
+@click.command()
+@click.argument("run_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--out", "output_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Where the merged model goes (default: RUN_DIR/merged).")
+@click.option("--quantization-bit", type=click.Choice(["2", "3", "4", "8"]), default=None,
+              help="Also quantize the merged model (GPTQ/AWQ; needs a CUDA GPU).")
+@config_option
+@set_option
+@dry_run_option
+def export(run_dir, output_dir, quantization_bit, config_path, overrides, dry_run) -> None:
+    """Merge a LoRA adapter into its base model."""
+    from rich.console import Console
+
+    from stylewrap.backends.export import describe_export, export_run, plan_export
+    from stylewrap.config import load_config
+
+    plan = plan_export(run_dir, load_config(config_path, overrides), output_dir=output_dir,
+                       quantization_bit=int(quantization_bit) if quantization_bit else None)
+    if dry_run:
+        click.echo(describe_export(plan))
+        return
+    console = Console(stderr=True)
+    merged = export_run(plan, status=console.status(f"{plan.backend.name}: merging the adapter into the base model"))
+    click.echo(f"merged model: {merged}")

@@ -1,0 +1,299 @@
+"""Model and dataset cards (README.md with ModelScope front-matter) built from what a run left behind.
+
+A model card tells the whole story of a run directory: base model, backend and version, the exact
+training command and rendered config, hyperparameters, the dataset's hub link, the loss curve,
+base-vs-tuned samples from `stylewrap compare`, intended use, limits and license. A dataset card
+gives formats, row counts and how the data was generated (from the generation manifest).
+
+Inputs other commands write, read tolerantly because a missing piece only shortens the card:
+- compare reports (`RunInfo.compare_reports`, JSON): a list of samples, or an object with a
+  `samples` list; each sample has `prompt` (or `messages`), `base` and `tuned`.
+- a dataset's generation manifest (JSON, `stylewrap datagen` writes `manifest.json`): any object;
+  `teacher_model`, `preset`, `prompts_sha256` are named in the card, every key is listed.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from stylewrap import __version__
+from stylewrap.errors import DataError
+from stylewrap.rundir import RunInfo, resolve
+from stylewrap.secrets import redact
+
+MAX_SAMPLES = 5
+MAX_CONFIG_CHARS = 20_000
+PUBLIC_SITE = "https://modelscope.cn"
+
+# ModelScope reads this file to know how to load a repo; `swift export` writes the same content.
+CONFIGURATION_JSON = {"framework": "pytorch", "task": "text-generation", "allow_remote": True}
+
+
+def _template(name: str):
+    import jinja2
+
+    source = resources.files("stylewrap.templates").joinpath("cards", name).read_text(encoding="utf-8")
+    env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False)
+    env.filters["tojson"] = lambda value: json.dumps(value, ensure_ascii=False)
+    return env.from_string(source)
+
+
+def front_matter(meta: dict[str, Any]) -> str:
+    present = {k: v for k, v in meta.items() if v not in (None, [], {})}
+    body = yaml.safe_dump(present, sort_keys=False, allow_unicode=True)
+    return f"---\n{body}---\n"
+
+
+def hub_url(repo_id: str, repo_type: str, site: str = PUBLIC_SITE) -> str:
+    return f"{site.rstrip('/')}/{repo_type}s/{repo_id}"
+
+
+def configuration_json() -> bytes:
+    return (json.dumps(CONFIGURATION_JSON, indent=2) + "\n").encode()
+
+
+# ---------------------------------------------------------------- model card
+
+
+def _local_paths(run_dir: Path | None, run: RunInfo | None, base_model_id: str | None) -> dict[str, str]:
+    """Local paths a card would otherwise show (and with them a user name): what replaces each."""
+    paths: dict[str, str] = {}
+    if run_dir is not None:
+        paths[str(run_dir)] = paths[str(Path(run_dir).resolve())] = "$RUN_DIR"
+    if run is not None and base_model_id and Path(run.base_model).is_absolute():
+        paths[run.base_model] = base_model_id
+    return paths
+
+
+def _scrub(text: str, paths: dict[str, str]) -> str:
+    for path in sorted(paths, key=len, reverse=True):
+        text = text.replace(path, paths[path])
+    return redact(text)
+
+
+def _read_config_files(run_dir: Path, run: RunInfo, paths: dict[str, str]) -> list[dict[str, str]]:
+    out = []
+    for relative in run.config_files:
+        path = resolve(run_dir, relative)
+        if path is None or not path.is_file():
+            continue
+        text = _scrub(path.read_text(encoding="utf-8", errors="replace"), paths)
+        if len(text) > MAX_CONFIG_CHARS:
+            text = text[:MAX_CONFIG_CHARS] + "\n# ... (truncated)\n"
+        language = {".yaml": "yaml", ".yml": "yaml", ".json": "json", ".sh": "shell"}.get(path.suffix, "")
+        out.append({"name": relative, "language": language, "text": text.rstrip("\n")})
+    return out
+
+
+def _sample_prompt(sample: dict) -> str | None:
+    if isinstance(sample.get("prompt"), str):
+        return sample["prompt"]
+    messages = sample.get("messages")
+    if isinstance(messages, list):
+        users = [m.get("content") for m in messages if isinstance(m, dict) and m.get("role") == "user"]
+        return users[-1] if users and isinstance(users[-1], str) else None
+    return None
+
+
+def compare_samples(run_dir: Path, run: RunInfo, limit: int = MAX_SAMPLES) -> list[dict[str, str]]:
+    """A few base-vs-tuned answers from the run's compare reports, in report order."""
+    samples: list[dict[str, str]] = []
+    for relative in run.compare_reports:
+        path = resolve(run_dir, relative)
+        if path is None or path.suffix != ".json" or not path.is_file():
+            continue
+        try:
+            report = json.loads(path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError:
+            continue
+        rows = report.get("samples", []) if isinstance(report, dict) else report
+        for row in rows if isinstance(rows, list) else []:
+            if not isinstance(row, dict):
+                continue
+            prompt = _sample_prompt(row)
+            if prompt and isinstance(row.get("base"), str) and isinstance(row.get("tuned"), str):
+                samples.append({"prompt": prompt, "base": row["base"], "tuned": row["tuned"]})
+            if len(samples) >= limit:
+                return samples
+    return samples
+
+
+def _usage_commands(kind: str, repo_id: str, base_model: str | None, template: str | None) -> list[dict[str, str]]:
+    base = base_model or "BASE_MODEL_ID"
+    if kind == "adapter":
+        lf_template = f" \\\n    --template {template}" if template else ""
+        return [
+            {"title": "ms-swift", "command": f"swift infer --model {base} --adapters {repo_id} --use_hf false"},
+            {
+                "title": "LLaMA-Factory",
+                "command": f"USE_MODELSCOPE_HUB=1 llamafactory-cli chat \\\n    --model_name_or_path {base} \\\n"
+                f"    --adapter_name_or_path {repo_id}{lf_template}",
+            },
+        ]
+    return [
+        {"title": "ms-swift", "command": f"swift infer --model {repo_id} --use_hf false"},
+        {"title": "ms-swift (OpenAI-compatible server)", "command": f"swift deploy --model {repo_id} --use_hf false"},
+    ]
+
+
+def render_model_card(
+    *,
+    repo_id: str,
+    kind: str,
+    run: RunInfo | None,
+    run_dir: Path | None,
+    base_model_id: str | None,
+    dataset_repos: list[str],
+    license: str,
+    language: list[str],
+    loss_image: str | None,
+    site: str = PUBLIC_SITE,
+) -> str:
+    """README.md for a model repo. `kind` is "adapter" (LoRA weights) or "full" (merged or full weights)."""
+    meta = {
+        "frameworks": ["Pytorch"],
+        "license": license,
+        "tasks": ["text-generation"],
+        "language": language,
+        "base_model": [base_model_id] if base_model_id else None,
+        "base_model_relation": ("adapter" if kind == "adapter" else "finetune") if base_model_id else None,
+        "datasets": {"train": dataset_repos} if dataset_repos else None,
+        "tags": ["stylewrap", "style-transfer", *([run.backend, run.method] if run else [])],
+    }
+    paths = _local_paths(run_dir, run, base_model_id)
+    dataset = {k: _scrub(v, paths) if isinstance(v, str) else v for k, v in (run.dataset if run else {}).items()}
+    context = {
+        "front_matter": front_matter(meta),
+        "repo_id": repo_id,
+        "name": repo_id.split("/", 1)[-1],
+        "kind": kind,
+        "run": run,
+        "base_model": base_model_id or (run.base_model if run else None),
+        "base_model_link": hub_url(base_model_id, "model", site) if base_model_id else None,
+        "dataset": dataset,
+        "dataset_links": [{"repo": r, "url": hub_url(r, "dataset", site)} for r in dataset_repos],
+        "command": _scrub(run.command, paths) if run else None,
+        "configs": _read_config_files(run_dir, run, paths) if run and run_dir else [],
+        "hyperparameters": sorted((run.hyperparameters if run else {}).items()),
+        "metrics": sorted((run.metrics if run else {}).items()),
+        "loss_image": loss_image,
+        "samples": compare_samples(run_dir, run) if run and run_dir else [],
+        "usage": _usage_commands(kind, repo_id, base_model_id, run.template if run else None),
+        "license": license,
+        "version": __version__,
+    }
+    return _template("model.md.j2").render(**context)
+
+
+# ---------------------------------------------------------------- dataset card
+
+
+@dataclass(frozen=True)
+class DatasetFileStats:
+    path_in_repo: str
+    size: int
+    format: str | None      # sharegpt | messages | alpaca | qa | csv | ... ; None when unknown
+    rows: int | None
+
+
+def dataset_file_stats(path: Path, path_in_repo: str) -> DatasetFileStats:
+    """Row count and record format of one data file, streaming (a big file is never loaded whole).
+
+    Record files (JSONL, JSON arrays) are read through `stylewrap.adapters`, so a bad row stops
+    the publish with its file:line: field instead of going up broken.
+    """
+    from stylewrap.adapters import detect_format, read_records
+    from stylewrap.adapters.files import is_array_file
+
+    size = path.stat().st_size
+    suffix = path.suffix.lower()
+    if suffix == ".jsonl" or (suffix == ".json" and is_array_file(path)):
+        try:
+            fmt = detect_format(path)
+        except DataError:
+            # rows that are no chat records (e.g. datagen's topics.jsonl): published as they are
+            with path.open("rb") as handle:
+                return DatasetFileStats(path_in_repo, size, None, sum(1 for line in handle if line.strip()))
+        return DatasetFileStats(path_in_repo, size, fmt, sum(1 for _ in read_records(path, fmt)))
+    if suffix == ".txt":
+        with path.open("rb") as handle:
+            return DatasetFileStats(path_in_repo, size, "text", sum(1 for line in handle if line.strip()))
+    if suffix in (".csv", ".tsv"):
+        with path.open(encoding="utf-8", errors="replace", newline="") as handle:
+            lines = sum(1 for _ in csv.reader(handle, delimiter="\t" if suffix == ".tsv" else ","))
+        return DatasetFileStats(path_in_repo, size, suffix[1:], max(0, lines - 1))
+    return DatasetFileStats(path_in_repo, size, suffix[1:] or None, None)
+
+
+_MANIFEST_FIELDS = {
+    "teacher": ("teacher_model", "teacher", "model"),
+    "style": ("style_preset", "style", "preset"),
+    "prompts_hash": ("prompts_sha256", "prompts_hash"),
+}
+
+
+def _first_key(manifest: dict, keys: tuple[str, ...]) -> Any:
+    return next((manifest[k] for k in keys if manifest.get(k) not in (None, "")), None)
+
+
+def hub_registrations(repo_id: str, local_path: Path, fmt: str) -> dict[str, dict]:
+    """How each backend reads the published file from the hub: LLaMA-Factory's dataset_info.json
+    entry (`ms_hub_url`) and ms-swift's `--custom_dataset_info` entry (`ms_dataset_id`)."""
+    from stylewrap.adapters.registration import llamafactory_entry, swift_dataset_registration
+
+    name = repo_id.split("/", 1)[-1]
+    llamafactory = llamafactory_entry(local_path.parent, local_path, fmt)
+    llamafactory.pop("file_name")
+    swift = swift_dataset_registration(name, local_path, fmt)
+    swift.pop("dataset_path")
+    swift.pop("dataset_name")
+    return {"llamafactory": {name: {"ms_hub_url": repo_id, **llamafactory}},
+            "swift": [{"ms_dataset_id": repo_id, **swift}]}
+
+
+def render_dataset_card(
+    *,
+    repo_id: str,
+    files: list[DatasetFileStats],
+    registrations: dict[str, Any] | None,
+    manifest: dict | None,
+    manifest_name: str | None,
+    license: str,
+    language: list[str],
+    site: str = PUBLIC_SITE,
+) -> str:
+    formats = sorted({f.format for f in files if f.format})
+    meta = {
+        "license": license,
+        "task_categories": ["text-generation"],
+        "language": language,
+        "tags": ["stylewrap", "style-transfer", "dialogue", *formats],
+    }
+    manifest = manifest or {}
+    scalars = [(k, v) for k, v in manifest.items() if isinstance(v, (str, int, float, bool)) and v is not None]
+    nested = [(k, json.dumps(v, ensure_ascii=False)) for k, v in manifest.items() if isinstance(v, (dict, list))]
+    total_rows = sum(f.rows for f in files if f.rows is not None)
+    context = {
+        "front_matter": front_matter(meta),
+        "repo_id": repo_id,
+        "name": repo_id.split("/", 1)[-1],
+        "url": hub_url(repo_id, "dataset", site),
+        "files": files,
+        "total_rows": total_rows,
+        "formats": formats,
+        "registrations": registrations,
+        "manifest_name": manifest_name,
+        "generation": {name: _first_key(manifest, keys) for name, keys in _MANIFEST_FIELDS.items()},
+        "manifest_scalars": scalars,
+        "manifest_nested": nested,
+        "license": license,
+        "version": __version__,
+    }
+    return _template("dataset.md.j2").render(**context)

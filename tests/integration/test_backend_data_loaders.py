@@ -1,0 +1,106 @@
+"""Files stylewrap writes and registers, read back by each backend's own data code in its own env."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from itertools import islice
+from pathlib import Path
+
+import pytest
+
+from stylewrap.adapters import Record, read_records, register_llamafactory, register_swift, write_records
+from stylewrap.backends.envs import env_python
+
+pytestmark = pytest.mark.integration
+LOADERS = Path(__file__).parent / "backend_loaders"
+SYSTEM = "你是一个说话带西式翻译腔的朋友。"
+ROWS = 120
+
+
+def _two_turn_rows(shared_data: Path) -> list[Record]:
+    """Real TslDial answers paired into two-turn conversations with a system prompt."""
+    singles = list(islice(read_records(shared_data / "tsldial/TslDial.json"), 2 * 40))
+    return [
+        Record([{"role": "system", "content": SYSTEM}, *first.messages, *second.messages])
+        for first, second in zip(singles[::2], singles[1::2])
+    ]
+
+
+@pytest.fixture(scope="module")
+def written(shared_data, tmp_path_factory) -> dict[str, tuple[Path, str, list[Record]]]:
+    """name -> (file, format, the records written): every format, from real rows."""
+    out = tmp_path_factory.mktemp("datasets")
+    tsl = list(islice(read_records(shared_data / "tsldial/TslDial.json"), ROWS))
+    plan = {
+        "sw_alpaca": ("alpaca", "alpaca.json", tsl + _two_turn_rows(shared_data)),
+        "sw_sharegpt": ("sharegpt", "glaive.jsonl", list(read_records(shared_data / "llamafactory/glaive_toolcall_zh_demo.json"))),
+        "sw_messages": ("messages", "v1.jsonl", list(islice(read_records(shared_data / "llamafactory/v1_sft_demo.jsonl"), ROWS))),
+        "sw_swift": ("swift", "swift.jsonl", tsl + _two_turn_rows(shared_data)),
+        "sw_qa": ("qa", "qa.jsonl", list(islice(read_records(shared_data / "tsldial/3_TranslationalDialogues.jsonl"), ROWS))),
+    }
+    result = {}
+    for name, (fmt, file_name, records) in plan.items():
+        path = out / file_name
+        assert write_records(records, path, fmt) == len(records)
+        result[name] = (path, fmt, records)
+    return result
+
+
+def _run(python: Path, script: str, *args: str, tmp_path: Path) -> dict:
+    env = {**os.environ, "HF_DATASETS_CACHE": str(tmp_path / "hf"), "MODELSCOPE_CACHE": str(tmp_path / "ms"),
+           "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "DISABLE_VERSION_CHECK": "1"}
+    proc = subprocess.run([str(python), str(LOADERS / script), *args], capture_output=True, text=True, env=env, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def _backend_python(name: str) -> Path:
+    python = env_python(name)
+    if python is None:
+        pytest.skip(f"no {name} environment (stylewrap backend install {name}, or STYLEWRAP_ENVS_DIR)")
+    return python
+
+
+LF_ROLES = {"function_call": "function"}
+
+
+def test_llamafactory_reads_every_registered_format(written, shared_data, tmp_path):
+    python = _backend_python("llamafactory")
+    dataset_dir = tmp_path / "lf"
+    dataset_dir.mkdir()
+    # register into a copy of LLaMA-Factory's real registry, which its parser then reads whole
+    shutil.copy(shared_data / "llamafactory/dataset_info.json", dataset_dir / "dataset_info.json")
+    (dataset_dir / "dataset_info.json").chmod(0o644)
+    for name, (path, fmt, _) in written.items():
+        register_llamafactory(dataset_dir, name, path, fmt)
+    loaded = _run(python, "llamafactory_load.py", str(dataset_dir), *written, tmp_path=tmp_path)
+    for name, (_, fmt, records) in written.items():
+        rows = loaded[name]
+        assert len(rows) == len(records), name
+        for row, record in zip(rows, records):
+            system = record.messages[0]["content"] if record.messages[0]["role"] == "system" else ""
+            turns = [{"role": LF_ROLES.get(m["role"], m["role"]), "content": m["content"]} for m in record.messages if m["role"] != "system"]
+            assert (row["_system"] or "") == system, name  # a row without the column reads as None
+            assert row["_prompt"] + row["_response"] == turns, name
+            assert (row["_tools"] or "") == (record.tools or ""), name
+
+
+SWIFT_ROLES = {"function_call": "tool_call", "observation": "tool_response"}
+
+
+def test_swift_reads_every_registered_format(written, tmp_path):
+    python = _backend_python("swift")
+    info = tmp_path / "custom_dataset_info.json"
+    for name, (path, fmt, _) in written.items():
+        register_swift(info, name, path, fmt)
+    loaded = _run(python, "swift_load.py", str(info), *written, tmp_path=tmp_path)
+    for name, (_, fmt, records) in written.items():
+        rows = loaded[name]
+        assert len(rows) == len(records), name
+        for row, record in zip(rows, records):
+            expected = [{"role": SWIFT_ROLES.get(m["role"], m["role"]), "content": m["content"]} for m in record.messages]
+            assert [{"role": m["role"], "content": m["content"]} for m in row["messages"]] == expected, name
+            assert (row["tools"] or None) == (json.loads(record.tools or "null") or None), name
