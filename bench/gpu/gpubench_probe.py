@@ -9,6 +9,7 @@ every measured step it rewrites GPUBENCH_OUT/probe-rank<N>.json, so a run cut sh
 
 from __future__ import annotations
 
+import functools
 import importlib.abc
 import importlib.util
 import json
@@ -71,6 +72,8 @@ def _patch(trainer_module) -> None:
     original_step = trainer_cls.training_step
     original_init = trainer_cls.__init__
 
+    # wraps keeps the signatures visible: ms-swift inspects Trainer.__init__ to pick its keyword names
+    @functools.wraps(original_step)
     def training_step(self, model, inputs, *args, **kwargs):
         _count(self, inputs)
         return original_step(self, model, inputs, *args, **kwargs)
@@ -116,6 +119,7 @@ def _patch(trainer_module) -> None:
                 json.dump(record, handle, indent=2)
             os.replace(path + ".tmp", path)
 
+    @functools.wraps(original_init)
     def __init__(self, *args, **kwargs):
         original_init(self, *args, **kwargs)
         self.add_callback(ProbeCallback())
