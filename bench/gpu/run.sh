@@ -14,6 +14,9 @@ export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_
 # multi-GPU boxes shared with others: never use NVLink multicast
 export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1
 [ -x /tmp/envs/core/bin/stylewrap ] || bash "$here/setup_env.sh" "$wheels" "$repo" || exit 1
+# an env kept from an earlier call still gets this checkout's stylewrap and probe
+/tmp/envs/core/bin/python -m pip install -q --no-index --no-deps --no-build-isolation --no-cache-dir "$repo" || exit 1
+for env in llamafactory swift; do cp "$here/gpubench_probe.py" /tmp/envs/$env/lib/python3*/site-packages/; done
 if [ ! -f $model/config.json ]; then
     mkdir -p $model && cp "$tokenizer"/* $model/ && python3 "$here/model7b.py" model --out $model || exit 1
 fi
