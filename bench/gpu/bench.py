@@ -57,10 +57,10 @@ def run_matrix(mode: str) -> list[dict]:
         elif mode == "2gpu":
             runs += [
                 {"name": f"{short}-seed-translational-2gpu", "backend": backend, "preset": "seed-translational",
-                 "args": ["--nproc-per-node", "2"], "warmup": 2, "measured": 5},
+                 "args": ["--nproc-per-node", "2"], "warmup": 2, "measured": 4},
                 {"name": f"{short}-gpu-fast-2gpu", "backend": backend, "preset": "gpu-fast",
                  "args": ["--nproc-per-node", "2", *preset_backend_overrides("gpu-fast", backend)],
-                 "warmup": 4, "measured": 8},
+                 "warmup": 3, "measured": 8},
             ]
     if mode == "2gpu":
         runs.append({"name": "lf-gpu-fast-2gpu-zero3", "backend": "llamafactory", "preset": "gpu-fast",

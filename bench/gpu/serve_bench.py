@@ -87,8 +87,10 @@ def main() -> None:
     report["export_s"] = stylewrap("export", str(args.run_dir), cwd=work)
     # ms-swift cannot tell the architecture of a local folder named "merged"; batch the concurrent streams
     extra = {"max_batch_size": args.streams, "model_type": "qwen2"} if args.backend == "swift" else {}
+    # serve the merged folder itself: `deploy --run` serves base + adapter, and ms-swift 4.6 + peft 0.20 fail
+    # to batch concurrent requests through an unmerged adapter ("Length of `adapter_names` ...")
     report["deploy_ready_s"] = stylewrap(
-        "deploy", "--run", str(args.run_dir), "--backend", args.backend, "--port", str(PORT), "--detach",
+        "deploy", "--model", str(args.run_dir / "merged"), "--template", "qwen", "--backend", args.backend, "--port", str(PORT), "--detach",
         "--served-model-name", "tsl", "--set", f"deploy.extra_args={json.dumps(extra)}", cwd=work)
     try:
         report.update(asyncio.run(measure(f"http://127.0.0.1:{PORT}", "tsl", questions, args.streams)))
