@@ -33,11 +33,14 @@ def _sequence_lengths(inputs, pad_id):
     input_ids = inputs["input_ids"]
     position_ids = inputs.get("position_ids")
     mask = inputs.get("attention_mask")
-    if position_ids is not None and position_ids.dim() == 2 and mask is None:
+    if position_ids is not None and position_ids.dim() == 2 and (mask is None or mask.dim() != 2):
+        # padding-free rows, or packed rows whose mask is already 4D: sequences restart at position 0;
+        # packing pads carry position 0 too, so count only the non-pad tokens of each segment
         lengths = []
-        for row in position_ids:
+        for row, ids in zip(position_ids, input_ids):
             starts = torch.nonzero(row == 0).flatten().tolist() + [row.numel()]
-            lengths += [b - a for a, b in zip(starts, starts[1:]) if b > a]
+            real = ids != pad_id if pad_id is not None else torch.ones_like(ids, dtype=torch.bool)
+            lengths += [int(real[a:b].sum()) for a, b in zip(starts, starts[1:]) if b > a]
         return lengths
     if mask is not None and mask.dim() == 2:
         if mask.max() > 1:  # LLaMA-Factory's neat packing numbers the sequences 1, 2, 3 ... in the mask
