@@ -1,0 +1,198 @@
+"""GPU training benchmark through `stylewrap train`: the seeds' settings against the gpu-fast preset.
+
+Each run is a real `stylewrap train` of the 7B-shaped model (bench/gpu/model7b.py) on the real
+TslDial data, stopped after warmup + measured optimizer steps. bench/gpu/gpubench_probe.py, loaded
+into the backend's Python, counts the tokens the trainer was actually fed (non-pad; supervised
+label tokens separately) and times the measured steps with the GPU synchronized. This script turns
+the per-rank records into one JSON with tokens/GPU/s, peak memory, MFU and the side-by-side ratios.
+
+MFU = model FLOPs / time / (GPUs x 989.4 TFLOP/s, H200 SXM dense bf16 datasheet), with model FLOPs
+per step = 4 N_frozen T + 6 N_lora T + 6 L d sum(s_i^2): the frozen base does forward and
+input-gradient matmuls (2N + 2N per token) but no weight gradients, LoRA does all three, and causal
+attention costs 2 L d s^2 forward and twice that backward per sequence of length s. Recomputation
+by gradient checkpointing is not counted (it is hardware work, not model work).
+
+    python bench/gpu/bench.py 1gpu --model /tmp/Qwen2.5-7B-Instruct --data TslDial.json --out results/
+    python bench/gpu/bench.py 2gpu ...
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+H200_BF16_DENSE_FLOPS = 989.4e12
+SHORT_RUN = ["--set", "train.save_steps=100000", "--set", "train.eval_steps=100000", "--set", "train.logging_steps=1"]
+
+
+def preset_backend_overrides(preset: str, backend: str) -> list[str]:
+    """The preset's `backends.<backend>` block as --set flags (what stylewrap should apply itself)."""
+    from stylewrap.backends.train import preset_path
+
+    block = (yaml.safe_load(preset_path(preset).read_text(encoding="utf-8")).get("backends") or {}).get(backend) or {}
+    return [arg for section, values in block.items() for key, value in values.items()
+            for arg in ("--set", f"{section}.{key}={json.dumps(value)}")]
+
+
+def run_matrix(mode: str) -> list[dict]:
+    runs = []
+    for backend, short in (("llamafactory", "lf"), ("swift", "sw")):
+        if mode == "1gpu":
+            runs += [
+                # the seed ran ZeRO-2 on 2 GPUs; DeepSpeed has nothing to shard on one
+                {"name": f"{short}-seed-translational", "backend": backend, "preset": "seed-translational",
+                 "args": ["--nproc-per-node", "1", "--set", "train.deepspeed=null"], "warmup": 2, "measured": 6},
+                {"name": f"{short}-seed-classical", "backend": backend, "preset": "seed-classical",
+                 "args": [], "warmup": 1, "measured": 3},
+                {"name": f"{short}-gpu-fast", "backend": backend, "preset": "gpu-fast",
+                 "args": preset_backend_overrides("gpu-fast", backend), "warmup": 4, "measured": 10},
+            ]
+        elif mode == "2gpu":
+            runs += [
+                {"name": f"{short}-seed-translational-2gpu", "backend": backend, "preset": "seed-translational",
+                 "args": ["--nproc-per-node", "2"], "warmup": 2, "measured": 4},
+                {"name": f"{short}-gpu-fast-2gpu", "backend": backend, "preset": "gpu-fast",
+                 "args": ["--nproc-per-node", "2", *preset_backend_overrides("gpu-fast", backend)],
+                 "warmup": 3, "measured": 8},
+            ]
+    if mode == "2gpu":
+        runs.append({"name": "lf-gpu-fast-2gpu-zero3", "backend": "llamafactory", "preset": "gpu-fast",
+                     "args": ["--nproc-per-node", "2", "--deepspeed", "zero3",
+                              *preset_backend_overrides("gpu-fast", "llamafactory")], "warmup": 3, "measured": 5})
+    return runs
+
+
+def model_numbers(model_dir: Path) -> dict:
+    config = json.loads((model_dir / "config.json").read_text())
+    d, inter, layers = config["hidden_size"], config["intermediate_size"], config["num_hidden_layers"]
+    kv = d // config["num_attention_heads"] * config["num_key_value_heads"]
+    shapes = {"q_proj": (d, d), "k_proj": (d, kv), "v_proj": (d, kv), "o_proj": (d, d),
+              "gate_proj": (d, inter), "up_proj": (d, inter), "down_proj": (inter, d)}
+    return {"layers": layers, "hidden": d, "shapes": shapes,
+            "matmul_params": layers * sum(a * b for a, b in shapes.values()) + d * config["vocab_size"]}
+
+
+def lora_params(numbers: dict, target: str, rank: int) -> int:
+    names = numbers["shapes"] if target == "all" else target.split(",")
+    return numbers["layers"] * sum(rank * sum(numbers["shapes"][n]) for n in names)
+
+
+def summarize(run: dict, records: list[dict], rendered: dict, numbers: dict) -> dict:
+    seconds = max(r["seconds"] for r in records)
+    gpus = records[0]["world_size"]
+    tokens = sum(r["tokens"] for r in records)
+    target = rendered.get("lora_target") or ",".join(rendered.get("target_modules") or [])
+    target = "all" if target in ("all", "all-linear") else target
+    n_lora = lora_params(numbers, target, rendered.get("lora_rank", 8))
+    flops = (4 * numbers["matmul_params"] * tokens + 6 * n_lora * tokens
+             + 6 * numbers["layers"] * numbers["hidden"] * sum(r["sum_sq_seq_len"] for r in records))
+    return {
+        "name": run["name"], "backend": run["backend"], "preset": run["preset"], "gpus": gpus,
+        "tokens_per_gpu_per_s": tokens / seconds / gpus,
+        "label_tokens_per_gpu_per_s": sum(r["label_tokens"] for r in records) / seconds / gpus,
+        "mfu": flops / seconds / (gpus * H200_BF16_DENSE_FLOPS),
+        "peak_memory_allocated_gib": max(r["peak_memory_allocated_gib"] for r in records),
+        "peak_memory_reserved_gib": max(r["peak_memory_reserved_gib"] for r in records),
+        "measured_steps": records[0]["measured_steps"], "seconds": seconds, "tokens": tokens,
+        "sequences": sum(r["sequences"] for r in records), "lora_params": n_lora,
+        "settings": {k: rendered.get(k) for k in (
+            "per_device_train_batch_size", "gradient_accumulation_steps", "packing", "neat_packing",
+            "group_by_length", "flash_attn", "attn_impl", "enable_liger_kernel", "use_liger_kernel",
+            "disable_gradient_checkpointing", "gradient_checkpointing", "bf16", "fp16", "torch_dtype",
+            "lora_target", "target_modules", "deepspeed") if k in rendered},
+        "probe": records,
+    }
+
+
+def run_one(run: dict, args, numbers: dict) -> dict:
+    probe_dir = Path(f"/tmp/gpubench-probe/{run['name']}")
+    env = {**os.environ, "GPUBENCH_OUT": str(probe_dir), "GPUBENCH_WARMUP_STEPS": str(run["warmup"])}
+    argv = ["stylewrap", "train", "--quiet", "--backend", run["backend"], "--preset", run["preset"],
+            "--set", f"train.model={args.model}", "--set", "data.dataset_name=tsldial",
+            "--set", f"data.train_file={args.data}",
+            "--set", f"train.max_steps={run['warmup'] + run['measured']}", *SHORT_RUN, *run["args"]]
+    log = args.logs / f"{run['name']}.log"
+    started = time.time()
+    with open(log, "w") as handle:
+        handle.write(" ".join(argv) + "\n")
+        handle.flush()
+        code = subprocess.run(argv, cwd=args.work, env=env, stdout=handle, stderr=subprocess.STDOUT).returncode
+    records = [json.loads(p.read_text()) for p in sorted(probe_dir.glob("probe-rank*.json"))]
+    run_dirs = sorted((args.work / "runs").glob(f"*-{run['backend']}-*"), key=lambda p: p.stat().st_mtime)
+    rendered = yaml.safe_load((run_dirs[-1] / "config" / "train.yaml").read_text()) if run_dirs else {}
+    result = {"name": run["name"], "exit_code": code, "wall_s": time.time() - started,
+              "run_dir": str(run_dirs[-1]) if run_dirs else None}
+    if records and all(r["measured_steps"] == run["measured"] for r in records):
+        result.update(summarize(run, records, rendered, numbers))
+    else:
+        result["error"] = "run did not finish its measured steps (see its log)"
+    print(json.dumps({k: result.get(k) for k in ("name", "exit_code", "tokens_per_gpu_per_s", "mfu",
+                                                  "peak_memory_allocated_gib", "error")}), flush=True)
+    return result
+
+
+def versions() -> dict:
+    out = {}
+    for env in ("llamafactory", "swift"):
+        python = Path(os.environ.get("STYLEWRAP_ENVS_DIR", "/tmp/envs")) / env / "bin" / "python"
+        code = ("import importlib.metadata as m, json; print(json.dumps({n: m.version(n) for n in "
+                "['torch','transformers','peft','accelerate','datasets','trl','deepspeed','liger-kernel',"
+                f"'{'llamafactory' if env == 'llamafactory' else 'ms-swift'}']}}))")
+        out[env] = json.loads(subprocess.run([str(python), "-c", code], capture_output=True, text=True).stdout)
+    smi = subprocess.run(["nvidia-smi", "--query-gpu=name,memory.total,driver_version", "--format=csv,noheader"],
+                         capture_output=True, text=True).stdout.strip().splitlines()
+    return {"gpus": smi, "backends": out, "python": sys.version.split()[0]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("mode", choices=["1gpu", "2gpu"])
+    parser.add_argument("--model", type=Path, required=True)
+    parser.add_argument("--data", type=Path, required=True, help="TslDial.json")
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--only", nargs="*", help="run names to run (default: all)")
+    args = parser.parse_args()
+    args.work = Path(f"/tmp/gpubench-work-{args.mode}")
+    args.logs = Path(f"/tmp/gpubench-logs-{args.mode}")
+    for folder in (args.work, args.logs, args.out):
+        folder.mkdir(parents=True, exist_ok=True)
+    (args.work / "stylewrap.yaml").write_text(yaml.safe_dump({"train": {"template": "qwen"}}))
+    numbers = model_numbers(args.model)
+    report = {"mode": args.mode, "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+              "versions": versions(), "model": {"dir": str(args.model), "matmul_params": numbers["matmul_params"]},
+              "mfu_peak_flops_per_gpu": H200_BF16_DENSE_FLOPS, "runs": []}
+    out_file = args.out / f"results-{args.mode}.json"
+    for run in run_matrix(args.mode):
+        if args.only and run["name"] not in args.only:
+            continue
+        report["runs"].append(run_one(run, args, numbers))
+        out_file.write_text(json.dumps(report, indent=2))
+    by_name = {r["name"]: r for r in report["runs"] if "tokens_per_gpu_per_s" in r}
+    ratios = {}
+    for short in ("lf", "sw"):
+        suffix = "-2gpu" if args.mode == "2gpu" else ""
+        fast, seed = by_name.get(f"{short}-gpu-fast{suffix}"), by_name.get(f"{short}-seed-translational{suffix}")
+        if fast and seed:
+            ratios[f"{short}: gpu-fast / seed-translational"] = fast["tokens_per_gpu_per_s"] / seed["tokens_per_gpu_per_s"]
+    report["ratios"] = ratios
+    out_file.write_text(json.dumps(report, indent=2))
+    print(f"\n{'run':34} {'tok/GPU/s':>10} {'label tok/s':>11} {'MFU':>6} {'peak GiB':>9}")
+    for r in report["runs"]:
+        if "tokens_per_gpu_per_s" in r:
+            print(f"{r['name']:34} {r['tokens_per_gpu_per_s']:10.0f} {r['label_tokens_per_gpu_per_s']:11.0f} "
+                  f"{r['mfu']:6.1%} {r['peak_memory_allocated_gib']:9.1f}")
+        else:
+            print(f"{r['name']:34} FAILED (exit {r['exit_code']})")
+    for name, value in ratios.items():
+        print(f"{name}: {value:.2f}x")
+
+
+if __name__ == "__main__":
+    main()

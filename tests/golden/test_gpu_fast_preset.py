@@ -1,0 +1,56 @@
+"""The gpu-fast preset (bench/gpu measured it on H200s), rendered for each backend and pinned.
+Regenerate after an intended change with STYLEWRAP_UPDATE_GOLDEN=1 (and review the diff)."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from pathlib import Path
+
+import pytest
+
+from stylewrap.backends.train import COMMAND_FILE, load_train_config, render_run
+
+GOLDEN = Path(__file__).parent / "gpu-fast"
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def _gpu_bench():
+    spec = importlib.util.spec_from_file_location("gpu_bench", REPO_ROOT / "bench" / "gpu" / "bench.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _render(backend: str, tmp_path: Path) -> str:
+    # the preset's per-backend block as --set flags, the way bench/gpu/run.sh trained with it
+    block = _gpu_bench().preset_backend_overrides("gpu-fast", backend)
+    overrides = ["train.model=Qwen/Qwen2.5-7B-Instruct", "train.template=qwen", f"train.backend={backend}",
+                 *block[1::2]]
+    config = load_train_config(None, overrides, "gpu-fast")
+    plan = render_run(config, tmp_path / "run", preset="gpu-fast")
+    assert COMMAND_FILE in plan.files
+    return (tmp_path / "run" / "config" / "train.yaml").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("backend", ["llamafactory", "swift"])
+def test_gpu_fast_renders_as_measured(backend, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    text = _render(backend, tmp_path)
+    golden = GOLDEN / backend / "train.yaml"
+    if os.environ.get("STYLEWRAP_UPDATE_GOLDEN"):
+        golden.parent.mkdir(parents=True, exist_ok=True)
+        golden.write_text(text, encoding="utf-8")
+    assert text == golden.read_text(encoding="utf-8")
+
+
+def test_gpu_fast_settings_are_the_fast_ones(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    lines = {backend: set(_render(backend, tmp_path / backend).splitlines()) for backend in ("llamafactory", "swift")}
+    assert {"bf16: true", "flash_attn: sdpa", "enable_liger_kernel: true", "disable_gradient_checkpointing: true",
+            "packing: true", "neat_packing: true", "per_device_train_batch_size: 16", "lora_dropout: 0.0",
+            "gradient_accumulation_steps: 1"} <= lines["llamafactory"]
+    # ms-swift packs only with flash-attn: with SDPA it gets length-grouped batches of 80 rows instead
+    assert {"torch_dtype: bfloat16", "attn_impl: sdpa", "use_liger_kernel: true", "gradient_checkpointing: false",
+            "group_by_length: true", "per_device_train_batch_size: 80"} <= lines["swift"]
+    assert "packing: true" not in lines["swift"]
