@@ -6,7 +6,6 @@ from pathlib import Path
 
 from stylewrap.adapters.registration import SWIFT_INFO as REGISTRATION_FILE
 from stylewrap.backends.base import LogFields, TableBackend
-from stylewrap.backends.flags import Flag
 from stylewrap.deploy import ServeRecipe
 from stylewrap.backends.flags import Flag, model_flags
 
