@@ -33,6 +33,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "deploy": ("stylewrap.cli.deploy_cmd", "deploy", "Serve a model behind an OpenAI-compatible API."),
     "chat": ("stylewrap.cli.chat_cmd", "chat", "Chat in the terminal with any OpenAI-compatible endpoint."),
     "app": ("stylewrap.cli.app_cmd", "app", "A web chat page for a deployed model."),
+    "demo": ("stylewrap.cli.demo_cmd", "demo", "Set up an offline demo project on a tiny local model."),
 }
 
 
@@ -112,8 +113,14 @@ def cli() -> None:
 
 
 def main() -> None:
+    # standalone_mode=False so Ctrl-C ends with the conventional 130, not Click's "Aborted!" and 1
     try:
-        cli.main(prog_name="stylewrap")
-    except KeyboardInterrupt:
+        cli.main(prog_name="stylewrap", standalone_mode=False)
+    except (KeyboardInterrupt, click.exceptions.Abort):
         click.echo("interrupted", err=True)
         sys.exit(130)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)

@@ -1,0 +1,21 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+
+@click.command()
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path), default="stylewrap-demo")
+@click.option("--backend", type=click.Choice(["llamafactory", "swift"]), default="llamafactory", show_default=True)
+@click.option("--force", is_flag=True, help="Rebuild an existing demo folder.")
+def demo(directory: Path, backend: str, force: bool) -> None:
+    """Set up an offline demo project: a tiny local model, embedded style rows, a CPU-sized config.
+
+    Then, in DIRECTORY: stylewrap train, export RUN, compare RUN, deploy --run RUN (scripts/demo.sh
+    runs the whole path).
+    """
+    from stylewrap.demo import prepare_demo
+
+    project = prepare_demo(directory, backend=backend, force=force)
+    click.echo(f"model:  {project.model_dir}\ndata:   {project.data_file}\nconfig: {project.config_file}")

@@ -1,0 +1,37 @@
+"""`stylewrap demo` sets up a project that every later command accepts as it is."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from stylewrap.cli import cli
+from stylewrap.config import load_config
+
+pytestmark = pytest.mark.integration
+
+
+def test_demo_project_is_complete_and_valid(tmp_path):
+    target = tmp_path / "demo"
+    result = CliRunner().invoke(cli, ["demo", str(target), "--backend", "swift"])
+    assert result.exit_code == 0, result.output
+    config = load_config(target / "stylewrap.yaml")
+    assert config.train.backend == "swift"
+    model = config.resolve_path(config.train.model)
+    assert json.loads((model / "config.json").read_text())["model_type"] == "qwen2"
+    assert "<|im_start|>" in json.loads((model / "tokenizer_config.json").read_text())["chat_template"]
+    rows = (target / "data" / "translational_sample.jsonl").read_text(encoding="utf-8").splitlines()
+    assert len(rows) == 40 and all({"问", "答"} == set(json.loads(row)) for row in rows)
+    # relative paths, so the folder can be moved as a whole
+    assert not yaml.safe_load((target / "stylewrap.yaml").read_text())["train"]["model"].startswith("/")
+
+
+def test_demo_refuses_to_overwrite_without_force(tmp_path):
+    (tmp_path / "stylewrap.yaml").write_text("train: {}\n")
+    result = CliRunner().invoke(cli, ["demo", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "already exists" in result.output and "--force" in result.output
+    assert (tmp_path / "stylewrap.yaml").read_text() == "train: {}\n"
