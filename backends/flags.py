@@ -97,7 +97,9 @@ FLAGS: dict[str, tuple[str, dict[str, Flag | None]]] = {
     "eval_dataset": ("data", {LLAMAFACTORY: Flag("eval_dataset"), SWIFT: Flag("val_dataset", split=True)}),
     "val_size": ("data", {LLAMAFACTORY: Flag("val_size"), SWIFT: Flag("split_dataset_ratio")}),
     "cutoff_len": ("data", {LLAMAFACTORY: Flag("cutoff_len"), SWIFT: Flag("max_length")}),
-    "packing": ("data", same("packing")),
+    # plain LLaMA-Factory packing lets packed rows attend to each other; neat packing keeps them apart
+    "packing": ("data", {LLAMAFACTORY: Flag(expand={True: {"packing": True, "neat_packing": True}, False: {"packing": False}}),
+                         SWIFT: Flag("packing")}),
     "dataloader_num_workers": ("data", same("dataloader_num_workers")),
     "per_device_train_batch_size": ("train", same("per_device_train_batch_size")),
     "per_device_eval_batch_size": ("train", same("per_device_eval_batch_size")),
@@ -186,8 +188,19 @@ def swift_v2_to_v4(flags: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+# option -> (other option, the value it must have, why): caught here rather than after the backend
+# has loaded the model and refused
+REQUIRES: dict[str, dict[str, tuple[str, Any, str]]] = {
+    SWIFT: {"packing": ("attention", "flash_attn", "ms-swift packs rows only with flash attention: set "
+                        "train.attention=flash_attn, or turn packing off (length-grouped batches are the fallback)")},
+}
+
+
 def translate(backend: str, options: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     """Unified options -> {section: {backend key: value}}; None values are left to the backend."""
+    for option, (other, needed, why) in REQUIRES.get(backend, {}).items():
+        if options.get(option) and options.get(other) != needed:
+            raise ConfigError(f"{backend} needs train.{other}={needed} for this", location=_where(option), hint=why)
     sections: dict[str, dict[str, Any]] = {name: {} for name in SECTIONS}
     for option, value in options.items():
         if value is None:

@@ -69,17 +69,42 @@ def load_preset(name: str) -> dict[str, Any]:
     return data
 
 
-def preset_overrides(name: str) -> list[str]:
-    """A preset's config as `--set` overrides: above stylewrap.yaml, below the user's own --set."""
+def _as_overrides(sections: dict[str, Any]) -> list[str]:
+    """Nested preset values as dotted `--set` overrides, so a preset's `extra_args.x` adds to the
+    user's extra_args instead of replacing them."""
     out = []
-    for section, values in load_preset(name)["config"].items():
-        for key, value in values.items():
-            out.append(f"{section}.{key}={json.dumps(value, ensure_ascii=False)}")
+
+    def walk(prefix: str, value: Any) -> None:
+        if isinstance(value, dict) and value:
+            for key, child in value.items():
+                walk(f"{prefix}.{key}", child)
+        else:
+            out.append(f"{prefix}={json.dumps(value, ensure_ascii=False)}")
+
+    for section, values in sections.items():
+        walk(section, values)
     return out
 
 
-def load_train_config(config_path: Path | None, overrides: Iterable[str] = (), preset: str | None = None) -> StylewrapConfig:
-    return load_config(config_path, [*(preset_overrides(preset) if preset else []), *overrides])
+def preset_overrides(name: str, backend: str | None = None) -> list[str]:
+    """A preset's config as `--set` overrides: above stylewrap.yaml, below the user's own --set.
+
+    A preset may tune each backend differently (`backends: {swift: {...}}`): the two batch and pack
+    differently, so that block goes on top of the shared `config` for the backend being used."""
+    preset = load_preset(name)
+    overrides = _as_overrides(preset["config"])
+    block = (preset.get("backends") or {}).get(backend) if backend else None
+    return overrides + _as_overrides(block or {})
+
+
+def load_train_config(config_path: Path | None, overrides: Iterable[str] = (), preset: str | None = None,
+                      backend: str | None = None) -> StylewrapConfig:
+    overrides = list(overrides)
+    if not preset:
+        return load_config(config_path, overrides)
+    if backend is None:
+        backend = load_config(config_path, [*preset_overrides(preset), *overrides]).train.backend
+    return load_config(config_path, [*preset_overrides(preset, backend), *overrides])
 
 
 # ---------------------------------------------------------------- the plan

@@ -32,15 +32,6 @@ H200_BF16_DENSE_FLOPS = 989.4e12
 SHORT_RUN = ["--set", "train.save_steps=100000", "--set", "train.eval_steps=100000", "--set", "train.logging_steps=1"]
 
 
-def preset_backend_overrides(preset: str, backend: str) -> list[str]:
-    """The preset's `backends.<backend>` block as --set flags (what stylewrap should apply itself)."""
-    from stylewrap.backends.train import preset_path
-
-    block = (yaml.safe_load(preset_path(preset).read_text(encoding="utf-8")).get("backends") or {}).get(backend) or {}
-    return [arg for section, values in block.items() for key, value in values.items()
-            for arg in ("--set", f"{section}.{key}={json.dumps(value)}")]
-
-
 def run_matrix(mode: str) -> list[dict]:
     runs = []
     for backend, short in (("llamafactory", "lf"), ("swift", "sw")):
@@ -52,20 +43,19 @@ def run_matrix(mode: str) -> list[dict]:
                 {"name": f"{short}-seed-classical", "backend": backend, "preset": "seed-classical",
                  "args": [], "warmup": 1, "measured": 3},
                 {"name": f"{short}-gpu-fast", "backend": backend, "preset": "gpu-fast",
-                 "args": preset_backend_overrides("gpu-fast", backend), "warmup": 4, "measured": 10},
+                 "args": [], "warmup": 4, "measured": 10},
             ]
         elif mode == "2gpu":
             runs += [
                 {"name": f"{short}-seed-translational-2gpu", "backend": backend, "preset": "seed-translational",
                  "args": ["--nproc-per-node", "2"], "warmup": 2, "measured": 4},
                 {"name": f"{short}-gpu-fast-2gpu", "backend": backend, "preset": "gpu-fast",
-                 "args": ["--nproc-per-node", "2", *preset_backend_overrides("gpu-fast", backend)],
+                 "args": ["--nproc-per-node", "2"],
                  "warmup": 3, "measured": 8},
             ]
     if mode == "2gpu":
         runs.append({"name": "lf-gpu-fast-2gpu-zero3", "backend": "llamafactory", "preset": "gpu-fast",
-                     "args": ["--nproc-per-node", "2", "--deepspeed", "zero3",
-                              *preset_backend_overrides("gpu-fast", "llamafactory")], "warmup": 3, "measured": 5})
+                     "args": ["--nproc-per-node", "2", "--deepspeed", "zero3"], "warmup": 3, "measured": 5})
     return runs
 
 

@@ -45,7 +45,7 @@ def render(config_path, overrides, backend, preset, nproc_per_node, nnodes, node
     """Write the backend configs a training run would use."""
     from stylewrap.backends.train import load_train_config, render_run
 
-    config = load_train_config(config_path, overrides, preset)
+    config = load_train_config(config_path, overrides, preset, backend)
     plan = render_run(config, out_dir, **_plan_kwargs(backend, preset, nproc_per_node, nnodes, node_rank, master_addr,
                                                       master_port, deepspeed, config))
     for name in plan.files:
@@ -62,7 +62,7 @@ def train(config_path, overrides, backend, preset, nproc_per_node, nnodes, node_
     """Fine-tune with LLaMA-Factory or ms-swift."""
     from stylewrap.backends.train import describe_plan, execute, load_train_config, plan_training, summary
 
-    config = load_train_config(config_path, overrides, preset)
+    config = load_train_config(config_path, overrides, preset, backend)
     plan = plan_training(config, resume=resume, **_plan_kwargs(backend, preset, nproc_per_node, nnodes, node_rank,
                                                                 master_addr, master_port, deepspeed, config))
     if dry_run:

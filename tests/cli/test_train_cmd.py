@@ -366,3 +366,17 @@ def test_validation_file_is_registered_and_evaluated(project, monkeypatch, share
     assert RunInfo.load(run_dir).dataset["validation"]["rows"] == 5
     registered = (run_dir / "data").glob("*info.json")
     assert any("stylewrap_style_val" in path.read_text() for path in registered)
+
+
+def test_swift_packing_without_flash_attention_is_refused_before_anything_runs(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from stylewrap.cli import cli
+
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(cli, ["render", "--out", str(tmp_path / "run"), "--backend", "swift",
+                                      "--set", "train.model=Qwen/Qwen2.5-7B-Instruct", "--set", "train.template=qwen", "--set", "train.packing=true",
+                                      "--set", "train.attention=sdpa"])
+    assert result.exit_code == 2, result.output
+    assert "train.packing: swift needs train.attention=flash_attn" in result.output
+    assert not (tmp_path / "run").exists()

@@ -3,7 +3,6 @@ Regenerate after an intended change with STYLEWRAP_UPDATE_GOLDEN=1 (and review t
 
 from __future__ import annotations
 
-import importlib.util
 import os
 from pathlib import Path
 
@@ -12,21 +11,12 @@ import pytest
 from stylewrap.backends.train import COMMAND_FILE, load_train_config, render_run
 
 GOLDEN = Path(__file__).parent / "gpu-fast"
-REPO_ROOT = Path(__file__).resolve().parents[2]
-
-
-def _gpu_bench():
-    spec = importlib.util.spec_from_file_location("gpu_bench", REPO_ROOT / "bench" / "gpu" / "bench.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _render(backend: str, tmp_path: Path) -> str:
-    # the preset's per-backend block as --set flags, the way bench/gpu/run.sh trained with it
-    block = _gpu_bench().preset_backend_overrides("gpu-fast", backend)
-    overrides = ["train.model=Qwen/Qwen2.5-7B-Instruct", "train.template=qwen", f"train.backend={backend}",
-                 *block[1::2]]
+    # the backend comes from the config, as `stylewrap train --preset gpu-fast` alone would see it;
+    # stylewrap then applies the preset's block for that backend
+    overrides = ["train.model=Qwen/Qwen2.5-7B-Instruct", "train.template=qwen", f"train.backend={backend}"]
     config = load_train_config(None, overrides, "gpu-fast")
     plan = render_run(config, tmp_path / "run", preset="gpu-fast")
     assert COMMAND_FILE in plan.files
@@ -54,3 +44,12 @@ def test_gpu_fast_settings_are_the_fast_ones(tmp_path, monkeypatch):
     assert {"torch_dtype: bfloat16", "attn_impl: sdpa", "use_liger_kernel: true", "gradient_checkpointing: false",
             "group_by_length: true", "per_device_train_batch_size: 80"} <= lines["swift"]
     assert "packing: true" not in lines["swift"]
+
+
+def test_backend_flag_picks_the_preset_block_and_user_flags_win(tmp_path):
+    swift = load_train_config(None, ["train.backend=llamafactory"], "gpu-fast", backend="swift")
+    assert swift.train.per_device_train_batch_size == 80 and swift.train.extra_args == {"group_by_length": True}
+    mine = load_train_config(None, ["train.per_device_train_batch_size=8", "train.extra_args.seed_note=1"],
+                             "gpu-fast", backend="llamafactory")
+    assert mine.train.per_device_train_batch_size == 8 and mine.train.packing is True
+    assert mine.train.extra_args == {"seed_note": 1}
