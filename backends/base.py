@@ -252,6 +252,13 @@ class TableBackend:
                 return dist.version
         return None
 
+    def installed_distributions(self) -> set[str]:
+        """The normalized names of every distribution in the backend's env (empty when unknown)."""
+        site = self.site_packages()
+        if site is None:
+            return set()
+        return {_normalized(dist.metadata["Name"] or "") for dist in metadata.distributions(path=[str(site)])}
+
     def python(self) -> Path | None:
         if self.env_dir is None:
             return None

@@ -13,7 +13,7 @@ from pathlib import Path
 from stylewrap.backends.base import TableBackend, get_backend
 from stylewrap.backends.render import render
 from stylewrap.backends.steps import config_path, render_step_config, run_step
-from stylewrap.backends.train import _model_family
+from stylewrap.backends.modelinfo import model_family
 from stylewrap.config import StylewrapConfig
 from stylewrap.errors import InputError, Location
 from stylewrap.fsutil import atomic_write_json, atomic_write_text
@@ -123,7 +123,7 @@ def plan_compare(run_dir: Path, config: StylewrapConfig, *, probes: str = "class
         probes_file, result_file = f"data/probes_{variant}.jsonl", f"predictions_{variant}.jsonl"
         sections = backend.infer_sections({
             **common, "model": options["model"], "adapter": options["adapter"],
-            "model_type": _model_family(options["model"]).get("swift_model_type"),
+            "model_type": model_family(options["model"]).get("swift_model_type"),
             "probes_file": probes_file, "result_file": result_file,
         })
         invocation = backend.infer_invocation(out_dir, config_path(f"infer_{variant}"))

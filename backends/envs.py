@@ -159,6 +159,11 @@ def constraints_file(gpu: bool) -> Path:
     return shipped_file("constraints-gpu.txt" if gpu else "constraints-cpu.txt")
 
 
+def requirement_files(spec: BackendSpec, gpu: bool) -> list[Path]:
+    """The backend's pins, plus on GPUs the kernels stylewrap's GPU defaults use (Liger)."""
+    return [spec.requirements_file(), *([shipped_file("gpu-extras.txt")] if gpu else [])]
+
+
 def canonical_name(name: str) -> str:
     """PEP 503 normalized distribution name: `Jinja2`, `typing_extensions` -> `jinja2`, `typing-extensions`."""
     return re.sub(r"[-_.]+", "-", name).lower()
@@ -195,7 +200,10 @@ def read_pins(path: Path) -> dict[str, str]:
 
 
 def pins_for(spec: BackendSpec, gpu: bool) -> dict[str, str]:
-    return {**read_pins(spec.requirements_file()), **read_pins(constraints_file(gpu))}
+    pins = {}
+    for path in (*requirement_files(spec, gpu), constraints_file(gpu)):
+        pins.update(read_pins(path))
+    return pins
 
 
 def version_matches(installed: str, pinned: str) -> bool:
@@ -205,7 +213,7 @@ def version_matches(installed: str, pinned: str) -> bool:
 
 def requirements_hash(spec: BackendSpec, gpu: bool) -> str:
     digest = hashlib.sha256()
-    for path in (spec.requirements_file(), constraints_file(gpu)):
+    for path in (*requirement_files(spec, gpu), constraints_file(gpu)):
         digest.update(path.read_bytes())
     digest.update(repr((spec.cpu_removals, spec.cpu_strip_native) if not gpu else ()).encode())
     return digest.hexdigest()
@@ -541,7 +549,9 @@ def _build(
     (folder / INSTALLING_MARKER).write_text("installing\n", encoding="utf-8")
     python = python_of_venv(folder)
     pip_argv = [str(python), "-m", "pip", "install", "--no-input", "--progress-bar", "off", "--disable-pip-version-check"]
-    pip_argv += ["-r", str(spec.requirements_file()), "-c", str(constraints_file(gpu))]
+    for requirements in requirement_files(spec, gpu):
+        pip_argv += ["-r", str(requirements)]
+    pip_argv += ["-c", str(constraints_file(gpu))]
     if torch_index_url:
         pip_argv += ["--extra-index-url", torch_index_url]
     progress.run(pip_argv, f"installing {spec.distribution} and its pinned dependencies")

@@ -8,7 +8,8 @@ from pathlib import Path
 
 from stylewrap.backends.base import TableBackend, check_keys, get_backend
 from stylewrap.backends.steps import config_path, render_step_config, run_step
-from stylewrap.backends.train import _model_family, quantized_base
+from stylewrap.backends.modelinfo import model_family
+from stylewrap.backends.train import quantized_base
 from stylewrap.config import StylewrapConfig
 from stylewrap.errors import InputError, Location
 from stylewrap.rundir import RunInfo
@@ -56,7 +57,7 @@ def plan_export(run_dir: Path, config: StylewrapConfig, *, output_dir: Path | No
     backend = get_backend(info.backend, config)
     target = Path(output_dir) if output_dir else (config.resolve_path(config.export.output_dir) if config.export.output_dir
                                                   else run_dir / MERGED_DIR)
-    options = {"model": info.base_model, "model_type": _model_family(info.base_model).get("swift_model_type"),
+    options = {"model": info.base_model, "model_type": model_family(info.base_model).get("swift_model_type"),
                "adapter": info.adapter_dir, "template": info.template, "output_dir": str(target.resolve()),
                "max_shard_size_gb": config.export.max_shard_size_gb, "quantization_bit": quantization_bit,
                "calibration_data": calibration_file(run_dir, info) if quantization_bit else None}

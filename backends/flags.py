@@ -101,6 +101,7 @@ FLAGS: dict[str, tuple[str, dict[str, Flag | None]]] = {
     "packing": ("data", {LLAMAFACTORY: Flag(expand={True: {"packing": True, "neat_packing": True}, False: {"packing": False}}),
                          SWIFT: Flag("packing")}),
     "dataloader_num_workers": ("data", same("dataloader_num_workers")),
+    "group_by_length": ("data", same("group_by_length")),
     "per_device_train_batch_size": ("train", same("per_device_train_batch_size")),
     "per_device_eval_batch_size": ("train", same("per_device_eval_batch_size")),
     # always written: ms-swift's default is ceil(16 / batch / world_size), not 1

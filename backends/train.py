@@ -18,12 +18,13 @@ from typing import Any, Iterable, Iterator
 
 import yaml
 
-from stylewrap.backends import flags
+from stylewrap.backends import autotune
 from stylewrap.backends.base import CONFIG_DIR, OUTPUT_DIR, Launch, Progress, TableBackend, check_keys, get_backend
 from stylewrap.backends.lossplot import draw_loss
+from stylewrap.backends.modelinfo import ModelShape, model_family
 from stylewrap.backends.render import DEEPSPEED_PRESETS, render, render_deepspeed
 from stylewrap.backends.steps import failure
-from stylewrap.config import StylewrapConfig, load_config
+from stylewrap.config import StylewrapConfig, TrainConfig, load_config
 from stylewrap.errors import ConfigError, DataError, InputError, Location
 from stylewrap.fsutil import atomic_write_text
 from stylewrap.rundir import RunInfo
@@ -124,17 +125,10 @@ class TrainPlan:
     invocation: Invocation
     train_file: Path | None
     dataset_name: str
+    tuning: autotune.Tuning
     preset: str | None = None
     resume_checkpoint: str | None = None
     deepspeed_source: Path | None = None
-
-
-def _model_family(model: str) -> dict[str, str]:
-    config_file = Path(model).expanduser() / "config.json"
-    if not config_file.is_file():
-        return {}
-    model_type = json.loads(config_file.read_text(encoding="utf-8")).get("model_type", "")
-    return flags.MODEL_FAMILIES.get(model_type, {})
 
 
 def resolve_model(config: StylewrapConfig) -> str:
@@ -151,10 +145,10 @@ def quantized_base(model: str) -> bool:
     return config_file.is_file() and "quantization_config" in json.loads(config_file.read_text(encoding="utf-8"))
 
 
-def unified_options(config: StylewrapConfig, model: str, dataset: dict[str, Any],
+def unified_options(config: StylewrapConfig, t: TrainConfig, model: str, dataset: dict[str, Any],
                     deepspeed_file: str | None, resume_checkpoint: str | None) -> dict[str, Any]:
-    t = config.train
-    family = _model_family(model)
+    """The run's options in stylewrap's names, from `t`: config.train with the tuned values in."""
+    family = model_family(model)
     template = t.template or family.get("template")
     if template is None:
         raise ConfigError("cannot tell the chat template of this model", location=Location(field="train.template"),
@@ -180,6 +174,7 @@ def unified_options(config: StylewrapConfig, model: str, dataset: dict[str, Any]
         "val_size": val_size,
         "cutoff_len": t.cutoff_len,
         "packing": t.packing,
+        "group_by_length": t.group_by_length,
         "dataloader_num_workers": t.dataloader_num_workers,
         "per_device_train_batch_size": t.per_device_train_batch_size,
         "per_device_eval_batch_size": t.per_device_train_batch_size if validating else None,
@@ -279,20 +274,35 @@ def plan_training(config: StylewrapConfig, *, backend_name: str | None = None, l
     if config.data.val_file:
         dataset["eval_dataset"] = f"{dataset_name}{VAL_SUFFIX}"
     ds_relative, ds_text, ds_source = deepspeed_file(deepspeed or config.train.deepspeed, config)
-    options = unified_options(config, model, dataset, ds_relative, resume_checkpoint)
+    tuning = tune(config, backend, model, launch, train_file)
+    train = config.train.model_copy(update=tuning.values)
+    options = unified_options(config, train, model, dataset, ds_relative, resume_checkpoint)
     sections = backend.train_sections(options)
     if config.train.extra_args:
         sections["extra"].update(config.train.extra_args)
     invocation = backend.train_invocation(run_dir, TRAIN_CONFIG, launch)
     files = {TRAIN_CONFIG: render(f"train_{config.train.method}.yaml.j2", title="Training config",
                                   backend=backend.name, command=backend.display_command("train", TRAIN_CONFIG, launch),
-                                  sections=sections)}
+                                  sections=sections, notes=tuning.notes)}
     if ds_text is not None:
         files[ds_relative] = ds_text
     files[COMMAND_FILE] = command_script(backend.name, "training", invocation, [*files, *([ds_relative] if ds_source else [])])
     return TrainPlan(backend=backend, config=config, run_dir=run_dir, launch=launch, options=options, sections=sections,
                      files=files, invocation=invocation, train_file=train_file, dataset_name=dataset_name,
-                     preset=preset, resume_checkpoint=resume_checkpoint, deepspeed_source=ds_source)
+                     tuning=tuning, preset=preset, resume_checkpoint=resume_checkpoint, deepspeed_source=ds_source)
+
+
+def tune(config: StylewrapConfig, backend: TableBackend, model: str, launch: Launch,
+         train_file: Path | None) -> autotune.Tuning:
+    """The unset speed settings, chosen for the GPUs this machine has (see `autotune`)."""
+    def longest_row() -> int:
+        if train_file is None or not train_file.is_file():
+            return config.train.cutoff_len
+        return autotune.longest_row_tokens(train_file, config.data.format, model)
+
+    return autotune.tune(config.train, hardware=autotune.detect_hardware(config.train), shape=ModelShape.of(model),
+                         installed=backend.installed_distributions(), backend=backend.name,
+                         world=launch.nproc_per_node * launch.nnodes, row_tokens=longest_row)
 
 
 def command_script(backend: str, purpose: str, invocation: Invocation, files: Iterable[str]) -> str:
@@ -470,7 +480,7 @@ def execute(plan: TrainPlan, *, show_progress: bool = True, console=None, echo=N
                    status="running", created_at=_now(),
                    extra={"launch": asdict(plan.launch), "env": redact_env(plan.invocation.env), "preset": plan.preset,
                           "log": LOG_FILE, "backend_log": f"{OUTPUT_DIR}/{plan.backend.log_file}",
-                          "resumed_from": plan.resume_checkpoint})
+                          "resumed_from": plan.resume_checkpoint, "auto": plan.tuning.notes})
     info.save(plan.run_dir)
     bar = progress_bar(console) if show_progress else None
     feed = ProgressFeed(plan.backend, plan.run_dir / OUTPUT_DIR / plan.backend.log_file, bar)

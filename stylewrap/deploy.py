@@ -75,7 +75,7 @@ class DeployPlan:
 def plan(request: DeployRequest, config: StylewrapConfig) -> DeployPlan:
     """Resolve the request into the exact process to start and the record it will have."""
     from stylewrap.backends.base import get_backend
-    from stylewrap.backends.train import _model_family
+    from stylewrap.backends.modelinfo import model_family
 
     cfg = config.deploy
     model, adapter, run_backend, run_template = _resolve_weights(request)
@@ -89,7 +89,7 @@ def plan(request: DeployRequest, config: StylewrapConfig) -> DeployPlan:
         raise InputError(f"--api-key-env {api_key_env}: that environment variable is empty or unset")
     tuned, base = _served_names(model, adapter, request.served_model_name or cfg.served_model_name)
     both = adapter is not None and backend.serve_recipe.serves_base_beside_adapter
-    family = _model_family(model)
+    family = model_family(model)
     options = {
         "model": model, "adapter": adapter, "tuned_name": tuned, "base_name": base,
         "models": [tuned, base] if both else [tuned],

@@ -1,11 +1,16 @@
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
 
 import pytest
+
+# Tests plan and train for the CPU on every machine: stylewrap chooses GPU settings from the GPUs
+# it can see, and the backends train on them, unless none are visible.
+os.environ["CUDA_VISIBLE_DEVICES"] = ""
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"

@@ -1,7 +1,9 @@
-"""GPU training benchmark through `stylewrap train`: the seeds' settings against the gpu-fast preset.
+"""GPU training benchmark through `stylewrap train`: the seeds' settings against stylewrap's defaults.
 
 Each run is a real `stylewrap train` of the 7B-shaped model (bench/gpu/model7b.py) on the real
-TslDial data, stopped after warmup + measured optimizer steps. bench/gpu/gpubench_probe.py, loaded
+TslDial data, stopped after warmup + measured optimizer steps. The `default` runs set nothing but the
+model and data: stylewrap plans batch, packing, checkpointing, dtype, attention and Liger for the GPU
+it finds (backends/autotune.py). bench/gpu/gpubench_probe.py, loaded
 into the backend's Python, counts the tokens the trainer was actually fed (non-pad; supervised
 label tokens separately) and times the measured steps with the GPU synchronized. This script turns
 the per-rank records into one JSON with tokens/GPU/s, peak memory, MFU and the side-by-side ratios.
@@ -42,19 +44,18 @@ def run_matrix(mode: str) -> list[dict]:
                  "args": ["--nproc-per-node", "1", "--set", "train.deepspeed=null"], "warmup": 2, "measured": 6},
                 {"name": f"{short}-seed-classical", "backend": backend, "preset": "seed-classical",
                  "args": [], "warmup": 1, "measured": 3},
-                {"name": f"{short}-gpu-fast", "backend": backend, "preset": "gpu-fast",
+                {"name": f"{short}-default", "backend": backend, "preset": None,
                  "args": [], "warmup": 4, "measured": 10},
             ]
         elif mode == "2gpu":
             runs += [
                 {"name": f"{short}-seed-translational-2gpu", "backend": backend, "preset": "seed-translational",
                  "args": ["--nproc-per-node", "2"], "warmup": 2, "measured": 4},
-                {"name": f"{short}-gpu-fast-2gpu", "backend": backend, "preset": "gpu-fast",
-                 "args": ["--nproc-per-node", "2"],
-                 "warmup": 3, "measured": 8},
+                {"name": f"{short}-default-2gpu", "backend": backend, "preset": None,
+                 "args": ["--nproc-per-node", "2"], "warmup": 3, "measured": 8},
             ]
     if mode == "2gpu":
-        runs.append({"name": "lf-gpu-fast-2gpu-zero3", "backend": "llamafactory", "preset": "gpu-fast",
+        runs.append({"name": "lf-default-2gpu-zero3", "backend": "llamafactory", "preset": None,
                      "args": ["--nproc-per-node", "2", "--deepspeed", "zero3"], "warmup": 3, "measured": 5})
     return runs
 
@@ -96,7 +97,7 @@ def summarize(run: dict, records: list[dict], rendered: dict, numbers: dict) -> 
             "per_device_train_batch_size", "gradient_accumulation_steps", "packing", "neat_packing",
             "group_by_length", "flash_attn", "attn_impl", "enable_liger_kernel", "use_liger_kernel",
             "disable_gradient_checkpointing", "gradient_checkpointing", "bf16", "fp16", "torch_dtype",
-            "lora_target", "target_modules", "deepspeed") if k in rendered},
+            "lora_target", "target_modules", "deepspeed", "dataloader_num_workers") if k in rendered},
         "probe": records,
     }
 
@@ -104,7 +105,8 @@ def summarize(run: dict, records: list[dict], rendered: dict, numbers: dict) -> 
 def run_one(run: dict, args, numbers: dict) -> dict:
     probe_dir = Path(f"/tmp/gpubench-probe/{run['name']}")
     env = {**os.environ, "GPUBENCH_OUT": str(probe_dir), "GPUBENCH_WARMUP_STEPS": str(run["warmup"])}
-    argv = ["stylewrap", "train", "--quiet", "--backend", run["backend"], "--preset", run["preset"],
+    preset = ["--preset", run["preset"]] if run["preset"] else []
+    argv = ["stylewrap", "train", "--quiet", "--backend", run["backend"], *preset,
             "--set", f"train.model={args.model}", "--set", "data.dataset_name=tsldial",
             "--set", f"data.train_file={args.data}",
             "--set", f"train.max_steps={run['warmup'] + run['measured']}", *SHORT_RUN, *run["args"]]
@@ -168,9 +170,9 @@ def main() -> None:
     ratios = {}
     for short in ("lf", "sw"):
         suffix = "-2gpu" if args.mode == "2gpu" else ""
-        fast, seed = by_name.get(f"{short}-gpu-fast{suffix}"), by_name.get(f"{short}-seed-translational{suffix}")
+        fast, seed = by_name.get(f"{short}-default{suffix}"), by_name.get(f"{short}-seed-translational{suffix}")
         if fast and seed:
-            ratios[f"{short}: gpu-fast / seed-translational"] = fast["tokens_per_gpu_per_s"] / seed["tokens_per_gpu_per_s"]
+            ratios[f"{short}: default / seed-translational"] = fast["tokens_per_gpu_per_s"] / seed["tokens_per_gpu_per_s"]
     report["ratios"] = ratios
     out_file.write_text(json.dumps(report, indent=2))
     print(f"\n{'run':34} {'tok/GPU/s':>10} {'label tok/s':>11} {'MFU':>6} {'peak GiB':>9}")

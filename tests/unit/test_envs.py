@@ -87,6 +87,13 @@ def test_shipped_pins_hold_the_measured_known_good_versions():
     assert "===" in constraints_file(gpu=True).read_text()
 
 
+def test_gpu_envs_get_liger_kernel_and_cpu_envs_do_not():
+    # the GPU defaults turn Liger on when the env has it (backends/autotune.py); it needs CUDA torch
+    for spec in BACKENDS.values():
+        assert pins_for(spec, gpu=True)["liger-kernel"] == "0.8.5"
+        assert "liger-kernel" not in pins_for(spec, gpu=False)
+
+
 def test_requirements_hash_differs_between_cpu_and_gpu():
     spec = BACKENDS["llamafactory"]
     assert requirements_hash(spec, gpu=False) != requirements_hash(spec, gpu=True)
