@@ -58,6 +58,7 @@ class Gpu:
     name: str
     free_gib: float
     bf16: bool
+    index: str | None = None      # nvidia-smi's, for CUDA_VISIBLE_DEVICES
 
 
 @dataclass(frozen=True)
@@ -108,7 +109,8 @@ def query_nvidia_smi() -> Hardware:
         if len(parts) != 5 or (wanted is not None and not wanted & {parts[0], parts[1]}):
             continue
         try:
-            gpus.append(Gpu(name=parts[2], free_gib=float(parts[3]) / 1024, bf16=float(parts[4]) >= 8.0))
+            gpus.append(Gpu(name=parts[2], free_gib=float(parts[3]) / 1024, bf16=float(parts[4]) >= 8.0,
+                            index=parts[0]))
         except ValueError:
             continue
     return Hardware(tuple(gpus))
@@ -119,6 +121,7 @@ class Tuning:
     """The settings stylewrap chose (only for options the user left unset) and why."""
 
     values: dict[str, Any] = field(default_factory=dict)
+    env: dict[str, str] = field(default_factory=dict)
     hardware: str | None = None
     reasons: list[str] = field(default_factory=list)
 
@@ -192,10 +195,13 @@ def plan_memory(shape: ModelShape, free_gib: float, train: TrainConfig, liger: b
 
 
 def tune(train: TrainConfig, *, hardware: Hardware, shape: ModelShape | None, installed: Iterable[str],
-         backend: str, world: int, row_tokens: Callable[[], int]) -> Tuning:
+         backend: str, processes_per_node: int, nodes: int, row_tokens: Callable[[], int]) -> Tuning:
     """Choose every unset speed setting. `row_tokens()` (the longest row) is asked only when rows
     are not packed: a packed row is cutoff_len long."""
+    world = processes_per_node * nodes
     tuning = Tuning()
+    hardware = _pin_gpus(tuning, hardware, processes_per_node)
+    tuning.hardware = hardware.describe()
     if not hardware.gpus or not train.auto:
         if train.per_device_train_batch_size is None:
             tuning.values["per_device_train_batch_size"] = CPU_BATCH
@@ -203,7 +209,6 @@ def tune(train: TrainConfig, *, hardware: Hardware, shape: ModelShape | None, in
             tuning.values["gradient_accumulation_steps"] = CPU_ACCUMULATION
         return tuning
     installed = set(installed)
-    tuning.hardware = hardware.describe()
     if train.dtype == "auto":
         bf16 = all(gpu.bf16 for gpu in hardware.gpus)
         tuning.choose("dtype", "bf16" if bf16 else "fp16", "the GPU computes in bf16" if bf16 else "no bf16 on this GPU")
@@ -233,6 +238,21 @@ def tune(train: TrainConfig, *, hardware: Hardware, shape: ModelShape | None, in
     tokens = train.cutoff_len if packing else min(train.cutoff_len, row_tokens())
     _choose_batch(tuning, train, shape, hardware, liger, world, tokens, packing)
     return tuning
+
+
+def _pin_gpus(tuning: Tuning, hardware: Hardware, processes: int) -> Hardware:
+    """One process per GPU and no more GPUs than processes: with more visible, LLaMA-Factory's
+    launcher starts torchrun over all of them by itself, and a single ms-swift process spreads the
+    model over them with device_map (naive model parallelism, which Liger and DDP refuse).
+    Returns the GPUs the run will use."""
+    indices = [gpu.index for gpu in hardware.gpus if gpu.index is not None]
+    if len(indices) <= processes:
+        return hardware
+    pinned = ",".join(indices[:processes])
+    tuning.env["CUDA_VISIBLE_DEVICES"] = pinned
+    tuning.reasons.append(f"CUDA_VISIBLE_DEVICES={pinned} ({len(indices)} GPUs visible, {processes} "
+                          f"process{'es' if processes > 1 else ''} per node: one GPU each)")
+    return Hardware(hardware.gpus[:processes], hardware.source)
 
 
 def _choose_batch(tuning: Tuning, train: TrainConfig, shape: ModelShape | None, hardware: Hardware, liger: bool,

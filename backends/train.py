@@ -281,6 +281,7 @@ def plan_training(config: StylewrapConfig, *, backend_name: str | None = None, l
     if config.train.extra_args:
         sections["extra"].update(config.train.extra_args)
     invocation = backend.train_invocation(run_dir, TRAIN_CONFIG, launch)
+    invocation.env.update(tuning.env)
     files = {TRAIN_CONFIG: render(f"train_{config.train.method}.yaml.j2", title="Training config",
                                   backend=backend.name, command=backend.display_command("train", TRAIN_CONFIG, launch),
                                   sections=sections, notes=tuning.notes)}
@@ -302,7 +303,7 @@ def tune(config: StylewrapConfig, backend: TableBackend, model: str, launch: Lau
 
     return autotune.tune(config.train, hardware=autotune.detect_hardware(config.train), shape=ModelShape.of(model),
                          installed=backend.installed_distributions(), backend=backend.name,
-                         world=launch.nproc_per_node * launch.nnodes, row_tokens=longest_row)
+                         processes_per_node=launch.nproc_per_node, nodes=launch.nnodes, row_tokens=longest_row)
 
 
 def command_script(backend: str, purpose: str, invocation: Invocation, files: Iterable[str]) -> str:

@@ -24,7 +24,7 @@ def qwen7b(tmp_path):
     return ModelShape.of(str(folder))
 
 
-def _tune(train=None, hardware=H200, shape=None, installed=("liger-kernel",), backend="llamafactory", world=1,
+def _tune(train=None, hardware=H200, shape=None, installed=("liger-kernel",), backend="llamafactory", processes=1,
           longest=205):
     asked = []
 
@@ -33,7 +33,7 @@ def _tune(train=None, hardware=H200, shape=None, installed=("liger-kernel",), ba
         return longest
 
     tuning = tune(train or TrainConfig(), hardware=hardware, shape=shape, installed=installed, backend=backend,
-                  world=world, row_tokens=row_tokens)
+                  processes_per_node=processes, nodes=1, row_tokens=row_tokens)
     return tuning, bool(asked)
 
 
@@ -99,7 +99,7 @@ def test_full_fine_tuning_shards_with_zero3_over_more_gpus(qwen7b):
     assert static_bytes(qwen7b, "full", None, "zero3", 8) == alone / 8
     assert static_bytes(qwen7b, "qlora", 4, None, 1) < static_bytes(qwen7b, "lora", None, None, 1) / 3
     one, _ = _tune(TrainConfig(method="full"), shape=qwen7b)
-    eight, _ = _tune(TrainConfig(method="full", deepspeed="zero3"), shape=qwen7b, world=8)
+    eight, _ = _tune(TrainConfig(method="full", deepspeed="zero3"), shape=qwen7b, processes=8)
     assert one.values["per_device_train_batch_size"] < eight.values["per_device_train_batch_size"]
 
 
@@ -115,7 +115,7 @@ def test_what_the_user_set_is_kept_and_planned_around(qwen7b):
 def test_two_gpus_take_half_the_accumulation(qwen7b):
     small = Hardware((Gpu("A", 40.0, True), Gpu("A", 40.0, True)))
     one, _ = _tune(shape=qwen7b, hardware=small)
-    two, _ = _tune(shape=qwen7b, hardware=small, world=2)
+    two, _ = _tune(shape=qwen7b, hardware=small, processes=2)
     assert one.values["per_device_train_batch_size"] == two.values["per_device_train_batch_size"]
     assert two.values["gradient_accumulation_steps"] < one.values["gradient_accumulation_steps"]
 
@@ -136,7 +136,7 @@ def test_an_unknown_model_size_keeps_a_safe_batch():
 def test_without_a_gpu_or_with_auto_off_only_the_batch_defaults_are_filled(hardware, train, qwen7b):
     tuning, asked = _tune(train, shape=qwen7b, hardware=hardware)
     assert tuning.values == {"per_device_train_batch_size": 4, "gradient_accumulation_steps": 4}
-    assert tuning.notes == [] and not asked
+    assert tuning.notes == [] and tuning.env == {} and not asked
 
 
 def test_gpu_memory_setting_overrides_detection():
@@ -203,3 +203,25 @@ def test_hub_ids_are_found_in_the_download_caches(tmp_path, monkeypatch):
     (folder / "config.json").write_text(json.dumps(QWEN25_7B), encoding="utf-8")
     assert model_family("Qwen/Qwen2.5-7B-Instruct")["template"] == "qwen"
     assert ModelShape.of("Qwen/Qwen2.5-7B-Instruct").layers == 28
+
+
+def test_a_run_uses_as_many_gpus_as_it_has_processes():
+    four = Hardware(tuple(Gpu("NVIDIA H200", 140.0, True, str(index)) for index in range(4)))
+    one, _ = _tune(hardware=four)
+    assert one.env == {"CUDA_VISIBLE_DEVICES": "0"}
+    assert "CUDA_VISIBLE_DEVICES=0 (4 GPUs visible, 1 process per node: one GPU each)" in "\n".join(one.notes)
+    assert _tune(hardware=four, processes=2)[0].env == {"CUDA_VISIBLE_DEVICES": "0,1"}
+    assert _tune(hardware=four, processes=4)[0].env == {}
+    # the seeds keep their own settings, but still one process per GPU
+    assert _tune(TrainConfig(auto=False), hardware=four)[0].env == {"CUDA_VISIBLE_DEVICES": "0"}
+
+
+def test_the_training_process_is_pinned_to_its_gpus(fake_nvidia_smi, tmp_path, monkeypatch):
+    from stylewrap.backends.train import COMMAND_FILE, load_train_config, plan_training
+
+    monkeypatch.chdir(tmp_path)
+    config = load_train_config(None, ["train.model=Qwen/Qwen2.5-0.5B-Instruct", "train.template=qwen"])
+    plan = plan_training(config, run_dir=tmp_path / "run")
+    assert plan.invocation.env["CUDA_VISIBLE_DEVICES"] == "0"
+    assert "CUDA_VISIBLE_DEVICES=0" in plan.files[COMMAND_FILE]
+    assert "bf16: true" in plan.files["config/train.yaml"]   # planned for the GPUs nvidia-smi listed
