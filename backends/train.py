@@ -407,6 +407,39 @@ def render_run(config: StylewrapConfig, out_dir: Path, **kwargs) -> TrainPlan:
     return plan
 
 
+@dataclass
+class TrainRequest:
+    """A run as asked for on the command line; what is left unset comes from the config (and preset)."""
+
+    config_path: Path | None = None
+    overrides: tuple[str, ...] = ()
+    backend: str | None = None
+    preset: str | None = None
+    nproc_per_node: int | None = None
+    nnodes: int | None = None
+    node_rank: int = 0
+    master_addr: str | None = None
+    master_port: int | None = None
+    deepspeed: str | None = None
+
+    def resolve(self) -> tuple[StylewrapConfig, dict[str, Any]]:
+        """The config, and the keyword arguments of `plan_training` the request sets."""
+        config = load_train_config(self.config_path, self.overrides, self.preset, self.backend)
+        launch = Launch(nproc_per_node=self.nproc_per_node or config.train.nproc_per_node, nnodes=self.nnodes or config.train.nnodes,
+                        node_rank=self.node_rank, master_addr=self.master_addr, master_port=self.master_port)
+        return config, {"backend_name": self.backend, "launch": launch, "deepspeed": self.deepspeed, "preset": self.preset}
+
+
+def plan_request(request: TrainRequest, *, resume: bool = False) -> TrainPlan:
+    config, options = request.resolve()
+    return plan_training(config, resume=resume, **options)
+
+
+def render_request(request: TrainRequest, out_dir: Path) -> TrainPlan:
+    config, options = request.resolve()
+    return render_run(config, out_dir, **options)
+
+
 # ---------------------------------------------------------------- running
 
 

@@ -1,7 +1,7 @@
 """The teacher: `openai.AsyncOpenAI` against any OpenAI-compatible base URL.
 
 One shared HTTP connection pool sized to the concurrency (keep-alive, no per-request client),
-our own retry loop (exponential backoff with full jitter, `Retry-After` honoured and shared by
+our own retry loop (exponential backoff with jitter, `Retry-After` honoured and shared by
 every worker, no retry on 400/401/403/404/422), RPM/TPM limits, JSON mode where the endpoint
 takes `response_format` and prompt-only where it does not. `openai` is imported here, lazily
 from the CLI's point of view.
@@ -20,6 +20,7 @@ from stylewrap.errors import InputError
 
 RETRY_STATUSES = {408, 409, 425, 429, 500, 502, 503, 504, 520, 522, 524, 529}
 JSON_MODE_HINTS = ("response_format", "json_object", "json mode", "json_mode")
+RETRY_AFTER_MAX = 120.0  # seconds; a longer Retry-After is a server's mistake, not a plan
 
 
 @dataclass
@@ -118,6 +119,17 @@ def retry_after_seconds(headers) -> float | None:
         return max(0.0, parsed.timestamp() - time.time()) if parsed else None
 
 
+def backoff_delay(attempt: int, *, base: float, cap: float, rng: random.Random, retry_after: float | None = None) -> float:
+    """Seconds to wait before retry number `attempt + 1`: what `Retry-After` asked (at most two
+    minutes), else a random point in the upper half of min(cap, base * 2**attempt). The lower
+    bound keeps the doubling real; the spread keeps a pool of workers hit by one outage from
+    coming back in the same instant."""
+    if retry_after is not None:
+        return min(retry_after, RETRY_AFTER_MAX)
+    ceiling = min(cap, base * 2**attempt)
+    return rng.uniform(ceiling / 2, ceiling)
+
+
 def estimate_tokens(messages: list[dict]) -> int:
     # CJK text runs near one token per character, Latin near four characters per token
     return sum(len(m["content"]) for m in messages) + 4 * len(messages)
@@ -213,10 +225,8 @@ class ChatClient:
         return estimate
 
     def _backoff(self, attempt: int, retry_after: float | None) -> float:
-        if retry_after is not None:
-            return min(retry_after, 120.0)
-        cap = min(self.settings.backoff_max, self.settings.backoff_base * 2**attempt)
-        return self.rng.uniform(cap / 2, cap)
+        return backoff_delay(attempt, base=self.settings.backoff_base, cap=self.settings.backoff_max, rng=self.rng,
+                             retry_after=retry_after)
 
     async def complete(
         self, messages: list[dict], *, max_tokens: int | None = None, json_object: bool = True, stage: str = "", seed: int | None = None

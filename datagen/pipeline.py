@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -48,7 +48,8 @@ class DatagenJob:
     topics_file: Path | None = None
     input_file: Path | None = None
     show_progress: bool = True
-    register_llamafactory: Path | None = None
+    register_dir: Path | None = None  # register the training file in this backend dataset folder
+    register_backend: str | None = None  # llamafactory or swift (default: train.backend)
     retry_errors: bool = False  # send the items of errors.jsonl again (e.g. after raising max_tokens)
 
 
@@ -228,10 +229,11 @@ def stage_build(session: Session, job: DatagenJob) -> Path:
     target = session.out_dir / TRAIN_FILE
     written = write_records(records, target, session.settings.output_format)
     session.counts["build"] = StageCounts(requested=len(records), done=written)
-    if job.register_llamafactory:
-        from stylewrap.adapters import register_llamafactory
+    if job.register_dir:
+        from stylewrap.dataops import register_dataset
 
-        register_llamafactory(job.register_llamafactory, session.config.data.dataset_name, target, session.settings.output_format)
+        register_dataset(job.register_backend, job.register_dir, session.config.data.dataset_name, target,
+                         session.settings.output_format)
     return target
 
 
@@ -361,6 +363,10 @@ def run_datagen(config: StylewrapConfig, job: DatagenJob) -> dict:
         check_output_dir(session, previous)
     if "build" in job.stages and config.datagen.output_format not in _formats():
         raise InputError(f"unknown output format {config.datagen.output_format!r}", hint=f"one of: {', '.join(_formats())}")
+    if "build" in job.stages and job.register_dir:
+        from stylewrap.dataops import check_registration_backend
+
+        job = replace(job, register_backend=check_registration_backend(job.register_backend or config.train.backend))
     progress = SilentProgress()
     if api_stages and job.show_progress:
         _, *session.prior_tokens = usage_totals(*(list(read_checkpoint(out_dir / name)) for name in FILES.values()))

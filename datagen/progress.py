@@ -18,7 +18,7 @@ class SilentProgress:
 
 
 class RichProgress(SilentProgress):
-    def __init__(self, usage: Callable[[], tuple[int, int, float]]):
+    def __init__(self, usage: Callable[[], tuple[int, int, float]], console=None):
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
         self.usage = usage
@@ -32,6 +32,7 @@ class RichProgress(SilentProgress):
             TimeRemainingColumn(),
             TextColumn("[red]{task.fields[errors]} err[/] {task.fields[tokens]} tok ${task.fields[cost]}"),
             transient=False,
+            console=console,
         )
         self.tasks: dict[str, int] = {}
         self.errors: dict[str, int] = {}

@@ -109,9 +109,9 @@ class TrainConfig(Section):
 
 
 class ExportConfig(Section):
-    output_dir: str | None = None
-    quantization_bit: int | None = None
-    max_shard_size_gb: int = Field(5, ge=1)
+    output_dir: str | None = Field(None, description="where the merged model goes; default: merged/ in the run directory")
+    quantization_bit: int | None = Field(None, description="quantize the merged model to this many bits (calibrates on a CUDA GPU)")
+    max_shard_size_gb: int = Field(5, ge=1, description="largest safetensors shard written")
 
 
 class DeployConfig(Section):
@@ -240,8 +240,8 @@ def parse_override(text: str) -> tuple[list[str], Any]:
         value = yaml.safe_load(raw) if raw.strip() else None
     except yaml.YAMLError:
         value = raw
-    # YAML reads 1e-4 as a string (no dot); a number is what anyone means there
-    if isinstance(value, str):
+    # YAML reads 1e-4 as a string (no dot); a number is what anyone means there, unless it is quoted
+    if isinstance(value, str) and not raw.strip().startswith(("'", '"')):
         try:
             value = float(value) if any(c in value.lower() for c in ".e") else value
         except ValueError:

@@ -8,7 +8,8 @@ listens. A test scripts it over HTTP (`POST /_control/script`) and reads what it
   questions (or scripted repeats), stylize echoing the dialogue with each answer restyled;
 - `latency` seconds before every chat reply;
 - `faults`: a queue, one popped per chat request (optionally only for one stage): 429 (with
-  Retry-After), 500, 400, slow (past the client timeout), drop (connection closed mid-request),
+  Retry-After), 500, 400, 401, 404 (with an optional `message`), slow (past the client timeout),
+  drop (connection closed mid-request),
   prose (object wrapped in text and a code fence), python (dict quoting), fullwidth (full-width
   punctuation), truncate (finish_reason=length), unchanged (answer not restyled), question
   (question altered), empty (empty answer), garbage (no object at all).
@@ -42,6 +43,8 @@ DEFAULT_SCRIPT = {
     "slow_seconds": 5.0,
     "retry_after": "0.05",
     "style_prefix": "噢，亲爱的，",
+    "hold_until_in_flight": 0,
+    "hold_timeout": 5.0,
 }
 
 
@@ -58,6 +61,8 @@ class FakeOpenAI:
         self.log: list[dict] = []
         self.topic_cursor = 0
         self.question_counter = 0
+        self.in_flight = 0
+        self.released = asyncio.Event()
 
     # ------------------------------------------------------------------ control
 
@@ -65,6 +70,7 @@ class FakeOpenAI:
         self.script = {**DEFAULT_SCRIPT, **(await request.json())}
         self.log.clear()
         self.topic_cursor = self.question_counter = 0
+        self.released = asyncio.Event()
         return web.json_response({"ok": True})
 
     async def get_log(self, request: web.Request) -> web.Response:
@@ -80,6 +86,7 @@ class FakeOpenAI:
         return request.headers.get("Authorization") == f"Bearer {self.script['api_key']}"
 
     async def models(self, request: web.Request) -> web.Response:
+        self.log.append({"stage": "models", "key": "models", "fault": None, "time": time.time()})
         if not self._authorized(request):
             return _error(401, "invalid api key")
         if self.script["models"] is None:
@@ -95,6 +102,25 @@ class FakeOpenAI:
         return None
 
     async def chat(self, request: web.Request) -> web.StreamResponse:
+        self.in_flight += 1
+        try:
+            return await self._chat(request)
+        finally:
+            self.in_flight -= 1
+
+    async def _hold(self) -> None:
+        wanted = self.script["hold_until_in_flight"]
+        if not wanted or self.released.is_set():
+            return
+        if self.in_flight >= wanted:
+            self.released.set()
+            return
+        try:
+            await asyncio.wait_for(self.released.wait(), self.script["hold_timeout"])
+        except asyncio.TimeoutError:
+            self.released.set()
+
+    async def _chat(self, request: web.Request) -> web.StreamResponse:
         body = await request.json()
         stage = request.headers.get("X-Stylewrap-Stage", "")
         if not self._authorized(request):
@@ -107,12 +133,14 @@ class FakeOpenAI:
                 return _error(400, REFUSALS[param])
         fault = self._pop_fault(stage)
         kind = fault["kind"] if fault else None
-        entry = {"stage": stage, "key": _request_key(stage, body), "fault": kind, "time": time.time()}
+        entry = {"stage": stage, "key": _request_key(stage, body), "fault": kind, "time": time.time(),
+                 "params": {k: v for k, v in body.items() if k != "messages"}, "in_flight": self.in_flight}
         self.log.append(entry)
+        await self._hold()
         if kind == "429":
             return _error(429, "rate limited", headers={"Retry-After": str(fault.get("retry_after", self.script["retry_after"]))})
-        if kind in ("500", "400"):
-            return _error(int(kind), "scripted failure")
+        if kind in ("500", "400", "401", "404"):
+            return _error(int(kind), fault.get("message", "scripted failure"))
         if kind == "drop":
             request.transport.close()
             return web.Response(status=500)

@@ -67,10 +67,14 @@ class LazyGroup(click.Group):
         module_name, attr, _ = self.lazy_commands[name]
         try:
             command = getattr(importlib.import_module(module_name), attr)
-        except (ImportError, AttributeError):
+        except (ImportError, AttributeError) as exc:
+            # a known command that cannot load is a broken install, not a typo
             if debug_enabled():
                 raise
-            return None
+            raise CliError(StylewrapError(
+                f"the {name!r} command cannot load: {module_name}: {type(exc).__name__}: {exc}",
+                hint="reinstall stylewrap; STYLEWRAP_DEBUG=1 shows the traceback",
+            )) from None
         self.commands[name] = command
         return command
 

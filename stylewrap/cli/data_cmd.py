@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from stylewrap.adapters import FORMATS
+from stylewrap.dataops import REGISTRATION_BACKENDS
 
 # the registry is plain Python (no heavy imports), so the choices are the registered formats
 FORMAT_NAMES = sorted(FORMATS)
@@ -86,29 +87,11 @@ def convert(path, to, output, fmt, tags) -> None:
               help="tokenizer.json (or a model folder) to count tokens per role; needs the `tokenizers` package.")
 def stats(path, fmt, as_json, html_path, tokenizer) -> None:
     """Rows, turns, characters (and tokens) per role, duplicates and a length histogram."""
-    from stylewrap.adapters.stats import dataset_stats, load_token_counter, stats_html
-    from stylewrap.fsutil import atomic_write_text
+    from stylewrap.dataops import dataset_report, report_text
 
-    result = dataset_stats(path, fmt, count_tokens=load_token_counter(tokenizer) if tokenizer else None)
-    if html_path:
-        atomic_write_text(html_path, stats_html(result))
-    numbers = result.as_dict()
-    if as_json:
-        click.echo(json.dumps(numbers, ensure_ascii=False, indent=2))
-        return
-    click.echo(f"{numbers['file']}: {numbers['format']}, {numbers['rows']} rows, {numbers['turns']} turns, "
-               f"{numbers['rows_with_system']} with system, {numbers['rows_with_tools']} with tools")
-    click.echo(f"{'role':<14}{'messages':>10}{'chars':>12}{'mean':>9}{'max':>8}{'tokens':>12}")
-    for role, s in numbers["roles"].items():
-        tokens = "-" if s["tokens"] is None else s["tokens"]
-        click.echo(f"{role:<14}{s['messages']:>10}{s['chars']:>12}{s['mean_chars']:>9}{s['max_chars']:>8}{tokens:>12}")
-    dup = numbers["duplicates"]
-    click.echo(f"duplicates: {dup['exact']} exact, {dup['normalized']} normalized, {dup['prompt']} repeated prompts")
-    peak = max(numbers["length_histogram_chars"].values(), default=1) or 1
-    click.echo("conversation length (chars):")
-    for label, count in numbers["length_histogram_chars"].items():
-        click.echo(f"  {label:>13} {count:>8} {'#' * round(40 * count / peak)}")
-    if html_path:
+    numbers = dataset_report(path, fmt, tokenizer=tokenizer, html_path=html_path)
+    click.echo(json.dumps(numbers, ensure_ascii=False, indent=2) if as_json else report_text(numbers))
+    if html_path and not as_json:
         click.echo(f"wrote {html_path}")
 
 
@@ -161,7 +144,7 @@ def sample(path, output, count, seed, fmt, to) -> None:
 
 @data.command()
 @input_file
-@click.option("--backend", type=click.Choice(["llamafactory", "swift"]), required=True, help="Which backend's registration to write.")
+@click.option("--backend", type=click.Choice(REGISTRATION_BACKENDS), required=True, help="Which backend's registration to write.")
 @click.option("--dataset-dir", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="llamafactory: the folder of dataset_info.json; swift: the folder of custom_dataset_info.json.")
 @click.option("--name", required=True, help="Dataset name to register.")
@@ -169,14 +152,10 @@ def sample(path, output, count, seed, fmt, to) -> None:
 @click.option("--force", is_flag=True, help="Replace an existing entry of that name with a different definition.")
 def register(path, backend, dataset_dir, name, fmt, force) -> None:
     """Register PATH with a backend (merged into its registry file, atomically)."""
-    from stylewrap.adapters.registration import register_llamafactory, register_swift, swift_info_path
+    from stylewrap.dataops import register_dataset
 
-    if backend == "llamafactory":
-        info = register_llamafactory(dataset_dir, name, path, fmt, force=force)
-        click.echo(f"registered {name} in {info} (train with dataset_dir: {dataset_dir}, dataset: {name})")
-    else:
-        info = register_swift(swift_info_path(dataset_dir), name, path, fmt, force=force)
-        click.echo(f"registered {name} in {info} (train with --custom_dataset_info {info} --dataset {name})")
+    registration = register_dataset(backend, dataset_dir, name, path, fmt, force=force)
+    click.echo(f"registered {name} in {registration.info} ({registration.how_to_train()})")
 
 
 @data.command()

@@ -1,39 +1,12 @@
 from __future__ import annotations
 
 import functools
-import json
 from pathlib import Path
 
 import click
 
 from stylewrap.cli.options import config_option, set_option
-
-# flag -> config key; each flag is an override on top of stylewrap.yaml (and --set)
-FLAG_KEYS = {
-    "style": "style.preset",
-    "model": "datagen.teacher_model",
-    "base_url": "datagen.base_url",
-    "api_key_env": "datagen.api_key_env",
-    "num_topics": "datagen.num_topics",
-    "num_dialogues": "datagen.num_dialogues",
-    "turns": "datagen.turns",
-    "temperature": "datagen.temperature",
-    "max_tokens": "datagen.max_tokens",
-    "concurrency": "datagen.concurrency",
-    "rpm": "datagen.requests_per_minute",
-    "tpm": "datagen.tokens_per_minute",
-    "price_in": "datagen.price_input_per_1k",
-    "price_out": "datagen.price_output_per_1k",
-    "timeout": "datagen.request_timeout",
-    "max_retries": "datagen.max_retries",
-    "max_attempts": "datagen.max_attempts",
-    "dedup_attempts": "datagen.dedup_attempts",
-    "json_mode": "datagen.json_mode",
-    "seed": "datagen.seed",
-    "output": "datagen.output_dir",
-    "fmt": "datagen.output_format",
-    "distinct_questions": "datagen.distinct_questions",
-}
+from stylewrap.dataops import REGISTRATION_BACKENDS
 
 TEACHER_OPTIONS = [
     click.option("--style", help="Style preset name (`stylewrap styles list`) or a preset YAML path."),
@@ -80,21 +53,19 @@ def with_options(*groups):
 
 
 def _run(stages: tuple[str, ...], config_path, overrides, quiet=False, retry_errors=False, topics_file=None, input_file=None,
-         register=None, **flags) -> None:
+         register=None, register_backend=None, **flags) -> None:
     from rich.console import Console
 
-    from stylewrap.config import load_config
-    from stylewrap.datagen.pipeline import DatagenJob, run_datagen, summary_table
+    from stylewrap.datagen.entry import exit_status, run_with_flags
+    from stylewrap.datagen.manifest import summary_table
 
-    # JSON-quoted, so a model named "on" or "1e5" stays the string it is (the value is read as YAML)
-    flag_overrides = [f"{FLAG_KEYS[name]}={json.dumps(value)}" for name, value in flags.items() if value is not None]
-    config = load_config(config_path, [*overrides, *flag_overrides])  # a named flag beats --set
-    job = DatagenJob(stages=stages, topics_file=topics_file, input_file=input_file, show_progress=not quiet,
-                     register_llamafactory=register, retry_errors=retry_errors)
-    manifest = run_datagen(config, job)
+    manifest = run_with_flags(stages, config_path, overrides, flags, show_progress=not quiet, retry_errors=retry_errors,
+                              topics_file=topics_file, input_file=input_file, register_dir=register,
+                              register_backend=register_backend)
     Console().print(summary_table(manifest))
-    if not manifest["complete"]:
-        raise click.exceptions.Exit(1)
+    code = exit_status(manifest)
+    if code:
+        raise click.exceptions.Exit(code)
 
 
 def stage_command(stages: tuple[str, ...], *groups):
@@ -118,12 +89,17 @@ def datagen() -> None:
     """
 
 
-register_option = click.option("--register", type=click.Path(file_okay=False, path_type=Path), metavar="DATASET_DIR",
-                               help="Also register the training file in this LLaMA-Factory dataset_info.json folder.")
+REGISTER_OPTIONS = [
+    click.option("--register", type=click.Path(file_okay=False, path_type=Path), metavar="DATASET_DIR",
+                 help="Also register the training file in this folder's dataset_info.json (LLaMA-Factory) "
+                      "or custom_dataset_info.json (ms-swift)."),
+    click.option("--register-backend", type=click.Choice(REGISTRATION_BACKENDS), default=None,
+                 help="Whose registration --register writes (default: train.backend)."),
+]
 
 
 @stage_command(("topics", "dialogues", "stylize", "build"), TEACHER_OPTIONS, [num_topics_option, topics_file_option],
-               DIALOGUE_OPTIONS, OUTPUT_OPTIONS, [register_option])
+               DIALOGUE_OPTIONS, OUTPUT_OPTIONS, REGISTER_OPTIONS)
 def run() -> None:
     """All stages: topics, dialogues, stylize, build."""
 
@@ -147,6 +123,6 @@ def stylize() -> None:
     """Rewrite the answers of a dataset in the style; questions stay unchanged."""
 
 
-@stage_command(("build",), OUTPUT_OPTIONS, [register_option])
+@stage_command(("build",), OUTPUT_OPTIONS, REGISTER_OPTIONS)
 def build() -> None:
     """Write the training file from the stylized dialogues."""

@@ -28,26 +28,15 @@ def training_options(func):
     return func
 
 
-def _plan_kwargs(backend, preset, nproc_per_node, nnodes, node_rank, master_addr, master_port, deepspeed, config):
-    from stylewrap.backends.base import Launch
-
-    launch = Launch(nproc_per_node=nproc_per_node or config.train.nproc_per_node, nnodes=nnodes or config.train.nnodes,
-                    node_rank=node_rank, master_addr=master_addr, master_port=master_port)
-    return {"backend_name": backend, "launch": launch, "deepspeed": deepspeed, "preset": preset}
-
-
 @click.command()
 @training_options
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Folder to write the configs into (a run directory layout).")
-def render(config_path, overrides, backend, preset, nproc_per_node, nnodes, node_rank, master_addr, master_port,
-           deepspeed, out_dir) -> None:
+def render(out_dir, **request) -> None:
     """Write the backend configs a training run would use."""
-    from stylewrap.backends.train import load_train_config, render_run
+    from stylewrap.backends.train import TrainRequest, render_request
 
-    config = load_train_config(config_path, overrides, preset, backend)
-    plan = render_run(config, out_dir, **_plan_kwargs(backend, preset, nproc_per_node, nnodes, node_rank, master_addr,
-                                                      master_port, deepspeed, config))
+    plan = render_request(TrainRequest(**request), out_dir)
     for name in plan.files:
         click.echo(out_dir / name)
 
@@ -57,14 +46,11 @@ def render(config_path, overrides, backend, preset, nproc_per_node, nnodes, node
 @dry_run_option
 @click.option("--resume", is_flag=True, help="Continue the latest unfinished run from its newest checkpoint.")
 @click.option("--quiet", is_flag=True, help="No progress bar (the full log is in the run's train.log).")
-def train(config_path, overrides, backend, preset, nproc_per_node, nnodes, node_rank, master_addr, master_port,
-          deepspeed, dry_run, resume, quiet) -> None:
+def train(dry_run, resume, quiet, **request) -> None:
     """Fine-tune with LLaMA-Factory or ms-swift."""
-    from stylewrap.backends.train import describe_plan, execute, load_train_config, plan_training, summary
+    from stylewrap.backends.train import TrainRequest, describe_plan, execute, plan_request, summary
 
-    config = load_train_config(config_path, overrides, preset, backend)
-    plan = plan_training(config, resume=resume, **_plan_kwargs(backend, preset, nproc_per_node, nnodes, node_rank,
-                                                                master_addr, master_port, deepspeed, config))
+    plan = plan_request(TrainRequest(**request), resume=resume)
     if dry_run:
         click.echo(describe_plan(plan))
         return

@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
 from itertools import islice
 from pathlib import Path
 
 import pytest
 
+from backendloaders import backend_python, load_with_backend
 from stylewrap.adapters import Record, read_records, register_llamafactory, register_swift, write_records
-from stylewrap.backends.envs import env_python
 
 pytestmark = pytest.mark.integration
-LOADERS = Path(__file__).parent / "backend_loaders"
 SYSTEM = "你是一个说话带西式翻译腔的朋友。"
 ROWS = 120
 
@@ -49,26 +46,11 @@ def written(shared_data, tmp_path_factory) -> dict[str, tuple[Path, str, list[Re
     return result
 
 
-def _run(python: Path, script: str, *args: str, tmp_path: Path) -> dict:
-    env = {**os.environ, "HF_DATASETS_CACHE": str(tmp_path / "hf"), "MODELSCOPE_CACHE": str(tmp_path / "ms"),
-           "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "DISABLE_VERSION_CHECK": "1"}
-    proc = subprocess.run([str(python), str(LOADERS / script), *args], capture_output=True, text=True, env=env, timeout=600)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return json.loads(proc.stdout.strip().splitlines()[-1])
-
-
-def _backend_python(name: str) -> Path:
-    python = env_python(name)
-    if python is None:
-        pytest.skip(f"no {name} environment (stylewrap backend install {name}, or STYLEWRAP_ENVS_DIR)")
-    return python
-
-
 LF_ROLES = {"function_call": "function"}
 
 
 def test_llamafactory_reads_every_registered_format(written, shared_data, tmp_path):
-    python = _backend_python("llamafactory")
+    python = backend_python("llamafactory")
     dataset_dir = tmp_path / "lf"
     dataset_dir.mkdir()
     # register into a copy of LLaMA-Factory's real registry, which its parser then reads whole
@@ -76,7 +58,7 @@ def test_llamafactory_reads_every_registered_format(written, shared_data, tmp_pa
     (dataset_dir / "dataset_info.json").chmod(0o644)
     for name, (path, fmt, _) in written.items():
         register_llamafactory(dataset_dir, name, path, fmt)
-    loaded = _run(python, "llamafactory_load.py", str(dataset_dir), *written, tmp_path=tmp_path)
+    loaded = load_with_backend(python, "llamafactory_load.py", str(dataset_dir), *written, tmp_path=tmp_path)
     for name, (_, fmt, records) in written.items():
         rows = loaded[name]
         assert len(rows) == len(records), name
@@ -92,11 +74,11 @@ SWIFT_ROLES = {"function_call": "tool_call", "observation": "tool_response"}
 
 
 def test_swift_reads_every_registered_format(written, tmp_path):
-    python = _backend_python("swift")
+    python = backend_python("swift")
     info = tmp_path / "custom_dataset_info.json"
     for name, (path, fmt, _) in written.items():
         register_swift(info, name, path, fmt)
-    loaded = _run(python, "swift_load.py", str(info), *written, tmp_path=tmp_path)
+    loaded = load_with_backend(python, "swift_load.py", str(info), *written, tmp_path=tmp_path)
     for name, (_, fmt, records) in written.items():
         rows = loaded[name]
         assert len(rows) == len(records), name

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -13,14 +14,16 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from backendloaders import backend_python, load_with_backend
 from fakeopenai import FakeServer, free_port
-from stylewrap.adapters import read_records
+from stylewrap.adapters import read_records, swift_dataset_registration
 from stylewrap.cli import cli
 from stylewrap.config import load_config
 from stylewrap.datagen.parsing import normalize_text
 from stylewrap.datagen.pipeline import DatagenJob, distinct_items, marker_coverage, read_conversations, run_datagen
 from stylewrap.datagen.presets import load_preset
 from stylewrap.datagen.sink import Checkpoint, folder_lock
+from stylewrap.datagen.stages import request_seed
 from stylewrap.errors import InputError, RunFailed
 
 pytestmark = pytest.mark.integration
@@ -101,13 +104,32 @@ def test_retries_run_out_into_the_errors_file_and_a_rerun_tries_again(fake, tmp_
     assert manifest["stages"]["stylize"]["errors"] == 0 and len(chat_log(fake)) == 4
 
 
-@pytest.mark.parametrize("fault", ["400"])
+@pytest.mark.parametrize("fault", ["400", "404"])
 def test_no_retry_on_a_request_the_server_refuses(fake, tmp_path, fault):
     fake.script(faults=[fault])
-    run(fake, tmp_path / "out", input_file=plain_rows(tmp_path / "in.jsonl", 1))
-    assert len(chat_log(fake)) == 1
+    manifest = run(fake, tmp_path / "out", input_file=plain_rows(tmp_path / "in.jsonl", 2), concurrency=1)
+    assert len(chat_log(fake)) == 2  # the refused item once, the other one once
     [error] = lines(tmp_path / "out" / "errors.jsonl")
-    assert error["reason"] == "HTTP 400: scripted failure"
+    assert error["reason"] == f"HTTP {fault}: scripted failure" and error["final"] is True
+    assert manifest["stages"]["stylize"] == {"requested": 2, "done": 1, "errors": 1, "retryable": 0, "resumed": 0, "skipped": 0}
+
+
+@pytest.mark.parametrize(
+    "fault, message",
+    [
+        ({"kind": "401"}, r"rejected the API key \(401\)"),
+        ({"kind": "404", "message": "The model `teacher-1` does not exist"}, r"model 'teacher-1' not found \(404\)"),
+    ],
+)
+def test_a_key_or_model_refused_mid_run_stops_it_without_retrying(fake, tmp_path, fault, message):
+    """A key revoked or a model withdrawn after the preflight: every request would fail the same way."""
+    fake.script(faults=[fault])
+    with pytest.raises(InputError, match=message):
+        run(fake, tmp_path / "out", input_file=plain_rows(tmp_path / "in.jsonl", 3), concurrency=1)
+    assert len(chat_log(fake)) == 1
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert manifest["status"] == "failed" and not manifest["complete"] and manifest["requests"]["retries"] == 0
+    assert not (tmp_path / "out" / "stylized.jsonl").read_text()
 
 
 def test_refused_parameters_are_dropped_for_the_rest_of_the_run(fake, tmp_path):
@@ -118,6 +140,25 @@ def test_refused_parameters_are_dropped_for_the_rest_of_the_run(fake, tmp_path):
     assert len(chat_log(fake)) == 3  # refused requests are answered before any work, and spent nothing
     assert manifest["requests"]["sent"] == 6  # three refusals, each learned once
     assert manifest["endpoint"] == {"json_mode": False, "tokens_param": "max_completion_tokens", "sends_temperature": False}
+    for entry in chat_log(fake):
+        assert "max_completion_tokens" in entry["params"] and not {"response_format", "max_tokens", "temperature"} & set(entry["params"])
+
+
+@pytest.mark.parametrize("json_mode", [True, False])
+def test_json_mode_sends_response_format(fake, tmp_path, json_mode):
+    fake.script()
+    manifest = run(fake, tmp_path / "out", input_file=plain_rows(tmp_path / "in.jsonl", 3), json_mode=json_mode)
+    assert manifest["endpoint"]["json_mode"] is json_mode
+    sent = [entry["params"].get("response_format") for entry in chat_log(fake)]
+    assert sent == [{"type": "json_object"} if json_mode else None] * 3
+
+
+def test_requests_in_flight_never_exceed_the_concurrency(fake, tmp_path):
+    # the server holds the first requests until six are in flight, so the whole pool shows at once
+    fake.script(hold_until_in_flight=6, latency=0.02)
+    manifest = run(fake, tmp_path / "out", input_file=plain_rows(tmp_path / "in.jsonl", 40), concurrency=6, request_timeout=10)
+    assert manifest["stages"]["stylize"]["done"] == 40 and manifest["requests"]["retries"] == 0
+    assert max(entry["in_flight"] for entry in chat_log(fake)) == 6
 
 
 @pytest.mark.parametrize(
@@ -146,7 +187,7 @@ def test_server_without_models_route_gets_a_one_token_probe(fake, tmp_path):
     fake.script(models=None)
     manifest = run(fake, tmp_path / "out", input_file=plain_rows(tmp_path / "in.jsonl", 2))
     assert manifest["stages"]["stylize"]["done"] == 2
-    assert [entry["stage"] for entry in fake.log()] == ["", "stylize", "stylize"]
+    assert [entry["stage"] for entry in fake.log()] == ["models", "", "stylize", "stylize"]
 
 
 def test_requests_per_minute_limit_spaces_requests(fake, tmp_path):
@@ -155,6 +196,24 @@ def test_requests_per_minute_limit_spaces_requests(fake, tmp_path):
     run(fake, tmp_path / "out", input_file=plain_rows(tmp_path / "in.jsonl", 46), requests_per_minute=240, concurrency=8)
     times = sorted(entry["time"] for entry in chat_log(fake))
     assert len(times) == 46 and times[-1] - times[0] >= 1.4
+
+
+def test_tokens_per_minute_limit_holds_over_the_servers_clock(fake, tmp_path):
+    """By every request's arrival, the tokens the server has been sent stay within the bucket:
+    ten seconds' worth at once, then the per-minute rate. The clock starts when the server
+    answers the preflight /models, before the first request is let through."""
+    fake.script()
+    tpm = 108_000
+    capacity, per_second = tpm / 6, tpm / 60
+    manifest = run(fake, tmp_path / "out", input_file=plain_rows(tmp_path / "in.jsonl", 24), tokens_per_minute=tpm, concurrency=8)
+    assert manifest["stages"]["stylize"]["done"] == 24
+    [start] = [entry["time"] for entry in fake.log() if entry["stage"] == "models"]
+    sent = 0
+    for entry in sorted(chat_log(fake), key=lambda entry: entry["time"]):
+        sent += sum(entry["usage"])
+        assert sent <= capacity + per_second * (entry["time"] - start)
+    assert sent > capacity  # more than one bucket: the limit had to hold requests back
+    assert sent == manifest["tokens"]["input"] + manifest["tokens"]["output"]
 
 
 def test_endpoint_from_the_environment(fake, tmp_path, monkeypatch):
@@ -336,6 +395,51 @@ def test_full_run_cost_and_training_file(fake, tmp_path):
     assert rebuilt_manifest["settings"]["output_format"] == "messages"
 
 
+def _run_and_register(fake, tmp_path, *flags: str) -> Path:
+    """`datagen run --register` with these flags; the folder registered into."""
+    fake.script()
+    dataset_dir = tmp_path / "registry"
+    args = ["datagen", "run", "--quiet", "--num-topics", "2", "--num-dialogues", "4", "--turns", "2",
+            "--register", str(dataset_dir), *flags, *set_flags(fake, tmp_path / "out")]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    return dataset_dir
+
+
+def test_run_registers_the_training_file_with_ms_swift(fake, tmp_path):
+    info = _run_and_register(fake, tmp_path, "--register-backend", "swift") / "custom_dataset_info.json"
+    train = tmp_path / "out" / "train.jsonl"
+    assert json.loads(info.read_text()) == [swift_dataset_registration("stylewrap_style", train, "sharegpt")]
+    loaded = load_with_backend(backend_python("swift"), "swift_load.py", str(info), "stylewrap_style", tmp_path=tmp_path)
+    rows = [[{"role": m["role"], "content": m["content"]} for m in row["messages"]] for row in loaded["stylewrap_style"]]
+    assert rows == [record.messages for record in read_records(train, "sharegpt")]
+    assert len(rows) == 4 and all(turn["content"].startswith(PREFIX) for row in rows for turn in row if turn["role"] == "assistant")
+
+
+def test_register_defaults_to_the_configured_training_backend(fake, tmp_path):
+    dataset_dir = _run_and_register(fake, tmp_path, "--set", "train.backend=swift")
+    assert [entry["dataset_name"] for entry in json.loads((dataset_dir / "custom_dataset_info.json").read_text())] == ["stylewrap_style"]
+    assert not (dataset_dir / "dataset_info.json").exists()
+
+
+def test_progress_bar_and_summary_table_show_the_runs_numbers(fake, tmp_path):
+    fake.script(faults=[{"kind": "truncate", "stage": "stylize"}, "429"])
+    args = ["datagen", "stylize", "-i", str(plain_rows(tmp_path / "in.jsonl", 5)), "--max-attempts", "1",
+            "--price-in", "0.5", "--price-out", "2", *set_flags(fake, tmp_path / "out")]
+    result = CliRunner().invoke(cli, args, env={"COLUMNS": "200"})  # no --quiet: the bar is drawn
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    tokens, cost = manifest["tokens"], manifest["cost_usd"]
+    assert cost > 0 and manifest["requests"]["retries"] == 1
+    [bar] = [line for line in result.output.splitlines() if line.startswith("stylize ")]
+    assert re.search(r" 5/5 +[\d.]+ it/s .* ETA 0:00:00 1 err ", bar), bar
+    assert bar.endswith(f" {tokens['input'] + tokens['output']:,} tok ${cost:.4f}")
+    [row] = [line for line in result.output.splitlines() if line.startswith("│ stylize ")]
+    assert [cell.strip() for cell in row.strip("│").split("│")] == ["stylize", "5", "4", "1", "0", "0", "0"]
+    assert f"tokens in {tokens['input']:,} / out {tokens['output']:,}  cost ${cost:.4f}  requests 6 (retries 1)" in result.output
+    assert "errors.jsonl" in result.output  # where the failed item's reason is
+
+
 @pytest.mark.parametrize(
     "args, env, message",
     [
@@ -357,6 +461,14 @@ def test_bad_input_is_one_line_and_exit_2(fake, tmp_path, monkeypatch, args, env
     assert result.exit_code == 2, result.output
     assert message in result.output and "Traceback" not in result.output
     assert chat_log(fake) == [] and not (tmp_path / "out").exists()
+
+
+def test_registering_with_an_unknown_backend_fails_before_spending(fake, tmp_path):
+    fake.script()
+    result = CliRunner().invoke(cli, ["datagen", "run", "--register", str(tmp_path / "registry"), "--set", "train.backend=axolotl",
+                                      *set_flags(fake, tmp_path / "out")])
+    assert result.exit_code == 2 and "cannot register a dataset with backend 'axolotl'" in result.output
+    assert fake.log() == [] and not (tmp_path / "out").exists()
 
 
 def test_prompt_change_refuses_to_mix_runs(fake, tmp_path):
@@ -437,3 +549,36 @@ def test_kill_9_and_ctrl_c_resume_without_duplicates_or_losses(fake, tmp_path):
     served = [entry for entry in fake.log() if entry.get("usage")]
     assert manifest["tokens"]["output"] >= sum(entry["usage"][1] for entry in served)
     assert manifest["stages"]["stylize"]["resumed"] == len(finished_before)
+
+
+def test_kill_9_during_dialogues_resumes_without_duplicates_losses_or_resends(fake, tmp_path):
+    count, max_attempts, dedup_attempts = 60, 3, 30
+    topics = tmp_path / "topics.txt"
+    topics.write_text("天气\n电影\n音乐\n", encoding="utf-8")
+    out = tmp_path / "out"
+    checkpoint = out / "dialogues.jsonl"
+    command = [sys.executable, "-m", "stylewrap", "datagen", "dialogues", "--quiet", "--topics-file", str(topics),
+               "--num-dialogues", str(count), "--dedup-attempts", str(dedup_attempts),
+               *set_flags(fake, out, concurrency=4, manifest_every_s=0.05, max_attempts=max_attempts)]
+    fake.script(latency=0.03, repeat_questions=3)
+    assert _stop_midway(command, checkpoint, 15, signal.SIGKILL) == -signal.SIGKILL
+    finished = {row["id"] for row in Checkpoint(checkpoint).values()}
+    assert count > len(finished) >= 15
+
+    # the teacher starts over: its first replies repeat questions the killed run already accepted
+    fake.script(latency=0.03, repeat_questions=3)
+    done = subprocess.run(command, env={**os.environ, "OPENAI_API_KEY": KEY}, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    rows = lines(checkpoint)
+    assert len({row["id"] for row in rows}) == len(rows) == count  # no id twice, none lost
+    assert not (out / "errors.jsonl").exists() or not lines(out / "errors.jsonl")
+    assert len({normalize_text(row["messages"][0]["content"]) for row in rows}) == count  # distinct across both runs
+    sent = chat_log(fake, "dialogues")
+    # every ask carries a seed derived from (item id, attempt): none of a finished item's came again
+    finished_seeds = {request_seed(0, item_id, attempt) for item_id in finished for attempt in range(max_attempts + dedup_attempts)}
+    assert not {entry["params"]["seed"] for entry in sent} & finished_seeds
+    assert len(sent) == sum(row["usage"]["requests"] for row in rows if row["id"] not in finished)
+    assert len(sent) >= count - len(finished) + 3  # the repeats were asked again, not kept
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["complete"] and manifest["stages"]["dialogues"]["resumed"] == len(finished)
+    assert manifest["duplicates_rejected"] >= 3 and manifest["sessions"] == 2

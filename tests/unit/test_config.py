@@ -59,6 +59,7 @@ def test_override_parsing():
     assert parse_override("train.learning_rate=1e-4") == (["train", "learning_rate"], 1e-4)
     assert parse_override("train.packing=true") == (["train", "packing"], True)
     assert parse_override("train.lora_target=q_proj,v_proj") == (["train", "lora_target"], "q_proj,v_proj")
+    assert parse_override('datagen.teacher_model="1e5"') == (["datagen", "teacher_model"], "1e5")
     with pytest.raises(ConfigError):
         parse_override("train.learning_rate")
 
