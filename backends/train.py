@@ -425,8 +425,9 @@ class TrainRequest:
     def resolve(self) -> tuple[StylewrapConfig, dict[str, Any]]:
         """The config, and the keyword arguments of `plan_training` the request sets."""
         config = load_train_config(self.config_path, self.overrides, self.preset, self.backend)
-        launch = Launch(nproc_per_node=self.nproc_per_node or config.train.nproc_per_node, nnodes=self.nnodes or config.train.nnodes,
-                        node_rank=self.node_rank, master_addr=self.master_addr, master_port=self.master_port)
+        launch = Launch(nproc_per_node=self.nproc_per_node or config.train.nproc_per_node,
+                        nnodes=self.nnodes or config.train.nnodes, node_rank=self.node_rank,
+                        master_addr=self.master_addr, master_port=self.master_port)
         return config, {"backend_name": self.backend, "launch": launch, "deepspeed": self.deepspeed, "preset": self.preset}
 
 
