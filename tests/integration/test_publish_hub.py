@@ -123,6 +123,20 @@ def test_injected_server_errors_are_retried(hub, run_dir):
     assert "adapter_model.safetensors" in hub.repo("model", "alice/retry").files
 
 
+def test_a_create_that_went_through_but_failed_is_ours_on_retry(hub, run_dir):
+    hub.fail("POST", r"^/api/v1/models$", status=500, times=1, after_handling=True)
+    result = publish("model", str(run_dir), "--repo", "alice/half-created", "--base-model-id", BASE_ID)
+    assert result.exit_code == 0, result.output
+    # the 500 is retried and answers "exists" (then the SDK's upload asks once more, public, exist_ok)
+    creates = hub.calls("POST", r"^/api/v1/models$")
+    assert [(call.status, json.loads(call.body)["Visibility"]) for call in creates[:2]] == [(500, PRIVATE), (400, PRIVATE)]
+    assert "creating the repo: [E1002] [500] injected failure" in result.output
+    repo = hub.repo("model", "alice/half-created")
+    assert repo.visibility == PRIVATE
+    assert "adapter_model.safetensors" in repo.files and len(repo.commits) == 1
+    assert "created (private)" in result.output and "taken" not in result.output
+
+
 def test_a_hub_that_stays_down_is_a_clear_failure(hub, run_dir):
     hub.fail("POST", r"^/api/v1/models$", status=500, times=100)
     result = publish("model", str(run_dir), "--repo", "alice/down", "--base-model-id", BASE_ID,
