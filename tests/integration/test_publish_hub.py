@@ -286,27 +286,6 @@ def test_the_fake_hub_rejects_what_it_does_not_understand(hub):
     hub.unexpected.clear()
 
 
-@pytest.fixture
-def swift_run(tiny_model, shared_data, tmp_path, monkeypatch) -> Path:
-    """A real `stylewrap train` run (ms-swift LoRA, 3 steps on the tiny model), trained before the
-    fake hub is up so the backend never sees MODELSCOPE_ENDPOINT."""
-    project = tmp_path / "project"
-    project.mkdir()
-    rows = (shared_data / "tsldial" / "3_TranslationalDialogues.jsonl").read_text(encoding="utf-8").splitlines()
-    (project / "train.jsonl").write_text("\n".join(rows[:32]) + "\n", encoding="utf-8")
-    (project / "stylewrap.yaml").write_text(yaml.safe_dump({
-        "data": {"train_file": "train.jsonl"},
-        "train": {"backend": "swift", "model": str(tiny_model), "template": "qwen", "max_steps": 3, "save_steps": 3,
-                  "logging_steps": 1, "per_device_train_batch_size": 2, "gradient_accumulation_steps": 1,
-                  "cutoff_len": 128, "dtype": "fp32"},
-    }))
-    monkeypatch.chdir(project)
-    trained = CliRunner().invoke(cli, ["train", "--quiet"], catch_exceptions=False)
-    assert trained.exit_code == 0, trained.output
-    (run_dir,) = (project / "runs").iterdir()
-    return run_dir
-
-
 def test_a_real_swift_run_goes_up(swift_run, hub):
     result = publish("model", str(swift_run), "--repo", "alice/tiny-guwen", "--base-model-id", BASE_ID,
                      "--dataset-repo", "alice/guwen-style")
