@@ -9,7 +9,9 @@ leaves its uvicorn child serving when killed) and hooks `uvicorn.run`, which bot
   a busy port fails loudly instead;
 - answer 401 when an API key is required and missing or wrong (ms-swift answers 400, llamafactory 401
   but only through its own env var), so the key never appears on a command line;
-- answer 404 for a model name that is not served (llamafactory answers any name with its one model).
+- answer 404 for a model name that is not served (llamafactory answers any name with its one model);
+- name every reply, plain or streamed, after the model asked for (ms-swift names an adapter's
+  replies after the base model).
 
 Only the standard library and what uvicorn needs are imported here.
 """
@@ -64,7 +66,65 @@ class Guard:
                 return await _send_json(
                     send, 404, f"The model `{model}` does not exist; served: {', '.join(self.served_models)}.",
                     "model_not_found")
+            if model is not None:
+                send = ReplyNamer(send, model)
         return await self.app(scope, receive, send)
+
+
+class ReplyNamer:
+    """An ASGI `send` that sets `model` to one name in a JSON reply (held back whole, its length
+    recomputed) and in each `data:` line of an event stream (passed on line by line)."""
+
+    def __init__(self, send, model: str):
+        self.send = send
+        self.model = model
+        self.mode = None          # "json", "stream" or None (passed through untouched)
+        self.start = None
+        self.held = b""
+
+    async def __call__(self, message):
+        if message["type"] == "http.response.start":
+            headers = dict(message.get("headers") or [])
+            content_type = headers.get(b"content-type", b"")
+            if b"content-encoding" not in headers:
+                if content_type.startswith(b"application/json"):
+                    self.mode, self.start = "json", message
+                    return None
+                if content_type.startswith(b"text/event-stream"):
+                    self.mode = "stream"
+            return await self.send(message)
+        if message["type"] != "http.response.body" or self.mode is None:
+            return await self.send(message)
+        self.held += message.get("body", b"")
+        more = message.get("more_body", False)
+        if self.mode == "json":
+            if more:
+                return None
+            body = self._renamed(self.held)
+            headers = [(k, v) for k, v in self.start.get("headers") or [] if k != b"content-length"]
+            await self.send({**self.start, "headers": [*headers, (b"content-length", str(len(body)).encode())]})
+            return await self.send({**message, "body": body})
+        cut = self.held.rfind(b"\n") + 1 if more else len(self.held)   # whole lines only, until the end
+        ready, self.held = self.held[:cut], self.held[cut:]
+        body = b"\n".join(self._renamed_event_line(line) for line in ready.split(b"\n"))
+        return await self.send({**message, "body": body})
+
+    def _renamed(self, data: bytes) -> bytes:
+        try:
+            reply = json.loads(data)
+        except ValueError:
+            return data
+        if not isinstance(reply, dict) or "model" not in reply or reply["model"] == self.model:
+            return data
+        return json.dumps({**reply, "model": self.model}, ensure_ascii=False).encode()
+
+    def _renamed_event_line(self, line: bytes) -> bytes:
+        if not line.startswith(b"data:"):
+            return line
+        end = b"\r" if line.endswith(b"\r") else b""
+        payload = line[len(b"data:"):len(line) - len(end)].lstrip(b" ")
+        renamed = self._renamed(payload)
+        return line if renamed is payload else b"data: " + renamed + end
 
 
 async def _buffer_body(receive):

@@ -578,6 +578,7 @@ def _ensure_repo(api: Any, plan: UploadPlan, config: PublishConfig, report: Repo
                     f"the name {plan.repo_id} is taken by a {plan.repo_type} you cannot see",
                     location=Location(field="--repo"), hint="choose another name or owner",
                 ) from None
+            created = True
     info = _retrying("reading the repo", lambda: api.get_repo(plan.repo_id, plan.repo_type), config, report)
     private = _is_private(info)
     if created and plan.private and not private:

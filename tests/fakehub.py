@@ -13,8 +13,10 @@ Everything else answers 501, a body it cannot read answers 400, and both are rec
 `unexpected`, which the fixture asserts is empty: a call this server does not understand fails
 the test instead of passing silently.
 
-Every request is recorded (method, path, headers, body). `fail(method, path_regex, status, times)`
-injects failures. Binds 127.0.0.1 on a free port, runs in a thread, `stop()` shuts it down.
+Every request is recorded (method, path, headers, body, the status answered).
+`fail(method, path_regex, status, times)` injects failures; with `after_handling=True` the call is
+carried out first and then answered with the error (a create that went through, reported as failed).
+Binds 127.0.0.1 on a free port, runs in a thread, `stop()` shuts it down.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ class Request:
     path: str
     headers: dict[str, str]
     body: bytes
+    status: int | None = None   # what this server answered
 
 
 @dataclass
@@ -65,6 +68,7 @@ class Failure:
     pattern: re.Pattern
     status: int
     times: int
+    after_handling: bool
 
 
 class FakeHub:
@@ -117,8 +121,9 @@ class FakeHub:
 
     # ------------------------------------------------------------ test controls
 
-    def fail(self, method: str, path_regex: str, status: int = 500, times: int = 1) -> None:
-        self.failures.append(Failure(method, re.compile(path_regex), status, times))
+    def fail(self, method: str, path_regex: str, status: int = 500, times: int = 1, *,
+             after_handling: bool = False) -> None:
+        self.failures.append(Failure(method, re.compile(path_regex), status, times, after_handling))
 
     def add_repo(self, repo_type: str, repo_id: str, visibility: int = PUBLIC) -> Repo:
         owner, name = repo_id.split("/")
@@ -150,8 +155,8 @@ class FakeHub:
         with self._lock:
             self.requests.append(request)
             injected = self._injected(request)
-        if injected is not None:
-            return self._reply(handler, injected, {"Code": injected, "Message": "injected failure", "Success": False})
+        if injected is not None and not injected.after_handling:
+            return self._reply_injected(handler, request, injected)
         routes = (
             ("POST", r"^/api/v1/login$", self._login),
             ("GET", r"^/openapi/v1/users/me$", self._me),
@@ -171,20 +176,26 @@ class FakeHub:
                     except (KeyError, ValueError, TypeError) as exc:  # a body this server does not understand
                         self.unexpected.append(f"{request.method} {handler.path}: malformed body ({exc!r})")
                         status, payload = 400, {"Code": 400, "Message": f"fake hub cannot read the body: {exc!r}"}
-                return self._reply(handler, status, payload)
+                if injected is not None:
+                    return self._reply_injected(handler, request, injected)
+                return self._reply(handler, request, status, payload)
         with self._lock:
             self.unexpected.append(f"{request.method} {handler.path}")
-        self._reply(handler, 501, {"Code": 501, "Message": f"fake hub does not implement {request.method} {path}"})
+        self._reply(handler, request, 501, {"Code": 501, "Message": f"fake hub does not implement {request.method} {path}"})
 
-    def _injected(self, request: Request) -> int | None:
+    def _injected(self, request: Request) -> Failure | None:
         for failure in self.failures:
             if failure.times > 0 and failure.method == request.method and failure.pattern.search(request.path):
                 failure.times -= 1
-                return failure.status
+                return failure
         return None
 
+    def _reply_injected(self, handler: BaseHTTPRequestHandler, request: Request, failure: Failure) -> None:
+        self._reply(handler, request, failure.status, {"Code": failure.status, "Message": "injected failure", "Success": False})
+
     @staticmethod
-    def _reply(handler: BaseHTTPRequestHandler, status: int, payload: dict) -> None:
+    def _reply(handler: BaseHTTPRequestHandler, request: Request, status: int, payload: dict) -> None:
+        request.status = status
         data = json.dumps(payload).encode()
         handler.send_response(status)
         handler.send_header("Content-Type", "application/json")

@@ -6,13 +6,18 @@ listens. A test scripts it over HTTP (`POST /_control/script`) and reads what it
 
 - replies depend on the `X-Stylewrap-Stage` header: topics from a pool, dialogues with numbered
   questions (or scripted repeats), stylize echoing the dialogue with each answer restyled;
+- any other request is answered with `reply`; `stream: true` gets it as server-sent events, one
+  chunk per word, each naming the requested model;
 - `latency` seconds before every chat reply;
 - `faults`: a queue, one popped per chat request (optionally only for one stage): 429 (with
   Retry-After), 500, 400, 401, 404 (with an optional `message`), slow (past the client timeout),
   drop (connection closed mid-request),
   prose (object wrapped in text and a code fence), python (dict quoting), fullwidth (full-width
   punctuation), truncate (finish_reason=length), unchanged (answer not restyled), question
-  (question altered), empty (empty answer), garbage (no object at all).
+  (question altered), empty (empty answer), garbage (no object at all), stall (a streamed reply
+  sends its first word, then waits `slow_seconds` before the rest).
+
+The log keeps each chat request's messages.
 """
 
 from __future__ import annotations
@@ -45,6 +50,7 @@ DEFAULT_SCRIPT = {
     "style_prefix": "噢，亲爱的，",
     "hold_until_in_flight": 0,
     "hold_timeout": 5.0,
+    "reply": "pong",
 }
 
 
@@ -134,7 +140,8 @@ class FakeOpenAI:
         fault = self._pop_fault(stage)
         kind = fault["kind"] if fault else None
         entry = {"stage": stage, "key": _request_key(stage, body), "fault": kind, "time": time.time(),
-                 "params": {k: v for k, v in body.items() if k != "messages"}, "in_flight": self.in_flight}
+                 "params": {k: v for k, v in body.items() if k != "messages"}, "in_flight": self.in_flight,
+                 "messages": body["messages"]}
         self.log.append(entry)
         await self._hold()
         if kind == "429":
@@ -151,12 +158,34 @@ class FakeOpenAI:
         text, finish_reason = _mangle(kind, payload, text, self.script)
         prompt_tokens = sum(len(m.get("content") or "") for m in body["messages"])
         entry["usage"] = [prompt_tokens, len(text)]
+        if body.get("stream"):
+            return await self._stream(request, body["model"], text, finish_reason, stall=kind == "stall")
         return web.json_response({
             "id": f"chatcmpl-{len(self.log)}", "object": "chat.completion", "created": int(time.time()),
             "model": body["model"],
             "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": finish_reason}],
             "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": len(text), "total_tokens": prompt_tokens + len(text)},
         })
+
+    async def _stream(self, request: web.Request, model: str, text: str, finish_reason: str, *,
+                      stall: bool) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
+        await response.prepare(request)
+        chunk_id = f"chatcmpl-{len(self.log)}"
+
+        async def send(delta: dict, finish: str | None = None) -> None:
+            chunk = {"id": chunk_id, "object": "chat.completion.chunk", "created": int(time.time()), "model": model,
+                     "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+            await response.write(f"data: {json.dumps(chunk, ensure_ascii=False)}\n\n".encode())
+
+        for index, word in enumerate(re.findall(r"\S+\s*", text) or [text]):
+            if stall and index == 1:
+                await asyncio.sleep(self.script["slow_seconds"])
+            await send({"role": "assistant", "content": word} if index == 0 else {"content": word})
+        await send({}, finish_reason)
+        await response.write(b"data: [DONE]\n\n")
+        await response.write_eof()
+        return response
 
     def _reply(self, stage: str, body: dict):
         prompt = body["messages"][-1]["content"]
@@ -178,7 +207,7 @@ class FakeOpenAI:
         if stage == "stylize":
             dialogue = json.loads(prompt)["dialogue"]
             return {"dialogue": [{"user": t["user"], "assistant": self.script["style_prefix"] + t["assistant"]} for t in dialogue]}
-        return "pong"
+        return self.script["reply"]
 
 
 def _request_key(stage: str, body: dict) -> str:

@@ -1,14 +1,18 @@
 """`stylewrap deploy`, `chat` and `app` against real backend servers serving the tiny model.
 
 One server per backend for the whole module (startup dominates): started detached through the CLI
-in a subprocess, with a random LoRA adapter and an API key, then stopped and checked by PID.
+in a subprocess with an API key, then stopped and checked by PID. ms-swift serves the tiny model
+with a random LoRA adapter beside it (`--model --adapter`); LLaMA-Factory serves a real trained run
+(`--run`: the session's ms-swift LoRA run, its base model and template).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
+import shlex
 import signal
 import socket
 import subprocess
@@ -23,6 +27,7 @@ from click.testing import CliRunner
 from stylewrap import server
 from stylewrap.cli import cli
 from stylewrap.errors import InputError
+from stylewrap.rundir import RunInfo
 
 pytestmark = pytest.mark.integration
 
@@ -69,16 +74,23 @@ def state_dir(tmp_path_factory):
         yield
 
 
+def served_weights(request, backend: str) -> list[str]:
+    if backend == "llamafactory":
+        return ["--run", str(request.getfixturevalue("swift_run"))]
+    return ["--model", str(request.getfixturevalue("tiny_model")), "--adapter", str(request.getfixturevalue("lora_adapter"))]
+
+
 @pytest.fixture(scope="module", params=BACKENDS)
-def deployed(request, state_dir, tiny_model, lora_adapter):
+def deployed(request, state_dir):
     """A detached server of one backend: its record, as `stylewrap deploy --detach` left it."""
     backend, port = request.param, free_port()
-    argv = [sys.executable, "-m", "stylewrap", "deploy", "--backend", backend, "--model", str(tiny_model),
-            "--adapter", str(lora_adapter), "--port", str(port), "--api-key-env", KEY_ENV, "--detach", *SERVER_SETTINGS]
+    argv = [sys.executable, "-m", "stylewrap", "deploy", "--backend", backend, *served_weights(request, backend),
+            "--port", str(port), "--api-key-env", KEY_ENV, "--detach", *SERVER_SETTINGS]
     result = subprocess.run(argv, capture_output=True, text=True, timeout=400)
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"serving on http://127.0.0.1:{port}/v1" in result.stdout
     record = server.load_record(port)
+    assert f"models: {', '.join(record.models)}\n" in result.stdout
     yield record
     server.stop(record)
 
@@ -96,6 +108,63 @@ def expected_models(record, tiny_model) -> set[str]:
 def test_model_list_has_the_printed_names(deployed, tiny_model):
     assert set(deployed.models) == expected_models(deployed, tiny_model)
     assert {m.id for m in client(deployed).models.list()} == expected_models(deployed, tiny_model)
+
+
+TCP_LISTEN = "0A"
+
+
+def listening_addresses(pids: list[int]) -> set[tuple[str, int]]:
+    """(address, port) of every TCP socket these processes listen on, read from /proc."""
+    inodes = set()
+    for pid in pids:
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            with contextlib.suppress(OSError):   # a descriptor closed while we look
+                target = os.readlink(fd)
+                if target.startswith("socket:["):
+                    inodes.add(target[len("socket:["):-1])
+    found = set()
+    for table, family in (("tcp", socket.AF_INET), ("tcp6", socket.AF_INET6)):
+        for line in Path(f"/proc/{pids[0]}/net/{table}").read_text().splitlines()[1:]:
+            fields = line.split()
+            local, state, inode = fields[1], fields[3], fields[9]
+            if state == TCP_LISTEN and inode in inodes:
+                found.add(_kernel_address(local, family))
+    return found
+
+
+def _kernel_address(text: str, family: int) -> tuple[str, int]:
+    """/proc/net/tcp's hex ADDRESS:PORT; the address is 32-bit words in host byte order."""
+    address, port = text.split(":")
+    raw = bytes.fromhex(address)
+    if sys.byteorder == "little":
+        raw = b"".join(raw[i:i + 4][::-1] for i in range(0, len(raw), 4))
+    return socket.inet_ntop(family, raw), int(port, 16)
+
+
+def test_listening_addresses_sees_what_a_process_binds():
+    with socket.socket() as anywhere, socket.socket() as loopback:
+        anywhere.bind(("0.0.0.0", 0))
+        loopback.bind(("127.0.0.1", 0))
+        for sock in (anywhere, loopback):
+            sock.listen()
+        found = listening_addresses([os.getpid()])
+        assert {("0.0.0.0", anywhere.getsockname()[1]), ("127.0.0.1", loopback.getsockname()[1])} <= found
+
+
+def test_the_server_listens_on_127_0_0_1_only(deployed):
+    # left alone, LLaMA-Factory binds 0.0.0.0 (API_HOST)
+    members = server.group_members(deployed.pid)
+    assert listening_addresses(members) == {("127.0.0.1", deployed.port)}
+
+
+def test_every_reply_names_the_printed_model(deployed):
+    # left alone, LLaMA-Factory lists its one model as `gpt-3.5-turbo` (API_MODEL_NAME)
+    messages = [{"role": "user", "content": "你好"}]
+    for model in deployed.models:
+        plain = client(deployed).chat.completions.create(model=model, messages=messages, max_tokens=4)
+        chunks = list(client(deployed).chat.completions.create(model=model, messages=messages, max_tokens=4, stream=True))
+        assert plain.model == model
+        assert len(chunks) >= 2 and {chunk.model for chunk in chunks} == {model}
 
 
 def test_tutorial_client_code_plain_streamed_multi_turn(deployed):
@@ -137,6 +206,19 @@ def test_base_and_tuned_answer_differently_where_both_are_served(deployed, tiny_
             model=model, messages=[{"role": "user", "content": "你好"}], max_tokens=8, temperature=0)
         answers[model] = resp.choices[0].message.content
     assert len(set(answers.values())) == len(answers), answers
+
+
+@pytest.mark.parametrize("deployed", ["llamafactory"], indirect=True)
+def test_a_trained_run_is_served_with_its_own_weights(deployed, swift_run):
+    # `stylewrap deploy --run RUN_DIR --backend llamafactory` on a run ms-swift trained: the run's
+    # base model and template, and its adapter from inside the checkpoint folder ms-swift keeps it in
+    run = RunInfo.load(swift_run)
+    argv = json.loads(shlex.split(deployed.command)[-1])["argv"]
+    assert argv[argv.index("--model_name_or_path") + 1] == run.base_model
+    assert argv[argv.index("--template") + 1] == run.template
+    assert f"Loaded adapter(s): {swift_run / run.adapter_dir}\n" in Path(deployed.log_file).read_text(encoding="utf-8")
+    reply = client(deployed).chat.completions.create(model=TUNED, messages=[{"role": "user", "content": "你是谁？"}])
+    assert reply.choices[0].message.content and reply.choices[0].finish_reason in ("stop", "length")
 
 
 def test_api_key_is_enforced(deployed):
@@ -212,6 +294,24 @@ def test_terminal_chat_keeps_history_and_resets(deployed):
     assert per_request >= 1
     assert log.count(first) == 2 * per_request
     assert log.count(third) == per_request
+
+
+def test_terminal_chat_writes_the_reply_piece_by_piece(deployed):
+    from stylewrap.chat import Conversation, chat_loop, resolve_endpoint
+
+    # what `stylewrap chat` runs, with each write kept apart (the command echoes each one as it comes)
+    question = "讲一下唐朝建立的历史"
+    typed = iter([question, "/exit"])
+    written: list[str] = []
+    endpoint = resolve_endpoint(deployed.base_url, TUNED, KEY_ENV)
+    chat_loop(endpoint, Conversation(), read=lambda _prompt: next(typed), write=written.append,
+              max_tokens=16, temperature=0)
+    assert written[-1] == "\n"
+    pieces = written[written.index(f"{TUNED}> ") + 1:-1]
+    assert len(pieces) >= 2, pieces
+    whole = client(deployed).chat.completions.create(
+        model=TUNED, messages=[{"role": "user", "content": question}], max_tokens=16, temperature=0)
+    assert "".join(pieces) == whole.choices[0].message.content
 
 
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -297,22 +397,26 @@ def test_status_logs_and_stop_leave_no_process(deployed):
     server.check_port_free("127.0.0.1", deployed.port)
 
 
-def test_foreground_server_stops_with_ctrl_c(state_dir, tiny_model):
-    port = free_port()
+def test_foreground_server_with_its_own_name_stops_with_ctrl_c(state_dir, tiny_model):
+    port, name = free_port(), "guwen-tiny"
     process = subprocess.Popen(
         [sys.executable, "-m", "stylewrap", "deploy", "--backend", "llamafactory", "--model", str(tiny_model),
-         "--port", str(port), *SERVER_SETTINGS],
+         "--port", str(port), "--served-model-name", name, *SERVER_SETTINGS],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         lines = []
         for line in process.stdout:
             lines.append(line)
-            if line.startswith("serving on"):
+            if line.startswith("models:"):
                 break
-        assert lines and lines[-1].startswith(f"serving on http://127.0.0.1:{port}/v1"), "".join(lines)
-        server_pid = int(lines[-1].split("(PID ")[1].split(",")[0])
+        assert lines[-2:-1] and lines[-2].startswith(f"serving on http://127.0.0.1:{port}/v1"), "".join(lines)
+        assert lines[-1] == f"models: {name}\n"
+        server_pid = int(lines[-2].split("(PID ")[1].split(",")[0])
         assert server.pid_alive(server_pid)
-        assert {m.id for m in client(server.load_record(port)).models.list()} == {tiny_model.name}
+        record = server.load_record(port)
+        assert [m.id for m in client(record).models.list()] == [name]
+        reply = client(record).chat.completions.create(model=name, messages=[{"role": "user", "content": "你好"}])
+        assert reply.model == name and reply.choices[0].finish_reason in ("stop", "length")
         process.send_signal(signal.SIGINT)
         output = process.communicate(timeout=60)[0]
     finally:
@@ -341,3 +445,4 @@ def test_swift_fails_loudly_instead_of_moving_to_another_port(state_dir, tiny_mo
     assert returncode != 0
     assert "address already in use" in log.lower()
     assert "Uvicorn running on" not in log
+

@@ -123,6 +123,20 @@ def test_injected_server_errors_are_retried(hub, run_dir):
     assert "adapter_model.safetensors" in hub.repo("model", "alice/retry").files
 
 
+def test_a_create_that_went_through_but_failed_is_ours_on_retry(hub, run_dir):
+    hub.fail("POST", r"^/api/v1/models$", status=500, times=1, after_handling=True)
+    result = publish("model", str(run_dir), "--repo", "alice/half-created", "--base-model-id", BASE_ID)
+    assert result.exit_code == 0, result.output
+    # the 500 is retried and answers "exists" (then the SDK's upload asks once more, public, exist_ok)
+    creates = hub.calls("POST", r"^/api/v1/models$")
+    assert [(call.status, json.loads(call.body)["Visibility"]) for call in creates[:2]] == [(500, PRIVATE), (400, PRIVATE)]
+    assert "creating the repo: [E1002] [500] injected failure" in result.output
+    repo = hub.repo("model", "alice/half-created")
+    assert repo.visibility == PRIVATE
+    assert "adapter_model.safetensors" in repo.files and len(repo.commits) == 1
+    assert "created (private)" in result.output and "taken" not in result.output
+
+
 def test_a_hub_that_stays_down_is_a_clear_failure(hub, run_dir):
     hub.fail("POST", r"^/api/v1/models$", status=500, times=100)
     result = publish("model", str(run_dir), "--repo", "alice/down", "--base-model-id", BASE_ID,
@@ -270,27 +284,6 @@ def test_the_fake_hub_rejects_what_it_does_not_understand(hub):
                          headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 400
     assert len(hub.unexpected) == 2
     hub.unexpected.clear()
-
-
-@pytest.fixture
-def swift_run(tiny_model, shared_data, tmp_path, monkeypatch) -> Path:
-    """A real `stylewrap train` run (ms-swift LoRA, 3 steps on the tiny model), trained before the
-    fake hub is up so the backend never sees MODELSCOPE_ENDPOINT."""
-    project = tmp_path / "project"
-    project.mkdir()
-    rows = (shared_data / "tsldial" / "3_TranslationalDialogues.jsonl").read_text(encoding="utf-8").splitlines()
-    (project / "train.jsonl").write_text("\n".join(rows[:32]) + "\n", encoding="utf-8")
-    (project / "stylewrap.yaml").write_text(yaml.safe_dump({
-        "data": {"train_file": "train.jsonl"},
-        "train": {"backend": "swift", "model": str(tiny_model), "template": "qwen", "max_steps": 3, "save_steps": 3,
-                  "logging_steps": 1, "per_device_train_batch_size": 2, "gradient_accumulation_steps": 1,
-                  "cutoff_len": 128, "dtype": "fp32"},
-    }))
-    monkeypatch.chdir(project)
-    trained = CliRunner().invoke(cli, ["train", "--quiet"], catch_exceptions=False)
-    assert trained.exit_code == 0, trained.output
-    (run_dir,) = (project / "runs").iterdir()
-    return run_dir
 
 
 def test_a_real_swift_run_goes_up(swift_run, hub):
