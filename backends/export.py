@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from stylewrap.backends.autotune import query_nvidia_smi
 from stylewrap.backends.base import TableBackend, check_keys, get_backend
 from stylewrap.backends.steps import config_path, render_step_config, run_step
 from stylewrap.backends.modelinfo import model_family
@@ -51,7 +51,7 @@ def plan_export(run_dir: Path, config: StylewrapConfig, *, output_dir: Path | No
         raise InputError("the base model is quantized; merging a LoRA onto quantized weights corrupts them",
                          location=Location(info.base_model), hint="merge onto the original full-precision model")
     quantization_bit = quantization_bit or config.export.quantization_bit
-    if quantization_bit and shutil.which("nvidia-smi") is None:
+    if quantization_bit and not query_nvidia_smi().gpus:
         raise InputError("quantized export calibrates on a CUDA GPU and none is visible",
                          location=Location(field="export.quantization_bit"), hint="export without quantization here")
     backend = get_backend(info.backend, config)
