@@ -171,7 +171,8 @@ def _keys_kept(value: dict | list, depth: int) -> int:
     """The keys of every object in `value`; raises _Inexact at a float or past MAX_FAST_DEPTH.
 
     orjson reads an integer beyond 64 bits as a float, and may round a float literal differently
-    from `json`, so any float sends the line to `json`.
+    from `json`, so any float sends the line to `json`. Objects inside the top container (a row's
+    turns) are counted in place: a call per object costs more than counting its keys.
     """
     if depth > MAX_FAST_DEPTH:
         raise _Inexact
@@ -181,8 +182,16 @@ def _keys_kept(value: dict | list, depth: int) -> int:
         value = value.values()
     for item in value:
         kind = type(item)
-        if kind is dict or kind is list:
+        if kind is list:
             count += _keys_kept(item, depth + 1)
+        elif kind is dict:
+            count += len(item)
+            for inner in item.values():
+                inner_kind = type(inner)
+                if inner_kind is dict or inner_kind is list:
+                    count += _keys_kept(inner, depth + 2)
+                elif inner_kind is float:
+                    raise _Inexact
         elif kind is float:
             raise _Inexact
     return count
