@@ -137,7 +137,7 @@ class RowSink:
 
     Every array element is written after ",\n  "; the first element's comma is dropped, here or,
     for `fragment` sinks (part files written by parallel workers), by `join_fragments`. Rows are
-    gathered and written in batches: one write call per row costs more than encoding it.
+    gathered and written in batches: one write call per 1024 rows instead of two per row.
     """
 
     def __init__(self, handle, as_array: bool, *, fragment: bool = False):

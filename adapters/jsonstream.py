@@ -69,7 +69,10 @@ def dump_row(value: Any) -> bytes:
     """The compact UTF-8 JSON of one row: orjson's, or the stdlib's where orjson would not be exact.
 
     orjson writes NaN and the infinities as null (the stdlib writes NaN/Infinity, as these files
-    always had) and refuses integers beyond 64 bits; both cases take the stdlib encoder.
+    always had) and refuses integers beyond 64 bits. So a row it refuses, or whose orjson text
+    holds "null" anywhere (a None, or NaN turned into one), is encoded by the stdlib, with the
+    same separators: the two encoders agree on everything else but how a few floats look
+    (0.00001 vs 1e-05, the same number).
     """
     try:
         encoded = orjson.dumps(value)
@@ -101,8 +104,8 @@ def has_bom(path: str | Path) -> bool:
 def iter_raw_rows(path: str | Path) -> Iterator[RawRow]:
     """Every row of `path` (JSONL or JSON array) with its line; problems come back as rows too.
 
-    An object with a repeated key is a problem (json would silently keep the last value; the hook
-    that catches it costs about a quarter of the parse time). A BOM is reported on line 1.
+    An object with a repeated key is a problem (json and orjson would silently keep the last
+    value). A BOM is reported on line 1.
     """
     if has_bom(path):
         yield RawRow(1, error="file starts with a UTF-8 byte order mark (BOM); save it as UTF-8 without BOM", field="BOM")
@@ -158,21 +161,18 @@ def _fast_loads(raw: bytes) -> Any:
     deep nesting, or a parse error) raises, and the caller parses the line with `json`.
     """
     value = orjson.loads(raw)
-    kept = _keys_kept(value, 0) if type(value) in _CONTAINERS else _scalar_keys(value)
+    kept = _keys_kept((value,), 0)
     if kept != raw.count(b":") and kept != _key_bound(raw):
         raise _Inexact
     return value
 
 
-_CONTAINERS = (dict, list)
-
-
-def _keys_kept(value: dict | list, depth: int) -> int:
+def _keys_kept(value: dict | list | tuple, depth: int) -> int:
     """The keys of every object in `value`; raises _Inexact at a float or past MAX_FAST_DEPTH.
 
     orjson reads an integer beyond 64 bits as a float, and may round a float literal differently
-    from `json`, so any float sends the line to `json`. Objects inside the top container (a row's
-    turns) are counted in place: a call per object costs more than counting its keys.
+    from `json`, so any float sends the line to `json`. The objects directly inside a container
+    (a row, a row's turns) are counted in place: a call per object costs more than its keys.
     """
     if depth > MAX_FAST_DEPTH:
         raise _Inexact
@@ -195,12 +195,6 @@ def _keys_kept(value: dict | list, depth: int) -> int:
         elif kind is float:
             raise _Inexact
     return count
-
-
-def _scalar_keys(value: Any) -> int:
-    if type(value) is float:
-        raise _Inexact
-    return 0
 
 
 def _key_bound(raw: bytes) -> int:
