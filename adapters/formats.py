@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import json
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 from stylewrap.adapters.records import (
     ASSISTANT,
@@ -177,16 +177,32 @@ _TAG_ROLES = {
 CONVERSATION_KEYS = frozenset(("conversations", "system", "tools"))
 
 
+class _TurnTags(NamedTuple):
+    """One set of sharegpt tags, resolved once: the two keys of a turn and both role maps."""
+
+    role_tag: str
+    content_tag: str
+    role_of: dict[str, str]  # tag -> role
+    tag_of: dict[str, str]  # role -> tag
+
+
 @functools.lru_cache(maxsize=16)
-def _role_maps(tags: tuple[tuple[str, str], ...]) -> tuple[dict[str, str], dict[str, str]]:
-    """(tag -> role, role -> tag) for one set of sharegpt tags."""
+def _resolve_tags(tags: tuple[tuple[str, str], ...]) -> _TurnTags:
     named = dict(tags)
     tag_of = {role: named[tag] for tag, role in _TAG_ROLES.items()}
     tag_of[TOOL] = named["observation_tag"]
-    return {named[tag]: role for tag, role in _TAG_ROLES.items()}, tag_of
+    return _TurnTags(named["role_tag"], named["content_tag"], {named[tag]: role for tag, role in _TAG_ROLES.items()}, tag_of)
 
 
-def _read_turns(row: dict, column: str, tags: dict[str, str], *, json_string_ok: bool) -> Record:
+def _turn_tags(defaults: dict[str, str], overrides: dict[str, str]) -> _TurnTags:
+    return _resolve_tags(tuple({**defaults, **overrides}.items()))
+
+
+_SHAREGPT_TURN_TAGS = _turn_tags(SHAREGPT_TAGS, {})
+_SWIFT_TURN_TAGS = _turn_tags(SWIFT_TAGS, {})
+
+
+def _read_turns(row: dict, column: str, tags: _TurnTags, *, json_string_ok: bool) -> Record:
     turns = row.get(column)
     if turns is None:
         raise RowProblem(column, "missing")
@@ -198,8 +214,7 @@ def _read_turns(row: dict, column: str, tags: dict[str, str], *, json_string_ok:
             raise RowProblem(column, f"holds a string that is not JSON: {exc}") from None
     if not isinstance(turns, list):
         raise RowProblem(column, f"must be a list of turns, got {type(turns).__name__}")
-    role_tag, content_tag = tags["role_tag"], tags["content_tag"]
-    role_of = _role_maps(tuple(tags.items()))[0]
+    role_tag, content_tag, role_of, _ = tags
     messages: list[dict] = []
     system = row.get("system")
     if system is not None and system != "":
@@ -209,8 +224,7 @@ def _read_turns(row: dict, column: str, tags: dict[str, str], *, json_string_ok:
     offset = len(messages)
     for index, turn in enumerate(turns):
         try:
-            role = role_of[turn[role_tag]]
-            message = {"role": role, "content": turn[content_tag]}
+            message = {"role": role_of[turn[role_tag]], "content": turn[content_tag]}
         except (KeyError, TypeError):
             raise _turn_problem(turn, f"{column}[{index}]", role_tag, content_tag, role_of) from None
         if "loss_weight" in turn:
@@ -233,9 +247,8 @@ def _turn_problem(turn: Any, where: str, role_tag: str, content_tag: str, role_o
     return RowProblem(f"{where}.{role_tag}", f"unknown role {turn[role_tag]!r} (known: {', '.join(sorted(role_of))})")
 
 
-def _write_turns(record: Record, tags: dict[str, str], *, system_as_turn: bool) -> dict:
-    tag_of = _role_maps(tuple(tags.items()))[1]
-    role_tag, content_tag = tags["role_tag"], tags["content_tag"]
+def _write_turns(record: Record, tags: _TurnTags, *, system_as_turn: bool) -> dict:
+    role_tag, content_tag, _, tag_of = tags
     row: dict[str, Any] = {}
     turns = []
     for message in record.messages:
@@ -253,19 +266,19 @@ def _write_turns(record: Record, tags: dict[str, str], *, system_as_turn: bool) 
 
 
 def read_sharegpt(row: dict, **tags: str) -> Record:
-    return _read_turns(row, "conversations", {**SHAREGPT_TAGS, **tags} if tags else SHAREGPT_TAGS, json_string_ok=False)
+    return _read_turns(row, "conversations", _turn_tags(SHAREGPT_TAGS, tags) if tags else _SHAREGPT_TURN_TAGS, json_string_ok=False)
 
 
 def write_sharegpt(record: Record, **tags: str) -> dict:
-    return _write_turns(record, {**SHAREGPT_TAGS, **tags} if tags else SHAREGPT_TAGS, system_as_turn=False)
+    return _write_turns(record, _turn_tags(SHAREGPT_TAGS, tags) if tags else _SHAREGPT_TURN_TAGS, system_as_turn=False)
 
 
 def read_swift(row: dict) -> Record:
-    return _read_turns(row, "conversations", SWIFT_TAGS, json_string_ok=True)
+    return _read_turns(row, "conversations", _SWIFT_TURN_TAGS, json_string_ok=True)
 
 
 def write_swift(record: Record) -> dict:
-    return _write_turns(record, SWIFT_TAGS, system_as_turn=True)
+    return _write_turns(record, _SWIFT_TURN_TAGS, system_as_turn=True)
 
 
 def _conversation_tags(row: dict) -> set:

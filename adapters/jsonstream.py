@@ -1,8 +1,10 @@
 """Stream the rows of a JSONL file or a JSON array file without holding the file in memory.
 
-JSONL is read line by line. A JSON array is parsed incrementally: a bounded text buffer and the C
-decoder's `raw_decode` on one element at a time, so a multi-GB array costs one element of memory
-(no `ijson` dependency needed). Every row comes with the 1-based line it starts on.
+JSONL is read line by line, each line parsed by orjson; a line orjson cannot parse exactly like the
+stdlib `json` (see `_fast_loads`) is parsed again by `json` with the duplicate-key hook, so every
+value and every error message is the stdlib's. A JSON array is parsed incrementally: a bounded text
+buffer and the C decoder's `raw_decode` on one element at a time, so a multi-GB array costs one
+element of memory (no `ijson` dependency needed). Every row comes with the 1-based line it starts on.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
+import orjson
+
 BOM = codecs.BOM_UTF8
 CHUNK_CHARS = 1 << 20
 # An array element bigger than this is treated as a syntax error rather than buffered forever.
@@ -20,6 +24,8 @@ MAX_ELEMENT_CHARS = 256 << 20
 
 _decoder = json.JSONDecoder()
 _WHITESPACE = " \t\n\r"
+# Rows nest a few levels; past this `json` decides (orjson and `json` stop at different depths).
+MAX_FAST_DEPTH = 100
 
 
 @dataclass(slots=True)
@@ -56,6 +62,25 @@ def _reject_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict:
 
 
 _strict_decoder = json.JSONDecoder(object_pairs_hook=_reject_duplicate_keys)
+_stdlib_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
+def dump_row(value: Any) -> bytes:
+    """The compact UTF-8 JSON of one row: orjson's, or the stdlib's where orjson would not be exact.
+
+    orjson writes NaN and the infinities as null (the stdlib writes NaN/Infinity, as these files
+    always had) and refuses integers beyond 64 bits. So a row it refuses, or whose orjson text
+    holds "null" anywhere (a None, or NaN turned into one), is encoded by the stdlib, with the
+    same separators: the two encoders agree on everything else but how a few floats look
+    (0.00001 vs 1e-05, the same number).
+    """
+    try:
+        encoded = orjson.dumps(value)
+    except TypeError:
+        return _stdlib_encode(value).encode("utf-8")
+    if b"null" in encoded:
+        return _stdlib_encode(value).encode("utf-8")
+    return encoded
 
 
 def container_of(path: str | Path) -> str:
@@ -79,8 +104,8 @@ def has_bom(path: str | Path) -> bool:
 def iter_raw_rows(path: str | Path) -> Iterator[RawRow]:
     """Every row of `path` (JSONL or JSON array) with its line; problems come back as rows too.
 
-    An object with a repeated key is a problem (json would silently keep the last value; the hook
-    that catches it costs about a quarter of the parse time). A BOM is reported on line 1.
+    An object with a repeated key is a problem (json and orjson would silently keep the last
+    value). A BOM is reported on line 1.
     """
     if has_bom(path):
         yield RawRow(1, error="file starts with a UTF-8 byte order mark (BOM); save it as UTF-8 without BOM", field="BOM")
@@ -100,7 +125,6 @@ def _decode_error(exc: Exception) -> tuple[str, str | None]:
 
 def iter_line_rows(path: str | Path, start: int = 0, end: int | None = None, first_line: int = 1) -> Iterator[RawRow]:
     """The JSONL rows in bytes [start, end) of `path`; `first_line` is the number of the line at `start`."""
-    loads = _strict_decoder.decode
     with open(path, "rb") as handle:
         handle.seek(start)
         position = start
@@ -111,21 +135,99 @@ def iter_line_rows(path: str | Path, start: int = 0, end: int | None = None, fir
             if number == 1 and raw.startswith(BOM):
                 raw = raw[len(BOM):]
             try:
-                text = raw.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                yield RawRow(number, error=f"invalid UTF-8 at byte {exc.start} of the line", field="encoding")
-                continue
-            if text.isspace() or not text:
-                continue
-            try:
-                yield RawRow(number, value=loads(text))
-            except (ValueError, RecursionError) as exc:
-                message, field = _decode_error(exc)
-                yield RawRow(number, error=message, field=field)
+                value = _fast_loads(raw)
+            except ValueError:
+                row = _exact_row(number, raw)
+                if row is not None:
+                    yield row
+            else:
+                yield RawRow(number, value=value)
 
 
-def line_ranges(path: str | Path, parts: int) -> list[tuple[int, int, int]]:
-    """`path` cut into about `parts` byte ranges on line boundaries: (start, end, first line number)."""
+class _Inexact(ValueError):
+    """orjson parsed the line, but its value might not be the one `json` gives."""
+
+
+def _fast_loads(raw: bytes) -> Any:
+    """orjson's value of one JSONL line when it is provably the stdlib's (duplicate keys included).
+
+    orjson keeps the last of repeated keys silently, so the keys it kept are counted against an
+    upper bound of the keys written in the line. The bound holds because a real key is a string
+    whose closing quote is followed by optional whitespace and ':', while a quote inside a string
+    is always escaped: each real key owns a ':' (`line.count(b":")`) and, more tightly, an
+    unescaped '"' followed by ':', ' ', tab or CR (`_key_bound`; a line holds no LF before its
+    end). Kept keys <= written keys <= bound, so kept == bound proves no object repeats a key.
+    Anything else (a repeated key, a ':' inside a string the bounds cannot rule out, a float,
+    deep nesting, or a parse error) raises, and the caller parses the line with `json`.
+    """
+    value = orjson.loads(raw)
+    kept = _keys_kept((value,), 0)
+    if kept != raw.count(b":") and kept != _key_bound(raw):
+        raise _Inexact
+    return value
+
+
+def _keys_kept(value: dict | list | tuple, depth: int) -> int:
+    """The keys of every object in `value`; raises _Inexact at a float or past MAX_FAST_DEPTH.
+
+    orjson reads an integer beyond 64 bits as a float, and may round a float literal differently
+    from `json`, so any float sends the line to `json`. The objects directly inside a container
+    (a row, a row's turns) are counted in place: a call per object costs more than its keys.
+    """
+    if depth > MAX_FAST_DEPTH:
+        raise _Inexact
+    count = 0
+    if type(value) is dict:
+        count = len(value)
+        value = value.values()
+    for item in value:
+        kind = type(item)
+        if kind is list:
+            count += _keys_kept(item, depth + 1)
+        elif kind is dict:
+            count += len(item)
+            for inner in item.values():
+                inner_kind = type(inner)
+                if inner_kind is dict or inner_kind is list:
+                    count += _keys_kept(inner, depth + 2)
+                elif inner_kind is float:
+                    raise _Inexact
+        elif kind is float:
+            raise _Inexact
+    return count
+
+
+def _key_bound(raw: bytes) -> int:
+    """At least the number of keys written in `raw` (see `_fast_loads`).
+
+    A '"' before ':' is a key's closing quote unless a backslash escapes it; it is escaped when an
+    odd run of backslashes precedes it, so subtracting every \\": and adding back every \\\\": counts
+    each real key once and each escaped quote at most once.
+    """
+    count = raw.count
+    return (
+        count(b'":') - count(b'\\":') + count(b'\\\\":')
+        + count(b'" ') + count(b'"\t') + count(b'"\r')
+    )
+
+
+def _exact_row(number: int, raw: bytes) -> RawRow | None:
+    """The row of one line as the stdlib `json` reads it, or None for a blank line."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return RawRow(number, error=f"invalid UTF-8 at byte {exc.start} of the line", field="encoding")
+    if text.isspace() or not text:
+        return None
+    try:
+        return RawRow(number, value=_strict_decoder.decode(text))
+    except (ValueError, RecursionError) as exc:
+        message, field = _decode_error(exc)
+        return RawRow(number, error=message, field=field)
+
+
+def byte_ranges(path: str | Path, parts: int) -> list[tuple[int, int]]:
+    """`path` cut into about `parts` byte ranges [start, end) on line boundaries."""
     size = Path(path).stat().st_size
     bounds = [0]
     with open(path, "rb") as handle:
@@ -134,18 +236,22 @@ def line_ranges(path: str | Path, parts: int) -> list[tuple[int, int, int]]:
             handle.readline()
             if bounds[-1] < handle.tell() < size:
                 bounds.append(handle.tell())
-        bounds.append(size)
-        ranges = []
-        line = 1
-        handle.seek(0)
-        for start, end in zip(bounds, bounds[1:]):
-            ranges.append((start, end, line))
-            remaining = end - start
-            while remaining:
-                block = handle.read(min(remaining, 1 << 24))
-                line += block.count(b"\n")
-                remaining -= len(block)
-    return ranges
+    bounds.append(size)
+    return list(zip(bounds, bounds[1:]))
+
+
+def lines_before(path: str | Path, offsets: list[int]) -> list[int]:
+    """How many lines of `path` end before each of the ascending byte `offsets` (one read up to the last)."""
+    counts = []
+    lines = position = 0
+    with open(path, "rb") as handle:
+        for offset in offsets:
+            while position < offset:
+                block = handle.read(min(offset - position, 1 << 24))
+                lines += block.count(b"\n")
+                position += len(block)
+            counts.append(lines)
+    return counts
 
 
 class _ArrayReader:

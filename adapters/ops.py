@@ -16,13 +16,14 @@ from stylewrap.adapters.files import (
     join_fragments,
     output_container,
     read_records,
-    record_encoder,
     scan_rows,
+    unwritable,
     write_records,
 )
-from stylewrap.adapters.parallel import map_slices, workers_for
+from stylewrap.adapters.jsonstream import dump_row
+from stylewrap.adapters.parallel import Slice, line_shifts, map_slices, workers_for
 from stylewrap.adapters.progress import with_progress
-from stylewrap.adapters.records import Record
+from stylewrap.adapters.records import Record, RowProblem
 from stylewrap.adapters.stats import record_key
 from stylewrap.errors import DataError, InputError, Location
 from stylewrap.fsutil import atomic_writer
@@ -50,28 +51,42 @@ def convert(path: str | Path, output: str | Path, to: str, fmt: str | None = Non
     as_array = output_container(output) == "array"
     output.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=f".{output.name}.", dir=output.parent) as parts_dir:
-        results = map_slices(_convert_slice, path, workers, Path(parts_dir), fmt, to, str(output), as_array, read_options)
-        for (_, error), _ in results:
-            if error is not None:
-                message, *where = error
-                raise DataError(message, location=Location(*where))
+        slices = map_slices(_convert_slice, path, workers, Path(parts_dir), fmt, to, as_array, read_options)
+        for piece, shift in zip(slices, _shifts_up_to_failure(path, slices)):
+            failure = piece.result[1]
+            if failure is None:
+                continue
+            kind, line, message, field = failure
+            if kind == "record":
+                raise unwritable(to, output, line + shift, RowProblem(field, message))
+            raise DataError(message, location=Location(path, line + shift, field))
         with atomic_writer(output, "wb") as handle:
-            return join_fragments(handle, [(part, rows) for (rows, _), part in results], as_array)
+            return join_fragments(handle, [(piece.part, piece.result[0]) for piece in slices], as_array)
 
 
-def _convert_slice(path: str, line_range: tuple[int, int, int], part: str, fmt: str, to: str, output: str, as_array: bool, read_options: dict):
-    """Worker: convert one slice into a fragment file; (rows, None) or (rows, (message, file, line, field))."""
-    encode = record_encoder(to, Path(output))
-    with open(part, "w", encoding="utf-8") as handle:
+def _shifts_up_to_failure(path: Path, slices: list[Slice]) -> list[int]:
+    """Line shifts of the slices up to the first that failed (none when all converted)."""
+    failed = [index for index, piece in enumerate(slices) if piece.result[1] is not None]
+    return line_shifts(path, slices[: failed[0] + 1]) if failed else []
+
+
+def _convert_slice(path: str, byte_range: tuple[int, int], part: str, fmt: str, to: str, as_array: bool, read_options: dict):
+    """Worker: convert one slice into a fragment file.
+
+    Returns (rows, None), or (rows, (kind, line, message, field)) at the first row that cannot be
+    read (kind "row") or written as `to` (kind "record"); the line is counted from the slice start.
+    """
+    write_row = format_named(to).write_row
+    with open(part, "wb") as handle:
         sink = RowSink(handle, as_array, fragment=True)
-        for _, item in scan_rows(path, fmt, line_range=line_range, **read_options):
+        for _, item in scan_rows(path, fmt, line_range=(*byte_range, 1), **read_options):
             if isinstance(item, Problem):
-                return sink.count, (item.message, item.file, item.line, item.field)
+                return sink.count, ("row", item.line, item.message, item.field)
             try:
-                sink.add(encode(item))
-            except DataError as exc:
-                where = exc.location or Location()
-                return sink.count, (exc.message, where.file, where.line, where.field)
+                sink.add(dump_row(write_row(item)))
+            except RowProblem as exc:
+                return sink.count, ("record", item.line, exc.message, exc.field)
+        sink.close()
     return sink.count, None
 
 

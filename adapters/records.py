@@ -46,12 +46,9 @@ def check_messages(messages: list[dict], path_of: Callable[[int], str], empty_pa
     """
     if not messages:
         raise RowProblem(empty_path, "no messages")
-    start = 0
-    if messages[0]["role"] == SYSTEM:
-        start = 1
+    start = 1 if messages[0]["role"] == SYSTEM else 0
     turn = 0
-    for index in range(len(messages)):
-        message = messages[index]
+    for index, message in enumerate(messages):
         role = message["role"]
         content = message["content"]
         if not isinstance(content, str):
@@ -62,9 +59,8 @@ def check_messages(messages: list[dict], path_of: Callable[[int], str], empty_pa
             continue
         if role == SYSTEM:
             raise RowProblem(path_of(index), "a system message may only come first")
-        expected = PROMPT_ROLES if turn % 2 == 0 else MODEL_ROLES
-        if role not in expected:
-            wanted = "user/observation" if turn % 2 == 0 else "assistant/function_call"
+        if role not in (MODEL_ROLES if turn & 1 else PROMPT_ROLES):
+            wanted = "assistant/function_call" if turn & 1 else "user/observation"
             raise RowProblem(path_of(index), f"turn {turn + 1} is {role!r}, expected {wanted} (turns must alternate)")
         weight = message.get("loss_weight")
         if weight is not None and (isinstance(weight, bool) or not isinstance(weight, (int, float))):

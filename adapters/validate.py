@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import contextlib
 import json
+import shutil
 import tempfile
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Iterable
 
 from stylewrap.adapters.files import Problem, RowSink, detect_format, join_fragments, output_container, scan_rows
-from stylewrap.adapters.parallel import map_slices, workers_for
-from stylewrap.adapters.jsonstream import RawRow
+from stylewrap.adapters.parallel import line_shifts, map_slices, workers_for
+from stylewrap.adapters.jsonstream import RawRow, dump_row
 from stylewrap.adapters.progress import with_progress
 from stylewrap.adapters.records import Record
 from stylewrap.fsutil import atomic_writer
@@ -82,24 +83,24 @@ def validate(
         check_rows(rows, report)
         return report
     with contextlib.ExitStack() as stack:
-        good = RowSink(stack.enter_context(atomic_writer(report.good_path)), output_container(report.good_path) == "array")
-        bad = RowSink(stack.enter_context(atomic_writer(report.rejects_path)), False)
+        good = RowSink(stack.enter_context(atomic_writer(report.good_path, "wb")), output_container(report.good_path) == "array")
+        bad = RowSink(stack.enter_context(atomic_writer(report.rejects_path, "wb")), False)
         check_rows(rows, report, good, bad)
         good.close()
+        bad.close()
     return report
 
 
 def check_rows(rows: Iterable[tuple[RawRow, Record | Problem]], report: ValidationReport, good: RowSink | None = None, bad: RowSink | None = None) -> None:
     """Count each row into `report`; with sinks, good rows go unchanged to `good`, problems to `bad`."""
-    dumps = json.JSONEncoder(ensure_ascii=False).encode
     for raw, item in rows:
         _count(report, item)
         if good is None:
             continue
         if isinstance(item, Record):
-            good.add(dumps(raw.value))
+            good.add(dump_row(raw.value))
         else:
-            bad.add(dumps({"line": item.line, "field": item.field, "error": item.message, "row": raw.value}))
+            bad.add(dump_row({"line": item.line, "field": item.field, "error": item.message, "row": raw.value}))
 
 
 def _count(report: ValidationReport, item: Record | Problem) -> None:
@@ -119,29 +120,48 @@ def _validate_in_slices(report: ValidationReport, workers: int, options: dict) -
     if parts_home is not None:
         parts_home.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".stylewrap-validate.", dir=parts_home) as parts_dir:
-        results = map_slices(_validate_slice, report.path, workers, Path(parts_dir), report.fmt, drop_invalid, as_array, options)
-        for (part_report, _), _ in results:
+        slices = map_slices(_validate_slice, report.path, workers, Path(parts_dir), report.fmt, drop_invalid, as_array, options)
+        has_problems = any(piece.result[0].problem_count for piece in slices[1:])
+        shifts = line_shifts(report.path, slices) if has_problems else [0] * len(slices)
+        for piece, shift in zip(slices, shifts):
+            part_report = piece.result[0]
             report.rows += part_report.rows
             report.valid += part_report.valid
             report.problem_count += part_report.problem_count
-            report.problems += part_report.problems[: MAX_LISTED - len(report.problems)]
+            listed = part_report.problems[: MAX_LISTED - len(report.problems)]
+            report.problems += [replace(problem, line=problem.line + shift) for problem in listed]
             report.kinds += part_report.kinds
         if drop_invalid:
             with atomic_writer(report.good_path, "wb") as handle:
-                join_fragments(handle, [(part, r.valid) for (r, _), part in results], as_array)
+                join_fragments(handle, [(piece.part, piece.result[0].valid) for piece in slices], as_array)
             with atomic_writer(report.rejects_path, "wb") as handle:
-                join_fragments(handle, [(Path(f"{part}.rejects"), rejected) for (_, rejected), part in results], False)
+                for piece, shift in zip(slices, shifts):
+                    _copy_rejects(Path(f"{piece.part}.rejects"), handle, shift)
     return report
 
 
-def _validate_slice(path: str, line_range: tuple[int, int, int], part: str, fmt: str, drop_invalid: bool, as_array: bool, options: dict):
+def _validate_slice(path: str, byte_range: tuple[int, int], part: str, fmt: str, drop_invalid: bool, as_array: bool, options: dict):
     """Worker: check one slice; with `drop_invalid` its good rows go to `part`, rejects to `part`.rejects."""
     report = ValidationReport(Path(path), fmt)
-    rows = scan_rows(path, fmt, line_range=line_range, **options)
+    rows = scan_rows(path, fmt, line_range=(*byte_range, 1), **options)
     if not drop_invalid:
         check_rows(rows, report)
         return report, 0
-    with open(part, "w", encoding="utf-8") as good_file, open(f"{part}.rejects", "w", encoding="utf-8") as bad_file:
-        bad = RowSink(bad_file, False, fragment=True)
-        check_rows(rows, report, RowSink(good_file, as_array, fragment=True), bad)
+    with open(part, "wb") as good_file, open(f"{part}.rejects", "wb") as bad_file:
+        good, bad = RowSink(good_file, as_array, fragment=True), RowSink(bad_file, False, fragment=True)
+        check_rows(rows, report, good, bad)
+        good.close()
+        bad.close()
     return report, bad.count
+
+
+def _copy_rejects(source: Path, handle, shift: int) -> None:
+    """Append a worker's rejects (lines numbered from its slice) with the file's line numbers."""
+    with open(source, "rb") as rejects:
+        if not shift:
+            shutil.copyfileobj(rejects, handle, 1 << 20)
+            return
+        for encoded in rejects:
+            reject = json.loads(encoded)
+            reject["line"] += shift
+            handle.write(dump_row(reject) + b"\n")

@@ -9,10 +9,13 @@ so its peak RSS is its own:
   * `convert`   sharegpt -> OpenAI messages JSONL (parse, check, rewrite, atomic write)
   * HF datasets `load_dataset("json")` of the same file into a fresh cache, in a backend env's
     python (the core has no `datasets`); this is what both LLaMA-Factory and ms-swift run first.
+  * `parse only`  orjson.loads of every line, one slice per CPU, nothing checked or built: the
+    ceiling of any pass that turns each row into Python objects (validate and convert do more)
   * for context, on the tenth-size file: that load plus LLaMA-Factory's own converter
     (parser + align_dataset, tests/integration/backend_loaders/llamafactory_load.py), i.e. what
     LLaMA-Factory does to a sharegpt file before it tokenizes.
 Memory flatness: the stylewrap passes also run on a tenth of the file; peak RSS should not grow.
+The load average before and after is printed: the numbers mean little on a busy machine.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import shutil
 import subprocess
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
 from itertools import cycle, islice
 from pathlib import Path
 
@@ -67,6 +71,31 @@ def build_input(path: Path, rows: int) -> None:
     write_records(islice(shapes(), rows), path, "sharegpt")
 
 
+def parse_only(path: str) -> int:
+    """Rows of the JSONL file `path`, each parsed by orjson and dropped, in one process per CPU."""
+    from stylewrap.adapters.jsonstream import byte_ranges
+
+    ranges = byte_ranges(path, os.cpu_count() or 1)
+    with ProcessPoolExecutor(len(ranges)) as pool:
+        return sum(pool.map(_parse_slice, [path] * len(ranges), ranges))
+
+
+def _parse_slice(path: str, byte_range: tuple[int, int]) -> int:
+    import orjson
+
+    start, end = byte_range
+    rows = 0
+    with open(path, "rb") as handle:
+        handle.seek(start)
+        for line in handle:
+            orjson.loads(line)
+            rows += 1
+            start += len(line)
+            if start >= end:
+                break
+    return rows
+
+
 def timed(argv: list[str]) -> tuple[float, int, str]:
     """Wall seconds, peak RSS (MiB) and stdout of one job in a fresh process."""
     start = time.perf_counter()
@@ -83,8 +112,12 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/stylewrap-bench-data"))
     parser.add_argument("--hf-python", default=None, help="python with `datasets` (default: the llamafactory env)")
+    parser.add_argument("--parse-only", metavar="JSONL", help=argparse.SUPPRESS)  # the `parse only` job itself
     args = parser.parse_args()
     sys.path.insert(0, str(REPO))
+    if args.parse_only:
+        print(parse_only(args.parse_only))
+        return
     from stylewrap.backends.envs import env_python
 
     hf_python = args.hf_python or env_python("llamafactory") or env_python("swift")
@@ -97,6 +130,7 @@ def main() -> None:
     build_input(small, args.rows // 10)
     size_mb = big.stat().st_size / 2**20
 
+    load_before = os.getloadavg()
     results = {}
     for name, code in STYLEWRAP_JOBS.items():
         for label, path in (("big", big), ("small", small)):
@@ -106,6 +140,8 @@ def main() -> None:
     os.environ.update(env)
     seconds, peak, out = timed([str(hf_python), "-c", f"import sys; {HF_JOB}", str(big), str(args.workdir / "hf_cache")])
     results[("hf_load", "big")] = (seconds, peak, int(out))
+    seconds, peak, out = timed([sys.executable, str(Path(__file__).resolve()), "--parse-only", str(big)])
+    results[("parse_only", "big")] = (seconds, peak, int(out))
     lf_python = env_python("llamafactory")
     if lf_python is not None:
         from stylewrap.adapters import register_llamafactory
@@ -119,7 +155,11 @@ def main() -> None:
         results[("hf_load+lf_align", "small")] = (seconds, peak, json.loads(out)["bench"])
 
     hf_rate = args.rows / results[("hf_load", "big")][0]
-    print(f"input: {args.rows} sharegpt rows, {size_mb:.0f} MiB JSONL; {os.cpu_count()} CPUs, {platform.python_version()}")
+    import orjson
+
+    hf_versions = subprocess.run([str(hf_python), "-c", "import datasets, pyarrow; print(datasets.__version__, pyarrow.__version__)"], capture_output=True, text=True).stdout.split()
+    print(f"input: {args.rows} sharegpt rows, {size_mb:.0f} MiB JSONL; {os.cpu_count()} CPUs, Python {platform.python_version()}, orjson {orjson.__version__}; HF: datasets {' / pyarrow '.join(hf_versions)}")
+    print("load average (1/5/15 min) before: {:.2f} {:.2f} {:.2f}, after: {:.2f} {:.2f} {:.2f}".format(*load_before, *os.getloadavg()))
     print(f"{'job':<22}{'rows':>10}{'seconds':>10}{'rows/s':>12}{'peak MiB':>10}{'vs HF':>8}")
     for (name, label), (seconds, peak, rows) in results.items():
         rate = rows / seconds
