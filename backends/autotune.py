@@ -274,13 +274,14 @@ def _choose_batch(tuning: Tuning, train: TrainConfig, shape: ModelShape | None, 
                           f"take {memory.static_gib:.1f} GiB, activations {memory.per_token_mib:.2f} MiB a token")
         batch = train.per_device_train_batch_size
         if batch is None:
-            cap = TOKENS_PER_MICRO_BATCH // row_tokens
+            cap = max(1, TOKENS_PER_MICRO_BATCH // row_tokens)
             batch = max(1, min(fits, cap))
             if not fits:
                 why = (f"not even one row of {row_tokens} tokens fits: expect out-of-memory; shorten cutoff_len, "
                        "use qlora, or shard over GPUs with --deepspeed zero3")
             elif cap < fits:
-                why = f"{rows}: {batch * row_tokens} tokens, the {TOKENS_PER_MICRO_BATCH}-token cap ({memory.tokens_fitting} would fit)"
+                why = (f"{rows}: {batch * row_tokens} tokens, the {TOKENS_PER_MICRO_BATCH}-token cap "
+                       f"({memory.tokens_fitting} would fit)")
             else:
                 why = f"{rows}: {batch * row_tokens} tokens, as many as fit"
             tuning.choose("per_device_train_batch_size", batch, why)
