@@ -58,4 +58,5 @@ class SwiftBackend(TableBackend):
         serves_base_beside_adapter=True,
         host_port_flags=("--host", "--port"),
         name_flag="--served_model_name",
+        adapter_breaks_batching="max_batch_size",
     )

@@ -20,7 +20,7 @@ from typing import Any, Callable
 
 from stylewrap import server
 from stylewrap.config import StylewrapConfig
-from stylewrap.errors import BackendNotInstalled, InputError, RunFailed
+from stylewrap.errors import BackendNotInstalled, InputError, Location, RunFailed
 from stylewrap.rundir import RunInfo, resolve
 from stylewrap.runner import Invocation, describe
 from stylewrap.server import ServerRecord
@@ -44,6 +44,10 @@ class ServeRecipe:
     host_port_env: tuple[str, str] | None = None
     name_flag: str | None = None         # names the model served at the base slot
     name_env: str | None = None
+    # the server option that batches requests, where the backend gets batches wrong for an unmerged
+    # adapter (ms-swift 4.6 passes one adapter name for a batch of N: peft raises "Length of
+    # `adapter_names` should be the same as the number of inputs", ms-swift issue #5285)
+    adapter_breaks_batching: str | None = None
 
 
 @dataclass
@@ -87,6 +91,12 @@ def plan(request: DeployRequest, config: StylewrapConfig) -> DeployPlan:
     api_key_env = request.api_key_env or cfg.api_key_env
     if api_key_env and not os.environ.get(api_key_env):
         raise InputError(f"--api-key-env {api_key_env}: that environment variable is empty or unset")
+    extra_args = {**cfg.extra_args, **request.extra_args}
+    batching = backend.serve_recipe.adapter_breaks_batching
+    if adapter is not None and batching and int(extra_args.get(batching, 1)) > 1:
+        raise InputError(f"{backend.name} answers batched requests to an unmerged adapter with an error",
+                         location=Location(field=f"deploy.extra_args.{batching}"),
+                         hint=f"merge it (`stylewrap export RUN`) and serve `--model RUN/merged`, or leave {batching} at 1")
     tuned, base = _served_names(model, adapter, request.served_model_name or cfg.served_model_name)
     both = adapter is not None and backend.serve_recipe.serves_base_beside_adapter
     family = model_family(model)
@@ -96,7 +106,7 @@ def plan(request: DeployRequest, config: StylewrapConfig) -> DeployPlan:
         "template": request.template or cfg.template or run_template or family.get("template"),
         "model_type": family.get("swift_model_type"),
         "host": host, "port": port, "api_key_env": api_key_env,
-        "extra_args": {**cfg.extra_args, **request.extra_args},
+        "extra_args": extra_args,
     }
     invocation = backend.deploy_invocation(request.run_dir or Path.cwd(), options)
     record = ServerRecord(

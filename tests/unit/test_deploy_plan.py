@@ -222,3 +222,19 @@ def test_chat_commands_and_ctrl_c_at_the_prompt_end_cleanly():
     text = "".join(written)
     assert "system prompt set" in text and "unknown command" in text and "system prompt cleared" in text
     assert result.system is None and result.turns == []
+
+
+def test_swift_refuses_to_batch_requests_to_an_unmerged_adapter(world):
+    # measured on an H200: with max_batch_size 16 every batched request to the LoRA failed inside
+    # ms-swift 4.6 + peft 0.20; one at a time (its default) works, and a merged model batches fine
+    _, model, adapter = world
+    config = load_config(search=False)
+    batched = {"max_batch_size": 16}
+    with pytest.raises(InputError, match="unmerged adapter") as refused:
+        plan(DeployRequest(model=str(model), adapter=adapter, backend="swift", extra_args=batched), config)
+    assert refused.value.location.field == "deploy.extra_args.max_batch_size"
+    assert "stylewrap export" in refused.value.one_line()
+    merged = plan(DeployRequest(model=str(model), backend="swift", extra_args=batched), config)
+    assert "--max_batch_size" in spec_of(merged.invocation)["argv"]
+    plan(DeployRequest(model=str(model), adapter=adapter, backend="swift"), config)
+    plan(DeployRequest(model=str(model), adapter=adapter, backend="llamafactory", extra_args=batched), config)
