@@ -13,6 +13,7 @@ import os
 import sys
 import tempfile
 import time
+import uuid
 from pathlib import Path
 
 from stylewrap.publish import PlannedFile, UploadPlan, scan_for_secrets
@@ -47,7 +48,7 @@ def measure(path: Path, name: str) -> None:
     size = path.stat().st_size
     plan = UploadPlan("bench/x", "model", True, "mit", [PlannedFile(name, size, source=path)])
     read_s = _best_of(3, lambda: _read_all(path))
-    scan_s = _best_of(3, lambda: scan_for_secrets(plan, extra_secrets=["ms-00000000-0000-4000-8000-000000000000"]))
+    scan_s = _best_of(3, lambda: scan_for_secrets(plan, extra_secrets=[f"ms-{uuid.uuid4()}"]))
     mb = size / 1e6
     print(f"{name:28s} {mb:8.1f} MB  read {mb / read_s:8.0f} MB/s  scan {mb / scan_s:8.0f} MB/s  "
           f"scan/read time {scan_s / read_s:6.1f}x")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import socket
 import statistics
 import sys
@@ -102,7 +103,7 @@ def time_to_first_piece(record, key: str) -> tuple[float, float]:
 def main() -> None:
     model_dir = sys.argv[1]
     requests = int(sys.argv[2]) if len(sys.argv) > 2 else 32
-    key = os.environ[KEY_ENV] = "sk-bench-0123456789"
+    key = os.environ[KEY_ENV] = secrets.token_hex(16)
     tmp = Path(tempfile.mkdtemp(prefix="stylewrap-bench-"))
     os.environ[server.STATE_DIR_VAR] = str(tmp)
     config = load_config(search=False)

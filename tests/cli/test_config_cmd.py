@@ -9,6 +9,8 @@ import sys
 import yaml
 from click.testing import CliRunner
 
+from fakekeys import modelscope_token, openai_key
+
 from stylewrap.cli import cli
 from stylewrap.config import load_config
 
@@ -38,13 +40,13 @@ def test_config_show_prints_the_effective_config_without_secrets(tmp_path, monke
     monkeypatch.chdir(tmp_path)
     (tmp_path / "stylewrap.yaml").write_text("train:\n  learning_rate: 0.1\n  lora_rank: 4\n", encoding="utf-8")
     monkeypatch.setenv("STYLEWRAP_TRAIN__LORA_RANK", "16")
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-planted-secret-0123")
-    monkeypatch.setenv("MODELSCOPE_API_TOKEN", "ms-planted-secret-4567")
+    monkeypatch.setenv("OPENAI_API_KEY", openai_key(11))
+    monkeypatch.setenv("MODELSCOPE_API_TOKEN", modelscope_token(12))
     result = CliRunner().invoke(cli, ["config", "show", "--set", "datagen.concurrency=8"])
     assert result.exit_code == 0, result.output
     shown = yaml.safe_load(result.output)
     assert (shown["train"]["learning_rate"], shown["train"]["lora_rank"], shown["datagen"]["concurrency"]) == (0.1, 16, 8)
-    assert "planted-secret" not in result.output
+    assert openai_key(11) not in result.output and modelscope_token(12) not in result.output
     # what it shows is a config file that reproduces the effective config on its own
     (tmp_path / "shown.yaml").write_text(result.output, encoding="utf-8")
     effective = load_config(tmp_path / "stylewrap.yaml", ["datagen.concurrency=8"], environ={"STYLEWRAP_TRAIN__LORA_RANK": "16"})

@@ -7,13 +7,14 @@ import sys
 
 from click.testing import CliRunner
 
+from fakekeys import modelscope_token, openai_key
 from runfixture import make_run_dir
 
 from stylewrap.cli import cli
 from stylewrap.config import PublishConfig
 from stylewrap.publish import plan_model
 
-SECRET = "ms-abcdef01-2345-4678-9abc-def012345678"
+SECRET = modelscope_token(21)
 
 
 def test_dry_run_lists_files_and_sizes_and_never_imports_the_sdk(tmp_path):
@@ -40,7 +41,7 @@ def test_dry_run_lists_files_and_sizes_and_never_imports_the_sdk(tmp_path):
 def test_dry_run_refuses_a_leaking_dataset(tmp_path, monkeypatch):
     monkeypatch.setenv("COLUMNS", "200")
     data = tmp_path / "rows.jsonl"
-    data.write_text('{"问": "你好", "答": "噢，亲爱的，key sk-Zx9Yw8Vu7Ts6Rq5Po4Nm3Lk2 给你"}\n')
+    data.write_text(f'{{"问": "你好", "答": "噢，亲爱的，key {openai_key(22)} 给你"}}\n')
     result = CliRunner().invoke(cli, ["publish", "dataset", str(data), "--repo", "alice/d", "--dry-run"])
     assert result.exit_code == 2
     assert f"{data}:1: refusing to upload" in result.output and "OpenAI-style API key" in result.output

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from stylewrap.backends.train import load_train_config, render_run
-from tests.conftest import make_venv
+from conftest import make_venv
 
 GOLDEN = Path(__file__).parent / "auto"
 MODEL_ID = "Qwen/Qwen2.5-7B-Instruct"

@@ -24,6 +24,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from fakekeys import openai_key
+
 from stylewrap import server
 from stylewrap.cli import cli
 from stylewrap.errors import InputError
@@ -32,7 +34,7 @@ from stylewrap.rundir import RunInfo
 pytestmark = pytest.mark.integration
 
 KEY_ENV = "STYLEWRAP_TEST_SERVER_API_KEY"
-KEY = "sk-stylewrap-test-0123456789"
+KEY = openai_key(31)
 TUNED = "default-lora"
 BACKENDS = ["llamafactory", "swift"]
 # a random model rarely ends its answer: a server-side cap keeps the unchanged tutorial code short

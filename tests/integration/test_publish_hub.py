@@ -10,6 +10,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
+from fakekeys import modelscope_token
 from fakehub import PRIVATE, PUBLIC, FakeHub
 from runfixture import LORA_TENSORS, make_run_dir, read_safetensors_header
 
@@ -18,7 +19,7 @@ from stylewrap.rundir import RunInfo
 
 pytestmark = pytest.mark.integration
 
-TOKEN = "ms-5f3c2a1b-9d8e-4f70-a6b5-c4d3e2f1a0b9"
+TOKEN = modelscope_token(41)
 BASE_ID = "Qwen/Qwen2-0.5B-Instruct"
 
 
@@ -148,7 +149,7 @@ def test_a_hub_that_stays_down_is_a_clear_failure(hub, run_dir):
 
 
 def test_bad_token_is_an_auth_error(hub, run_dir, monkeypatch):
-    monkeypatch.setenv("MODELSCOPE_API_TOKEN", "ms-00000000-0000-4000-8000-000000000000")
+    monkeypatch.setenv("MODELSCOPE_API_TOKEN", modelscope_token(43))
     result = publish("model", str(run_dir), "--repo", "alice/x", "--base-model-id", BASE_ID)
     assert result.exit_code == 2
     assert "no valid ModelScope token" in result.output and "MODELSCOPE_API_TOKEN" in result.output

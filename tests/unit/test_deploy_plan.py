@@ -16,6 +16,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from fakekeys import openai_key
+
 from stylewrap import server
 from stylewrap.chat import Conversation
 from stylewrap.cli import cli
@@ -68,7 +70,7 @@ def test_swift_serves_base_and_adapter_side_by_side_on_the_exact_port(world):
 
 def test_llamafactory_serves_one_model_named_through_its_env(world, monkeypatch):
     _, model, adapter = world
-    monkeypatch.setenv("MY_SERVER_KEY", "sk-secret-value-1234")
+    monkeypatch.setenv("MY_SERVER_KEY", openai_key(51))
     request = DeployRequest(model=str(model), adapter=adapter, backend="llamafactory", served_model_name="classical",
                             api_key_env="MY_SERVER_KEY", extra_args={"max_new_tokens": 64})
     deploy_plan = plan(request, load_config(search=False))
@@ -79,7 +81,7 @@ def test_llamafactory_serves_one_model_named_through_its_env(world, monkeypatch)
     assert spec["served_models"] == ["classical"] and spec["api_key_env"] == "MY_SERVER_KEY"
     assert deploy_plan.invocation.env == {"API_MODEL_NAME": "classical", "API_HOST": "127.0.0.1", "API_PORT": "8000"}
     # the key travels by env var name only: never on a command line, in a record or a log
-    assert "sk-secret-value-1234" not in json.dumps(deploy_plan.invocation.argv) + deploy_plan.record.command
+    assert openai_key(51) not in json.dumps(deploy_plan.invocation.argv) + deploy_plan.record.command
 
 
 def test_served_names(world):

@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from fakekeys import aws_access_key_id, huggingface_token, modelscope_token, openai_key, private_key_header, random_text
 from runfixture import make_run_dir, write_safetensors
 
 from stylewrap.config import PublishConfig
@@ -20,7 +21,7 @@ from stylewrap.publish import (
     scan_for_secrets,
 )
 
-SECRET = "ms-11111111-2222-4333-8444-555555555555"
+SECRET = modelscope_token(61)
 CONFIG = PublishConfig()
 
 
@@ -73,10 +74,10 @@ def test_a_plain_model_folder_without_weights_is_refused(tmp_path):
 
 
 @pytest.mark.parametrize("leak, kind", [
-    (b"OPENAI_API_KEY=sk-proj-Ab3dEf6hIj9kLm2nOp5qRs8t", "an OpenAI-style API key"),
-    (b"-----BEGIN OPENSSH PRIVATE KEY-----", "a private key"),
-    (b'{"api_key": "AbCdEf0123456789XyZ"}', "a secret assignment"),
-    (b"hf_" + b"a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7", "a Hugging Face token"),
+    (f"OPENAI_API_KEY={openai_key(62)}".encode(), "an OpenAI-style API key"),
+    (private_key_header().encode(), "a private key"),
+    (f'{{"api_key": "{random_text(63, 19)}"}}'.encode(), "a secret assignment"),
+    (huggingface_token(64).encode(), "a Hugging Face token"),
 ])
 def test_key_like_strings_are_refused_with_their_line(tmp_path, leak, kind):
     path = tmp_path / "notes.txt"
@@ -167,16 +168,17 @@ def test_safetensors_headers_are_scanned_and_their_data_searched_for_known_secre
     scan_for_secrets(plan)
 
     # a key-like string in the tensor bytes is noise by format; a known secret value is not
-    data[header_end:header_end + 27] = b"sk-Ab3dEf6hIj9kLm2nOp5qRs8t"
+    leaked = openai_key(65)
+    data[header_end:header_end + len(leaked)] = leaked.encode()
     weights.write_bytes(bytes(data))
     scan_for_secrets(plan)
-    monkeypatch.setenv("LEAKED_ACCESS_TOKEN", "sk-Ab3dEf6hIj9kLm2nOp5qRs8t")
+    monkeypatch.setenv("LEAKED_ACCESS_TOKEN", leaked)
     with pytest.raises(InputError, match="value of a secret environment variable"):
         scan_for_secrets(plan)
     monkeypatch.delenv("LEAKED_ACCESS_TOKEN")
 
     # metadata lives in the header, where key patterns are looked for
-    header = data[8:header_end].replace(b'"format":"pt"', b'"format":"pt","note":"AKIAIOSFODNN7EXAMPLE"')
+    header = data[8:header_end].replace(b'"format":"pt"', f'"format":"pt","note":"{aws_access_key_id(66)}"'.encode())
     header += b" " * (-len(header) % 8)
     weights.write_bytes(len(header).to_bytes(8, "little") + bytes(header) + bytes(data[header_end:]))
     with pytest.raises(InputError, match="an AWS access key"):
