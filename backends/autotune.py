@@ -300,18 +300,18 @@ def longest_row_tokens(path: Path, fmt: str | None, model: str) -> int:
     longest = 0
     for record in read_records(path, fmt or detect_format(path)):
         texts = [str(message.get("content") or "") for message in record.messages]
-        longest = max(longest, sum(map(count, texts)) + TOKENS_PER_MESSAGE * len(texts) + TOKENS_PER_ROW)
+        longest = max(longest, sum(count(texts)) + TOKENS_PER_MESSAGE * len(texts) + TOKENS_PER_ROW)
     return max(longest, 1)
 
 
-def _token_counter(model: str):
+def _token_counter(model: str) -> Callable[[list[str]], list[int]]:
+    from stylewrap.adapters.stats import load_token_counter
+    from stylewrap.errors import InputError
+
     folder = model_folder(model)
     if folder is not None and (folder / "tokenizer.json").is_file():
         try:
-            from tokenizers import Tokenizer
-        except ImportError:
+            return load_token_counter(folder)
+        except InputError:   # no `tokenizers` package here, or a file it cannot read
             pass
-        else:
-            tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
-            return lambda text: len(tokenizer.encode(text, add_special_tokens=False).ids)
-    return lambda text: len(text.encode("utf-8"))
+    return lambda texts: [len(text.encode("utf-8")) for text in texts]

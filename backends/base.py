@@ -98,6 +98,8 @@ class Backend(Protocol):
     def deploy_invocation(self, run_dir: Path, options: Mapping[str, Any]) -> Invocation: ...
     def dataset_options(self, data_dir: str, name: str) -> dict[str, Any]: ...
     def register_dataset(self, records, data_dir: Path, name: str) -> int: ...
+    def write_registration(self, data_dir: Path, name: str, path: Path, fmt: str | None = None, *,
+                           force: bool = True) -> Path: ...
     def read_progress(self, record: Mapping[str, Any]) -> Progress | None: ...
     def version(self) -> str | None: ...
     def known_keys(self, command: str) -> set[str] | None: ...
@@ -117,6 +119,8 @@ class TableBackend:
     log_fields: ClassVar[LogFields]
     data_format: ClassVar[str]                       # adapters format the training file is written in
     data_suffix: ClassVar[str]
+    # what to tell a person who registered a dataset by hand ({dataset_dir}, {info}, {name})
+    registration_hint: ClassVar[str]
     dataset_location: ClassVar[dict[str, str]]      # unified option -> "{data_dir}/..." template
     # the Python classes whose fields are every key a command accepts, for `known_keys`
     argument_classes: ClassVar[dict[str, tuple[str, ...]]]
@@ -209,10 +213,13 @@ class TableBackend:
 
         path = Path(data_dir) / f"{name}{self.data_suffix}"
         rows = write_records(records, path, self.data_format)
-        self.write_registration(Path(data_dir), name, path)
+        self.write_registration(Path(data_dir), name, path, self.data_format)
         return rows
 
-    def write_registration(self, data_dir: Path, name: str, path: Path) -> None:
+    def write_registration(self, data_dir: Path, name: str, path: Path, fmt: str | None = None, *,
+                           force: bool = True) -> Path:
+        """Merge `name` -> `path` (in `fmt`, detected when None) into the backend's registry file in
+        `data_dir`, atomically; the registry file."""
         raise NotImplementedError
 
     # ------------------------------------------------------------ logs and outputs
@@ -242,22 +249,15 @@ class TableBackend:
         found = sorted(self.env_dir.glob("lib/python*/site-packages"))
         return found[0] if found else None
 
-    def version(self) -> str | None:
+    def installed(self) -> dict[str, str]:
+        """Normalized name -> version of every distribution in the backend's env (empty when unknown)."""
         site = self.site_packages()
         if site is None:
-            return None
-        wanted = _normalized(self.distribution)
-        for dist in metadata.distributions(path=[str(site)]):
-            if _normalized(dist.metadata["Name"] or "") == wanted:
-                return dist.version
-        return None
+            return {}
+        return {_normalized(dist.metadata["Name"] or ""): dist.version for dist in metadata.distributions(path=[str(site)])}
 
-    def installed_distributions(self) -> set[str]:
-        """The normalized names of every distribution in the backend's env (empty when unknown)."""
-        site = self.site_packages()
-        if site is None:
-            return set()
-        return {_normalized(dist.metadata["Name"] or "") for dist in metadata.distributions(path=[str(site)])}
+    def version(self) -> str | None:
+        return self.installed().get(_normalized(self.distribution))
 
     def python(self) -> Path | None:
         if self.env_dir is None:

@@ -23,6 +23,7 @@ class LlamaFactoryBackend(TableBackend):
     log_fields = LogFields(step="current_steps", total="total_steps", loss="loss", lr="lr", eta="remaining_time")
     data_format = "sharegpt"
     data_suffix = ".json"
+    registration_hint = "train with dataset_dir: {dataset_dir}, dataset: {name}"
     dataset_location = {"dataset_dir": "{data_dir}"}
     argument_classes = {
         command: tuple(f"llamafactory.hparams.{cls}" for cls in
@@ -53,10 +54,11 @@ class LlamaFactoryBackend(TableBackend):
         python = self.python() or Path("python")
         return Invocation(argv=[str(python), "-I", str(PREDICT_SCRIPT), config_file], env=self.base_env(), cwd=Path(run_dir))
 
-    def write_registration(self, data_dir: Path, name: str, path: Path) -> None:
+    def write_registration(self, data_dir: Path, name: str, path: Path, fmt: str | None = None, *,
+                           force: bool = True) -> Path:
         from stylewrap.adapters import register_llamafactory
 
-        register_llamafactory(data_dir, name, path, self.data_format, force=True)
+        return register_llamafactory(data_dir, name, path, fmt, force=force)
 
     # how `stylewrap deploy` starts this backend's own OpenAI-compatible server
     serve_recipe = ServeRecipe(

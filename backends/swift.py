@@ -20,6 +20,7 @@ class SwiftBackend(TableBackend):
     log_fields = LogFields(step_of_total="global_step/max_steps", loss="loss", lr="learning_rate", eta="remaining_time")
     data_format = "messages"
     data_suffix = ".jsonl"
+    registration_hint = "train with --custom_dataset_info {info} --dataset {name}"
     dataset_location = {"custom_dataset_info": "{data_dir}/" + REGISTRATION_FILE}
     argument_classes = {"train": ("swift.arguments.SftArguments",), "export": ("swift.arguments.ExportArguments",)}
     export_flags = {
@@ -41,10 +42,11 @@ class SwiftBackend(TableBackend):
     }
     infer_constants = {"infer_backend": "transformers", "temperature": 0.0, "stream": False}
 
-    def write_registration(self, data_dir: Path, name: str, path: Path) -> None:
+    def write_registration(self, data_dir: Path, name: str, path: Path, fmt: str | None = None, *,
+                           force: bool = True) -> Path:
         from stylewrap.adapters import register_swift
 
-        register_swift(data_dir / REGISTRATION_FILE, name, path, self.data_format, force=True)
+        return register_swift(data_dir / REGISTRATION_FILE, name, path, fmt, force=force)
 
     # how `stylewrap deploy` starts this backend's own OpenAI-compatible server
     serve_recipe = ServeRecipe(

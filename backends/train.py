@@ -21,7 +21,7 @@ import yaml
 from stylewrap.backends import autotune
 from stylewrap.backends.base import CONFIG_DIR, OUTPUT_DIR, Launch, Progress, TableBackend, check_keys, get_backend
 from stylewrap.backends.lossplot import draw_loss
-from stylewrap.backends.modelinfo import ModelShape, model_family
+from stylewrap.backends.modelinfo import ModelShape, model_config, model_family
 from stylewrap.backends.render import DEEPSPEED_PRESETS, render, render_deepspeed
 from stylewrap.backends.steps import failure
 from stylewrap.config import StylewrapConfig, TrainConfig, load_config
@@ -141,8 +141,7 @@ def resolve_model(config: StylewrapConfig) -> str:
 
 
 def quantized_base(model: str) -> bool:
-    config_file = Path(model) / "config.json"
-    return config_file.is_file() and "quantization_config" in json.loads(config_file.read_text(encoding="utf-8"))
+    return "quantization_config" in (model_config(model) or {})
 
 
 def unified_options(config: StylewrapConfig, t: TrainConfig, model: str, dataset: dict[str, Any],
@@ -302,7 +301,7 @@ def tune(config: StylewrapConfig, backend: TableBackend, model: str, launch: Lau
         return autotune.longest_row_tokens(train_file, config.data.format, model)
 
     return autotune.tune(config.train, hardware=autotune.detect_hardware(config.train), shape=ModelShape.of(model),
-                         installed=backend.installed_distributions(), backend=backend.name,
+                         installed=backend.installed(), backend=backend.name,
                          processes_per_node=launch.nproc_per_node, nodes=launch.nnodes, row_tokens=longest_row)
 
 

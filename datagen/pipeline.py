@@ -364,9 +364,9 @@ def run_datagen(config: StylewrapConfig, job: DatagenJob) -> dict:
     if "build" in job.stages and config.datagen.output_format not in _formats():
         raise InputError(f"unknown output format {config.datagen.output_format!r}", hint=f"one of: {', '.join(_formats())}")
     if "build" in job.stages and job.register_dir:
-        from stylewrap.dataops import check_registration_backend
+        from stylewrap.dataops import registration_backend
 
-        job = replace(job, register_backend=check_registration_backend(job.register_backend or config.train.backend))
+        job = replace(job, register_backend=registration_backend(job.register_backend or config.train.backend).name)
     progress = SilentProgress()
     if api_stages and job.show_progress:
         _, *session.prior_tokens = usage_totals(*(list(read_checkpoint(out_dir / name)) for name in FILES.values()))

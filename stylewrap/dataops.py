@@ -8,38 +8,30 @@ from pathlib import Path
 
 from stylewrap.errors import InputError
 
-REGISTRATION_BACKENDS = ("llamafactory", "swift")
-
 
 @dataclass(frozen=True)
 class Registration:
-    backend: str
-    name: str
-    dataset_dir: Path
-    info: Path  # the registry file written: dataset_info.json or custom_dataset_info.json
-
-    def how_to_train(self) -> str:
-        if self.backend == "llamafactory":
-            return f"train with dataset_dir: {self.dataset_dir}, dataset: {self.name}"
-        return f"train with --custom_dataset_info {self.info} --dataset {self.name}"
+    info: Path          # the registry file written: dataset_info.json or custom_dataset_info.json
+    how_to_train: str
 
 
-def check_registration_backend(backend: str) -> str:
-    if backend not in REGISTRATION_BACKENDS:
-        raise InputError(f"cannot register a dataset with backend {backend!r}", hint=f"one of: {', '.join(REGISTRATION_BACKENDS)}")
-    return backend
+def registration_backend(name: str):
+    """The backend whose registry a dataset goes into; a one-line error for a name none has."""
+    from stylewrap.backends.base import available_backends, get_backend
+
+    try:
+        return get_backend(name)
+    except InputError:
+        raise InputError(f"cannot register a dataset with backend {name!r}",
+                         hint=f"one of: {', '.join(available_backends())}") from None
 
 
 def register_dataset(backend: str, dataset_dir: Path, name: str, path: Path, fmt: str | None = None, *,
                      force: bool = False) -> Registration:
     """Merge `name` -> `path` into the backend's registry file in `dataset_dir`, atomically."""
-    from stylewrap.adapters.registration import register_llamafactory, register_swift, swift_info_path
-
-    if check_registration_backend(backend) == "llamafactory":
-        info = register_llamafactory(dataset_dir, name, path, fmt, force=force)
-    else:
-        info = register_swift(swift_info_path(dataset_dir), name, path, fmt, force=force)
-    return Registration(backend, name, Path(dataset_dir), info)
+    chosen = registration_backend(backend)
+    info = chosen.write_registration(Path(dataset_dir), name, Path(path), fmt, force=force)
+    return Registration(info, chosen.registration_hint.format(dataset_dir=dataset_dir, info=info, name=name))
 
 
 def dataset_report(path: Path, fmt: str | None = None, *, tokenizer: Path | None = None, html_path: Path | None = None) -> dict:

@@ -8,7 +8,6 @@ from pathlib import Path
 import click
 
 from stylewrap.adapters import FORMATS
-from stylewrap.dataops import REGISTRATION_BACKENDS
 
 # the registry is plain Python (no heavy imports), so the choices are the registered formats
 FORMAT_NAMES = sorted(FORMATS)
@@ -144,7 +143,7 @@ def sample(path, output, count, seed, fmt, to) -> None:
 
 @data.command()
 @input_file
-@click.option("--backend", type=click.Choice(REGISTRATION_BACKENDS), required=True, help="Which backend's registration to write.")
+@click.option("--backend", required=True, metavar="llamafactory|swift", help="Which backend's registration to write.")
 @click.option("--dataset-dir", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="llamafactory: the folder of dataset_info.json; swift: the folder of custom_dataset_info.json.")
 @click.option("--name", required=True, help="Dataset name to register.")
@@ -155,7 +154,7 @@ def register(path, backend, dataset_dir, name, fmt, force) -> None:
     from stylewrap.dataops import register_dataset
 
     registration = register_dataset(backend, dataset_dir, name, path, fmt, force=force)
-    click.echo(f"registered {name} in {registration.info} ({registration.how_to_train()})")
+    click.echo(f"registered {name} in {registration.info} ({registration.how_to_train})")
 
 
 @data.command()

@@ -6,7 +6,6 @@ from pathlib import Path
 import click
 
 from stylewrap.cli.options import config_option, set_option
-from stylewrap.dataops import REGISTRATION_BACKENDS
 
 TEACHER_OPTIONS = [
     click.option("--style", help="Style preset name (`stylewrap styles list`) or a preset YAML path."),
@@ -93,7 +92,7 @@ REGISTER_OPTIONS = [
     click.option("--register", type=click.Path(file_okay=False, path_type=Path), metavar="DATASET_DIR",
                  help="Also register the training file in this folder's dataset_info.json (LLaMA-Factory) "
                       "or custom_dataset_info.json (ms-swift)."),
-    click.option("--register-backend", type=click.Choice(REGISTRATION_BACKENDS), default=None,
+    click.option("--register-backend", default=None, metavar="llamafactory|swift",
                  help="Whose registration --register writes (default: train.backend)."),
 ]
 
