@@ -250,11 +250,18 @@ class TableBackend:
         return found[0] if found else None
 
     def installed(self) -> dict[str, str]:
-        """Normalized name -> version of every distribution in the backend's env (empty when unknown)."""
+        """Normalized name -> version of every distribution in the backend's env (empty when unknown).
+
+        Read from the `NAME-VERSION.dist-info` folder names, as pip writes them: parsing each
+        distribution's METADATA instead costs ~0.2 s per env, on every `train`."""
         site = self.site_packages()
         if site is None:
             return {}
-        return {_normalized(dist.metadata["Name"] or ""): dist.version for dist in metadata.distributions(path=[str(site)])}
+        found = {}
+        for folder in site.glob("*.dist-info"):
+            name, _, version = folder.name[: -len(".dist-info")].partition("-")
+            found[_normalized(name)] = version
+        return found
 
     def version(self) -> str | None:
         return self.installed().get(_normalized(self.distribution))
