@@ -28,7 +28,7 @@ from typing import Any, Callable, Iterable, Literal
 from stylewrap.config import PublishConfig
 from stylewrap.errors import InputError, Location, RunFailed
 from stylewrap.fsutil import atomic_write_bytes
-from stylewrap.modelcard import (
+from stylewrap.publish.card import (
     PUBLIC_SITE,
     DatasetFileStats,
     configuration_json,
