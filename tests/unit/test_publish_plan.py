@@ -12,14 +12,9 @@ from runfixture import make_run_dir, write_safetensors
 from stylewrap.config import PublishConfig
 from stylewrap.errors import DataError, InputError, RunFailed
 from stylewrap.publish.card import dataset_file_stats
-from stylewrap.publish.plan import (
-    PlannedFile,
-    UploadPlan,
-    _retrying,
-    plan_dataset,
-    plan_model,
-    scan_for_secrets,
-)
+from stylewrap.publish.hub import _retrying
+from stylewrap.publish.plan import PlannedFile, UploadPlan, plan_dataset, plan_model
+from stylewrap.publish.scan import scan_for_secrets
 
 SECRET = modelscope_token(61)
 CONFIG = PublishConfig()
