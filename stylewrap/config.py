@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from stylewrap.errors import ConfigError, Location
 
@@ -137,14 +137,29 @@ class PublishConfig(Section):
 
 
 class BackendEnvConfig(Section):
-    executable: str | None = Field(None, description="use this llamafactory-cli / swift instead of the managed env")
+    executable: str | None = Field(None, description="use this program (a path, or a name on PATH) instead of the managed env's")
     venv: str | None = Field(None, description="use this existing virtual environment")
 
 
-class BackendsConfig(Section):
+class _BackendsConfig(Section):
     envs_dir: str | None = Field(None, description="default ~/.cache/stylewrap/envs")
-    llamafactory: BackendEnvConfig = Field(default_factory=BackendEnvConfig)
-    swift: BackendEnvConfig = Field(default_factory=BackendEnvConfig)
+
+    def of(self, name: str) -> BackendEnvConfig:
+        """`backends.<name>`; the defaults for a backend registered at run time (no section)."""
+        own = self.__dict__.get(name) if name in type(self).model_fields else None
+        return own if isinstance(own, BackendEnvConfig) else BackendEnvConfig()
+
+
+def _backends_config() -> type[_BackendsConfig]:
+    """`backends:` with one section per registered backend (`stylewrap.backends.registry`): a
+    third-party backend gets its section like the built-ins, and a misspelt name is an unknown key."""
+    from stylewrap.backends.registry import backend_names
+
+    sections = {name: (BackendEnvConfig, Field(default_factory=BackendEnvConfig)) for name in backend_names()}
+    return create_model("BackendsConfig", __base__=_BackendsConfig, __module__=__name__, **sections)
+
+
+BackendsConfig = _backends_config()
 
 
 class StylewrapConfig(Section):
@@ -362,7 +377,7 @@ SECTION_HELP = {
     "style": "the chat style to teach: a built-in preset (`stylewrap styles list`) or your own YAML",
     "datagen": "dataset generation through any OpenAI-compatible API (key from $OPENAI_API_KEY)",
     "data": "the training data; any format `stylewrap data` reads",
-    "train": "fine-tuning; backend is llamafactory or swift",
+    "train": "fine-tuning; backend is one of `stylewrap backend list` (llamafactory, swift)",
     "export": "merging a LoRA adapter into its base model",
     "deploy": "the OpenAI-compatible server",
     "publish": "ModelScope upload (token from $MODELSCOPE_API_TOKEN)",

@@ -16,7 +16,8 @@ from click.testing import CliRunner
 
 from backendloaders import backend_python, load_with_backend
 from fakeopenai import FakeServer, free_port
-from stylewrap.adapters import read_records, swift_dataset_registration
+from stylewrap.adapters import read_records
+from stylewrap.backends.swift.registration import dataset_entry as swift_dataset_registration
 from stylewrap.cli import cli
 from stylewrap.config import load_config
 from stylewrap.datagen.parsing import normalize_text
