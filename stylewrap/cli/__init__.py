@@ -85,9 +85,11 @@ class LazyGroup(click.Group):
             with formatter.section("Commands"):
                 formatter.write_dl(rows)
 
-    def invoke(self, ctx: click.Context):
+    def invoke(self, ctx: click.Context) -> None:
         try:
-            return super().invoke(ctx)
+            # a command's return value is dropped: `main()` reads what `cli.main` returns as the exit code
+            super().invoke(ctx)
+            return None
         except StylewrapError as exc:
             if debug_enabled():
                 raise
@@ -117,9 +119,11 @@ def cli() -> None:
 
 
 def main() -> None:
-    # standalone_mode=False so Ctrl-C ends with the conventional 130, not Click's "Aborted!" and 1
+    # standalone_mode=False so Ctrl-C ends with the conventional 130, not Click's "Aborted!" and 1.
+    # In that mode Click *returns* the code of `ctx.exit(n)` / `raise Exit(n)` instead of exiting
+    # (and None on success, as LazyGroup.invoke drops commands' return values): it is the exit status.
     try:
-        cli.main(prog_name="stylewrap", standalone_mode=False)
+        returned = cli.main(prog_name="stylewrap", standalone_mode=False)
     except (KeyboardInterrupt, click.exceptions.Abort):
         click.echo("interrupted", err=True)
         sys.exit(130)
@@ -128,3 +132,4 @@ def main() -> None:
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)
+    sys.exit(returned or 0)
