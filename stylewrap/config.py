@@ -8,7 +8,9 @@ from the environment at the moment of use (`stylewrap.secrets`).
 from __future__ import annotations
 
 import difflib
+import logging
 import os
+import stat
 from pathlib import Path
 from typing import Any, Literal
 
@@ -18,6 +20,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from stylewrap.errors import ConfigError, Location
 
 CONFIG_FILENAME = "stylewrap.yaml"
+# "config: PATH" goes here on every load; the CLI shows it on stderr, so scripted stdout stays clean
+log = logging.getLogger("stylewrap.config")
 ENV_PREFIX = "STYLEWRAP_"
 
 
@@ -305,14 +309,54 @@ def _raise_validation(
     raise ConfigError(err["msg"].lower(), location=where) from None
 
 
-def find_config(start: Path | None = None) -> Path | None:
-    """stylewrap.yaml in `start` or the nearest parent folder."""
+# A folder holding one of these is a project root: the search for stylewrap.yaml ends there.
+PROJECT_MARKERS = (".git", ".hg", ".svn")
+
+
+def search_folders(start: Path | None = None, home: Path | None = None) -> list[Path]:
+    """The folders searched for stylewrap.yaml: `start` and its parents up to the first project root
+    (a VCS checkout) or the user's home folder, whichever comes first; a file further up belongs to
+    someone or something else and is never trusted by accident."""
     here = (start or Path.cwd()).resolve()
+    home = (home or Path.home()).resolve()
+    folders = []
     for folder in (here, *here.parents):
+        folders.append(folder)
+        if folder == home or any((folder / marker).exists() for marker in PROJECT_MARKERS):
+            break
+    return folders
+
+
+def find_config(start: Path | None = None, home: Path | None = None) -> Path | None:
+    """stylewrap.yaml in `start` or the nearest parent, within the project/home boundary."""
+    for folder in search_folders(start, home):
         candidate = folder / CONFIG_FILENAME
         if candidate.is_file():
             return candidate
     return None
+
+
+def check_trusted(path: Path) -> None:
+    """Refuse a config another user could have written: it names the programs `train` starts and
+    the endpoint that receives the API key and the data."""
+    info = path.stat()
+    if hasattr(os, "getuid") and info.st_uid != os.getuid():
+        raise ConfigError(
+            f"refusing a config owned by another user (uid {info.st_uid}, you are {os.getuid()})",
+            location=Location(path), hint="it could name the programs stylewrap runs; copy it and pass --config",
+        )
+    if info.st_mode & 0o022:
+        raise ConfigError(
+            f"refusing a config writable by group or others (mode {stat.filemode(info.st_mode)})",
+            location=Location(path), hint=f"chmod go-w {path}",
+        )
+
+
+def _announce(config_path: Path | None, searched: list[Path] | None) -> None:
+    if config_path is not None:
+        log.info("config: %s", config_path.resolve())
+    elif searched:
+        log.info("config: none, defaults used (no %s from %s up to %s)", CONFIG_FILENAME, searched[0], searched[-1])
 
 
 def load_config(
@@ -324,6 +368,7 @@ def load_config(
 ) -> StylewrapConfig:
     """Load, override and validate. `path=None` searches upward from cwd, else uses defaults."""
     environ = dict(os.environ if environ is None else environ)
+    searched = search_folders() if not path and search else None
     config_path = Path(path) if path else (find_config() if search else None)
     data: dict = {}
     lines: dict[tuple, int] = {}
@@ -331,11 +376,13 @@ def load_config(
     if config_path is not None:
         if not config_path.is_file():
             raise ConfigError("config file not found", location=Location(config_path), hint="run `stylewrap init`")
+        check_trusted(config_path)
         try:
             text = config_path.read_text(encoding="utf-8")
         except UnicodeDecodeError as exc:
             raise ConfigError(f"not UTF-8 ({exc.reason})", location=Location(config_path)) from None
         data, lines = _load_yaml_with_lines(text, source)
+    _announce(config_path, searched)
     override_sources: dict[tuple, str] = {}
     for path_parts, value, origin in _env_overrides(environ):
         _set_path(data, path_parts, value, origin)

@@ -8,6 +8,7 @@ messages and exit codes; set STYLEWRAP_DEBUG=1 for the traceback.
 from __future__ import annotations
 
 import importlib
+import logging
 import os
 import sys
 
@@ -116,6 +117,30 @@ def cli() -> None:
 
     Wraps LLaMA-Factory (llamafactory-cli) and ms-swift (swift), each in its own environment.
     """
+    show_notices_on_stderr()
+
+
+class StderrNotices(logging.Handler):
+    """Library notices (e.g. `config: PATH`) as lines on stderr, each said once per command."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.said: set[str] = set()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        line = self.format(record)
+        if line not in self.said:
+            self.said.add(line)
+            click.echo(line, err=True)
+
+
+def show_notices_on_stderr() -> None:
+    logger = logging.getLogger("stylewrap")
+    for handler in [h for h in logger.handlers if isinstance(h, StderrNotices)]:
+        logger.removeHandler(handler)
+    logger.addHandler(StderrNotices())
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
 
 
 def main() -> None:
