@@ -216,15 +216,6 @@ def make_server(upstream: Upstream, host: str = "127.0.0.1", port: int = 7860, *
     return httpd
 
 
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def run_app(base_url: str | None, model: str | None, api_key_env: str | None, host: str, port: int, *, on_ready=None) -> None:
     """Serve the page for an endpoint (default: the running stylewrap server) until Ctrl-C."""
     from stylewrap.serve.chat import resolve_endpoint
@@ -234,10 +225,10 @@ def run_app(base_url: str | None, model: str | None, api_key_env: str | None, ho
 
 
 def serve(upstream: Upstream, host: str, port: int, *, on_ready=None) -> None:
+    from stylewrap.serve.servers import warn_if_exposed
+
     httpd = make_server(upstream, host, port)
-    if not is_loopback(host):
-        log.warning("warning: the page listens on %s: every machine that can reach this one can open it; "
-                    "only the link with its token lets it in, and it spends the endpoint's key", host)
+    warn_if_exposed(host, "the page", "only the link with its token lets one in, and it spends the endpoint's key")
     if on_ready:
         shown = f"[{host}]" if ":" in host else host
         on_ready(f"http://{shown}:{httpd.server_address[1]}/?token={httpd.RequestHandlerClass.token}")
