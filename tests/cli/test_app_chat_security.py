@@ -196,8 +196,9 @@ def test_listening_on_every_interface_warns(fake, env, tmp_path):
 
 @pytest.mark.parametrize("host, warned", [("0.0.0.0", True), ("127.0.0.1", False)])
 def test_deploy_on_every_interface_warns(tmp_path, host, warned):
+    (tmp_path / ".git").mkdir()  # no config from above
     done = run_stylewrap("deploy", "--dry-run", "--host", host, "--model", tmp_path, cwd=tmp_path,
-                         env={"HOME": str(tmp_path), "STYLEWRAP_STATE_DIR": str(tmp_path / "servers")})
+                         env={"STYLEWRAP_STATE_DIR": str(tmp_path / "servers")})
     assert done.returncode == 0, done.stderr
     assert ("warning: the server listens on 0.0.0.0" in done.stderr) == warned
     assert "warning" not in done.stdout
