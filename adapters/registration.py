@@ -9,17 +9,35 @@ FILE`, a JSON list of DatasetMeta dicts: dataset_name, dataset_path (relative to
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
+
+import filelock
 
 from stylewrap.adapters.files import detect_format, format_named, read_records
 from stylewrap.adapters.jsonstream import iter_raw_rows
-from stylewrap.errors import DataError, Location
+from stylewrap.errors import DataError, Location, RunFailed
 from stylewrap.fsutil import atomic_write_json, atomic_write_text
 
 LLAMAFACTORY_INFO = "dataset_info.json"
 SWIFT_INFO = "custom_dataset_info.json"
+LOCK_TIMEOUT_S = 120.0
+
+
+@contextlib.contextmanager
+def registry_lock(info_path: Path) -> Iterator[None]:
+    """One registration at a time per registry file: each one reads, merges and rewrites the whole
+    file, so two at once would each drop the other's entry. The lock sits beside the real file (a
+    symlinked registry is locked where it lives); `filelock` releases it when the process dies."""
+    real = Path(os.path.realpath(info_path))
+    try:
+        with filelock.FileLock(real.with_name(f".{real.name}.lock"), timeout=LOCK_TIMEOUT_S):
+            yield
+    except filelock.Timeout:
+        raise RunFailed(f"another registration has held {real} for {LOCK_TIMEOUT_S:.0f} s", hint="try again when it ends") from None
 
 
 def file_columns(path: str | Path, fmt: str | None = None, unreadable: Callable[[dict], str | None] | None = None) -> set[str]:
@@ -106,10 +124,17 @@ def register_llamafactory(dataset_dir: str | Path, name: str, file_path: str | P
     dataset_dir = Path(dataset_dir)
     info_path = dataset_dir / LLAMAFACTORY_INFO
     entry = llamafactory_entry(dataset_dir, file_path, fmt)
+    dataset_dir.mkdir(parents=True, exist_ok=True)
+    with registry_lock(info_path):
+        _merge_llamafactory(info_path, name, entry, force)
+    return info_path
+
+
+def _merge_llamafactory(info_path: Path, name: str, entry: dict, force: bool) -> None:
     text, info = _load_info(info_path, dict)
     if name in info:
         if info[name] == entry:
-            return info_path
+            return
         if not force:
             raise DataError(
                 f"dataset {name!r} is already registered with another definition: {json.dumps(info[name], ensure_ascii=False)}",
@@ -118,12 +143,11 @@ def register_llamafactory(dataset_dir: str | Path, name: str, file_path: str | P
             )
         info[name] = entry
         atomic_write_json(info_path, info, indent=len(_indent_of(text or "")))
-        return info_path
+        return
     new_text = _appended(text, name, entry) if text is not None else None
     if new_text is None or json.loads(new_text) != {**info, name: entry}:
         new_text = json.dumps({**info, name: entry}, ensure_ascii=False, indent=2) + "\n"
     atomic_write_text(info_path, new_text)
-    return info_path
 
 
 def swift_dataset_registration(name: str, file_path: str | Path, fmt: str | None = None) -> dict:
@@ -140,11 +164,18 @@ def register_swift(info_path: str | Path, name: str, file_path: str | Path, fmt:
     for _ in read_records(file_path, fmt):
         pass
     entry = swift_dataset_registration(name, file_path, fmt)
+    info_path.parent.mkdir(parents=True, exist_ok=True)
+    with registry_lock(info_path):
+        _merge_swift(info_path, name, entry, force)
+    return info_path
+
+
+def _merge_swift(info_path: Path, name: str, entry: dict, force: bool) -> None:
     _, entries = _load_info(info_path, list)
     for index, existing in enumerate(entries):
         if isinstance(existing, dict) and existing.get("dataset_name") == name:
             if existing == entry:
-                return info_path
+                return
             if not force:
                 raise DataError(
                     f"dataset {name!r} is already registered with another definition",
@@ -156,7 +187,6 @@ def register_swift(info_path: str | Path, name: str, file_path: str | Path, fmt:
     else:
         entries.append(entry)
     atomic_write_json(info_path, entries)
-    return info_path
 
 
 def swift_info_path(dataset_dir: str | Path) -> Path:
