@@ -26,7 +26,8 @@ ENV_PREFIX = "STYLEWRAP_"
 
 
 class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    # inf/nan are never a meaningful epoch count, learning rate or price
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
 
 class StyleConfig(Section):
@@ -176,8 +177,53 @@ class StylewrapConfig(Section):
 # ---------------------------------------------------------------- YAML with line numbers
 
 
+# Bounds on what a YAML file may expand to: a config has ~150 values and nests 4 levels. Aliases
+# make a document of 1 kB stand for 10^9 values ("billion laughs"), deep nesting exhausts the stack.
+MAX_YAML_DEPTH = 64
+MAX_YAML_NODES = 100_000
+
+
 class _LineLoader(yaml.SafeLoader):
-    """SafeLoader that remembers the line of every mapping key, and rejects duplicate keys."""
+    """SafeLoader that remembers the line of every mapping key, rejects duplicate keys, and refuses
+    documents nested deeper than MAX_YAML_DEPTH or expanding (aliases followed) past MAX_YAML_NODES."""
+
+    depth = 0
+
+    def compose_node(self, parent, index):
+        self.depth += 1
+        try:
+            if self.depth > MAX_YAML_DEPTH:
+                mark = self.peek_event().start_mark
+                raise ConfigError(f"nested deeper than {MAX_YAML_DEPTH} levels",
+                                  location=Location(getattr(self, "name", None), mark.line + 1))
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+
+
+def _check_expansion(node: yaml.Node, name: str) -> None:
+    """Count the values `node` stands for with every alias expanded, in time linear in the document."""
+    sizes: dict[int, int] = {}
+    in_progress: set[int] = set()
+
+    def size(item: yaml.Node) -> int:
+        key = id(item)
+        if key in sizes:
+            return sizes[key]
+        if key in in_progress:
+            raise ConfigError("an alias refers to a value that contains it", location=Location(name, item.start_mark.line + 1))
+        in_progress.add(key)
+        children = item.value if isinstance(item, yaml.SequenceNode) else (
+            [part for pair in item.value for part in pair] if isinstance(item, yaml.MappingNode) else [])
+        total = 1 + sum(size(child) for child in children)
+        in_progress.discard(key)
+        if total > MAX_YAML_NODES:
+            raise ConfigError(f"expands to more than {MAX_YAML_NODES} values through its aliases (&anchor / *alias)",
+                              location=Location(name, item.start_mark.line + 1), hint="write the values out instead of aliasing them")
+        sizes[key] = total
+        return total
+
+    size(node)
 
 
 def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
@@ -199,12 +245,20 @@ def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode, deep: bool =
 _LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
 
+def read_yaml_mapping(text: str, name: str) -> dict:
+    """A YAML mapping, bounded like stylewrap.yaml (depth, alias expansion), errors as file:line."""
+    return _load_yaml_with_lines(text, name)[0]
+
+
 def _load_yaml_with_lines(text: str, name: str) -> tuple[dict, dict[tuple, int]]:
     loader = _LineLoader(text)
     loader.name = name
     loader.key_lines = {}
     try:
-        data = loader.get_single_data()
+        node = loader.get_single_node()
+        if node is not None:
+            _check_expansion(node, name)
+        data = loader.construct_document(node) if node is not None else None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         raise ConfigError(
@@ -296,8 +350,11 @@ def _raise_validation(
 ) -> None:
     err = exc.errors()[0]
     path = tuple(str(p) for p in err["loc"])
-    if path in override_sources:
-        source, lines = override_sources[path], {}
+    # an override of the value or of any section above it is what put the bad value there
+    for depth in range(len(path), 0, -1):
+        if path[:depth] in override_sources:
+            source, lines = override_sources[path[:depth]], {}
+            break
     line = None
     for depth in range(len(path), 0, -1):
         line = lines.get(path[:depth])
