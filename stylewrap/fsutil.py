@@ -37,7 +37,7 @@ def atomic_writer(path: str | os.PathLike, mode: str = "w", encoding: str | None
     usual 0666 less the umask (not mkstemp's 0600, which a backend running as another user cannot
     read); a file without its owner's write permission is refused, not silently replaced."""
     target = Path(os.path.realpath(path))
-    target.parent.mkdir(parents=True, exist_ok=True)
+    created = _make_folders(target.parent)
     existing = target.stat() if target.exists() else None
     if existing is not None and not existing.st_mode & stat.S_IWUSR:
         raise InputError(f"read-only (mode {stat.filemode(existing.st_mode)}); not replaced", location=Location(path),
@@ -55,7 +55,21 @@ def atomic_writer(path: str | os.PathLike, mode: str = "w", encoding: str | None
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp_name)
+        for folder in created:  # a failed write leaves no empty folders behind either
+            with contextlib.suppress(OSError):
+                folder.rmdir()
         raise
+
+
+def _make_folders(folder: Path) -> list[Path]:
+    """mkdir -p `folder`; the folders it made, deepest first."""
+    missing = []
+    while not folder.exists():
+        missing.append(folder)
+        folder = folder.parent
+    for made in reversed(missing):
+        made.mkdir(exist_ok=True)
+    return missing
 
 
 def atomic_write_text(path: str | os.PathLike, text: str, *, new_mode: int | None = None) -> Path:
