@@ -74,6 +74,13 @@ def _tools_of(row: dict, key: str = "tools") -> str | None:
         return json.dumps(tools, ensure_ascii=False)
     if not isinstance(tools, str):
         raise RowProblem(key, f"must be a JSON string or list, got {type(tools).__name__}")
+    # both backends json.loads the string when they build the prompt: a row that is not JSON fails there
+    try:
+        parsed = json.loads(tools)
+    except ValueError as exc:
+        raise RowProblem(key, f"a tools string must hold a JSON list of tools: {getattr(exc, 'msg', exc)}") from None
+    if not isinstance(parsed, (list, dict)):
+        raise RowProblem(key, f"a tools string must hold a JSON list of tools, got {type(parsed).__name__}")
     return tools
 
 

@@ -7,13 +7,32 @@ Each backend unit writes its own registry (`stylewrap.backends.<name>.registrati
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
+
+import filelock
 
 from stylewrap.adapters.files import read_records
 from stylewrap.adapters.jsonstream import iter_raw_rows
-from stylewrap.errors import DataError, Location
+from stylewrap.errors import DataError, Location, RunFailed
+
+LOCK_TIMEOUT_S = 120.0
+
+
+@contextlib.contextmanager
+def registry_lock(info_path: Path) -> Iterator[None]:
+    """One registration at a time per registry file: each one reads, merges and rewrites the whole
+    file, so two at once would each drop the other's entry. The lock sits beside the real file (a
+    symlinked registry is locked where it lives); `filelock` releases it when the process dies."""
+    real = Path(os.path.realpath(info_path))
+    try:
+        with filelock.FileLock(real.with_name(f".{real.name}.lock"), timeout=LOCK_TIMEOUT_S):
+            yield
+    except filelock.Timeout:
+        raise RunFailed(f"another registration has held {real} for {LOCK_TIMEOUT_S:.0f} s", hint="try again when it ends") from None
 
 
 def file_columns(path: str | Path, fmt: str | None = None, unreadable: Callable[[dict], str | None] | None = None) -> set[str]:

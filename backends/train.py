@@ -16,7 +16,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
-import yaml
 
 from stylewrap.backends import autotune
 from stylewrap.backends.base import CONFIG_DIR, OUTPUT_DIR, Launch, StepProgress, TableBackend, check_keys, get_backend
@@ -24,7 +23,7 @@ from stylewrap.backends.lossplot import draw_loss
 from stylewrap.backends.modelinfo import ModelShape, model_config, model_family
 from stylewrap.backends.render import DEEPSPEED_PRESETS, render, render_deepspeed
 from stylewrap.backends.steps import failure
-from stylewrap.config import StylewrapConfig, TrainConfig, load_config
+from stylewrap.config import StylewrapConfig, TrainConfig, load_config, read_yaml_mapping
 from stylewrap.errors import ConfigError, DataError, InputError, Location
 from stylewrap.fsutil import atomic_write_text
 from stylewrap.rundir import RunInfo
@@ -64,7 +63,7 @@ def list_presets() -> list[str]:
 
 def load_preset(name: str) -> dict[str, Any]:
     path = preset_path(name)
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    data = read_yaml_mapping(path.read_text(encoding="utf-8"), str(path))
     if not isinstance(data.get("config"), dict):
         raise ConfigError("a preset needs a `config:` mapping of stylewrap.yaml sections", location=Location(path))
     return data

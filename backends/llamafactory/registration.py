@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Callable
 
 from stylewrap.adapters.files import detect_format
-from stylewrap.adapters.registration import appended_entry, file_columns, indent_of, load_registry
+from stylewrap.adapters.registration import appended_entry, file_columns, indent_of, load_registry, registry_lock
 from stylewrap.errors import DataError, Location
 from stylewrap.fsutil import atomic_write_json, atomic_write_text
 
@@ -103,10 +103,17 @@ def register(dataset_dir: str | Path, name: str, file_path: str | Path, fmt: str
     dataset_dir = Path(dataset_dir)
     info_path = dataset_dir / INFO_FILE
     entry = dataset_entry(dataset_dir, file_path, fmt)
+    dataset_dir.mkdir(parents=True, exist_ok=True)
+    with registry_lock(info_path):
+        _merge(info_path, name, entry, force)
+    return info_path
+
+
+def _merge(info_path: Path, name: str, entry: dict, force: bool) -> None:
     text, info = load_registry(info_path, dict)
     if name in info:
         if info[name] == entry:
-            return info_path
+            return
         if not force:
             raise DataError(
                 f"dataset {name!r} is already registered with another definition: {json.dumps(info[name], ensure_ascii=False)}",
@@ -115,9 +122,8 @@ def register(dataset_dir: str | Path, name: str, file_path: str | Path, fmt: str
             )
         info[name] = entry
         atomic_write_json(info_path, info, indent=len(indent_of(text or "")))
-        return info_path
+        return
     new_text = appended_entry(text, name, entry) if text is not None else None
     if new_text is None or json.loads(new_text) != {**info, name: entry}:
         new_text = json.dumps({**info, name: entry}, ensure_ascii=False, indent=2) + "\n"
     atomic_write_text(info_path, new_text)
-    return info_path

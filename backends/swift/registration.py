@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 
 from stylewrap.adapters.files import detect_format, read_records
-from stylewrap.adapters.registration import load_registry
+from stylewrap.adapters.registration import load_registry, registry_lock
 from stylewrap.errors import DataError, Location
 from stylewrap.fsutil import atomic_write_json
 
@@ -40,11 +40,18 @@ def register(info_path: str | Path, name: str, file_path: str | Path, fmt: str |
     for _ in read_records(file_path, fmt):
         pass
     entry = dataset_entry(name, file_path, fmt)
+    info_path.parent.mkdir(parents=True, exist_ok=True)
+    with registry_lock(info_path):
+        _merge(info_path, name, entry, force)
+    return info_path
+
+
+def _merge(info_path: Path, name: str, entry: dict, force: bool) -> None:
     _, entries = load_registry(info_path, list)
     for index, existing in enumerate(entries):
         if isinstance(existing, dict) and existing.get("dataset_name") == name:
             if existing == entry:
-                return info_path
+                return
             if not force:
                 raise DataError(
                     f"dataset {name!r} is already registered with another definition",
@@ -56,4 +63,3 @@ def register(info_path: str | Path, name: str, file_path: str | Path, fmt: str |
     else:
         entries.append(entry)
     atomic_write_json(info_path, entries)
-    return info_path

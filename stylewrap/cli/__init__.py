@@ -8,6 +8,7 @@ messages and exit codes; set STYLEWRAP_DEBUG=1 for the traceback.
 from __future__ import annotations
 
 import importlib
+import logging
 import os
 import sys
 
@@ -85,9 +86,11 @@ class LazyGroup(click.Group):
             with formatter.section("Commands"):
                 formatter.write_dl(rows)
 
-    def invoke(self, ctx: click.Context):
+    def invoke(self, ctx: click.Context) -> None:
         try:
-            return super().invoke(ctx)
+            # a command's return value is dropped: `main()` reads what `cli.main` returns as the exit code
+            super().invoke(ctx)
+            return None
         except StylewrapError as exc:
             if debug_enabled():
                 raise
@@ -114,12 +117,38 @@ def cli() -> None:
 
     Wraps LLaMA-Factory (llamafactory-cli) and ms-swift (swift), each in its own environment.
     """
+    show_notices_on_stderr()
+
+
+class StderrNotices(logging.Handler):
+    """Library notices (e.g. `config: PATH`) as lines on stderr, each said once per command."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.said: set[str] = set()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        line = self.format(record)
+        if line not in self.said:
+            self.said.add(line)
+            click.echo(line, err=True)
+
+
+def show_notices_on_stderr() -> None:
+    logger = logging.getLogger("stylewrap")
+    for handler in [h for h in logger.handlers if isinstance(h, StderrNotices)]:
+        logger.removeHandler(handler)
+    logger.addHandler(StderrNotices())
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
 
 
 def main() -> None:
-    # standalone_mode=False so Ctrl-C ends with the conventional 130, not Click's "Aborted!" and 1
+    # standalone_mode=False so Ctrl-C ends with the conventional 130, not Click's "Aborted!" and 1.
+    # In that mode Click *returns* the code of `ctx.exit(n)` / `raise Exit(n)` instead of exiting
+    # (and None on success, as LazyGroup.invoke drops commands' return values): it is the exit status.
     try:
-        cli.main(prog_name="stylewrap", standalone_mode=False)
+        returned = cli.main(prog_name="stylewrap", standalone_mode=False)
     except (KeyboardInterrupt, click.exceptions.Abort):
         click.echo("interrupted", err=True)
         sys.exit(130)
@@ -128,3 +157,4 @@ def main() -> None:
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)
+    sys.exit(returned or 0)

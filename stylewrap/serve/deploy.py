@@ -68,6 +68,8 @@ def plan(request: DeployRequest, config: StylewrapConfig) -> DeployPlan:
     api_key_env = request.api_key_env or cfg.api_key_env
     if api_key_env and not os.environ.get(api_key_env):
         raise InputError(f"--api-key-env {api_key_env}: that environment variable is empty or unset")
+    servers.warn_if_exposed(host, "the server", "it needs the key in $" + api_key_env if api_key_env
+                            else "with no --api-key-env anyone of them can use the model")
     extra_args = {**cfg.extra_args, **request.extra_args}
     batching = backend.serve_recipe.adapter_breaks_batching
     if adapter is not None and batching and int(extra_args.get(batching, 1)) > 1:
