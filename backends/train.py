@@ -21,7 +21,8 @@ from stylewrap.backends import autotune
 from stylewrap.backends.base import CONFIG_DIR, OUTPUT_DIR, Launch, StepProgress, TableBackend, check_keys, get_backend
 from stylewrap.backends.lossplot import draw_loss
 from stylewrap.backends.modelinfo import ModelShape, model_config, model_family
-from stylewrap.backends.render import DEEPSPEED_PRESETS, render, render_deepspeed
+from stylewrap.backends.deepspeed import DEEPSPEED_PRESETS
+from stylewrap.backends.render import render, render_deepspeed
 from stylewrap.backends.steps import failure
 from stylewrap.config import StylewrapConfig, TrainConfig, load_config, read_yaml_mapping
 from stylewrap.errors import ConfigError, DataError, InputError, Location

@@ -31,7 +31,7 @@ class Section(BaseModel):
 
 
 class StyleConfig(Section):
-    preset: str = Field("translational", description="built-in preset name or path to a preset YAML")
+    preset: str = Field("translational", description="the style: a built-in style name (`stylewrap styles list`) or a style YAML path")
     system_prompt: str | None = Field(None, description="system prompt baked into training rows / compare")
 
 
@@ -101,7 +101,7 @@ class TrainConfig(Section):
     group_by_length: bool | None = Field(None, description="None: on a GPU, batches of similar-length rows when not packing")
     attention: Literal["auto", "sdpa", "flash_attn", "eager"] = Field("auto", description="auto: flash_attn when the backend env has flash-attn, else sdpa, on a GPU")
     liger_kernel: bool | None = Field(None, description="None: on a GPU, when liger-kernel is in the backend env and supports the model")
-    deepspeed: str | None = Field(None, description="zero2, zero3, zero3_offload or a JSON path")
+    deepspeed: str | None = Field(None, description="a DeepSpeed preset (`stylewrap train --help` lists them) or a JSON path")
     max_grad_norm: float = Field(1.0, gt=0)
     auto: bool = Field(True, description="choose the unset speed settings above from the GPU, the model and the data (false: the backend's defaults)")
     gpu_memory_gib: float | None = Field(None, ge=0, description="plan for GPUs with this much free memory instead of asking nvidia-smi (0: no GPU)")
@@ -478,7 +478,7 @@ def config_as_yaml(config: StylewrapConfig) -> str:
 # ---------------------------------------------------------------- scaffold
 
 SECTION_HELP = {
-    "style": "the chat style to teach: a built-in preset (`stylewrap styles list`) or your own YAML",
+    "style": "the chat style to teach: a built-in style (`stylewrap styles list`) or your own YAML",
     "datagen": "dataset generation through any OpenAI-compatible API (key from $OPENAI_API_KEY)",
     "data": "the training data; any format `stylewrap data` reads",
     "train": "fine-tuning; backend is one of `stylewrap backend list` (llamafactory, swift)",

@@ -22,7 +22,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "init": ("stylewrap.cli.init_cmd", "init", "Scaffold a project: a commented stylewrap.yaml."),
     "config": ("stylewrap.cli.config_cmd", "config", "Show or validate the effective configuration."),
     "datagen": ("stylewrap.cli.datagen_cmd", "datagen", "Generate a style dataset through an OpenAI-compatible API."),
-    "styles": ("stylewrap.cli.styles_cmd", "styles", "List and show style presets."),
+    "styles": ("stylewrap.cli.styles_cmd", "styles", "List and show styles."),
     "data": ("stylewrap.cli.data_cmd", "data", "Validate, convert, inspect and register datasets."),
     "backend": ("stylewrap.cli.backend_cmd", "backend", "Install and check the backends' own environments."),
     "render": ("stylewrap.cli.train_cmd", "render", "Write the backend configs a training run would use."),

@@ -26,7 +26,7 @@ FLOORS = [
                 "stylewrap.rundir", "stylewrap.config", "stylewrap.templates")),
     ("formats", ("stylewrap.adapters",)),
     ("backends", ("stylewrap.backends",)),
-    ("features", ("stylewrap.serve", "stylewrap.publish", "stylewrap.datagen", "stylewrap.eval", "stylewrap.dataops",
+    ("features", ("stylewrap.serve", "stylewrap.publish", "stylewrap.datagen", "stylewrap.eval", "stylewrap.pipeline", "stylewrap.dataops",
                   "stylewrap.project", "stylewrap.demo", "stylewrap.tinymodel", "stylewrap._tinymodel_build",
                   "stylewrap.demogrammar")),
     ("cli", ("stylewrap.cli", "stylewrap.__main__")),
