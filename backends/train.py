@@ -260,7 +260,8 @@ def plan_training(config: StylewrapConfig, *, backend_name: str | None = None, l
     model = resolve_model(config)
     resume_checkpoint = None
     if resume:
-        run_dir = resumable_run(config, backend.name)
+        # a caller that knows the run (`stylewrap run`, from its lock file) names it; else the newest unfinished
+        run_dir = Path(run_dir) if run_dir else resumable_run(config, backend.name)
         checkpoint = latest_checkpoint(run_dir / OUTPUT_DIR)
         resume_checkpoint = str(checkpoint.relative_to(run_dir))
     run_dir = Path(run_dir) if run_dir else new_run_dir(config, backend.name, config.train.method)

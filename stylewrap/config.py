@@ -64,6 +64,7 @@ class DataConfig(Section):
     format: str | None = Field(None, description="force a format instead of auto-detecting")
     dataset_name: str = "stylewrap_style"
     val_size: float = Field(0.0, ge=0, lt=1)
+    prepared_dir: str = Field("data/prepared", description="where `stylewrap run` writes the validated, deduplicated, split and registered data")
 
 
 class TrainConfig(Section):

@@ -19,6 +19,7 @@ from stylewrap.errors import StylewrapError
 # name -> (module, attribute, one-line help). The help is here so `stylewrap --help` needs no import.
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "init": ("stylewrap.cli.init_cmd", "init", "Scaffold a project: a commented stylewrap.yaml."),
+    "run": ("stylewrap.cli.run_cmd", "run", "The whole path from one stylewrap.yaml; up-to-date stages skipped."),
     "config": ("stylewrap.cli.config_cmd", "config", "Show or validate the effective configuration."),
     "datagen": ("stylewrap.cli.datagen_cmd", "datagen", "Generate a style dataset through an OpenAI-compatible API."),
     "styles": ("stylewrap.cli.styles_cmd", "styles", "List and show style presets."),
