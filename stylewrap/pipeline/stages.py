@@ -309,15 +309,15 @@ def deploy_off(config: StylewrapConfig) -> str | None:
 
 
 def run_deploy(ctx: StageContext) -> Outcome:
-    from stylewrap import server
-    from stylewrap.deploy import DeployRequest, start
+    from stylewrap.serve import servers
+    from stylewrap.serve.deploy import DeployRequest, start
 
     port = ctx.config.deploy.port
     # the server of an earlier pass serves the old weights: it gives way to the new one
-    for record in server.all_records():
-        if record.port == port and server.is_running(record):
+    for record in servers.all_records():
+        if record.port == port and servers.is_running(record):
             ctx.report(f"deploy: stopping the server on port {port} (pid {record.pid}) that serves an older build")
-            server.stop(record)
+            servers.stop(record)
     with ctx.console.status(f"deploy: starting the server on port {port}"):
         record = start(DeployRequest(run_dir=ctx.run_dir()), ctx.config)
     return Outcome({"url": record.base_url, "port": record.port, "pid": record.pid, "models": record.models},
@@ -325,10 +325,10 @@ def run_deploy(ctx: StageContext) -> Outcome:
 
 
 def deploy_missing(ctx: StageContext) -> str | None:
-    from stylewrap import server
+    from stylewrap.serve import servers
 
     pid, port = ctx.output("deploy", "pid"), ctx.output("deploy", "port")
-    live = [r for r in server.all_records() if r.port == port and r.pid == pid and server.is_running(r)]
+    live = [r for r in servers.all_records() if r.port == port and r.pid == pid and servers.is_running(r)]
     return None if live else f"the server on port {port} is not running"
 
 
@@ -340,7 +340,7 @@ def publish_off(config: StylewrapConfig) -> str | None:
 
 
 def run_publish(ctx: StageContext) -> Outcome:
-    from stylewrap.publish import publish_dataset, publish_model
+    from stylewrap.publish.hub import publish_dataset, publish_model
 
     result = publish_model(ctx.run_dir(), ctx.config.publish, report=ctx.report)
     outputs = {"repo": result.plan.repo_id, "url": result.url}
@@ -358,8 +358,8 @@ STAGES: tuple[Stage, ...] = (
     Stage("train", ("train", "style"), "stylewrap.backends.train.execute", run_train, train_inputs, train_missing, _always),
     Stage("export", ("export",), "stylewrap.backends.export.export_run", run_export, _no_inputs, export_missing, export_off),
     Stage("eval", ("style",), "stylewrap.backends.compare.run_compare", run_eval, _no_inputs, eval_missing, _always),
-    Stage("deploy", ("deploy",), "stylewrap.deploy.start", run_deploy, _no_inputs, deploy_missing, deploy_off),
-    Stage("publish", ("publish",), "stylewrap.publish.publish_model", run_publish, _no_inputs,
+    Stage("deploy", ("deploy",), "stylewrap.serve.deploy.start", run_deploy, _no_inputs, deploy_missing, deploy_off),
+    Stage("publish", ("publish",), "stylewrap.publish.hub.publish_model", run_publish, _no_inputs,
           lambda ctx: None, publish_off),
 )
 STAGE_NAMES: tuple[str, ...] = tuple(stage.name for stage in STAGES)
