@@ -451,10 +451,15 @@ class LogTail:
         self.path = path
         self.offset = 0
         self.partial = ""
+        self.inode: int | None = None
 
     def lines(self) -> list[str]:
         if not self.path.is_file():
             return []
+        stat = self.path.stat()
+        if stat.st_size < self.offset or stat.st_ino != self.inode:
+            # a new file, or the backend started it again (LLaMA-Factory does when it resumes from a checkpoint)
+            self.offset, self.partial, self.inode = 0, "", stat.st_ino
         with open(self.path, encoding="utf-8", errors="replace") as handle:
             handle.seek(self.offset)
             chunk = handle.read()
