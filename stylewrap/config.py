@@ -371,6 +371,10 @@ SECTION_HELP = {
 }
 
 
+# sections whose presence in stylewrap.yaml turns a `stylewrap run` stage on
+OPTIONAL_STAGE_SECTIONS = ("datagen", "deploy", "publish")
+
+
 def commented_yaml(model: type[BaseModel] = StylewrapConfig) -> str:
     """Every section and key with its default and description, for `stylewrap init`."""
     out = [
@@ -395,7 +399,11 @@ def commented_yaml(model: type[BaseModel] = StylewrapConfig) -> str:
 
     for name, field in model.model_fields.items():
         out.append(f"# {SECTION_HELP.get(name, name)}")
+        start = len(out)
         out.append(f"{name}:")
         emit(field.annotation, 1)
+        if name in OPTIONAL_STAGE_SECTIONS:
+            # `stylewrap run` runs these stages only when their section is written: uncomment to add one
+            out[start:] = [f"# uncomment to add the {name} stage to `stylewrap run`"] + [f"# {line}" for line in out[start:]]
         out.append("")
     return "\n".join(out)

@@ -34,7 +34,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "deploy": ("stylewrap.cli.deploy_cmd", "deploy", "Serve a model behind an OpenAI-compatible API."),
     "chat": ("stylewrap.cli.chat_cmd", "chat", "Chat in the terminal with any OpenAI-compatible endpoint."),
     "app": ("stylewrap.cli.app_cmd", "app", "A web chat page for a deployed model."),
-    "demo": ("stylewrap.cli.demo_cmd", "demo", "Set up an offline demo project on a tiny local model."),
+    "demo": ("stylewrap.cli.demo_cmd", "demo", "An offline demo project on a tiny local model, then `stylewrap run` on it."),
 }
 
 

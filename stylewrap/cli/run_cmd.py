@@ -33,10 +33,8 @@ def run(config, from_stage, to_stage, force, overrides, dry_run, quiet) -> None:
     folder.
     """
     from rich.console import Console
-    from rich.table import Table
 
     from stylewrap.pipeline.entry import RunRequest, run as run_pipeline
-    from stylewrap.pipeline.summary import COLUMNS, rows
 
     request = RunRequest(config_path=config, overrides=overrides, from_stage=from_stage, to_stage=to_stage,
                          force=force, dry_run=dry_run, show_progress=not quiet)
@@ -44,6 +42,16 @@ def run(config, from_stage, to_stage, force, overrides, dry_run, quiet) -> None:
     if dry_run:
         click.echo("dry run: nothing ran, nothing written")
         return
+    show_result(result)
+
+
+def show_result(result) -> None:
+    """The summary table on stdout, and where its files are."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from stylewrap.pipeline.summary import COLUMNS, rows
+
     table = Table(title=f"stylewrap run: {result.config_path}")
     for column in COLUMNS:
         table.add_column(column)

@@ -102,10 +102,14 @@ def demo_overrides(environ: dict[str, str] | None = None) -> tuple[str, ...]:
             "datagen.output_dir=data/generated")
 
 
-def run_demo(directory: Path, *, backend: str, force: bool, console=None, report: Report = print) -> PipelineResult:
+def run_demo(directory: Path, *, backend: str, force: bool, port: int | None = None, setup_only: bool = False,
+             console=None, report: Report = print) -> PipelineResult | None:
     """`stylewrap demo`: the demo project, then `stylewrap run` on it: the path a user takes."""
     from stylewrap.demo import prepare_demo
 
     project = prepare_demo(directory, backend=backend, force=force)
     report(f"demo project: {project.directory}")
-    return run(RunRequest(config_path=project.config_file, overrides=demo_overrides()), console=console, report=report)
+    if setup_only:
+        return None
+    overrides = (*demo_overrides(), *((f"deploy.port={port}",) if port else ()))
+    return run(RunRequest(config_path=project.config_file, overrides=overrides), console=console, report=report)

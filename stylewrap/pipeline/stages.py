@@ -345,7 +345,10 @@ def run_publish(ctx: StageContext) -> Outcome:
     result = publish_model(ctx.run_dir(), ctx.config.publish, report=ctx.report)
     outputs = {"repo": result.plan.repo_id, "url": result.url}
     if ctx.config.publish.dataset_repo:
-        dataset = publish_dataset(ctx.output_path("data", "train_file"), ctx.config.publish, report=ctx.report)
+        # the generated folder carries its manifest (teacher, prompts, counts) into the dataset card
+        generated = datagen_off(ctx.config) is None
+        source = ctx.config.resolve_path(ctx.config.datagen.output_dir) if generated else data_source(ctx)
+        dataset = publish_dataset(source, ctx.config.publish, report=ctx.report)
         outputs["dataset_url"] = dataset.url
     return Outcome(outputs, f"{result.url}")
 
