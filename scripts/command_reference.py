@@ -27,8 +27,9 @@ def walk(command: click.Command, path: tuple[str, ...] = ()):
     while stack:
         words, current = stack.pop(0)
         parent = contexts.get(words[:-1])
-        ctx = click.Context(current, info_name=words[-1] if words else "stylewrap", parent=parent,
-                            terminal_width=WIDTH, max_content_width=WIDTH)
+        # the root's context settings (-h as well as --help) reach every command, as on the command line
+        settings = {**(cli.context_settings if not words else {}), "terminal_width": WIDTH, "max_content_width": WIDTH}
+        ctx = click.Context(current, info_name=words[-1] if words else "stylewrap", parent=parent, **settings)
         contexts[words] = ctx
         yield words, current, ctx
         if isinstance(current, click.Group):
