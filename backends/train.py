@@ -260,7 +260,8 @@ def plan_training(config: StylewrapConfig, *, backend_name: str | None = None, l
     model = resolve_model(config)
     resume_checkpoint = None
     if resume:
-        run_dir = resumable_run(config, backend.name)
+        # a caller that knows the run (`stylewrap run`, from its lock file) names it; else the newest unfinished
+        run_dir = Path(run_dir) if run_dir else resumable_run(config, backend.name)
         checkpoint = latest_checkpoint(run_dir / OUTPUT_DIR)
         resume_checkpoint = str(checkpoint.relative_to(run_dir))
     run_dir = Path(run_dir) if run_dir else new_run_dir(config, backend.name, config.train.method)
@@ -450,10 +451,15 @@ class LogTail:
         self.path = path
         self.offset = 0
         self.partial = ""
+        self.inode: int | None = None
 
     def lines(self) -> list[str]:
         if not self.path.is_file():
             return []
+        stat = self.path.stat()
+        if stat.st_size < self.offset or stat.st_ino != self.inode:
+            # a new file, or the backend started it again (LLaMA-Factory does when it resumes from a checkpoint)
+            self.offset, self.partial, self.inode = 0, "", stat.st_ino
         with open(self.path, encoding="utf-8", errors="replace") as handle:
             handle.seek(self.offset)
             chunk = handle.read()

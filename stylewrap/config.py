@@ -69,6 +69,7 @@ class DataConfig(Section):
     format: str | None = Field(None, description="force a format instead of auto-detecting")
     dataset_name: str = "stylewrap_style"
     val_size: float = Field(0.0, ge=0, lt=1)
+    prepared_dir: str = Field("data/prepared", description="where `stylewrap run` writes the validated, deduplicated, split and registered data")
 
 
 class TrainConfig(Section):
@@ -489,6 +490,10 @@ SECTION_HELP = {
 }
 
 
+# sections whose presence in stylewrap.yaml turns a `stylewrap run` stage on
+OPTIONAL_STAGE_SECTIONS = ("datagen", "deploy", "publish")
+
+
 def commented_yaml(model: type[BaseModel] = StylewrapConfig) -> str:
     """Every section and key with its default and description, for `stylewrap init`."""
     out = [
@@ -513,7 +518,11 @@ def commented_yaml(model: type[BaseModel] = StylewrapConfig) -> str:
 
     for name, field in model.model_fields.items():
         out.append(f"# {SECTION_HELP.get(name, name)}")
+        start = len(out)
         out.append(f"{name}:")
         emit(field.annotation, 1)
+        if name in OPTIONAL_STAGE_SECTIONS:
+            # `stylewrap run` runs these stages only when their section is written: uncomment to add one
+            out[start:] = [f"# uncomment to add the {name} stage to `stylewrap run`"] + [f"# {line}" for line in out[start:]]
         out.append("")
     return "\n".join(out)
