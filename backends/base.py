@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Mapping
 
 from stylewrap.backends import flags
-from stylewrap.backends.envs import env_dir, resolve_executable
+from stylewrap.backends.envs import env_dir, python_of_executable, resolve_executable
 from stylewrap.backends.registry import backend_class
 from stylewrap.errors import BackendNotInstalled, ConfigError, Location
 from stylewrap.runner import Invocation, script_invocation
@@ -271,6 +271,10 @@ class TableBackend:
         return self.installed().get(_normalized(self.distribution))
 
     def python(self) -> Path | None:
+        """The backend environment's python: the one a configured executable starts with (its `#!`
+        line), else the env's; stylewrap's helper scripts (`runner.script_invocation`) run in it."""
+        if self.executable is not None and (found := python_of_executable(self.executable)) is not None:
+            return found
         if self.env_dir is None:
             return None
         python = self.env_dir / "bin" / "python"

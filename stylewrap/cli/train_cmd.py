@@ -49,7 +49,8 @@ def render(out_dir, **request) -> None:
 @click.option("--quiet", is_flag=True, help="No progress bar (the full log is in the run's train.log).")
 def train(dry_run, resume, quiet, **request) -> None:
     """Fine-tune with LLaMA-Factory or ms-swift."""
-    from stylewrap.backends.train import TrainRequest, describe_plan, execute, plan_request, summary
+    from stylewrap.backends.train import TrainRequest, describe_plan, execute, plan_request
+    from stylewrap.backends.trainlog import summary
 
     plan = plan_request(TrainRequest(**request), resume=resume)
     if dry_run:

@@ -30,7 +30,9 @@ def project(tmp_path, monkeypatch, shared_data):
     fake_bin = tmp_path / "fake-bin"
     fake_bin.mkdir()
     for program in ("llamafactory-cli", "swift"):
-        (fake_bin / program).write_text("#!/bin/sh\nexit 0\n")
+        # started by this python, as pip's console scripts are by their env's: the loss curve is
+        # drawn with it (it has matplotlib, as both backend envs do)
+        (fake_bin / program).write_text(f"#!{sys.executable}\nraise SystemExit(0)\n")
     config = {
         "data": {"train_file": "train.json"},
         "train": {"model": "Qwen/Qwen2.5-0.5B-Instruct", "template": "qwen2_5", "max_steps": 3},
