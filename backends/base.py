@@ -121,8 +121,9 @@ class TableBackend:
     # what to tell a person who registered a dataset by hand ({dataset_dir}, {info}, {name})
     registration_hint: ClassVar[str]
     dataset_location: ClassVar[dict[str, str]]      # unified option -> "{data_dir}/..." template
-    # the Python classes whose fields are every key a step accepts, for `known_keys`
-    argument_classes: ClassVar[dict[str, tuple[str, ...]]]
+    # the Python classes whose fields are every key a step accepts, for `known_keys` (a step left
+    # out is not checked before the run)
+    argument_classes: ClassVar[dict[str, tuple[str, ...]]] = {}
     tables: ClassVar[dict[str, flags.StepTable]]     # step -> its option column (`flags`)
     serve_recipe: ClassVar[ServeRecipe | None] = None      # how `stylewrap deploy` starts its server
 
@@ -307,7 +308,7 @@ def known_keys(backend: TableBackend, step: str) -> set[str] | None:
     from stylewrap.fsutil import atomic_write_json
 
     python, version = backend.python(), backend.version()
-    if python is None or version is None:
+    if python is None or version is None or step not in backend.argument_classes:
         return None
     cache = Path("~/.cache/stylewrap/known-keys").expanduser() / f"{backend.name}-{version}-{step}.json"
     if cache.is_file():
