@@ -18,6 +18,7 @@ import re
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import TYPE_CHECKING, Any, ClassVar, Mapping
 
 from stylewrap.backends import flags
@@ -103,8 +104,7 @@ class StepProgress:
 
 
 class TableBackend:
-    """A backend defined by data. A unit sets the class attributes below and nothing else, except
-    how it writes its dataset registration (`write_registration`, `hub_registration`)."""
+    """A backend defined by data. A unit sets the class attributes below and nothing else."""
 
     name: ClassVar[str]
     program: ClassVar[str]                           # its CLI, in its env's bin/
@@ -118,6 +118,9 @@ class TableBackend:
     log_fields: ClassVar[LogFields]
     data_format: ClassVar[str]                       # adapters format the training file is written in
     data_suffix: ClassVar[str]
+    # the unit's dataset registration, a module with `register(dataset_dir, name, path, fmt, *, force)`
+    # -> the registry file, and `hub_usage(repo_id, local_path, fmt)` -> (how to use it, JSON to paste)
+    registration: ClassVar[ModuleType]
     # what to tell a person who registered a dataset by hand ({dataset_dir}, {info}, {name})
     registration_hint: ClassVar[str]
     dataset_location: ClassVar[dict[str, str]]      # unified option -> "{data_dir}/..." template
@@ -220,12 +223,12 @@ class TableBackend:
                            force: bool = True) -> Path:
         """Merge `name` -> `path` (in `fmt`, detected when None) into the backend's registry file in
         `data_dir`, atomically; the registry file."""
-        raise NotImplementedError
+        return self.registration.register(Path(data_dir), name, Path(path), fmt, force=force)
 
-    def hub_registration(self, repo_id: str, local_path: Path, fmt: str) -> tuple[str, str] | None:
+    def hub_registration(self, repo_id: str, local_path: Path, fmt: str) -> tuple[str, str]:
         """(how to use it, the JSON to paste) for reading `local_path`, published as dataset
-        `repo_id` on ModelScope, with this backend; for the dataset card. None: not supported."""
-        return None
+        `repo_id` on ModelScope, with this backend; for the dataset card."""
+        return self.registration.hub_usage(repo_id, local_path, fmt)
 
     # ------------------------------------------------------------ logs and outputs
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from stylewrap.backends.base import StepProgress, TableBackend
 from stylewrap.rundir import RunInfo
-from stylewrap.runner import run, script_invocation
+from stylewrap import runner
 
 LOSS_CURVE_SCRIPT = Path(__file__).with_name("_loss_curve.py")
 
@@ -86,7 +86,7 @@ def draw_loss_curve(backend: TableBackend, progress_file: Path, png_file: Path, 
     python = backend.python()
     if python is None:
         return f"no python in the {backend.name} environment to draw it with"
-    result = run(script_invocation(python, LOSS_CURVE_SCRIPT, str(progress_file), str(png_file), title,
+    result = runner.run(runner.script_invocation(python, LOSS_CURVE_SCRIPT, str(progress_file), str(png_file), title,
                                    env={"MPLBACKEND": "Agg"}), tail_lines=5)
     return None if result.ok else f"drawing failed: {' | '.join(line for line in result.tail if line.strip())[-300:]}"
 

@@ -7,12 +7,12 @@ rendered key against the installed version before a run. Its dataset registratio
 
 from __future__ import annotations
 
-import json
 from importlib import resources
 from pathlib import Path
 
 from stylewrap.backends.base import EnvSpec, LogFields, TableBackend
 from stylewrap.backends.flags import TRAINER_ARGUMENTS, Flag, StepTable, same
+from stylewrap.backends.llamafactory import registration
 from stylewrap.backends.serving import ServeRecipe
 
 NAME = "llamafactory"
@@ -97,6 +97,7 @@ class LlamaFactoryBackend(TableBackend):
     log_fields = LogFields(step="current_steps", total="total_steps", loss="loss", lr="lr", eta="remaining_time")
     data_format = "sharegpt"
     data_suffix = ".json"
+    registration = registration
     registration_hint = "train with dataset_dir: {dataset_dir}, dataset: {name}"
     dataset_location = {"dataset_dir": "{data_dir}"}
     argument_classes = {
@@ -119,19 +120,3 @@ class LlamaFactoryBackend(TableBackend):
         # without it every answer claims to come from `gpt-3.5-turbo`
         name_env="API_MODEL_NAME",
     )
-
-    def write_registration(self, data_dir: Path, name: str, path: Path, fmt: str | None = None, *,
-                           force: bool = True) -> Path:
-        from stylewrap.backends.llamafactory.registration import register
-
-        return register(data_dir, name, path, fmt, force=force)
-
-    def hub_registration(self, repo_id: str, local_path: Path, fmt: str) -> tuple[str, str]:
-        from stylewrap.backends.llamafactory.registration import dataset_entry
-
-        entry = dataset_entry(local_path.parent, local_path, fmt)
-        entry.pop("file_name")
-        name = repo_id.split("/", 1)[-1]
-        how = ("LLaMA-Factory: add this entry to your `dataset_info.json` and run with `USE_MODELSCOPE_HUB=1`\n"
-               "(it loads every data file of the repo):")
-        return how, json.dumps({name: {"ms_hub_url": repo_id, **entry}}, ensure_ascii=False)

@@ -41,11 +41,11 @@ stylewrap_echo = ["*.txt"]
 
 # Every fact of the backend in one unit, as backends/llamafactory/ and backends/swift/ hold theirs.
 BACKEND = '''
-import json
 from pathlib import Path
 
 from stylewrap.backends.base import EnvSpec, LogFields, TableBackend
 from stylewrap.backends.flags import STEP_OPTIONS, Flag, StepTable, same
+from stylewrap_echo import registration
 
 
 class EchoBackend(TableBackend):
@@ -59,19 +59,30 @@ class EchoBackend(TableBackend):
     log_fields = LogFields(step="step", total="total", loss="loss", lr="lr", eta="eta")
     data_format = "messages"
     data_suffix = ".jsonl"
+    registration = registration
     registration_hint = "train with dataset_dir: {dataset_dir}, dataset: {name}"
     dataset_location = {"dataset_dir": "{data_dir}"}
     tables = {"train": StepTable(
         flags={**same(*STEP_OPTIONS["train"]), "learning_rate": Flag("lr"), "custom_dataset_info": None},
         constants={"output": {"echo_format": 1}},
     )}
+'''
 
-    def write_registration(self, data_dir, name, path, fmt=None, *, force=True):
-        registry = Path(data_dir) / "echo_datasets.json"
-        known = json.loads(registry.read_text()) if registry.exists() else {}
-        known[name] = Path(path).name
-        registry.write_text(json.dumps(known))
-        return registry
+REGISTRATION = '''
+import json
+from pathlib import Path
+
+
+def register(dataset_dir, name, path, fmt=None, *, force=False):
+    registry = Path(dataset_dir) / "echo_datasets.json"
+    known = json.loads(registry.read_text()) if registry.exists() else {}
+    known[name] = Path(path).name
+    registry.write_text(json.dumps(known))
+    return registry
+
+
+def hub_usage(repo_id, local_path, fmt):
+    return "echo: train with --dataset " + repo_id, json.dumps({"echo": repo_id})
 '''
 
 # The backend's own program: reads the YAML stylewrap rendered, "trains", logs each step as JSONL.
@@ -110,6 +121,7 @@ def echo_installed(tmp_path_factory) -> Path:
     package.mkdir()
     (package / "__init__.py").write_text(textwrap.dedent(BACKEND))
     (package / "program.py").write_text(textwrap.dedent(PROGRAM))
+    (package / "registration.py").write_text(textwrap.dedent(REGISTRATION))
     (package / "requirements.txt").write_text("pyyaml==6.0.2\n")
     target = tmp_path_factory.mktemp("site")
     subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
