@@ -16,7 +16,7 @@ def training_options(func):
     for option in reversed([
         config_option,
         set_option,
-        click.option("--backend", default=None, help="llamafactory or swift (default: train.backend)."),
+        click.option("--backend", default=None, help="A backend from `stylewrap backend list` (default: train.backend)."),
         click.option("--preset", default=None, help="A built-in run (seed-translational, seed-classical) or a preset YAML."),
         click.option("--nproc-per-node", type=click.IntRange(min=1), default=None, help="Processes (GPUs) per node."),
         click.option("--nnodes", type=click.IntRange(min=1), default=None, help="Number of nodes."),
