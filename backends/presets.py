@@ -9,7 +9,8 @@ import json
 from pathlib import Path
 from typing import Any, Iterable
 
-from stylewrap.config import StylewrapConfig, load_config, read_yaml_mapping
+from stylewrap.config import StylewrapConfig, load_config
+from stylewrap.yamlfile import read_yaml_mapping
 from stylewrap.errors import ConfigError, InputError, Location
 
 
