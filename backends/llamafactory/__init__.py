@@ -28,7 +28,7 @@ MODEL = {
 TRAIN = StepTable(
     flags={
         **MODEL,
-        # both backends' templates inject a default system prompt ("You are a helpful assistant." for qwen)
+        # its qwen template injects "You are a helpful assistant." unless a system prompt is set
         "system": Flag("default_system"),
         "dtype": Flag(expand={"auto": {}, "bf16": {"bf16": True}, "fp16": {"fp16": True}, "fp32": {}}),
         "attention": Flag(expand={"auto": {}, "sdpa": {"flash_attn": "sdpa"}, "flash_attn": {"flash_attn": "fa2"},

@@ -28,7 +28,7 @@ MODEL = {
 TRAIN = StepTable(
     flags={
         **MODEL,
-        # both backends' templates inject a default system prompt ("You are a helpful assistant." for qwen)
+        # its qwen template injects "You are a helpful assistant." unless a system prompt is set
         "system": Flag("system"),
         "dtype": Flag(expand={"auto": {}, "bf16": {"torch_dtype": "bfloat16"}, "fp16": {"torch_dtype": "float16"},
                               "fp32": {"torch_dtype": "float32"}}),
