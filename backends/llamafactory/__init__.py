@@ -24,6 +24,8 @@ MODEL = {
     "model_type": Flag(drop=True),
     "template": Flag("template", values={"qwen2_5": "qwen"}),
 }
+# the rows that name the weights a step loads after training: the model and the trained adapter
+WEIGHTS = {**MODEL, "adapter": Flag("adapter_name_or_path")}
 
 TRAIN = StepTable(
     flags={
@@ -54,8 +56,7 @@ TRAIN = StepTable(
 
 EXPORT = StepTable(
     flags={
-        **MODEL,
-        "adapter": Flag("adapter_name_or_path"),
+        **WEIGHTS,
         "output_dir": Flag("export_dir"),
         "max_shard_size_gb": Flag("export_size"),
         # GPTQ, calibrated on the run's own training rows
@@ -67,8 +68,7 @@ EXPORT = StepTable(
 
 INFER = StepTable(
     flags={
-        **MODEL,
-        "adapter": Flag("adapter_name_or_path"),
+        **WEIGHTS,
         "probes_file": Flag("probes_file"),
         "result_file": Flag("predictions_file"),
         "max_new_tokens": Flag("max_new_tokens"),

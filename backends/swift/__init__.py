@@ -24,6 +24,8 @@ MODEL = {
     "model_type": Flag("model_type"),
     "template": Flag("template"),
 }
+# the rows that name the weights a step loads after training: the model and the trained adapter
+WEIGHTS = {**MODEL, "adapter": Flag("adapters", split=True)}
 
 TRAIN = StepTable(
     flags={
@@ -60,8 +62,7 @@ TRAIN = StepTable(
 
 EXPORT = StepTable(
     flags={
-        **MODEL,
-        "adapter": Flag("adapters", split=True),
+        **WEIGHTS,
         "output_dir": Flag("output_dir"),
         "max_shard_size_gb": Flag("max_shard_size", fmt="{}GB"),
         # GPTQ, calibrated on the run's own training rows
@@ -73,8 +74,7 @@ EXPORT = StepTable(
 
 INFER = StepTable(
     flags={
-        **MODEL,
-        "adapter": Flag("adapters", split=True),
+        **WEIGHTS,
         "probes_file": Flag("val_dataset", split=True),
         "result_file": Flag("result_path"),
         "max_new_tokens": Flag("max_new_tokens"),
