@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import codecs
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
@@ -220,10 +221,44 @@ def _exact_row(number: int, raw: bytes) -> RawRow | None:
     if text.isspace() or not text:
         return None
     try:
-        return RawRow(number, value=_strict_decoder.decode(text))
+        return _portable_row(number, _strict_decoder.decode(text))
     except (ValueError, RecursionError) as exc:
         message, field = _decode_error(exc)
         return RawRow(number, error=message, field=field)
+
+
+def _portable_row(number: int, value: Any) -> RawRow:
+    """The row, or its problem when it holds what the stdlib reads but no backend can: a NaN or
+    infinity (not JSON; written out it breaks the next reader) or a lone surrogate (no UTF-8 for it).
+    orjson refuses both, so only rows parsed by `json` need this walk."""
+    problem = _unportable(value, "")
+    if problem is None:
+        return RawRow(number, value=value)
+    message, field = problem
+    return RawRow(number, error=message, field=field or None)
+
+
+def _unportable(value: Any, where: str) -> tuple[str, str] | None:
+    kind = type(value)
+    if kind is float:
+        if value != value or value in (math.inf, -math.inf):
+            return f"{json.dumps(value)} is not a JSON number (NaN and Infinity are not JSON)", where
+    elif kind is str:
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            return f"lone surrogate {value[exc.start]!r} at character {exc.start}: not encodable as UTF-8", where
+    elif kind is dict:
+        for key, item in value.items():
+            found = _unportable(key, where) or _unportable(item, f"{where}.{key}" if where else str(key))
+            if found:
+                return found
+    elif kind is list:
+        for index, item in enumerate(value):
+            found = _unportable(item, f"{where}[{index}]")
+            if found:
+                return found
+    return None
 
 
 def byte_ranges(path: str | Path, parts: int) -> list[tuple[int, int]]:
@@ -371,7 +406,7 @@ def _decode_element(reader: _ArrayReader, decode, where: int) -> tuple[RawRow, i
         else:
             # a bare number at the window's edge may continue in the next chunk
             if end < len(reader.buffer) or not _read_more(reader):
-                return RawRow(where, value=value), end
+                return _portable_row(where, value), end
             continue
         if not _read_more(reader):
             return RawRow(where, error="the JSON array is cut off", fatal=True), reader.pos

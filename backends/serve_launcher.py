@@ -1,6 +1,7 @@
 """Runs a backend's own OpenAI-compatible server, inside that backend's environment.
 
-Executed as a script by the backend env's python (stylewrap itself is not installed there), with one
+Executed by the backend env's python through `stylewrap.runner.script_invocation` (stylewrap
+itself is not installed there, and this file's folder is not put on sys.path), with one
 JSON argument: {"module", "argv", "host", "port", "served_models", "api_key_env"}. It runs the
 backend's server module as `__main__` (no launcher process in between: ms-swift's `swift` launcher
 leaves its uvicorn child serving when killed) and hooks `uvicorn.run`, which both backends call, to:
@@ -12,22 +13,20 @@ leaves its uvicorn child serving when killed) and hooks `uvicorn.run`, which bot
 - answer 404 for a model name that is not served (llamafactory answers any name with its one model);
 - name every reply, plain or streamed, after the model asked for (ms-swift names an adapter's
   replies after the base model).
+- drop every `Access-Control-Allow-*` response header (llamafactory allows any origin *with
+  credentials*, so any web page could use a model served on localhost): only same-origin pages and
+  non-browser clients can read replies.
 
 Only the standard library and what uvicorn needs are imported here.
 """
 
+import json
+import os
+import runpy
+import secrets
 import sys
 
-# The script's folder (stylewrap's backends/) holds swift.py and llamafactory.py, which would shadow
-# the real packages: drop it before anything else is imported.
-sys.path.pop(0)
-
-import json  # noqa: E402
-import os  # noqa: E402
-import runpy  # noqa: E402
-import secrets  # noqa: E402
-
-PUBLIC_PATHS = frozenset({"/health", "/health/", "/ping"})
+PUBLIC_PATHS = frozenset({"/health", "/ping"})
 MODEL_PATHS = frozenset({"/v1/chat/completions", "/v1/completions"})
 
 
@@ -49,11 +48,12 @@ class Guard:
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        path = scope.get("path", "")
+        send = without_cors(send)
+        path = normalized_path(scope.get("path", ""))
         if self.api_key and path not in PUBLIC_PATHS:
             headers = dict(scope.get("headers") or [])
-            given = headers.get(b"authorization", b"").decode("latin-1")
-            token = given[7:] if given.startswith("Bearer ") else ""
+            scheme, _, token = headers.get(b"authorization", b"").decode("latin-1").strip().partition(" ")
+            token = token.strip() if scheme.lower() == "bearer" else ""  # the scheme is case-insensitive (RFC 9110)
             if not secrets.compare_digest(token.encode(), self.api_key.encode()):
                 return await _send_json(send, 401, "Invalid or missing API key.", "invalid_api_key")
         if scope.get("method") == "POST" and path in MODEL_PATHS:
@@ -69,6 +69,22 @@ class Guard:
             if model is not None:
                 send = ReplyNamer(send, model)
         return await self.app(scope, receive, send)
+
+
+def normalized_path(path: str) -> str:
+    """`/v1//chat/completions/` as the routers read it: `/v1/chat/completions`."""
+    return "/" + "/".join(part for part in path.split("/") if part)
+
+
+def without_cors(send):
+    """An ASGI `send` that drops the CORS grants from every response."""
+    async def send_without_cors(message):
+        if message["type"] == "http.response.start":
+            headers = [(k, v) for k, v in message.get("headers") or [] if not k.lower().startswith(b"access-control-allow-")]
+            message = {**message, "headers": headers}
+        return await send(message)
+
+    return send_without_cors
 
 
 class ReplyNamer:

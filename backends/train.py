@@ -16,15 +16,15 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
-import yaml
 
 from stylewrap.backends import autotune
-from stylewrap.backends.base import CONFIG_DIR, OUTPUT_DIR, Launch, Progress, TableBackend, check_keys, get_backend
+from stylewrap.backends.base import CONFIG_DIR, OUTPUT_DIR, Launch, StepProgress, TableBackend, check_keys, get_backend
 from stylewrap.backends.lossplot import draw_loss
 from stylewrap.backends.modelinfo import ModelShape, model_config, model_family
-from stylewrap.backends.render import DEEPSPEED_PRESETS, render, render_deepspeed
+from stylewrap.backends.deepspeed import DEEPSPEED_PRESETS
+from stylewrap.backends.render import render, render_deepspeed
 from stylewrap.backends.steps import failure
-from stylewrap.config import StylewrapConfig, TrainConfig, load_config
+from stylewrap.config import StylewrapConfig, TrainConfig, load_config, read_yaml_mapping
 from stylewrap.errors import ConfigError, DataError, InputError, Location
 from stylewrap.fsutil import atomic_write_text
 from stylewrap.rundir import RunInfo
@@ -64,7 +64,7 @@ def list_presets() -> list[str]:
 
 def load_preset(name: str) -> dict[str, Any]:
     path = preset_path(name)
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    data = read_yaml_mapping(path.read_text(encoding="utf-8"), str(path))
     if not isinstance(data.get("config"), dict):
         raise ConfigError("a preset needs a `config:` mapping of stylewrap.yaml sections", location=Location(path))
     return data
@@ -158,7 +158,7 @@ def unified_options(config: StylewrapConfig, t: TrainConfig, model: str, dataset
     val_size = None if config.data.val_file else (config.data.val_size or None)
     return {
         "model": model,
-        "model_type": family.get("swift_model_type"),
+        "model_type": family.get("model_type"),
         "template": template,
         "system": config.style.system_prompt,
         "dtype": t.dtype,
@@ -277,7 +277,7 @@ def plan_training(config: StylewrapConfig, *, backend_name: str | None = None, l
     tuning = tune(config, backend, model, launch, train_file)
     train = config.train.model_copy(update=tuning.values)
     options = unified_options(config, train, model, dataset, ds_relative, resume_checkpoint)
-    sections = backend.train_sections(options)
+    sections = backend.sections("train", options)
     if config.train.extra_args:
         sections["extra"].update(config.train.extra_args)
     invocation = backend.train_invocation(run_dir, TRAIN_CONFIG, launch)
@@ -302,7 +302,7 @@ def tune(config: StylewrapConfig, backend: TableBackend, model: str, launch: Lau
         return autotune.longest_row_tokens(train_file, config.data.format, model)
 
     return autotune.tune(config.train, hardware=autotune.detect_hardware(config.train), shape=ModelShape.of(model),
-                         installed=backend.installed(), backend=backend.name,
+                         installed=backend.installed(), backend=backend,
                          processes_per_node=launch.nproc_per_node, nodes=launch.nnodes, row_tokens=longest_row)
 
 
@@ -477,7 +477,7 @@ class ProgressFeed:
         self.tail = LogTail(log_path)
         self.bar = bar
         self.task = bar.add_task(f"{backend.name} training", total=None, loss="-", lr="-", eta="-") if bar else None
-        self.records: list[Progress] = []
+        self.records: list[StepProgress] = []
         self.finals: dict[str, Any] = {}
         self.backend_seconds: float | None = None
 

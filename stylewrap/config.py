@@ -8,25 +8,30 @@ from the environment at the moment of use (`stylewrap.secrets`).
 from __future__ import annotations
 
 import difflib
+import logging
 import os
+import stat
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from stylewrap.errors import ConfigError, Location
 
 CONFIG_FILENAME = "stylewrap.yaml"
+# "config: PATH" goes here on every load; the CLI shows it on stderr, so scripted stdout stays clean
+log = logging.getLogger("stylewrap.config")
 ENV_PREFIX = "STYLEWRAP_"
 
 
 class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    # inf/nan are never a meaningful epoch count, learning rate or price
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
 
 class StyleConfig(Section):
-    preset: str = Field("translational", description="built-in preset name or path to a preset YAML")
+    preset: str = Field("translational", description="the style: a built-in style name (`stylewrap styles list`) or a style YAML path")
     system_prompt: str | None = Field(None, description="system prompt baked into training rows / compare")
 
 
@@ -97,7 +102,7 @@ class TrainConfig(Section):
     group_by_length: bool | None = Field(None, description="None: on a GPU, batches of similar-length rows when not packing")
     attention: Literal["auto", "sdpa", "flash_attn", "eager"] = Field("auto", description="auto: flash_attn when the backend env has flash-attn, else sdpa, on a GPU")
     liger_kernel: bool | None = Field(None, description="None: on a GPU, when liger-kernel is in the backend env and supports the model")
-    deepspeed: str | None = Field(None, description="zero2, zero3, zero3_offload or a JSON path")
+    deepspeed: str | None = Field(None, description="a DeepSpeed preset (`stylewrap train --help` lists them) or a JSON path")
     max_grad_norm: float = Field(1.0, gt=0)
     auto: bool = Field(True, description="choose the unset speed settings above from the GPU, the model and the data (false: the backend's defaults)")
     gpu_memory_gib: float | None = Field(None, ge=0, description="plan for GPUs with this much free memory instead of asking nvidia-smi (0: no GPU)")
@@ -138,14 +143,29 @@ class PublishConfig(Section):
 
 
 class BackendEnvConfig(Section):
-    executable: str | None = Field(None, description="use this llamafactory-cli / swift instead of the managed env")
+    executable: str | None = Field(None, description="use this program (a path, or a name on PATH) instead of the managed env's")
     venv: str | None = Field(None, description="use this existing virtual environment")
 
 
-class BackendsConfig(Section):
+class _BackendsConfig(Section):
     envs_dir: str | None = Field(None, description="default ~/.cache/stylewrap/envs")
-    llamafactory: BackendEnvConfig = Field(default_factory=BackendEnvConfig)
-    swift: BackendEnvConfig = Field(default_factory=BackendEnvConfig)
+
+    def of(self, name: str) -> BackendEnvConfig:
+        """`backends.<name>`; the defaults for a backend registered at run time (no section)."""
+        own = self.__dict__.get(name) if name in type(self).model_fields else None
+        return own if isinstance(own, BackendEnvConfig) else BackendEnvConfig()
+
+
+def _backends_config() -> type[_BackendsConfig]:
+    """`backends:` with one section per registered backend (`stylewrap.backends.registry`): a
+    third-party backend gets its section like the built-ins, and a misspelt name is an unknown key."""
+    from stylewrap.backends.registry import backend_names
+
+    sections = {name: (BackendEnvConfig, Field(default_factory=BackendEnvConfig)) for name in backend_names()}
+    return create_model("BackendsConfig", __base__=_BackendsConfig, __module__=__name__, **sections)
+
+
+BackendsConfig = _backends_config()
 
 
 class StylewrapConfig(Section):
@@ -173,8 +193,53 @@ class StylewrapConfig(Section):
 # ---------------------------------------------------------------- YAML with line numbers
 
 
+# Bounds on what a YAML file may expand to: a config has ~150 values and nests 4 levels. Aliases
+# make a document of 1 kB stand for 10^9 values ("billion laughs"), deep nesting exhausts the stack.
+MAX_YAML_DEPTH = 64
+MAX_YAML_NODES = 100_000
+
+
 class _LineLoader(yaml.SafeLoader):
-    """SafeLoader that remembers the line of every mapping key, and rejects duplicate keys."""
+    """SafeLoader that remembers the line of every mapping key, rejects duplicate keys, and refuses
+    documents nested deeper than MAX_YAML_DEPTH or expanding (aliases followed) past MAX_YAML_NODES."""
+
+    depth = 0
+
+    def compose_node(self, parent, index):
+        self.depth += 1
+        try:
+            if self.depth > MAX_YAML_DEPTH:
+                mark = self.peek_event().start_mark
+                raise ConfigError(f"nested deeper than {MAX_YAML_DEPTH} levels",
+                                  location=Location(getattr(self, "name", None), mark.line + 1))
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+
+
+def _check_expansion(node: yaml.Node, name: str) -> None:
+    """Count the values `node` stands for with every alias expanded, in time linear in the document."""
+    sizes: dict[int, int] = {}
+    in_progress: set[int] = set()
+
+    def size(item: yaml.Node) -> int:
+        key = id(item)
+        if key in sizes:
+            return sizes[key]
+        if key in in_progress:
+            raise ConfigError("an alias refers to a value that contains it", location=Location(name, item.start_mark.line + 1))
+        in_progress.add(key)
+        children = item.value if isinstance(item, yaml.SequenceNode) else (
+            [part for pair in item.value for part in pair] if isinstance(item, yaml.MappingNode) else [])
+        total = 1 + sum(size(child) for child in children)
+        in_progress.discard(key)
+        if total > MAX_YAML_NODES:
+            raise ConfigError(f"expands to more than {MAX_YAML_NODES} values through its aliases (&anchor / *alias)",
+                              location=Location(name, item.start_mark.line + 1), hint="write the values out instead of aliasing them")
+        sizes[key] = total
+        return total
+
+    size(node)
 
 
 def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
@@ -196,12 +261,20 @@ def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode, deep: bool =
 _LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
 
+def read_yaml_mapping(text: str, name: str) -> dict:
+    """A YAML mapping, bounded like stylewrap.yaml (depth, alias expansion), errors as file:line."""
+    return _load_yaml_with_lines(text, name)[0]
+
+
 def _load_yaml_with_lines(text: str, name: str) -> tuple[dict, dict[tuple, int]]:
     loader = _LineLoader(text)
     loader.name = name
     loader.key_lines = {}
     try:
-        data = loader.get_single_data()
+        node = loader.get_single_node()
+        if node is not None:
+            _check_expansion(node, name)
+        data = loader.construct_document(node) if node is not None else None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         raise ConfigError(
@@ -293,8 +366,11 @@ def _raise_validation(
 ) -> None:
     err = exc.errors()[0]
     path = tuple(str(p) for p in err["loc"])
-    if path in override_sources:
-        source, lines = override_sources[path], {}
+    # an override of the value or of any section above it is what put the bad value there
+    for depth in range(len(path), 0, -1):
+        if path[:depth] in override_sources:
+            source, lines = override_sources[path[:depth]], {}
+            break
     line = None
     for depth in range(len(path), 0, -1):
         line = lines.get(path[:depth])
@@ -306,14 +382,54 @@ def _raise_validation(
     raise ConfigError(err["msg"].lower(), location=where) from None
 
 
-def find_config(start: Path | None = None) -> Path | None:
-    """stylewrap.yaml in `start` or the nearest parent folder."""
+# A folder holding one of these is a project root: the search for stylewrap.yaml ends there.
+PROJECT_MARKERS = (".git", ".hg", ".svn")
+
+
+def search_folders(start: Path | None = None, home: Path | None = None) -> list[Path]:
+    """The folders searched for stylewrap.yaml: `start` and its parents up to the first project root
+    (a VCS checkout) or the user's home folder, whichever comes first; a file further up belongs to
+    someone or something else and is never trusted by accident."""
     here = (start or Path.cwd()).resolve()
+    home = (home or Path.home()).resolve()
+    folders = []
     for folder in (here, *here.parents):
+        folders.append(folder)
+        if folder == home or any((folder / marker).exists() for marker in PROJECT_MARKERS):
+            break
+    return folders
+
+
+def find_config(start: Path | None = None, home: Path | None = None) -> Path | None:
+    """stylewrap.yaml in `start` or the nearest parent, within the project/home boundary."""
+    for folder in search_folders(start, home):
         candidate = folder / CONFIG_FILENAME
         if candidate.is_file():
             return candidate
     return None
+
+
+def check_trusted(path: Path) -> None:
+    """Refuse a config another user could have written: it names the programs `train` starts and
+    the endpoint that receives the API key and the data."""
+    info = path.stat()
+    if hasattr(os, "getuid") and info.st_uid != os.getuid():
+        raise ConfigError(
+            f"refusing a config owned by another user (uid {info.st_uid}, you are {os.getuid()})",
+            location=Location(path), hint="it could name the programs stylewrap runs; copy it and pass --config",
+        )
+    if info.st_mode & 0o022:
+        raise ConfigError(
+            f"refusing a config writable by group or others (mode {stat.filemode(info.st_mode)})",
+            location=Location(path), hint=f"chmod go-w {path}",
+        )
+
+
+def _announce(config_path: Path | None, searched: list[Path] | None) -> None:
+    if config_path is not None:
+        log.info("config: %s", config_path.resolve())
+    elif searched:
+        log.info("config: none, defaults used (no %s from %s up to %s)", CONFIG_FILENAME, searched[0], searched[-1])
 
 
 def load_config(
@@ -325,6 +441,7 @@ def load_config(
 ) -> StylewrapConfig:
     """Load, override and validate. `path=None` searches upward from cwd, else uses defaults."""
     environ = dict(os.environ if environ is None else environ)
+    searched = search_folders() if not path and search else None
     config_path = Path(path) if path else (find_config() if search else None)
     data: dict = {}
     lines: dict[tuple, int] = {}
@@ -332,11 +449,13 @@ def load_config(
     if config_path is not None:
         if not config_path.is_file():
             raise ConfigError("config file not found", location=Location(config_path), hint="run `stylewrap init`")
+        check_trusted(config_path)
         try:
             text = config_path.read_text(encoding="utf-8")
         except UnicodeDecodeError as exc:
             raise ConfigError(f"not UTF-8 ({exc.reason})", location=Location(config_path)) from None
         data, lines = _load_yaml_with_lines(text, source)
+    _announce(config_path, searched)
     override_sources: dict[tuple, str] = {}
     for path_parts, value, origin in _env_overrides(environ):
         _set_path(data, path_parts, value, origin)
@@ -360,10 +479,10 @@ def config_as_yaml(config: StylewrapConfig) -> str:
 # ---------------------------------------------------------------- scaffold
 
 SECTION_HELP = {
-    "style": "the chat style to teach: a built-in preset (`stylewrap styles list`) or your own YAML",
+    "style": "the chat style to teach: a built-in style (`stylewrap styles list`) or your own YAML",
     "datagen": "dataset generation through any OpenAI-compatible API (key from $OPENAI_API_KEY)",
     "data": "the training data; any format `stylewrap data` reads",
-    "train": "fine-tuning; backend is llamafactory or swift",
+    "train": "fine-tuning; backend is one of `stylewrap backend list` (llamafactory, swift)",
     "export": "merging a LoRA adapter into its base model",
     "deploy": "the OpenAI-compatible server",
     "publish": "ModelScope upload (token from $MODELSCOPE_API_TOKEN)",

@@ -8,15 +8,40 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import stat
 import tempfile
 from pathlib import Path
 from typing import IO, Any, Iterator
 
+from stylewrap.errors import InputError, Location
+
+
+def new_file_mode(*, writable_by_others: bool = True) -> int:
+    """The mode a new file gets: 0666 less the umask (and less group/other write when asked)."""
+    mode = 0o666 & ~_umask()
+    return mode if writable_by_others else mode & ~0o022
+
+
+def _umask() -> int:
+    # os.umask can only be read by setting it; set it straight back (a few instructions apart)
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
 
 @contextlib.contextmanager
-def atomic_writer(path: str | os.PathLike, mode: str = "w", encoding: str | None = "utf-8") -> Iterator[IO]:
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
+def atomic_writer(path: str | os.PathLike, mode: str = "w", encoding: str | None = "utf-8", *,
+                  new_mode: int | None = None) -> Iterator[IO]:
+    """Write `path` whole or not at all. A symlink is written through (the file it points to is
+    replaced, the link stays); a file being replaced keeps its permissions and a new one gets the
+    usual 0666 less the umask (not mkstemp's 0600, which a backend running as another user cannot
+    read); a file without its owner's write permission is refused, not silently replaced."""
+    target = Path(os.path.realpath(path))
+    created = _make_folders(target.parent)
+    existing = target.stat() if target.exists() else None
+    if existing is not None and not existing.st_mode & stat.S_IWUSR:
+        raise InputError(f"read-only (mode {stat.filemode(existing.st_mode)}); not replaced", location=Location(path),
+                         hint=f"chmod u+w {path} to let stylewrap rewrite it")
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     if "b" in mode:
         encoding = None
@@ -25,18 +50,30 @@ def atomic_writer(path: str | os.PathLike, mode: str = "w", encoding: str | None
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
-        if target.exists():
-            # keep the permissions of the file being replaced (e.g. a user's 0600 config)
-            os.chmod(tmp_name, target.stat().st_mode & 0o7777)
+        os.chmod(tmp_name, existing.st_mode & 0o7777 if existing is not None else new_mode or new_file_mode())
         os.replace(tmp_name, target)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp_name)
+        for folder in created:  # a failed write leaves no empty folders behind either
+            with contextlib.suppress(OSError):
+                folder.rmdir()
         raise
 
 
-def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
-    with atomic_writer(path, "w") as handle:
+def _make_folders(folder: Path) -> list[Path]:
+    """mkdir -p `folder`; the folders it made, deepest first."""
+    missing = []
+    while not folder.exists():
+        missing.append(folder)
+        folder = folder.parent
+    for made in reversed(missing):
+        made.mkdir(exist_ok=True)
+    return missing
+
+
+def atomic_write_text(path: str | os.PathLike, text: str, *, new_mode: int | None = None) -> Path:
+    with atomic_writer(path, "w", new_mode=new_mode) as handle:
         handle.write(text)
     return Path(path)
 

@@ -2,7 +2,7 @@
 
 Run it in its own process: `python tests/fakeopenai.py --port 0` prints `PORT <n>` once it
 listens. A test scripts it over HTTP (`POST /_control/script`) and reads what it received
-(`GET /_control/log`). It answers /v1/models and /v1/chat/completions:
+(`GET /_control/log`, `GET /_control/authorizations`). It answers /v1/models and /v1/chat/completions:
 
 - replies depend on the `X-Stylewrap-Stage` header: topics from a pool, dialogues with numbered
   questions (or scripted repeats), stylize echoing the dialogue with each answer restyled;
@@ -65,6 +65,7 @@ class FakeOpenAI:
     def __init__(self) -> None:
         self.script = dict(DEFAULT_SCRIPT)
         self.log: list[dict] = []
+        self.authorizations: list[str | None] = []  # the Authorization header of every API request
         self.topic_cursor = 0
         self.question_counter = 0
         self.in_flight = 0
@@ -75,12 +76,16 @@ class FakeOpenAI:
     async def set_script(self, request: web.Request) -> web.Response:
         self.script = {**DEFAULT_SCRIPT, **(await request.json())}
         self.log.clear()
+        self.authorizations.clear()
         self.topic_cursor = self.question_counter = 0
         self.released = asyncio.Event()
         return web.json_response({"ok": True})
 
     async def get_log(self, request: web.Request) -> web.Response:
         return web.json_response(self.log)
+
+    async def get_authorizations(self, request: web.Request) -> web.Response:
+        return web.json_response(self.authorizations)
 
     async def clear_log(self, request: web.Request) -> web.Response:
         self.log.clear()
@@ -89,6 +94,7 @@ class FakeOpenAI:
     # ------------------------------------------------------------------ API
 
     def _authorized(self, request: web.Request) -> bool:
+        self.authorizations.append(request.headers.get("Authorization"))
         return request.headers.get("Authorization") == f"Bearer {self.script['api_key']}"
 
     async def models(self, request: web.Request) -> web.Response:
@@ -256,6 +262,7 @@ def make_app(fake: FakeOpenAI | None = None) -> web.Application:
     app.router.add_post("/v1/chat/completions", fake.chat)
     app.router.add_post("/_control/script", fake.set_script)
     app.router.add_get("/_control/log", fake.get_log)
+    app.router.add_get("/_control/authorizations", fake.get_authorizations)
     app.router.add_post("/_control/clear", fake.clear_log)
     return app
 
@@ -293,6 +300,10 @@ class FakeServer:
 
     def log(self) -> list[dict]:
         return self._call("GET", "/_control/log")
+
+    def authorizations(self) -> list[str | None]:
+        """The Authorization header of every API request since the last script (None: none sent)."""
+        return self._call("GET", "/_control/authorizations")
 
     def clear_log(self) -> None:
         self._call("POST", "/_control/clear")

@@ -8,6 +8,7 @@ messages and exit codes; set STYLEWRAP_DEBUG=1 for the traceback.
 from __future__ import annotations
 
 import importlib
+import logging
 import os
 import sys
 
@@ -22,7 +23,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "run": ("stylewrap.cli.run_cmd", "run", "The whole path from one stylewrap.yaml; up-to-date stages skipped."),
     "config": ("stylewrap.cli.config_cmd", "config", "Show or validate the effective configuration."),
     "datagen": ("stylewrap.cli.datagen_cmd", "datagen", "Generate a style dataset through an OpenAI-compatible API."),
-    "styles": ("stylewrap.cli.styles_cmd", "styles", "List and show style presets."),
+    "styles": ("stylewrap.cli.styles_cmd", "styles", "List and show styles."),
     "data": ("stylewrap.cli.data_cmd", "data", "Validate, convert, inspect and register datasets."),
     "backend": ("stylewrap.cli.backend_cmd", "backend", "Install and check the backends' own environments."),
     "render": ("stylewrap.cli.train_cmd", "render", "Write the backend configs a training run would use."),
@@ -86,9 +87,11 @@ class LazyGroup(click.Group):
             with formatter.section("Commands"):
                 formatter.write_dl(rows)
 
-    def invoke(self, ctx: click.Context):
+    def invoke(self, ctx: click.Context) -> None:
         try:
-            return super().invoke(ctx)
+            # a command's return value is dropped: `main()` reads what `cli.main` returns as the exit code
+            super().invoke(ctx)
+            return None
         except StylewrapError as exc:
             if debug_enabled():
                 raise
@@ -115,12 +118,38 @@ def cli() -> None:
 
     Wraps LLaMA-Factory (llamafactory-cli) and ms-swift (swift), each in its own environment.
     """
+    show_notices_on_stderr()
+
+
+class StderrNotices(logging.Handler):
+    """Library notices (e.g. `config: PATH`) as lines on stderr, each said once per command."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.said: set[str] = set()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        line = self.format(record)
+        if line not in self.said:
+            self.said.add(line)
+            click.echo(line, err=True)
+
+
+def show_notices_on_stderr() -> None:
+    logger = logging.getLogger("stylewrap")
+    for handler in [h for h in logger.handlers if isinstance(h, StderrNotices)]:
+        logger.removeHandler(handler)
+    logger.addHandler(StderrNotices())
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
 
 
 def main() -> None:
-    # standalone_mode=False so Ctrl-C ends with the conventional 130, not Click's "Aborted!" and 1
+    # standalone_mode=False so Ctrl-C ends with the conventional 130, not Click's "Aborted!" and 1.
+    # In that mode Click *returns* the code of `ctx.exit(n)` / `raise Exit(n)` instead of exiting
+    # (and None on success, as LazyGroup.invoke drops commands' return values): it is the exit status.
     try:
-        cli.main(prog_name="stylewrap", standalone_mode=False)
+        returned = cli.main(prog_name="stylewrap", standalone_mode=False)
     except (KeyboardInterrupt, click.exceptions.Abort):
         click.echo("interrupted", err=True)
         sys.exit(130)
@@ -129,3 +158,4 @@ def main() -> None:
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)
+    sys.exit(returned or 0)

@@ -7,7 +7,7 @@ import click
 @click.option("--base-url", default=None, help="OpenAI-compatible endpoint [the running stylewrap server, else http://127.0.0.1:8000/v1].")
 @click.option("--model", default=None, help="Model name [the server's tuned model, else its first].")
 @click.option("--system", default=None, help="System prompt (change it later with /system).")
-@click.option("--api-key-env", default=None, metavar="VAR", help="Env var holding the API key [the server's, else OPENAI_API_KEY].")
+@click.option("--api-key-env", default=None, metavar="VAR", help="Env var holding the endpoint's API key [the one the stylewrap server there requires; else no key is sent].")
 @click.option("--max-tokens", type=click.IntRange(min=1), default=None, help="Cap each reply.")
 @click.option("--temperature", type=click.FloatRange(0, 2), default=None, help="Sampling temperature.")
 def chat(base_url, model, system, api_key_env, max_tokens, temperature) -> None:

@@ -8,7 +8,7 @@ import click
 from stylewrap.cli.options import config_option, set_option
 
 TEACHER_OPTIONS = [
-    click.option("--style", help="Style preset name (`stylewrap styles list`) or a preset YAML path."),
+    click.option("--style", help="Style name (`stylewrap styles list`) or a style YAML path."),
     click.option("--model", help="Teacher model name."),
     click.option("--base-url", help="OpenAI-compatible endpoint (default $OPENAI_BASE_URL, else OpenAI)."),
     click.option("--api-key-env", metavar="VAR", help="Environment variable holding the API key (default OPENAI_API_KEY)."),

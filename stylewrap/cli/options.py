@@ -11,7 +11,7 @@ config_option = click.option(
     "config_path",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
-    help="stylewrap.yaml to use (default: the nearest one upward from here).",
+    help="stylewrap.yaml to use (default: the nearest one upward from here, up to the project root or home).",
 )
 set_option = click.option(
     "--set",

@@ -6,9 +6,10 @@ from pathlib import Path
 
 import click
 
+from stylewrap.backends.deepspeed import DEEPSPEED_PRESETS
 from stylewrap.cli.options import config_option, dry_run_option, set_option
 
-DEEPSPEED_HELP = "zero2, zero2_offload, zero3, zero3_offload, or a DeepSpeed JSON file."
+DEEPSPEED_HELP = f"A DeepSpeed preset ({', '.join(DEEPSPEED_PRESETS)}) or a DeepSpeed JSON file."
 
 
 def training_options(func):

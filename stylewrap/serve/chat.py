@@ -49,8 +49,10 @@ def resolve_endpoint(base_url: str | None, model: str | None, api_key_env: str |
 
     record = known_server(base_url)
     base_url = base_url or (record.base_url if record else DEFAULT_BASE_URL)
-    key_env = api_key_env or (record.api_key_env if record else None) or "OPENAI_API_KEY"
-    api_key = os.environ.get(key_env) or "EMPTY"
+    # A key goes only where it was meant to: the variable named with --api-key-env, or the one the
+    # stylewrap server recorded there requires. Never $OPENAI_API_KEY to whatever listens on a port.
+    key_env = api_key_env or (record.api_key_env if record else None)
+    api_key = (os.environ.get(key_env) if key_env else None) or "EMPTY"
     if model is None:
         model = record.models[0] if record else _first_model(base_url, api_key)
     return Endpoint(base_url.rstrip("/"), model, api_key)

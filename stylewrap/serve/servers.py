@@ -8,7 +8,9 @@ group, and the record keeps the process start time so a recycled PID is never si
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import json
+import logging
 import os
 import signal
 import socket
@@ -22,6 +24,8 @@ from pathlib import Path
 from stylewrap.errors import InputError, RunFailed
 from stylewrap.fsutil import atomic_write_json
 from stylewrap.runner import Invocation, spawn
+
+log = logging.getLogger("stylewrap.serve")
 
 STATE_DIR_VAR = "STYLEWRAP_STATE_DIR"
 DEFAULT_STATE_DIR = Path("~/.cache/stylewrap/servers")
@@ -45,6 +49,22 @@ class ServerRecord:
         host = "127.0.0.1" if self.host in ("0.0.0.0", "") else self.host
         host = f"[{host}]" if ":" in host else host
         return f"http://{host}:{self.port}/v1"
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def warn_if_exposed(host: str, what: str, guarded_by: str) -> None:
+    """A line on stderr when `host` is more than this machine: every machine that reaches it can connect."""
+    if not is_loopback(host):
+        log.warning("warning: %s listens on %s: every machine that can reach this one can connect; %s",
+                    what, host, guarded_by)
 
 
 def state_dir() -> Path:

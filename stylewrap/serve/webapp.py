@@ -5,12 +5,23 @@ page (templates/web/chat.html) talks to this server, which proxies to the endpoi
 streamed answer through as it arrives. Proxying keeps the API key on the server side, out of the
 page, and avoids CORS (ms-swift's server sends no CORS headers). With two or more models served
 (ms-swift serves base and tuned side by side) the page can ask both at once.
+
+The page spends a key and a model, so it answers only its own user: the link printed at start-up
+carries a random token, traded once for a SameSite=Strict, HttpOnly cookie that every API call
+must bring; the Host header must name this server by address or `localhost` (a DNS-rebinding page
+names its own domain); an Origin, when sent, must be this server; POSTs must be JSON (a
+cross-origin page cannot send that without a preflight this server never answers).
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
+import logging
+import secrets
+import sys
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -20,6 +31,11 @@ from importlib import resources
 from stylewrap.errors import InputError
 
 MAX_BODY = 1 << 20
+TOKEN_COOKIE = "stylewrap_app_token"
+# a client that sends nothing for this long is dropped, so stalled connections do not pin threads
+CLIENT_TIMEOUT_S = 30.0
+
+log = logging.getLogger("stylewrap.app")
 
 
 @dataclass
@@ -43,26 +59,46 @@ def page_html() -> bytes:
 
 
 class ChatHandler(BaseHTTPRequestHandler):
-    upstream: Upstream  # set on the subclass made by make_server
+    # set on the subclass made by make_server
+    upstream: Upstream
+    token: str
+    bound_host: str
     server_version = "stylewrap-app"
+    timeout = CLIENT_TIMEOUT_S
 
     def log_message(self, format: str, *args) -> None:  # noqa: A002 - the stdlib's signature
         pass
 
     def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
-        if self.path in ("/", "/index.html"):
+        url = urllib.parse.urlsplit(self.path)
+        if not self._host_allowed():
+            return self._refuse("unexpected Host header")
+        if url.path in ("/", "/index.html"):
+            given = urllib.parse.parse_qs(url.query).get("token", [""])[0]
+            if given and secrets.compare_digest(given.encode(), self.token.encode()):
+                return self._grant_cookie()
+            if not self._has_token():
+                return self._refuse("open the link `stylewrap app` printed (it carries the page's token)")
             self._send(HTTPStatus.OK, page_html(), "text/html; charset=utf-8")
-        elif self.path == "/api/models":
-            self._proxy_models()
+        elif url.path == "/api/models":
+            if self._api_allowed():
+                self._proxy_models()
         else:
             self._send_json(HTTPStatus.NOT_FOUND, {"error": "not found"})
 
     def do_POST(self) -> None:  # noqa: N802
         if self.path != "/api/chat":
             return self._send_json(HTTPStatus.NOT_FOUND, {"error": "not found"})
-        length = int(self.headers.get("Content-Length") or 0)
+        if not self._api_allowed():
+            return None
+        if self.headers.get_content_type() != "application/json":
+            return self._refuse("expected Content-Type: application/json", HTTPStatus.UNSUPPORTED_MEDIA_TYPE)
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            length = -1
         if not 0 < length <= MAX_BODY:
-            return self._send_json(HTTPStatus.BAD_REQUEST, {"error": "body missing or too large"})
+            return self._send_json(HTTPStatus.BAD_REQUEST, {"error": "body missing, too large or of no valid length"})
         try:
             body = json.loads(self.rfile.read(length))
             request = {"model": str(body["model"]), "messages": list(body["messages"]), "stream": True}
@@ -72,6 +108,48 @@ class ChatHandler(BaseHTTPRequestHandler):
             if body.get(key) is not None:
                 request[key] = body[key]
         self._proxy_stream(request)
+
+    # ------------------------------------------------------------------ who may ask
+
+    def _host_allowed(self) -> bool:
+        """The Host header names this server as an address, `localhost` or the --host it was given."""
+        host = urllib.parse.urlsplit(f"//{self.headers.get('Host', '')}").hostname or ""
+        if host in ("localhost", self.bound_host.lower()):
+            return True
+        try:
+            ipaddress.ip_address(host)
+        except ValueError:
+            return False
+        return True
+
+    def _has_token(self) -> bool:
+        for part in self.headers.get("Cookie", "").split(";"):
+            name, _, value = part.strip().partition("=")
+            if name == TOKEN_COOKIE and secrets.compare_digest(value.encode(), self.token.encode()):
+                return True
+        return False
+
+    def _api_allowed(self) -> bool:
+        origin = self.headers.get("Origin")
+        if not self._host_allowed():
+            self._refuse("unexpected Host header")
+        elif origin is not None and origin != f"http://{self.headers.get('Host', '')}":
+            self._refuse(f"cross-origin request from {origin!r} refused")
+        elif not self._has_token():
+            self._refuse("missing or wrong page token: open the link `stylewrap app` printed")
+        else:
+            return True
+        return False
+
+    def _grant_cookie(self) -> None:
+        self.send_response(HTTPStatus.SEE_OTHER)
+        self.send_header("Set-Cookie", f"{TOKEN_COOKIE}={self.token}; HttpOnly; SameSite=Strict; Path=/")
+        self.send_header("Location", "/")  # the token leaves the address bar and the history
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def _refuse(self, why: str, status: HTTPStatus = HTTPStatus.FORBIDDEN) -> None:
+        self._send_json(status, {"error": why})
 
     def _proxy_models(self) -> None:
         try:
@@ -118,13 +196,23 @@ class ChatHandler(BaseHTTPRequestHandler):
         self._send(status, json.dumps(obj).encode(), "application/json")
 
 
-def make_server(upstream: Upstream, host: str = "127.0.0.1", port: int = 7860) -> ThreadingHTTPServer:
-    handler = type("BoundChatHandler", (ChatHandler,), {"upstream": upstream})
+class AppServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address) -> None:
+        """One line instead of socketserver's traceback; a client that went away is no error at all."""
+        error = sys.exc_info()[1]
+        if not isinstance(error, (ConnectionError, TimeoutError)):
+            log.warning("app: a request from %s failed: %s: %s", client_address[0], type(error).__name__, error)
+
+
+def make_server(upstream: Upstream, host: str = "127.0.0.1", port: int = 7860, *, token: str | None = None) -> ThreadingHTTPServer:
+    handler = type("BoundChatHandler", (ChatHandler,), {
+        "upstream": upstream, "token": token or secrets.token_urlsafe(24), "bound_host": host})
     try:
-        httpd = ThreadingHTTPServer((host, port), handler)
+        httpd = AppServer((host, port), handler)
     except OSError as exc:
         raise InputError(f"cannot listen on {host}:{port} ({exc.strerror})", hint="choose another --port") from None
-    httpd.daemon_threads = True
     return httpd
 
 
@@ -137,9 +225,13 @@ def run_app(base_url: str | None, model: str | None, api_key_env: str | None, ho
 
 
 def serve(upstream: Upstream, host: str, port: int, *, on_ready=None) -> None:
+    from stylewrap.serve.servers import warn_if_exposed
+
     httpd = make_server(upstream, host, port)
+    warn_if_exposed(host, "the page", "only the link with its token lets one in, and it spends the endpoint's key")
     if on_ready:
-        on_ready(f"http://{host}:{httpd.server_address[1]}/")
+        shown = f"[{host}]" if ":" in host else host
+        on_ready(f"http://{shown}:{httpd.server_address[1]}/?token={httpd.RequestHandlerClass.token}")
     try:
         httpd.serve_forever()
     finally:

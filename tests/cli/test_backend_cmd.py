@@ -5,18 +5,19 @@ import json
 from click.testing import CliRunner
 from conftest import make_venv
 
-from stylewrap.backends.envs import BACKENDS, ENVS_DIR_VAR, requirements_hash
+from stylewrap.backends.envs import ENVS_DIR_VAR, requirements_hash
+from stylewrap.backends.swift import SwiftBackend
 from stylewrap.cli import cli
 
 
 def test_list_shows_each_backend_status_location_executable_and_versions(tmp_path, monkeypatch):
     monkeypatch.setenv(ENVS_DIR_VAR, str(tmp_path))
     venv = make_venv(tmp_path / "swift", scripts={"swift": "print('swift')\n"})
-    record = {"requirements_hash": requirements_hash(BACKENDS["swift"], gpu=False), "versions": {"torch": "2.13.0+cpu", "ms-swift": "4.6.0"}}
+    record = {"requirements_hash": requirements_hash(SwiftBackend, gpu=False), "versions": {"torch": "2.13.0+cpu", "ms-swift": "4.6.0"}}
     (venv / "env.json").write_text(json.dumps(record))
     result = CliRunner().invoke(cli, ["backend", "list"])
     assert result.exit_code == 0, result.output
-    assert result.output.splitlines() == [
+    assert result.stdout.splitlines() == [
         f"llamafactory  missing         {tmp_path / 'llamafactory'}",
         "              executable: -",
         "              versions:   -",
@@ -31,14 +32,14 @@ def test_list_marks_an_env_built_from_older_pins_as_outdated(tmp_path, monkeypat
     venv = make_venv(tmp_path / "llamafactory")
     (venv / "env.json").write_text(json.dumps({"requirements_hash": "old"}))
     result = CliRunner().invoke(cli, ["backend", "list"])
-    assert result.output.splitlines()[0] == f"llamafactory  outdated        {venv}"
+    assert result.stdout.splitlines()[0] == f"llamafactory  outdated        {venv}"
 
 
 def test_doctor_prints_the_fix_and_exits_1_when_an_env_is_missing(tmp_path, monkeypatch):
     monkeypatch.setenv(ENVS_DIR_VAR, str(tmp_path))
     result = CliRunner().invoke(cli, ["backend", "doctor", "swift"])
     assert result.exit_code == 1
-    assert result.output.splitlines() == [
+    assert result.stdout.splitlines() == [
         f"swift: PROBLEMS  ({tmp_path / 'swift'})",
         "  python -; -",
         "  executable: -",

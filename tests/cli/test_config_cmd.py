@@ -49,11 +49,11 @@ def test_config_show_prints_the_effective_config_without_secrets(tmp_path, monke
     monkeypatch.setenv("MODELSCOPE_API_TOKEN", modelscope_token(12))
     result = CliRunner().invoke(cli, ["config", "show", "--set", "datagen.concurrency=8"])
     assert result.exit_code == 0, result.output
-    shown = yaml.safe_load(result.output)
+    shown = yaml.safe_load(result.stdout)
     assert (shown["train"]["learning_rate"], shown["train"]["lora_rank"], shown["datagen"]["concurrency"]) == (0.1, 16, 8)
     assert openai_key(11) not in result.output and modelscope_token(12) not in result.output
     # what it shows is a config file that reproduces the effective config on its own
-    (tmp_path / "shown.yaml").write_text(result.output, encoding="utf-8")
+    (tmp_path / "shown.yaml").write_text(result.stdout, encoding="utf-8")
     effective = load_config(tmp_path / "stylewrap.yaml", ["datagen.concurrency=8"], environ={"STYLEWRAP_TRAIN__LORA_RANK": "16"})
     assert load_config(tmp_path / "shown.yaml", environ={}).model_dump() == effective.model_dump()
 

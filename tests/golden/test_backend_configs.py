@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from stylewrap.backends.render import DEEPSPEED_PRESETS, render_deepspeed
+from stylewrap.backends.deepspeed import DEEPSPEED_PRESETS
+from stylewrap.backends.render import render_deepspeed
 from stylewrap.backends.train import COMMAND_FILE, load_train_config, render_run
 
 GOLDEN = Path(__file__).parent / "backends"

@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 
 from backendloaders import backend_python, load_with_backend
-from stylewrap.adapters import Record, read_records, register_llamafactory, register_swift, write_records
+from stylewrap.adapters import Record, read_records, write_records
+from stylewrap.backends.llamafactory.registration import register as register_llamafactory
+from stylewrap.backends.swift.registration import register as register_swift
 
 pytestmark = pytest.mark.integration
 SYSTEM = "你是一个说话带西式翻译腔的朋友。"

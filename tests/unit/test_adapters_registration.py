@@ -8,7 +8,10 @@ import shutil
 import pytest
 from click.testing import CliRunner
 
-from stylewrap.adapters import read_records, register_llamafactory, register_swift, swift_dataset_registration, write_records
+from stylewrap.adapters import read_records, write_records
+from stylewrap.backends.llamafactory.registration import register as register_llamafactory
+from stylewrap.backends.swift.registration import dataset_entry as swift_dataset_registration
+from stylewrap.backends.swift.registration import register as register_swift
 from stylewrap.cli import cli
 from stylewrap.errors import DataError
 
