@@ -28,6 +28,7 @@ class Section(BaseModel):
 class StyleConfig(Section):
     preset: str = Field("translational", description="built-in preset name or path to a preset YAML")
     system_prompt: str | None = Field(None, description="system prompt baked into training rows / compare")
+    persona: str | None = Field(None, description="the name the model should give when asked who it is (eval's identity probes)")
 
 
 class DatagenConfig(Section):
