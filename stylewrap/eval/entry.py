@@ -107,10 +107,10 @@ def plan_eval(request: EvalRequest, config: StylewrapConfig, *, measure: bool = 
     """Everything decided before any model runs: bad input fails here, nothing written yet."""
     if measure:
         require_extra()
-    if not request.run_dir and not request.endpoint:
-        raise InputError("nothing to evaluate: give a RUN_DIR, or --endpoint URL with --model NAME")
     if request.models and not request.endpoint:
         raise InputError("--model needs --endpoint URL")
+    if not request.run_dir and not request.endpoint:
+        raise InputError("nothing to evaluate: give a RUN_DIR, or --endpoint URL with --model NAME")
     preset = load_preset(request.style or config.style.preset)
     probe_source, probes = load_probes(request.probes)
     folder = request.report_kind if request.report_kind == "compare" else "eval"
