@@ -24,7 +24,7 @@ from stylewrap.errors import BackendNotInstalled, ConfigError, InputError, Locat
 from stylewrap.runner import Invocation
 
 if TYPE_CHECKING:
-    from stylewrap.deploy import ServeRecipe
+    from stylewrap.serve.deploy import ServeRecipe
 
 ENTRY_POINT_GROUP = "stylewrap.backends"
 CONFIG_DIR = "config"        # inside a run directory
@@ -189,7 +189,7 @@ class TableBackend:
 
     def deploy_invocation(self, run_dir: Path, options: Mapping[str, Any]) -> Invocation:
         """The backend's own OpenAI-compatible server, from `serve_recipe` (see stylewrap.deploy)."""
-        from stylewrap.deploy import server_invocation
+        from stylewrap.serve.deploy import server_invocation
 
         return server_invocation(self, options)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from stylewrap.backends.base import LogFields, TableBackend
-from stylewrap.deploy import ServeRecipe
+from stylewrap.serve.deploy import ServeRecipe
 from stylewrap.backends.flags import Flag, model_flags
 from stylewrap.runner import Invocation
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from stylewrap.adapters.registration import SWIFT_INFO as REGISTRATION_FILE
 from stylewrap.backends.base import LogFields, TableBackend
-from stylewrap.deploy import ServeRecipe
+from stylewrap.serve.deploy import ServeRecipe
 from stylewrap.backends.flags import Flag, model_flags
 
 

@@ -16,7 +16,8 @@ import time
 import uuid
 from pathlib import Path
 
-from stylewrap.publish import PlannedFile, UploadPlan, scan_for_secrets
+from stylewrap.publish.plan import PlannedFile, UploadPlan
+from stylewrap.publish.scan import scan_for_secrets
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "tsldial" / "TslDial.json"
 

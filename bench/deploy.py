@@ -22,11 +22,11 @@ import time
 import urllib.request
 from pathlib import Path
 
-from stylewrap import server
 from stylewrap.config import load_config
-from stylewrap.deploy import DeployRequest, plan
 from stylewrap.runner import Invocation
-from stylewrap.webapp import Upstream, make_server
+from stylewrap.serve import servers
+from stylewrap.serve.deploy import DeployRequest, plan
+from stylewrap.serve.webapp import Upstream, make_server
 
 KEY_ENV = "STYLEWRAP_BENCH_API_KEY"
 
@@ -68,21 +68,21 @@ def first_piece_seconds(url: str, body: dict, key: str | None) -> float:
     raise RuntimeError("no streamed content")
 
 
-def started(inv: Invocation, record, log: Path) -> tuple[server.ServerRecord, float]:
+def started(inv: Invocation, record, log: Path) -> tuple[servers.ServerRecord, float]:
     record.log_file = str(log)
     start = time.perf_counter()
-    server.start(inv, record, startup_timeout=600)
+    servers.start(inv, record, startup_timeout=600)
     return record, time.perf_counter() - start
 
 
-def bare_twin(guarded) -> tuple[Invocation, server.ServerRecord]:
+def bare_twin(guarded) -> tuple[Invocation, servers.ServerRecord]:
     """The same server with the same flags on another port, run as `python -m MODULE`: no launcher."""
     spec = json.loads(guarded.invocation.argv[2])
     port = free_port()
     swap = {str(spec["port"]): str(port)}
     argv = [swap.get(arg, arg) for arg in spec["argv"]]
     env = {key: swap.get(value, value) for key, value in guarded.invocation.env.items()}
-    record = server.ServerRecord(**{**guarded.record.__dict__, "port": port, "api_key_env": None})
+    record = servers.ServerRecord(**{**guarded.record.__dict__, "port": port, "api_key_env": None})
     return Invocation([guarded.invocation.argv[0], "-m", spec["module"], *argv], env=env), record
 
 
@@ -105,7 +105,7 @@ def main() -> None:
     requests = int(sys.argv[2]) if len(sys.argv) > 2 else 32
     key = os.environ[KEY_ENV] = secrets.token_hex(16)
     tmp = Path(tempfile.mkdtemp(prefix="stylewrap-bench-"))
-    os.environ[server.STATE_DIR_VAR] = str(tmp)
+    os.environ[servers.STATE_DIR_VAR] = str(tmp)
     config = load_config(search=False)
     print(f"{'backend':<13} {'startup bare':>12} {'launcher':>9} {'ratio':>6}   {'latency bare':>12} {'launcher':>9} {'ratio':>6}")
     for backend in ("llamafactory", "swift"):
@@ -124,7 +124,7 @@ def main() -> None:
             direct, proxied = time_to_first_piece(launched, key)
         finally:
             for record in running:
-                server.stop(record)
+                servers.stop(record)
         print(f"{backend:<13} {bare_startup:>11.1f}s {launched_startup:>8.1f}s {launched_startup / bare_startup:>6.2f}   "
               f"{bare_latency * 1000:>10.1f}ms {launched_latency * 1000:>7.1f}ms {launched_latency / bare_latency:>6.2f}")
         print(f"{'':<13} first streamed piece: direct {direct * 1000:.1f}ms, through `stylewrap app` "

@@ -15,6 +15,6 @@ def app(base_url, model, api_key_env, host, port) -> None:
     Streams replies; when the endpoint serves several models (ms-swift serves base and tuned),
     a "side by side" switch asks two of them at once. Ctrl-C stops it.
     """
-    from stylewrap.webapp import run_app
+    from stylewrap.serve.webapp import run_app
 
     run_app(base_url, model, api_key_env, host, port, on_ready=lambda url: click.echo(f"chat page on {url}  (Ctrl-C stops)"))

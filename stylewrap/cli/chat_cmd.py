@@ -16,7 +16,7 @@ def chat(base_url, model, system, api_key_env, max_tokens, temperature) -> None:
     Replies stream as they are generated; the conversation is kept across turns.
     At the prompt: /reset, /system [TEXT], /exit; Ctrl-C stops a reply, Ctrl-D leaves.
     """
-    from stylewrap.chat import Conversation, chat_loop, resolve_endpoint
+    from stylewrap.serve.chat import Conversation, chat_loop, resolve_endpoint
 
     options = {k: v for k, v in {"max_tokens": max_tokens, "temperature": temperature}.items() if v is not None}
     endpoint = resolve_endpoint(base_url, model, api_key_env)

@@ -33,7 +33,7 @@ def deploy(ctx, backend, run_dir, model, adapter, host, port, served_model_name,
     """
     if ctx.invoked_subcommand is not None:
         return
-    from stylewrap import deploy as deploy_lib
+    from stylewrap.serve import deploy as deploy_lib
     from stylewrap.config import load_config
 
     config = load_config(config_path, overrides)
@@ -64,7 +64,7 @@ def _print_ready(record) -> None:
 @deploy.command()
 def status() -> None:
     """List stylewrap servers and whether each answers."""
-    from stylewrap import deploy as deploy_lib
+    from stylewrap.serve import deploy as deploy_lib
 
     rows = deploy_lib.status()
     if not rows:
@@ -78,7 +78,7 @@ def status() -> None:
 @port_option
 def stop(port) -> None:
     """Stop a server: its whole process tree, by PID."""
-    from stylewrap import deploy as deploy_lib
+    from stylewrap.serve import deploy as deploy_lib
 
     record = deploy_lib.stop(port)
     click.echo(f"stopped PID {record.pid} ({record.base_url})")
@@ -89,7 +89,7 @@ def stop(port) -> None:
 @click.option("-n", "--lines", type=int, default=50, show_default=True, help="How many lines.")
 def logs(port, lines) -> None:
     """Print the last lines of a server's log."""
-    from stylewrap import deploy as deploy_lib
+    from stylewrap.serve import deploy as deploy_lib
 
     record, text = deploy_lib.logs(port, lines)
     click.echo(f"== {record.log_file}", err=True)

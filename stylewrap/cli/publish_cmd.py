@@ -110,7 +110,7 @@ def model(source, repo_id, variant, private, license, base_model_id, dataset_rep
     Without --merged/--adapter a run directory publishes its merged model when one exists, else
     its adapter.
     """
-    from stylewrap.publish import publish_model
+    from stylewrap.publish.hub import publish_model
 
     _run(publish_model, source, config_path, overrides, repo_id=repo_id, dry_run=dry_run,
          variant=variant or "auto", private=private, license=license, base_model_id=base_model_id,
@@ -129,7 +129,7 @@ def model(source, repo_id, variant, private, license, base_model_id, dataset_rep
 @set_option
 def dataset(source, repo_id, private, license, manifest, dry_run, config_path, overrides) -> None:
     """Upload a dataset file or folder with a card: formats, row counts, how it was generated."""
-    from stylewrap.publish import publish_dataset
+    from stylewrap.publish.hub import publish_dataset
 
     _run(publish_dataset, source, config_path, overrides, repo_id=repo_id, dry_run=dry_run, private=private,
          license=license, manifest=manifest)

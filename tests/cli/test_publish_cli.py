@@ -12,7 +12,7 @@ from runfixture import make_run_dir
 
 from stylewrap.cli import cli
 from stylewrap.config import PublishConfig
-from stylewrap.publish import plan_model
+from stylewrap.publish.plan import plan_model
 
 SECRET = modelscope_token(21)
 

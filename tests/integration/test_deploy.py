@@ -26,7 +26,7 @@ from click.testing import CliRunner
 
 from fakekeys import openai_key
 
-from stylewrap import server
+from stylewrap.serve import servers
 from stylewrap.cli import cli
 from stylewrap.errors import InputError
 from stylewrap.rundir import RunInfo
@@ -71,7 +71,7 @@ def lora_adapter(tiny_model, tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def state_dir(tmp_path_factory):
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv(server.STATE_DIR_VAR, str(tmp_path_factory.mktemp("servers")))
+        patch.setenv(servers.STATE_DIR_VAR, str(tmp_path_factory.mktemp("servers")))
         patch.setenv(KEY_ENV, KEY)
         yield
 
@@ -91,10 +91,10 @@ def deployed(request, state_dir):
     result = subprocess.run(argv, capture_output=True, text=True, timeout=400)
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"serving on http://127.0.0.1:{port}/v1" in result.stdout
-    record = server.load_record(port)
+    record = servers.load_record(port)
     assert f"models: {', '.join(record.models)}\n" in result.stdout
     yield record
-    server.stop(record)
+    servers.stop(record)
 
 
 def client(record, api_key=KEY):
@@ -155,7 +155,7 @@ def test_listening_addresses_sees_what_a_process_binds():
 
 def test_the_server_listens_on_127_0_0_1_only(deployed):
     # left alone, LLaMA-Factory binds 0.0.0.0 (API_HOST)
-    members = server.group_members(deployed.pid)
+    members = servers.group_members(deployed.pid)
     assert listening_addresses(members) == {("127.0.0.1", deployed.port)}
 
 
@@ -264,7 +264,7 @@ def test_sixteen_concurrent_requests_all_answered(deployed):
 
 def test_busy_port_is_refused_before_starting_anything(deployed, tiny_model):
     from stylewrap.config import load_config
-    from stylewrap.deploy import DeployRequest, start
+    from stylewrap.serve.deploy import DeployRequest, start
 
     config = load_config(search=False)
     with pytest.raises(InputError, match=f"port {deployed.port} on 127.0.0.1 is busy") as info:
@@ -276,7 +276,7 @@ def test_busy_port_is_refused_before_starting_anything(deployed, tiny_model):
         port = foreign.getsockname()[1]
         with pytest.raises(InputError, match="choose another with --port"):
             start(DeployRequest(model=str(tiny_model), backend=deployed.backend, port=port), config)
-    assert server.load_record(port) is None
+    assert servers.load_record(port) is None
 
 
 def test_terminal_chat_keeps_history_and_resets(deployed):
@@ -299,7 +299,7 @@ def test_terminal_chat_keeps_history_and_resets(deployed):
 
 
 def test_terminal_chat_writes_the_reply_piece_by_piece(deployed):
-    from stylewrap.chat import Conversation, chat_loop, resolve_endpoint
+    from stylewrap.serve.chat import Conversation, chat_loop, resolve_endpoint
 
     # what `stylewrap chat` runs, with each write kept apart (the command echoes each one as it comes)
     question = "讲一下唐朝建立的历史"
@@ -388,15 +388,15 @@ def test_status_logs_and_stop_leave_no_process(deployed):
     assert logs.exit_code == 0 and logs.output.strip()
     assert KEY not in Path(deployed.log_file).read_text(encoding="utf-8")
 
-    members = server.group_members(deployed.pid)
+    members = servers.group_members(deployed.pid)
     assert deployed.pid in members
     stopped = runner.invoke(cli, ["deploy", "stop", "--port", str(deployed.port)])
     assert stopped.exit_code == 0, stopped.output
-    assert not server.pid_alive(deployed.pid)
-    assert not any(server.pid_alive(pid) for pid in members)
-    assert server.group_members(deployed.pid) == []
-    assert server.load_record(deployed.port) is None
-    server.check_port_free("127.0.0.1", deployed.port)
+    assert not servers.pid_alive(deployed.pid)
+    assert not any(servers.pid_alive(pid) for pid in members)
+    assert servers.group_members(deployed.pid) == []
+    assert servers.load_record(deployed.port) is None
+    servers.check_port_free("127.0.0.1", deployed.port)
 
 
 def test_foreground_server_with_its_own_name_stops_with_ctrl_c(state_dir, tiny_model):
@@ -414,8 +414,8 @@ def test_foreground_server_with_its_own_name_stops_with_ctrl_c(state_dir, tiny_m
         assert lines[-2:-1] and lines[-2].startswith(f"serving on http://127.0.0.1:{port}/v1"), "".join(lines)
         assert lines[-1] == f"models: {name}\n"
         server_pid = int(lines[-2].split("(PID ")[1].split(",")[0])
-        assert server.pid_alive(server_pid)
-        record = server.load_record(port)
+        assert servers.pid_alive(server_pid)
+        record = servers.load_record(port)
         assert [m.id for m in client(record).models.list()] == [name]
         reply = client(record).chat.completions.create(model=name, messages=[{"role": "user", "content": "你好"}])
         assert reply.model == name and reply.choices[0].finish_reason in ("stop", "length")
@@ -425,15 +425,15 @@ def test_foreground_server_with_its_own_name_stops_with_ctrl_c(state_dir, tiny_m
         if process.poll() is None:
             process.kill()
     assert process.returncode == 0 and "server stopped" in output, output
-    assert not server.pid_alive(server_pid) and server.group_members(server_pid) == []
-    assert server.load_record(port) is None
+    assert not servers.pid_alive(server_pid) and servers.group_members(server_pid) == []
+    assert servers.load_record(port) is None
 
 
 def test_swift_fails_loudly_instead_of_moving_to_another_port(state_dir, tiny_model, tmp_path):
     # ms-swift alone would serve on the next free port; the launcher pins the asked-for one. The
     # busy-port check before starting normally catches this; here the port is taken behind its back.
     from stylewrap.config import load_config
-    from stylewrap.deploy import DeployRequest, plan
+    from stylewrap.serve.deploy import DeployRequest, plan
     from stylewrap.runner import spawn
 
     with socket.socket() as holder:

@@ -18,11 +18,11 @@ from click.testing import CliRunner
 
 from fakekeys import openai_key
 
-from stylewrap import server
-from stylewrap.chat import Conversation
+from stylewrap.serve import servers
+from stylewrap.serve.chat import Conversation
 from stylewrap.cli import cli
 from stylewrap.config import load_config
-from stylewrap.deploy import DeployRequest, plan
+from stylewrap.serve.deploy import DeployRequest, plan
 from stylewrap.errors import InputError, RunFailed
 from stylewrap.rundir import RunInfo
 from stylewrap.runner import Invocation, spawn
@@ -36,7 +36,7 @@ def world(tmp_path, monkeypatch):
         bin_dir.mkdir(parents=True)
         (bin_dir / "python").symlink_to(sys.executable)
     monkeypatch.setenv("STYLEWRAP_ENVS_DIR", str(tmp_path / "envs"))
-    monkeypatch.setenv(server.STATE_DIR_VAR, str(tmp_path / "state"))
+    monkeypatch.setenv(servers.STATE_DIR_VAR, str(tmp_path / "state"))
     model = tmp_path / "Qwen2-7B-Instruct"
     model.mkdir()
     (model / "config.json").write_text(json.dumps({"model_type": "qwen2"}))
@@ -139,32 +139,32 @@ def test_stop_ends_the_whole_process_group_by_pid(world):
     tmp_path, _, _ = world
     # a parent with a child, as a server with workers would be
     inv = Invocation(["sh", "-c", "sleep 300 & sleep 300"])
-    record = server.ServerRecord(pid=0, host="127.0.0.1", port=1, backend="test", models=[],
+    record = servers.ServerRecord(pid=0, host="127.0.0.1", port=1, backend="test", models=[],
                                  log_file=str(tmp_path / "log"), command=inv.shell_line())
     process = spawn(inv, log_file=Path(record.log_file))
-    record.pid, record.start_ticks = process.pid, server._start_ticks(process.pid)
-    server.save_record(record)
+    record.pid, record.start_ticks = process.pid, servers._start_ticks(process.pid)
+    servers.save_record(record)
     for _ in range(200):
-        if len(server.group_members(process.pid)) >= 2:
+        if len(servers.group_members(process.pid)) >= 2:
             break
         time.sleep(0.05)
-    members = server.group_members(process.pid)
+    members = servers.group_members(process.pid)
     assert len(members) >= 2 and process.pid in members
-    assert server.is_running(record)
+    assert servers.is_running(record)
 
-    assert server.stop(record) is True
-    assert not any(server.pid_alive(pid) for pid in members)
-    assert server.load_record(1) is None
-    assert server.stop(record) is False
+    assert servers.stop(record) is True
+    assert not any(servers.pid_alive(pid) for pid in members)
+    assert servers.load_record(1) is None
+    assert servers.stop(record) is False
 
 
 def test_a_recycled_pid_is_never_signalled(world):
     tmp_path, _, _ = world
     # our own PID stands in for "some other process that now has the recorded PID"
-    record = server.ServerRecord(pid=os.getpid(), host="127.0.0.1", port=2, backend="test", models=[],
+    record = servers.ServerRecord(pid=os.getpid(), host="127.0.0.1", port=2, backend="test", models=[],
                                  log_file=str(tmp_path / "log"), command="", start_ticks=1)
-    assert not server.is_running(record)
-    assert server.stop(record) is False
+    assert not servers.is_running(record)
+    assert servers.stop(record) is False
 
 
 def test_conversation_history_system_and_reset():
@@ -180,11 +180,11 @@ def test_conversation_history_system_and_reset():
     assert conversation.messages("hi") == [{"role": "user", "content": "hi"}]
 
 
-def _record(tmp_path) -> server.ServerRecord:
+def _record(tmp_path) -> servers.ServerRecord:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    return server.ServerRecord(pid=0, host="127.0.0.1", port=port, backend="test", models=[],
+    return servers.ServerRecord(pid=0, host="127.0.0.1", port=port, backend="test", models=[],
                                log_file=str(tmp_path / "server.log"), command="")
 
 
@@ -193,21 +193,21 @@ def test_a_server_that_dies_is_reported_with_its_last_log_lines(world):
     dying = Invocation([sys.executable, "-c", "print('CUDA out of memory, probably'); raise SystemExit(3)"])
     record = _record(tmp_path)
     with pytest.raises(RunFailed, match="exited with code 3") as info:
-        server.start(dying, record, startup_timeout=60)
+        servers.start(dying, record, startup_timeout=60)
     assert "CUDA out of memory, probably" in str(info.value)
-    assert server.load_record(record.port) is None
+    assert servers.load_record(record.port) is None
 
 
 def test_a_server_that_never_answers_is_stopped_after_the_timeout(world):
     tmp_path, _, _ = world
     record = _record(tmp_path)
     with pytest.raises(RunFailed, match="did not answer within 1s"):
-        server.start(Invocation(["sleep", "300"]), record, startup_timeout=1)
-    assert record.pid and not server.pid_alive(record.pid)
+        servers.start(Invocation(["sleep", "300"]), record, startup_timeout=1)
+    assert record.pid and not servers.pid_alive(record.pid)
 
 
 def test_chat_commands_and_ctrl_c_at_the_prompt_end_cleanly():
-    from stylewrap.chat import Endpoint, chat_loop
+    from stylewrap.serve.chat import Endpoint, chat_loop
 
     typed = iter(["/system 用古文翻译腔回答", "/bogus", "/reset", "/system"])
     written: list[str] = []

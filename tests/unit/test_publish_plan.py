@@ -11,15 +11,10 @@ from runfixture import make_run_dir, write_safetensors
 
 from stylewrap.config import PublishConfig
 from stylewrap.errors import DataError, InputError, RunFailed
-from stylewrap.modelcard import dataset_file_stats
-from stylewrap.publish import (
-    PlannedFile,
-    UploadPlan,
-    _retrying,
-    plan_dataset,
-    plan_model,
-    scan_for_secrets,
-)
+from stylewrap.publish.card import dataset_file_stats
+from stylewrap.publish.hub import _retrying
+from stylewrap.publish.plan import PlannedFile, UploadPlan, plan_dataset, plan_model
+from stylewrap.publish.scan import scan_for_secrets
 
 SECRET = modelscope_token(61)
 CONFIG = PublishConfig()
@@ -95,7 +90,7 @@ def test_the_scan_passes_clean_tokenizers_and_weights(run_dir):
 
 
 def test_a_secret_env_value_is_found_across_chunk_borders(tmp_path, monkeypatch):
-    import stylewrap.publish as publish
+    import stylewrap.publish.plan as publish
 
     monkeypatch.setattr(publish, "SCAN_CHUNK", 64)
     monkeypatch.setenv("MY_SERVICE_TOKEN", "plain-looking-value-42")
@@ -220,7 +215,7 @@ def test_an_unfinished_run_is_not_published(run_dir):
 
 
 def test_the_card_shows_the_command_as_a_reader_would_type_it():
-    from stylewrap.modelcard import card_command
+    from stylewrap.publish.card import card_command
 
     assert card_command("cd /runs/r1 && PATH=/envs/swift/bin:/usr/bin PYTHONUNBUFFERED=1 "
                         "/envs/swift/bin/swift sft config/train.yaml") == "swift sft config/train.yaml"

@@ -130,7 +130,7 @@ def make_server(upstream: Upstream, host: str = "127.0.0.1", port: int = 7860) -
 
 def run_app(base_url: str | None, model: str | None, api_key_env: str | None, host: str, port: int, *, on_ready=None) -> None:
     """Serve the page for an endpoint (default: the running stylewrap server) until Ctrl-C."""
-    from stylewrap.chat import resolve_endpoint
+    from stylewrap.serve.chat import resolve_endpoint
 
     endpoint = resolve_endpoint(base_url, model, api_key_env)
     serve(Upstream(endpoint.base_url, endpoint.api_key, endpoint.model), host, port, on_ready=on_ready)

@@ -18,12 +18,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from stylewrap import server
 from stylewrap.config import StylewrapConfig
 from stylewrap.errors import BackendNotInstalled, InputError, Location, RunFailed
 from stylewrap.rundir import RunInfo, resolve
 from stylewrap.runner import Invocation, describe
-from stylewrap.server import ServerRecord
+from stylewrap.serve import servers
+from stylewrap.serve.servers import ServerRecord
 
 DEFAULT_TUNED_NAME = "default-lora"
 
@@ -111,7 +111,7 @@ def plan(request: DeployRequest, config: StylewrapConfig) -> DeployPlan:
     invocation = backend.deploy_invocation(request.run_dir or Path.cwd(), options)
     record = ServerRecord(
         pid=0, host=host, port=port, backend=backend.name, models=options["models"],
-        log_file=str(server.log_path(port)), command=invocation.shell_line(), api_key_env=api_key_env,
+        log_file=str(servers.log_path(port)), command=invocation.shell_line(), api_key_env=api_key_env,
     )
     return DeployPlan(invocation, record, cfg.startup_timeout)
 
@@ -198,7 +198,7 @@ def _launcher_path() -> Path:
 def start(request: DeployRequest, config: StylewrapConfig) -> ServerRecord:
     """Start in the background and return once the server answers (`--detach`)."""
     deploy_plan = plan(request, config)
-    return server.start(deploy_plan.invocation, deploy_plan.record, startup_timeout=deploy_plan.startup_timeout)
+    return servers.start(deploy_plan.invocation, deploy_plan.record, startup_timeout=deploy_plan.startup_timeout)
 
 
 def serve(
@@ -216,11 +216,11 @@ def serve(
         record = start(request, config)
         try:
             on_ready(record)
-            server.follow(record, on_line)
+            servers.follow(record, on_line)
             # only Ctrl-C/SIGTERM end a foreground server normally
-            raise RunFailed(server.died_message(record, "the server exited"))
+            raise RunFailed(servers.died_message(record, "the server exited"))
         finally:
-            server.stop(record)
+            servers.stop(record)
     finally:
         if in_main_thread:
             signal.signal(signal.SIGTERM, previous)
@@ -240,28 +240,28 @@ class ServerStatus:
 
 def status() -> list[ServerStatus]:
     out = []
-    for record in server.all_records():
-        running = server.is_running(record)
-        answers, detail = server.probe(record) if running else (False, "not running")
+    for record in servers.all_records():
+        running = servers.is_running(record)
+        answers, detail = servers.probe(record) if running else (False, "not running")
         out.append(ServerStatus(record, running, answers, detail))
     return out
 
 
 def stop(port: int | None = None) -> ServerRecord:
-    record = server.find_record(port)
-    server.stop(record)
+    record = servers.find_record(port)
+    servers.stop(record)
     return record
 
 
 def logs(port: int | None = None, lines: int = 50) -> tuple[ServerRecord, list[str]]:
-    record = server.find_record(port)
-    return record, server.tail(record.log_file, lines)
+    record = servers.find_record(port)
+    return record, servers.tail(record.log_file, lines)
 
 
 def known_server(base_url: str | None = None) -> ServerRecord | None:
     """The running stylewrap server at `base_url`, or without one, the only one running (chat and
     app take its model names and key variable from it)."""
-    running = [r for r in server.all_records() if server.is_running(r)]
+    running = [r for r in servers.all_records() if servers.is_running(r)]
     if base_url is not None:
         running = [r for r in running if r.base_url == base_url.rstrip("/")]
     return running[0] if len(running) == 1 else None

@@ -45,7 +45,7 @@ class Endpoint:
 
 def resolve_endpoint(base_url: str | None, model: str | None, api_key_env: str | None) -> Endpoint:
     """Fill what was not given from the stylewrap server there (or the only one running), then defaults."""
-    from stylewrap.deploy import known_server
+    from stylewrap.serve.deploy import known_server
 
     record = known_server(base_url)
     base_url = base_url or (record.base_url if record else DEFAULT_BASE_URL)

@@ -1,34 +1,21 @@
-"""Publish a trained model or a dataset to ModelScope, with a generated card.
-
-Neither backend does this well: LLaMA-Factory cannot push to ModelScope, and `swift export
---push_to_hub` breaks on modelscope 1.40 and needs git-lfs. We call the `modelscope` SDK directly
-(`HubApi.create_repo`, `upload_folder`), imported only when something is really uploaded.
-
-Steps: plan (choose the files a user needs, rewrite what must change, render the card), scan
-every byte that would leave the machine for secrets, then create the repo PRIVATE unless asked
-otherwise and verify it, and upload the staged folder in one commit. The SDK's `upload_folder`
-would create a missing repo as public, so the repo always exists before it runs.
+"""Plan a publish: which files of a run or a dataset folder a user needs, what is rewritten on the
+way (a local base path in an adapter config becomes a hub id), and the generated card. Nothing
+here touches the network; `stylewrap.publish.scan` checks the plan and `stylewrap.publish.hub`
+sends it.
 """
 
 from __future__ import annotations
 
 import fnmatch
 import json
-import os
-import random
 import re
-import struct
-import tempfile
-import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Iterable, Literal
+from typing import Iterable, Literal
 
 from stylewrap.config import PublishConfig
-from stylewrap.errors import InputError, Location, RunFailed
-from stylewrap.fsutil import atomic_write_bytes
-from stylewrap.modelcard import (
+from stylewrap.errors import InputError, Location
+from stylewrap.publish.card import (
     PUBLIC_SITE,
     DatasetFileStats,
     configuration_json,
@@ -38,14 +25,10 @@ from stylewrap.modelcard import (
     render_model_card,
 )
 from stylewrap.rundir import RUN_FILE, RunInfo, resolve
-from stylewrap.secrets import get_secret, redact, secret_values
 
-TOKEN_ENV = "MODELSCOPE_API_TOKEN"
-ENDPOINT_ENV = "MODELSCOPE_ENDPOINT"
 REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 RepoType = Literal["model", "dataset"]
-Report = Callable[[str], None]
 
 # What a user of a model needs: weights, their index, model/adapter/generation configs, tokenizer.
 MODEL_FILES = (
@@ -74,29 +57,8 @@ SKIP_REASONS = (
     (("runs", "logs", "*.log", "events.out.tfevents*"), "logs"),
     ((".*",), "hidden file"),
 )
-
-# Key-shaped strings; a match anywhere in a file stops the upload. Names are safe to print.
-# Each pattern has lowercase anchors: a fast `bytes.find` for them picks the few places worth a
-# regex, so gigabytes of weights scan at memory speed instead of regex speed.
-KEY_PATTERNS = (
-    ("an OpenAI-style API key", (b"sk-",),
-     re.compile(rb"(?<![A-Za-z0-9_-])sk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_-]{20,}")),
-    ("a ModelScope token", (b"ms-",),
-     re.compile(rb"ms-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")),
-    ("a Hugging Face token", (b"hf_",), re.compile(rb"(?<![A-Za-z0-9])hf_[A-Za-z0-9]{30,}")),
-    ("a GitHub token", (b"ghp_", b"gho_", b"ghu_", b"ghs_", b"ghr_"),
-     re.compile(rb"(?<![A-Za-z0-9])gh[pousr]_[A-Za-z0-9]{36,}")),
-    ("an AWS access key", (b"akia",), re.compile(rb"(?<![A-Z0-9])AKIA[0-9A-Z]{16}(?![A-Z0-9])")),
-    ("a private key", (b"private key-----",), re.compile(rb"-----BEGIN [A-Z ]*PRIVATE KEY-----")),
-    ("a secret assignment", (b"api_key", b"api-key", b"apikey", b"secret", b"access_token", b"access-token",
-                             b"auth_token", b"auth-token", b"password"),
-     re.compile(rb"(?i)(?:api[_-]?key|secret[_-]?key|client[_-]?secret|access[_-]?token|auth[_-]?token|password)"
-                rb"[\"']?\s*[:=]\s*[\"']?[A-Za-z0-9_\-./+]{16,}")),
-)
-ANCHOR_REACH = 64      # how far before an anchor a match may start (e.g. "client_" before "secret")
-MATCH_REACH = 512      # how far after it a match may end
+# files are read in pieces this big (the secret scan walks gigabytes of weights)
 SCAN_CHUNK = 8 << 20
-SCAN_OVERLAP = 4096
 
 
 @dataclass(frozen=True)
@@ -145,16 +107,6 @@ class UploadPlan:
 
     def file(self, path_in_repo: str) -> PlannedFile | None:
         return next((f for f in self.files if f.path_in_repo == path_in_repo), None)
-
-
-@dataclass
-class PublishResult:
-    plan: UploadPlan
-    dry_run: bool
-    url: str | None = None
-    created: bool = False
-    visibility: str | None = None
-    notes: list[str] = field(default_factory=list)
 
 
 # ---------------------------------------------------------------- planning helpers
@@ -401,272 +353,3 @@ def plan_dataset(
         repo_id=repo_id, repo_type="dataset", private=config.private if private is None else private,
         license=license, files=files, skipped=skipped, commit_message=f"Upload {rows} rows with stylewrap",
     )
-
-
-# ---------------------------------------------------------------- secret scan
-
-
-def _line_of(data: bytes, offset: int, lines_before: int) -> int:
-    return lines_before + data.count(b"\n", 0, offset) + 1
-
-
-def _find_key(data: bytes) -> tuple[str, int] | None:
-    lowered = data.lower()
-    for kind, anchors, pattern in KEY_PATTERNS:
-        for anchor in anchors:
-            hit = lowered.find(anchor)
-            while hit >= 0:
-                match = pattern.search(data, max(0, hit - ANCHOR_REACH), hit + MATCH_REACH)
-                if match is not None:
-                    return kind, match.start()
-                hit = lowered.find(anchor, hit + 1)
-    return None
-
-
-def _text_scope(planned: PlannedFile) -> int | None:
-    """How many leading bytes can hold text; None for all. Past its JSON header a safetensors
-    file is raw numbers by definition, so key patterns (slow) are not run there; the literal
-    search for known secret values (fast) still covers every byte."""
-    if planned.source is None or not planned.path_in_repo.endswith(".safetensors"):
-        return None
-    with open(planned.source, "rb") as handle:
-        head = handle.read(8)
-    return 8 + struct.unpack("<Q", head)[0] if len(head) == 8 else None
-
-
-def scan_for_secrets(plan: UploadPlan, extra_secrets: Iterable[str] = ()) -> None:
-    """Refuse the whole upload if any file holds a known secret value or a key-like string."""
-    literals = [s.encode() for s in secret_values(extra=extra_secrets)]
-    for planned in plan.files:
-        scope = _text_scope(planned)
-        consumed = 0       # bytes of the file before the current chunk
-        lines_before = 0
-        tail = b""
-        for chunk in planned.chunks():
-            window = tail + chunk
-            window_start = consumed - len(tail)
-            base_lines = lines_before - tail.count(b"\n")
-            for secret in literals:
-                offset = window.find(secret)
-                if offset >= 0:
-                    raise InputError(
-                        "refusing to upload: the file contains the value of a secret environment variable",
-                        location=Location(planned.origin, _line_of(window, offset, base_lines)),
-                        hint="remove it from the file; secrets belong in the environment only",
-                    )
-            text = window if scope is None else window[:max(0, scope - window_start)]
-            found = _find_key(text) if text else None
-            if found is not None:
-                kind, offset = found
-                raise InputError(
-                    f"refusing to upload: the file contains what looks like {kind}",
-                    location=Location(planned.origin, _line_of(window, offset, base_lines)),
-                    hint="remove or rotate it; nothing was uploaded",
-                )
-            consumed += len(chunk)
-            lines_before += chunk.count(b"\n")
-            tail = window[-SCAN_OVERLAP:]
-
-
-# ---------------------------------------------------------------- the hub
-
-
-def _hub_errors():
-    from modelscope_hub import errors
-
-    return errors
-
-
-def _retrying(action: str, call: Callable[[], Any], config: PublishConfig, report: Report,
-              sleep: Callable[[float], None] = time.sleep) -> Any:
-    """Run a hub call, retrying 5xx, 429 and network failures with exponential backoff and jitter."""
-    errors = _hub_errors()
-    transient = (errors.ServerError, errors.RateLimitError, errors.NetworkError)
-    attempt = 1
-    while True:
-        try:
-            return call()
-        except transient as exc:
-            if attempt >= config.max_retries:
-                raise RunFailed(f"{action} failed after {attempt} attempts: {_describe(exc)}",
-                                hint="the hub may be down; run the same command again later") from None
-            delay = config.retry_backoff * 2 ** (attempt - 1) * random.uniform(0.5, 1.0)
-            report(f"{action}: {_describe(exc)}; retry {attempt}/{config.max_retries - 1} in {delay:.1f}s")
-            sleep(delay)
-            attempt += 1
-
-
-def _describe(exc: BaseException) -> str:
-    return redact(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
-
-
-def _translate(exc: BaseException, plan: UploadPlan, details: Iterable[str] = ()) -> Exception:
-    """A hub failure as a one-line stylewrap error that says what to do. `details` are the per-batch
-    errors an upload reported: the SDK's final "N files failed" error does not carry its cause."""
-    errors = _hub_errors()
-    details = [redact(d) for d in details]
-    said = " ".join([str(exc), *details])
-    if isinstance(exc, errors.AuthenticationError) or "[E3001]" in said:
-        return InputError(f"ModelScope rejected the token: {_describe(exc)}",
-                          hint=f"set {TOKEN_ENV} to a valid token with write permission "
-                               "(https://modelscope.cn/my/myaccesstoken)")
-    if isinstance(exc, errors.PermissionDeniedError) or "[E3002]" in said:
-        return InputError(f"no permission to write to {plan.repo_type} {plan.repo_id}",
-                          hint="the owner must be you or an organization you may publish to, "
-                               "with a token that has write permission")
-    if isinstance(exc, errors.QuotaExceededError):
-        return RunFailed(f"ModelScope quota exceeded: {_describe(exc)}")
-    cause = f" (first error: {details[0]})" if details else ""
-    return RunFailed(f"ModelScope: {_describe(exc)}{cause}")
-
-
-def _api(token: str | None, endpoint: str | None):
-    from modelscope.hub.api import HubApi
-
-    return HubApi(endpoint=endpoint, token=token)
-
-
-def _login_token() -> str | None:
-    """The token `modelscope login` stored, for when none is in the environment."""
-    from modelscope_hub.config import HubConfig
-
-    return HubConfig().token or None
-
-
-class _UploadWatch:
-    """The SDK's upload progress callback: reports progress, keeps each failed batch's error."""
-
-    def __init__(self, report: Report):
-        self.report = report
-        self.errors: list[str] = []
-
-    def __call__(self, event: dict) -> None:
-        if event.get("error"):
-            self.errors.append(str(event["error"]))
-        self.report(f"sent {event['uploaded_bytes']}/{event['total_bytes']} bytes, "
-                    f"committed {event['committed_files']}/{event['total_files']} files")
-
-
-def _is_private(info: Any) -> bool:
-    from modelscope_hub.constants import Visibility
-
-    return info.visibility == Visibility.PRIVATE or info.private is True
-
-
-def _ensure_repo(api: Any, plan: UploadPlan, config: PublishConfig, report: Report) -> tuple[bool, bool]:
-    """Create the repo (private unless asked) or reuse an existing one; returns (created, is_private)."""
-    errors = _hub_errors()
-
-    def exists() -> bool:
-        return api.repo_exists(plan.repo_id, repo_type=plan.repo_type, re_raise=True)
-
-    created = False
-    if not _retrying("looking up the repo", exists, config, report):
-        report(f"creating {'private' if plan.private else 'public'} {plan.repo_type} repo {plan.repo_id}")
-
-        def create() -> None:
-            api.create_repo(plan.repo_id, repo_type=plan.repo_type,
-                            visibility="private" if plan.private else "public", license=plan.license)
-
-        try:
-            _retrying("creating the repo", create, config, report)
-            created = True
-        except errors.AlreadyExistsError:
-            # a retried create whose first attempt went through answers "exists": then it is ours
-            if not _retrying("looking up the repo", exists, config, report):
-                raise InputError(
-                    f"the name {plan.repo_id} is taken by a {plan.repo_type} you cannot see",
-                    location=Location(field="--repo"), hint="choose another name or owner",
-                ) from None
-            created = True
-    info = _retrying("reading the repo", lambda: api.get_repo(plan.repo_id, plan.repo_type), config, report)
-    private = _is_private(info)
-    if created and plan.private and not private:
-        raise RunFailed(f"{plan.repo_id} was created public although private was asked; nothing was uploaded",
-                        hint="make it private on the website, then run again")
-    return created, private
-
-
-def _stage(plan: UploadPlan, folder: Path) -> None:
-    """The upload tree: generated files written, local files linked (no copy of big weights)."""
-    for planned in plan.files:
-        target = folder / planned.path_in_repo
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if planned.content is not None:
-            atomic_write_bytes(target, planned.content)
-        else:
-            os.symlink(planned.source.resolve(), target)
-
-
-def _record_in_run(plan: UploadPlan, url: str) -> None:
-    if plan.run_dir is None:
-        return
-    run = RunInfo.load(plan.run_dir)
-    run.extra.setdefault("published", []).append({
-        "repo": plan.repo_id, "url": url, "private": plan.private,
-        "at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-    })
-    run.save(plan.run_dir)
-
-
-def upload(plan: UploadPlan, config: PublishConfig, *, report: Report = lambda _msg: None) -> PublishResult:
-    """Create or reuse the repo, then push the plan's files in one commit."""
-    token = get_secret(TOKEN_ENV) or _login_token()
-    endpoint = os.environ.get(ENDPOINT_ENV) or None
-    scan_for_secrets(plan, extra_secrets=[token] if token else [])
-    errors = _hub_errors()
-    api = _api(token, endpoint)
-    watch = _UploadWatch(report)
-    try:
-        try:
-            user = _retrying("checking the token", api.whoami, config, report)
-        except errors.AuthenticationError as exc:
-            raise InputError(
-                f"no valid ModelScope token ({_describe(exc)})",
-                hint=f"export {TOKEN_ENV}=... (https://modelscope.cn/my/myaccesstoken) or run `modelscope login`",
-            ) from None
-        report(f"signed in as {user.username}")
-        created, private = _ensure_repo(api, plan, config, report)
-        with tempfile.TemporaryDirectory(prefix="stylewrap-publish-") as staging:
-            _stage(plan, Path(staging))
-            report(f"uploading {len(plan.files)} files ({plan.total_size} bytes) to {plan.repo_id}")
-            _retrying("uploading", lambda: api.upload_folder(
-                repo_id=plan.repo_id, folder_path=staging, repo_type=plan.repo_type,
-                commit_message=plan.commit_message, use_cache=False, disable_tqdm=True,
-                progress_callback=watch,
-            ), config, report)
-    except errors.HubError as exc:
-        raise _translate(exc, plan, watch.errors) from None
-    url = f"{(endpoint or PUBLIC_SITE).rstrip('/')}/{plan.repo_type}s/{plan.repo_id}"
-    _record_in_run(plan, url)
-    notes = []
-    if not created and private != plan.private:
-        notes.append(f"the repo already existed and stays {'private' if private else 'public'}; "
-                     "change its visibility on the website")
-    return PublishResult(plan=plan, dry_run=False, url=url, created=created,
-                         visibility="private" if private else "public", notes=notes)
-
-
-# ---------------------------------------------------------------- entry points (one per CLI command)
-
-
-def publish_model(source: Path, config: PublishConfig, *, repo_id: str | None = None, dry_run: bool = False,
-                  report: Report = lambda _msg: None, **options: Any) -> PublishResult:
-    plan = plan_model(source, check_repo_id(repo_id or config.model_repo, "model"), config,
-                      endpoint=os.environ.get(ENDPOINT_ENV), **options)
-    return _finish(plan, config, dry_run, report)
-
-
-def publish_dataset(source: Path, config: PublishConfig, *, repo_id: str | None = None, dry_run: bool = False,
-                    report: Report = lambda _msg: None, **options: Any) -> PublishResult:
-    plan = plan_dataset(source, check_repo_id(repo_id or config.dataset_repo, "dataset"), config,
-                        endpoint=os.environ.get(ENDPOINT_ENV), **options)
-    return _finish(plan, config, dry_run, report)
-
-
-def _finish(plan: UploadPlan, config: PublishConfig, dry_run: bool, report: Report) -> PublishResult:
-    if dry_run:
-        token = get_secret(TOKEN_ENV)
-        scan_for_secrets(plan, extra_secrets=[token] if token else [])
-        return PublishResult(plan=plan, dry_run=True, visibility="private" if plan.private else "public")
-    return upload(plan, config, report=report)
