@@ -15,8 +15,10 @@ import yaml
 from click.testing import CliRunner
 
 from fakekeys import openai_key
-from stylewrap import server
+from stylewrap.serve import servers as server
 from stylewrap.cli import cli
+from stylewrap.config import PublishConfig
+from stylewrap.publish.plan import plan_model
 from stylewrap.rundir import RunInfo
 
 pytestmark = pytest.mark.integration
@@ -87,6 +89,15 @@ def test_eval_of_a_run_directory_through_its_backend(request, run_fixture, style
     assert result["variant_info"]["base+style"]["system"] and not result["variant_info"]["base"]["system"]
     assert result["variants"]["base"]["chrf_masked"]["mean"] == pytest.approx(1.0)   # the reference itself
     assert str(out / "report.md") in RunInfo.load(run_dir).compare_reports
+    # `publish model` of the run puts the eval table in the model card
+    card = plan_model(run_dir, "alice/styled", PublishConfig(base_model_id="Qwen/Qwen2-0.5B-Instruct"),
+                      variant="adapter").file("README.md").content.decode()
+    evaluation = card.split("## Evaluation", 1)[1].split("\n## ", 1)[0]
+    assert "| Metric | base | base+style | tuned |" in evaluation
+    marker_rate = result["variants"]["tuned"]["marker_rate"]
+    row = next(line for line in evaluation.splitlines() if line.startswith("| answers with a marker"))
+    assert row.rstrip(" |").split(" | ")[-1].startswith(f"{100 * marker_rate['mean']:.0f}% [")
+    assert str(tmp_path) not in card
 
 
 def test_compare_is_the_same_report_under_the_run(llamafactory_run):
