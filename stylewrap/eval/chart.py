@@ -7,8 +7,9 @@ from pathlib import Path
 
 from stylewrap.fsutil import atomic_write_bytes
 
+# the per-axis judge rates stay in the table: the chart keeps to one judge panel
 PANELS = ("j", "marker_rate", "p_style", "chrf_masked", "correct", "identity", "distinct2", "repetition",
-          "judge_win_rate", "judge_style", "judge_content", "judge_fluency")
+          "judge_win_rate")
 CJK_FONTS = ("WenQuanYi Zen Hei", "Noto Sans CJK SC", "Noto Sans CJK JP", "Source Han Sans SC")
 
 
@@ -59,9 +60,11 @@ def bar_chart(path: Path, variants: dict[str, dict], labels: dict[str, str]) -> 
         axis.set_xlim(0, 1)
         axis.set_title(labels[key], fontsize=10, loc="left")
         axis.grid(axis="x", alpha=0.3)
-        for position, mean, name in zip(positions, means, names):
-            if variants[name].get(key):
-                axis.text(min(mean, 0.86) + 0.02, position, f"{mean:.2f}", va="center", fontsize=8)
+        for position, mean, upper, name in zip(positions, means, high, names):
+            if variants[name].get(key) and mean + upper <= 0.88:   # right of the interval, off the bar
+                axis.text(mean + upper + 0.02, position, f"{mean:.2f}", va="center", fontsize=8)
+            elif variants[name].get(key):   # no room on the right: inside the bar's end
+                axis.text(mean - 0.03, position, f"{mean:.2f}", va="center", ha="right", fontsize=8, color="white")
             else:
                 axis.text(0.02, position, "n/a", va="center", fontsize=8, color="#888888")
     for axis in list(axes.flat)[len(panels):]:

@@ -71,18 +71,11 @@ class EvalPlan:
     style_data: Path | None
     persona: str | None
     measure: bool                           # the extra is installed: metrics, chart and judge
+    reference: str                          # the variant chrF, length ratio and the judge compare with
 
     @property
     def variants(self) -> list[Variant]:
         return (self.run.variants if self.run else []) + self.endpoint_variants
-
-    @property
-    def reference(self) -> str:
-        names = [v.name for v in self.variants]
-        wanted = self.request.reference or ("base" if "base" in names else names[0])
-        if wanted not in names:
-            raise InputError(f"--reference {wanted!r} is not one of the variants: {', '.join(names)}")
-        return wanted
 
 
 def _style_system(request: EvalRequest, config: StylewrapConfig, preset: StylePreset) -> str:
@@ -128,12 +121,13 @@ def plan_eval(request: EvalRequest, config: StylewrapConfig, *, measure: bool = 
         raise InputError(f"two variants share a name: {', '.join(names)}")
     if request.judge_model and not measure:
         raise InputError("--judge-model needs the eval extra")
-    style_data = _style_data(request, config) if measure else None
-    plan = EvalPlan(request=request, config=config, preset=preset, probe_source=probe_source, probes=probes,
-                    out_dir=out_dir, run=run, endpoint_variants=endpoints, style_data=style_data,
-                    persona=request.persona or config.style.persona, measure=measure)
-    plan.reference  # noqa: B018  an unknown --reference fails now, not after the models answered
-    return plan
+    reference = request.reference or ("base" if "base" in names else names[0])
+    if reference not in names:
+        raise InputError(f"--reference {reference!r} is not one of the variants: {', '.join(names)}")
+    return EvalPlan(request=request, config=config, preset=preset, probe_source=probe_source, probes=probes,
+                    out_dir=out_dir, run=run, endpoint_variants=endpoints,
+                    style_data=_style_data(request, config) if measure else None,
+                    persona=request.persona or config.style.persona, measure=measure, reference=reference)
 
 
 def describe_eval(plan: EvalPlan) -> str:

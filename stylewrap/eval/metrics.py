@@ -53,9 +53,9 @@ def _chrf():
 
 
 def chrf(hypothesis: str, reference: str) -> float:
-    """chrF in [0, 1] (sacrebleu reports 0-100)."""
-    if not hypothesis.strip() and not reference.strip():
-        return 1.0
+    """chrF in [0, 1] (sacrebleu reports 0-100); an empty answer keeps nothing, even of an empty one."""
+    if not hypothesis.strip():
+        return 0.0
     return _chrf().sentence_score(hypothesis, [reference]).score / 100.0
 
 

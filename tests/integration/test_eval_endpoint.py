@@ -62,7 +62,7 @@ def project(tmp_path, fake, monkeypatch) -> Path:
 
 
 def script(fake, **settings) -> None:
-    fake.script(models=["plain", "styled", "judge-1"], api_key=KEY, replies=REPLIES, **settings)
+    fake.script(**{"models": ["plain", "styled", "judge-1"], "api_key": KEY, "replies": REPLIES, **settings})
 
 
 def evaluate(project: Path, pairs: Path, fake, **request) -> dict:
@@ -154,3 +154,25 @@ def test_bad_invocations_are_one_line_and_exit_2(project, argv, message):
     done = subprocess.run([STYLEWRAP, *argv], capture_output=True, text=True, timeout=60, cwd=project)
     assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr
     assert not (project / "eval").exists()
+
+
+def test_without_the_extra_the_report_still_shows_answers_flags_and_markers(project, fake):
+    """What `compare` does on a core install: the same report, no numbers, a line saying how to get them."""
+    script(fake, replies={"plain": "", "styled": STYLED + "好的。"})
+    plan = plan_eval(EvalRequest(endpoint=fake.base_url, models=["plain", "styled"], probes="classical",
+                                 out_dir=project / "bare", reference="plain"),
+                     load_config(project / "stylewrap.yaml"), measure=False)
+    result = run_eval(plan).summary
+    assert result["variants"] == {} and result["classifier"] is None
+    html = (project / "bare" / "report.html").read_text(encoding="utf-8")
+    assert "pip install &#39;stylewrap[eval]&#39;" in html or "pip install 'stylewrap[eval]'" in html
+    assert html.count('<span class="flag">empty</span>') == 5 and "<mark>亲爱的</mark>" in html
+    assert not (project / "bare" / "metrics.png").exists()
+
+
+def test_an_unknown_reference_fails_before_any_model_answers(project, fake):
+    script(fake)
+    done = subprocess.run([STYLEWRAP, "eval", "--endpoint", fake.base_url, "--model", "plain", "--reference", "tuned"],
+                          capture_output=True, text=True, timeout=60, cwd=project)
+    assert done.returncode == 2 and "--reference 'tuned' is not one of the variants: plain" in done.stderr
+    assert [e for e in fake.log() if e["stage"] != "models"] == []

@@ -44,6 +44,7 @@ def test_chrf_is_sacrebleus_on_a_zero_to_one_scale():
     assert metrics.chrf(a, b) == pytest.approx(CHRF().sentence_score(a, [b]).score / 100)
     assert metrics.chrf(a, a) == pytest.approx(1.0)
     assert metrics.chrf_masked("噢，亲爱的，" + a, a, MARKERS) == pytest.approx(1.0)
+    assert metrics.chrf("", "") == 0.0 and metrics.chrf_masked("噢，亲爱的", a, MARKERS) == 0.0   # saying nothing keeps nothing
 
 
 def test_bootstrap_interval_holds_the_mean_is_seeded_and_narrows_with_more_probes():
