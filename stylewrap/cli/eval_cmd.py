@@ -25,7 +25,7 @@ from stylewrap.cli.options import config_option, dry_run_option, set_option
                    "(default: the run's datagen folder, else datagen.output_dir).")
 @click.option("--judge-model", default=None, help="Also judge each variant against the reference with this model "
                                                   "(datagen's endpoint and key).")
-@click.option("--persona", default=None, help="The name identity probes should hear (default: style.persona).")
+@click.option("--persona", default=None, help="The name the model should give on identity probes (default: style.persona).")
 @click.option("--reference", default=None, help="The variant others are compared with (default: base, else the first).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Output folder (default: RUN_DIR/eval/<time>, else ./eval/<time>).")

@@ -176,3 +176,21 @@ def test_an_unknown_reference_fails_before_any_model_answers(project, fake):
                           capture_output=True, text=True, timeout=60, cwd=project)
     assert done.returncode == 2 and "--reference 'tuned' is not one of the variants: plain" in done.stderr
     assert [e for e in fake.log() if e["stage"] != "models"] == []
+
+
+def test_p_style_learns_from_the_datagen_folder_of_the_config_when_no_style_data_is_given(project, fake):
+    """A real `stylewrap datagen run` (topics, dialogues, stylize against the scripted teacher) into
+    the config's datagen.output_dir: eval finds its dialogues.jsonl/stylized.jsonl pairs by itself."""
+    from click.testing import CliRunner
+
+    from stylewrap.cli import cli
+
+    script(fake, models=["plain", "styled", "teacher-1"])
+    generated = CliRunner().invoke(cli, ["datagen", "run", "--quiet", "--num-topics", "4", "--num-dialogues", "24",
+                                         "--set", f"datagen.base_url={fake.base_url}", "--set", "datagen.teacher_model=teacher-1"])
+    assert generated.exit_code == 0, generated.output
+    result = evaluate(project, None, fake)
+    assert result["classifier"]["source"] == "data/generated" and result["classifier"]["held_out_rows"] >= 8
+    # the toy teacher's dialogues are far from the probe answers: the classifier is unsure, yet ranks them right
+    styled, plain = result["variants"]["styled"]["p_style"], result["variants"]["plain"]["p_style"]
+    assert styled["low"] > plain["high"], (styled, plain)
