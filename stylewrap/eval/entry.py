@@ -72,6 +72,7 @@ class EvalPlan:
     persona: str | None
     measure: bool                           # the extra is installed: metrics, chart and judge
     reference: str                          # the variant chrF, length ratio and the judge compare with
+    judge_settings: object | None           # datagen's client settings for --judge-model, checked up front
 
     @property
     def variants(self) -> list[Variant]:
@@ -127,7 +128,16 @@ def plan_eval(request: EvalRequest, config: StylewrapConfig, *, measure: bool = 
     return EvalPlan(request=request, config=config, preset=preset, probe_source=probe_source, probes=probes,
                     out_dir=out_dir, run=run, endpoint_variants=endpoints,
                     style_data=_style_data(request, config) if measure else None,
-                    persona=request.persona or config.style.persona, measure=measure, reference=reference)
+                    persona=request.persona or config.style.persona, measure=measure, reference=reference,
+                    judge_settings=_judge_settings(config, request.judge_model) if request.judge_model else None)
+
+
+def _judge_settings(config: StylewrapConfig, model: str):
+    """datagen's endpoint, key and retry policy, at temperature 0; a missing key fails before any model runs."""
+    from stylewrap.datagen.pipeline import client_settings
+
+    return replace(client_settings(config), model=model, temperature=0.0, max_tokens=400,
+                   concurrency=min(config.datagen.concurrency, 16), json_mode=True)
 
 
 def describe_eval(plan: EvalPlan) -> str:
@@ -163,11 +173,9 @@ def _answers(plan: EvalPlan, console) -> dict[str, list[str]]:
 def _judge(plan: EvalPlan, answers: dict[str, list[str]], console) -> tuple[dict, dict]:
     from rich.progress import Progress
 
-    from stylewrap.datagen.pipeline import client_settings
     from stylewrap.eval.judge import Judge, default_cache_dir
 
-    settings = replace(client_settings(plan.config), model=plan.request.judge_model, temperature=0.0, max_tokens=400,
-                       concurrency=min(plan.config.datagen.concurrency, 16), json_mode=True)
+    settings = plan.judge_settings
     judge = Judge(settings=settings, preset=plan.preset, cache_dir=default_cache_dir())
     reference = answers[plan.reference]
     items, owners = [], []
@@ -224,11 +232,10 @@ def run_eval(plan: EvalPlan, *, console=None) -> EvalResult:
                 detail.update(flags=flags(detail["answer"]),
                               marker_spans=marker_spans(detail["answer"], tuple(plan.preset.markers)))
     written = write_reports(plan.out_dir, result, kind=plan.request.report_kind, chart=plan.measure)
-    if plan.run:
+    if plan.run:   # listed in the run, so `publish model` puts the table in the card
         info = RunInfo.load(plan.run.run_dir)
-        info.compare_reports.append(str(written["markdown"].resolve().relative_to(plan.run.run_dir.resolve()))
-                                    if written["markdown"].resolve().is_relative_to(plan.run.run_dir.resolve())
-                                    else str(written["markdown"].resolve()))
+        markdown, run_dir = written["markdown"].resolve(), plan.run.run_dir.resolve()
+        info.compare_reports.append(str(markdown.relative_to(run_dir) if markdown.is_relative_to(run_dir) else markdown))
         info.save(plan.run.run_dir)
     return EvalResult(out_dir=plan.out_dir, eval_json=written["json"], markdown=written["markdown"],
                       html=written["html"], summary=result)

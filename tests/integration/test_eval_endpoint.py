@@ -194,3 +194,13 @@ def test_p_style_learns_from_the_datagen_folder_of_the_config_when_no_style_data
     # the toy teacher's dialogues are far from the probe answers: the classifier is unsure, yet ranks them right
     styled, plain = result["variants"]["styled"]["p_style"], result["variants"]["plain"]["p_style"]
     assert styled["low"] > plain["high"], (styled, plain)
+
+
+def test_a_judge_without_a_key_fails_before_any_model_answers(project, fake, monkeypatch):
+    script(fake)
+    monkeypatch.delenv("OPENAI_API_KEY")
+    done = subprocess.run([STYLEWRAP, "eval", "--endpoint", fake.base_url, "--model", "plain", "--api-key-env", "NO_KEY",
+                           "--judge-model", "judge-1"], capture_output=True, text=True, timeout=60, cwd=project,
+                          env={k: v for k, v in os.environ.items() if k != "OPENAI_API_KEY"})
+    assert done.returncode == 2 and "no API key: $OPENAI_API_KEY is not set" in done.stderr
+    assert [e for e in fake.log() if e["stage"] != "models"] == []
