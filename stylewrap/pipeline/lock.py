@@ -19,6 +19,7 @@ import yaml
 
 from stylewrap.errors import ConfigError, InputError, Location
 from stylewrap.fsutil import atomic_write_text
+from stylewrap.secrets import redact
 
 LOCK_FILENAME = "stylewrap.lock"
 LOCK_VERSION = 1
@@ -68,7 +69,8 @@ class Lock:
 
     def save(self) -> None:
         body = {"version": LOCK_VERSION, "stages": {name: _dropped_nones(asdict(r)) for name, r in self.stages.items()}}
-        atomic_write_text(self.path, HEADER + yaml.safe_dump(body, sort_keys=False, allow_unicode=True))
+        # config values and error messages land here: a secret a user pasted into one never does
+        atomic_write_text(self.path, redact(HEADER + yaml.safe_dump(body, sort_keys=False, allow_unicode=True)))
 
     def begin(self, stage: str, fingerprint: str, inputs: dict[str, Any], outputs: dict[str, Any] | None = None) -> StageRecord:
         previous = self.stages.get(stage)

@@ -9,6 +9,7 @@ this table for `stylewrap run --help` costs nothing.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -213,8 +214,10 @@ def data_missing(ctx: StageContext) -> str | None:
 def prepared_overrides(ctx: StageContext) -> list[str]:
     """The training run reads what the data stage prepared, not the raw file."""
     val = ctx.output_path("data", "val_file")
-    return [f"data.train_file={ctx.output_path('data', 'train_file')}", f"data.format={ctx.output('data', 'format')}",
-            f"data.val_file={val if val else ''}", "data.val_size=0"]
+    # JSON-quoted: a path is read as YAML and must stay the string it is
+    return [f"data.train_file={json.dumps(str(ctx.output_path('data', 'train_file')))}",
+            f"data.format={ctx.output('data', 'format')}", f"data.val_file={json.dumps(str(val)) if val else ''}",
+            "data.val_size=0"]
 
 
 # ---------------------------------------------------------------- train

@@ -134,3 +134,14 @@ def test_a_second_run_on_the_same_project_is_refused(project):
     assert result.returncode == 2 and "another `stylewrap run` is running on this project" in result.stderr
     assert not (project / "stylewrap.lock").exists()
     assert stylewrap(project, "--to", "data").returncode == 0
+
+
+def test_a_secret_in_a_config_value_never_reaches_the_lock(project):
+    from fakekeys import openai_key
+
+    key = openai_key(7)
+    result = subprocess.run([STYLEWRAP, "run", str(project), "--quiet", "--to", "data", "--set", f"data.dataset_name=x{key}"],
+                            capture_output=True, text=True, timeout=120, env={**os.environ, "OPENAI_API_KEY": key})
+    assert result.returncode == 0, result.stderr
+    lock = (project / "stylewrap.lock").read_text()
+    assert key not in lock and "dataset_name: x***" in lock
