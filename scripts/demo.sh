@@ -10,7 +10,7 @@ BACKEND="${BACKEND:-llamafactory}"
 DEMO_DIR="$(pwd)/${DEMO_DIR:-out/demo}"
 PORT="${PORT:-8000}"
 [ -x .venv/bin/python ] || python3 -m venv .venv
-.venv/bin/python -m pip install -q -c constraints.txt -e .
+.venv/bin/python -m pip install -q -c constraints.txt -e '.[eval]'   # the eval stage's metrics and chart
 sw="$(pwd)/.venv/bin/stylewrap"
 step() { printf '\n==> %s\n' "$*"; }
 
