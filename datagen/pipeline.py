@@ -39,6 +39,7 @@ MANIFEST_SETTINGS = (
     "num_topics", "num_dialogues", "turns", "temperature", "max_tokens", "concurrency", "requests_per_minute",
     "tokens_per_minute", "max_retries", "max_attempts", "dedup_attempts", "distinct_questions", "json_mode", "seed",
     "output_format", "price_input_per_1k", "price_output_per_1k",
+    "api_key_env",  # the variable's name, never its value: publish keeps that value out of uploads
 )
 
 
