@@ -162,9 +162,11 @@ def scan_for_secrets(plan: UploadPlan, extra_secrets: Iterable[str] = ()) -> Non
             window_start = consumed - len(tail)
             base_lines = lines_before - tail.count(b"\n")
             text = window if scope is None else window[:max(0, scope - window_start)]
-            for view in decoded_views(window):
+            views = decoded_views(text) if text else [text]
+            # raw bytes everywhere (weights too); decoded views only where text can be
+            for view in [window, *views[1:]]:
                 _check_literals(view, literals, planned, base_lines)
-            for view in decoded_views(text) if text else []:
+            for view in views if text else []:
                 found = _find_key(view)
                 if found is not None:
                     kind, offset = found
