@@ -29,7 +29,7 @@ from stylewrap.datagen.progress import RichProgress, SilentProgress
 from stylewrap.datagen.sink import Checkpoint, folder_lock, read_checkpoint
 from stylewrap.datagen.stages import DialogueStage, StylizeStage, dialogue_items, request_seed, stylize_item, topic_round
 from stylewrap.errors import InputError, Location, RunFailed
-from stylewrap.secrets import get_secret
+from stylewrap.secrets import get_secret, redact_urls, url_has_credentials
 
 STAGES = ("topics", "dialogues", "stylize", "build")
 FILES = {"topics": "topics.jsonl", "dialogues": "dialogues.jsonl", "stylize": "stylized.jsonl", "errors": "errors.jsonl"}
@@ -86,6 +86,10 @@ def client_settings(config: StylewrapConfig) -> ClientSettings:
     base_url = settings.base_url or get_secret("OPENAI_BASE_URL")
     if not api_key:
         raise InputError(f"no API key: ${settings.api_key_env} is not set", hint="export it, or name another variable with --api-key-env")
+    if base_url and url_has_credentials(base_url):
+        # a key in the URL would be logged, recorded and shown in every error about the endpoint
+        raise InputError(f"the endpoint URL carries credentials: {redact_urls(base_url)}", location=Location(field="datagen.base_url"),
+                         hint=f"put the key in ${settings.api_key_env}, or name its variable with --api-key-env")
     return ClientSettings(
         model=settings.teacher_model, api_key=api_key, base_url=base_url, timeout=settings.request_timeout,
         max_retries=settings.max_retries, concurrency=settings.concurrency,
