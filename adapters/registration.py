@@ -12,13 +12,14 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 from pathlib import Path
 from typing import Callable, Iterator
 
 import filelock
 
 from stylewrap.adapters.files import detect_format, format_named, read_records
-from stylewrap.adapters.jsonstream import iter_raw_rows
+from stylewrap.adapters.jsonstream import DuplicateKey, _strict_decoder, iter_raw_rows
 from stylewrap.errors import DataError, Location, RunFailed
 from stylewrap.fsutil import atomic_write_json, atomic_write_text
 
@@ -82,12 +83,26 @@ def llamafactory_entry(dataset_dir: str | Path, file_path: str | Path, fmt: str 
     return entry
 
 
+def check_dataset_name(name: str) -> None:
+    """A name both backends can look up: not blank, no surrounding spaces, no control characters."""
+    if not name.strip() or name != name.strip() or not name.isprintable():
+        raise DataError(f"dataset name {name!r} is blank, padded or holds control characters", location=Location(field="--name"),
+                        hint="e.g. --name my_style")
+
+
 def _load_info(path: Path, kind: type) -> tuple[str | None, object]:
     if not path.exists():
         return None, kind()
     text = path.read_text(encoding="utf-8")
     try:
-        info = json.loads(text)
+        info = _strict_decoder.decode(text)
+    except DuplicateKey as exc:
+        # the backend keeps the last definition and silently drops the first: say where instead
+        key = exc.args[0]
+        repeated = [m.start() for m in re.finditer(re.escape(json.dumps(key, ensure_ascii=False)) + r"\s*:", text)]
+        line = text.count("\n", 0, repeated[-1]) + 1 if len(repeated) > 1 else None
+        raise DataError(f"duplicate key {key!r}", location=Location(path, line, key),
+                        hint="remove one of the two definitions first") from None
     except ValueError as exc:
         line = getattr(exc, "lineno", None)
         raise DataError(f"not valid JSON: {getattr(exc, 'msg', exc)}", location=Location(path, line)) from None
@@ -121,6 +136,7 @@ def register_llamafactory(dataset_dir: str | Path, name: str, file_path: str | P
     A new entry is spliced in before the closing brace, so every other entry keeps its exact bytes.
     Registering the same definition again is a no-op; a different definition needs `force`.
     """
+    check_dataset_name(name)
     dataset_dir = Path(dataset_dir)
     info_path = dataset_dir / LLAMAFACTORY_INFO
     entry = llamafactory_entry(dataset_dir, file_path, fmt)
@@ -159,6 +175,7 @@ def swift_dataset_registration(name: str, file_path: str | Path, fmt: str | None
 
 def register_swift(info_path: str | Path, name: str, file_path: str | Path, fmt: str | None = None, *, force: bool = False) -> Path:
     """Merge the registration of `name` into the JSON list at `info_path` (created when missing), atomically."""
+    check_dataset_name(name)
     info_path = Path(info_path)
     fmt = fmt or detect_format(file_path)
     for _ in read_records(file_path, fmt):
