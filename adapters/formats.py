@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, NamedTuple
 
 from stylewrap.adapters.records import (
@@ -37,16 +37,6 @@ class Format:
     write_row: RowWriter  # (record: Record, **options) -> dict
     # how to recognise a row of this format; the first format whose `detect` says yes wins
     detect: Callable[[dict], bool]
-    # LLaMA-Factory dataset_info.json entry (without file_name): formatting, columns, tags
-    llamafactory: dict = field(default_factory=dict)
-    # LLaMA-Factory column -> file column, declared only when the file has that column (its
-    # converter indexes the column unconditionally, so declaring an absent one fails the load)
-    llamafactory_optional_columns: dict = field(default_factory=dict)
-    # why LLaMA-Factory's converter could not read a (valid) row of this format; None when it can
-    llamafactory_unreadable: Callable[[dict], str | None] | None = None
-    # ms-swift custom dataset registration keys (without dataset_name/dataset_path): `columns`
-    # renames file columns to swift's, `messages` is the role mapping of its MessagesPreprocessor
-    swift: dict = field(default_factory=dict)
 
 
 FORMATS: dict[str, Format] = {}
@@ -383,21 +373,6 @@ def write_messages(record: Record) -> dict:
     return _with_meta(row, record)
 
 
-def _llamafactory_cannot_read_messages(row: dict) -> str | None:
-    for index, item in enumerate(row["messages"]):
-        if item.get("tool_calls"):
-            return f"messages[{index}] has tool_calls, which LLaMA-Factory reads only from sharegpt files"
-        if not isinstance(item.get("content"), str):
-            return f"messages[{index}].content is a list of parts; LLaMA-Factory needs plain strings"
-    return None
-
-
-def _llamafactory_cannot_read_swift(row: dict) -> str | None:
-    if isinstance(row.get("conversations"), str):
-        return "conversations is a JSON string; LLaMA-Factory needs a list"
-    return None
-
-
 def _is_messages(row: dict) -> bool:
     return isinstance(row.get("messages"), list)
 
@@ -427,39 +402,13 @@ def _is_qa(row: dict) -> bool:
     return "问" in row and "答" in row
 
 
-# Detection order matters: SWIFT rows are also a list of conversations.
-register_format(Format("qa", "the seed pipeline's {\"问\": ..., \"答\": ...} rows", read_qa, write_qa, _is_qa,
-                       llamafactory={"formatting": "alpaca", "columns": {"prompt": "问", "query": None, "response": "答"}},
-                       swift={"columns": {"问": "query", "答": "response"}}))
-register_format(Format(
-    "messages", "OpenAI messages (role/content, typed text parts, loss_weight)", read_messages, write_messages, _is_messages,
-    # LLaMA-Factory's "openai" converter appends "detailed thinking off" to the system prompt; its
-    # sharegpt converter with OpenAI tags reads the same rows unchanged.
-    llamafactory={"formatting": "sharegpt", "columns": {"messages": "messages"},
-                  "tags": {"role_tag": "role", "content_tag": "content", "user_tag": "user", "assistant_tag": "assistant",
-                           "system_tag": "system", "observation_tag": "tool", "function_tag": "function_call"}},
-    llamafactory_optional_columns={"tools": "tools"},
-    llamafactory_unreadable=_llamafactory_cannot_read_messages,
-    swift={"messages": {"role_key": "role", "content_key": "content", "user_role": "user", "assistant_role": "assistant"}},
-))
-register_format(Format(
-    "swift", "SWIFT conversations (from: user|assistant; a JSON string column too)", read_swift, write_swift, _is_swift,
-    llamafactory={"formatting": "sharegpt", "columns": {"messages": "conversations"},
-                  "tags": {"role_tag": "from", "content_tag": "value", "user_tag": "user", "assistant_tag": "assistant",
-                           "system_tag": "system", "observation_tag": "observation", "function_tag": "function_call"}},
-    llamafactory_optional_columns={"tools": "tools"},
-    llamafactory_unreadable=_llamafactory_cannot_read_swift,
-    swift={"messages": {"role_key": "from", "content_key": "value", "user_role": "user", "assistant_role": "assistant"}},
-))
-register_format(Format(
-    "sharegpt", "sharegpt conversations of from/value (human/gpt, function_call, observation), system, tools",
-    read_sharegpt, write_sharegpt, _is_sharegpt,
-    llamafactory={"formatting": "sharegpt", "columns": {"messages": "conversations"}},
-    llamafactory_optional_columns={"system": "system", "tools": "tools"},
-    swift={"messages": {"role_key": "from", "content_key": "value", "user_role": "human", "assistant_role": "gpt"}},
-))
-register_format(Format(
-    "alpaca", "alpaca instruction/input/output (+ system, history)", read_alpaca, write_alpaca, _is_alpaca,
-    llamafactory={"formatting": "alpaca", "columns": {"prompt": "instruction", "query": "input", "response": "output"}},
-    llamafactory_optional_columns={"system": "system", "history": "history", "tools": "tools"},
-))
+# Detection order matters: SWIFT rows are also a list of conversations. How each backend reads a
+# format is that backend's table (`stylewrap.backends.<name>.registration.FORMATS`).
+register_format(Format("qa", "the seed pipeline's {\"问\": ..., \"答\": ...} rows", read_qa, write_qa, _is_qa))
+register_format(Format("messages", "OpenAI messages (role/content, typed text parts, loss_weight)", read_messages,
+                       write_messages, _is_messages))
+register_format(Format("swift", "SWIFT conversations (from: user|assistant; a JSON string column too)", read_swift,
+                       write_swift, _is_swift))
+register_format(Format("sharegpt", "sharegpt conversations of from/value (human/gpt, function_call, observation), system, tools",
+                       read_sharegpt, write_sharegpt, _is_sharegpt))
+register_format(Format("alpaca", "alpaca instruction/input/output (+ system, history)", read_alpaca, write_alpaca, _is_alpaca))

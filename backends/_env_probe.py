@@ -1,6 +1,6 @@
 """Report on a python environment as one JSON line: interpreter, installed distributions and the
 result of importing each target. Runs INSIDE a backend env (any python >= 3.10) through
-`stylewrap.backends.envs.env_script_invocation`, so it imports only the standard library.
+`stylewrap.runner.script_invocation`, so it imports only the standard library.
 
     _env_probe.py TARGET...     (TARGET: `module` or `module:attribute`)
 """

@@ -24,11 +24,13 @@ import shutil
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 
-from stylewrap.backends import flags
 from stylewrap.backends.modelinfo import ModelShape, model_folder
 from stylewrap.config import TrainConfig
+
+if TYPE_CHECKING:
+    from stylewrap.backends.base import TableBackend
 
 GIB = 1 << 30
 # beyond ~16k tokens a micro-batch, a 7B LoRA step gains little (12.2k tok/s at 8k tokens, 13.3k at
@@ -195,7 +197,7 @@ def plan_memory(shape: ModelShape, free_gib: float, train: TrainConfig, liger: b
 
 
 def tune(train: TrainConfig, *, hardware: Hardware, shape: ModelShape | None, installed: Iterable[str],
-         backend: str, processes_per_node: int, nodes: int, row_tokens: Callable[[], int]) -> Tuning:
+         backend: TableBackend, processes_per_node: int, nodes: int, row_tokens: Callable[[], int]) -> Tuning:
     """Choose every unset speed setting. `row_tokens()` (the longest row) is asked only when rows
     are not packed: a packed row is cutoff_len long."""
     world = processes_per_node * nodes
@@ -216,21 +218,21 @@ def tune(train: TrainConfig, *, hardware: Hardware, shape: ModelShape | None, in
     if attention == "auto":
         attention = "flash_attn" if FLASH_ATTN in installed else "sdpa"
         tuning.choose("attention", attention, f"{FLASH_ATTN} is installed" if FLASH_ATTN in installed
-                      else f"{FLASH_ATTN} is not installed in the {backend} env")
+                      else f"{FLASH_ATTN} is not installed in the {backend.name} env")
     liger = train.liger_kernel
     family = shape.family if shape else None
     if liger is None:
         liger = LIGER in installed and family in LIGER_FAMILIES
         why = (f"{LIGER} is installed and patches {family}" if liger else
-               f"{LIGER} is not installed in the {backend} env" if LIGER not in installed else
+               f"{LIGER} is not installed in the {backend.name} env" if LIGER not in installed else
                f"{LIGER} does not patch this model family ({family or 'unknown'})")
         tuning.choose("liger_kernel", liger, why)
     packing = train.packing
     if packing is None:
-        needs = flags.REQUIRES.get(backend, {}).get("packing")
+        needs = backend.tables["train"].requires.get("packing")
         packing = needs is None or {"attention": attention}.get(needs[0]) == needs[1]
         tuning.choose("packing", packing, "rows are packed into cutoff_len-long sequences that never attend to "
-                      "each other" if packing else f"{backend} packs only with {needs[0]}={needs[1]}")
+                      "each other" if packing else f"{backend.name} packs only with {needs[0]}={needs[1]}")
     if not packing and train.group_by_length is None:
         tuning.choose("group_by_length", True, "batches of rows of similar length waste little on padding")
     if train.dataloader_num_workers is None:

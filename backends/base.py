@@ -1,34 +1,53 @@
-"""The `Backend` protocol, the registry, and the one table-driven implementation both backends share.
+"""`TableBackend`: the one implementation every backend shares, filled in by each backend unit.
 
 A backend *builds* things: rendered config files and `Invocation(argv, env, cwd)` objects;
-`stylewrap.runner` runs them. Everything a backend differs in is a class attribute (program name,
-subcommands, log file and its field names, dataset format, launcher env) or a row of
-`stylewrap.backends.flags`; `llamafactory.py` and `swift.py` only fill those in.
+`stylewrap.runner` runs them. Everything a backend differs in is a class attribute of its unit
+(`llamafactory/`, `swift/`): program and distribution, environment (`EnvSpec`), subcommands, log
+file and its field names, dataset format and registration, one `flags.StepTable` per step, the
+serve recipe. The units fill those in; nothing here names a backend.
 
-Registry: entry-point group `stylewrap.backends` (the built-ins are registered there too, in
-pyproject.toml), plus `register_backend` for code that builds one at runtime.
+`get_backend` is the one way to get a backend pointed at its environment: the managed one, or the
+user's own `backends.<name>.venv` / `.executable`. The registry of names is `registry.py`.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import shlex
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, ClassVar, Mapping, Protocol, runtime_checkable
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, ClassVar, Mapping
 
 from stylewrap.backends import flags
-from stylewrap.errors import BackendNotInstalled, ConfigError, InputError, Location
-from stylewrap.runner import Invocation
+from stylewrap.backends.envs import env_dir, python_of_executable, resolve_executable
+from stylewrap.backends.registry import backend_class
+from stylewrap.errors import BackendNotInstalled, ConfigError, Location
+from stylewrap.runner import Invocation, script_invocation
 
 if TYPE_CHECKING:
-    from stylewrap.serve.deploy import ServeRecipe
+    from stylewrap.backends.serving import ServeRecipe
 
-ENTRY_POINT_GROUP = "stylewrap.backends"
 CONFIG_DIR = "config"        # inside a run directory
 OUTPUT_DIR = "output"
+KEYS_SCRIPT = Path(__file__).with_name("_known_keys.py")
+
+
+@dataclass(frozen=True)
+class EnvSpec:
+    """What a backend's own virtual environment must provide (see `envs`)."""
+
+    requirements: Path               # the backend's pinned requirements (torch comes from the shared constraints)
+    cli_check: tuple[str, ...]       # arguments that make the backend's program answer quickly
+    # `module` or `module:attribute`; each must import for the env to be usable
+    imports: tuple[str, ...]
+    # installed as dependencies but unusable with CPU torch (CUDA-only builds): removed on CPU
+    cpu_removals: tuple[str, ...] = ()
+    # packages whose native extension is a CUDA build; on CPU the extension files are deleted and the
+    # package runs in its supported pure-Python mode (torchaudio: resample and friends still work)
+    cpu_strip_native: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -71,7 +90,9 @@ class LogFields:
 
 
 @dataclass
-class Progress:
+class StepProgress:
+    """One logged training step, read from the backend's own log."""
+
     step: int
     total: int | None
     loss: float | None
@@ -82,52 +103,31 @@ class Progress:
         return {"step": self.step, "total": self.total, "loss": self.loss, "lr": self.lr, "eta": self.eta}
 
 
-@runtime_checkable
-class Backend(Protocol):
-    """What stylewrap needs from a training backend. Implementations build, never run."""
-
-    name: str
-    env_name: str
-
-    def train_sections(self, options: Mapping[str, Any]) -> dict[str, dict[str, Any]]: ...
-    def export_sections(self, options: Mapping[str, Any]) -> dict[str, dict[str, Any]]: ...
-    def infer_sections(self, options: Mapping[str, Any]) -> dict[str, dict[str, Any]]: ...
-    def train_invocation(self, run_dir: Path, config_file: str, launch: Launch) -> Invocation: ...
-    def export_invocation(self, run_dir: Path, config_file: str) -> Invocation: ...
-    def infer_invocation(self, run_dir: Path, config_file: str) -> Invocation: ...
-    def deploy_invocation(self, run_dir: Path, options: Mapping[str, Any]) -> Invocation: ...
-    def dataset_options(self, data_dir: str, name: str) -> dict[str, Any]: ...
-    def register_dataset(self, records, data_dir: Path, name: str) -> int: ...
-    def write_registration(self, data_dir: Path, name: str, path: Path, fmt: str | None = None, *,
-                           force: bool = True) -> Path: ...
-    def read_progress(self, record: Mapping[str, Any]) -> Progress | None: ...
-    def version(self) -> str | None: ...
-    def known_keys(self, command: str) -> set[str] | None: ...
-
-
 class TableBackend:
-    """A backend defined by data. Subclasses set the class attributes below and nothing else,
-    unless a step truly differs (dataset registration)."""
+    """A backend defined by data. A unit sets the class attributes below and nothing else."""
 
     name: ClassVar[str]
-    env_name: ClassVar[str]
-    program: ClassVar[str]
+    program: ClassVar[str]                           # its CLI, in its env's bin/
     distribution: ClassVar[str]                      # pip name, for the version
-    subcommands: ClassVar[dict[str, tuple[str, ...]]]   # train / export / infer -> argv after program
+    env: ClassVar[EnvSpec]
+    subcommands: ClassVar[dict[str, tuple[str, ...]]]   # step -> argv after program
+    # step -> a stylewrap script run in the backend env's python instead (`runner.script_invocation`)
+    step_scripts: ClassVar[dict[str, Path]] = {}
     launcher_env: ClassVar[dict[str, str]] = {}      # extra env when distributed
     log_file: ClassVar[str]
     log_fields: ClassVar[LogFields]
     data_format: ClassVar[str]                       # adapters format the training file is written in
     data_suffix: ClassVar[str]
+    # the unit's dataset registration, a module with `register(dataset_dir, name, path, fmt, *, force)`
+    # -> the registry file, and `hub_usage(repo_id, local_path, fmt)` -> (how to use it, JSON to paste)
+    registration: ClassVar[ModuleType]
     # what to tell a person who registered a dataset by hand ({dataset_dir}, {info}, {name})
     registration_hint: ClassVar[str]
     dataset_location: ClassVar[dict[str, str]]      # unified option -> "{data_dir}/..." template
-    # the Python classes whose fields are every key a command accepts, for `known_keys`
-    argument_classes: ClassVar[dict[str, tuple[str, ...]]]
-    export_flags: ClassVar[dict[str, flags.Flag | None]]
-    export_constants: ClassVar[dict[str, Any]]
-    infer_flags: ClassVar[dict[str, flags.Flag | None]]
-    infer_constants: ClassVar[dict[str, Any]]
+    # the Python classes whose fields are every key a step accepts, for `known_keys` (a step left
+    # out is not checked before the run)
+    argument_classes: ClassVar[dict[str, tuple[str, ...]]] = {}
+    tables: ClassVar[dict[str, flags.StepTable]]     # step -> its option column (`flags`)
     serve_recipe: ClassVar[ServeRecipe | None] = None      # how `stylewrap deploy` starts its server
 
     def __init__(self, env_dir: Path | None = None, executable: Path | None = None):
@@ -136,14 +136,15 @@ class TableBackend:
 
     # ------------------------------------------------------------ configs
 
-    def train_sections(self, options: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
-        return flags.translate(self.name, options)
-
-    def export_sections(self, options: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
-        return {"export": _apply(self.export_flags, options, self.export_constants, self.name)}
+    def sections(self, step: str, options: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+        """Unified options of `step` -> the sections of this backend's YAML config."""
+        if step not in self.tables:
+            raise ConfigError(f"{self.name} cannot {step}")
+        return flags.translate(self.name, step, self.tables[step], options)
 
     def infer_sections(self, options: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
-        return {"infer": _apply(self.infer_flags, options, self.infer_constants, self.name)}
+        """`sections("infer", ...)`, the name backends/compare.py (branch eval) calls."""
+        return self.sections("infer", options)
 
     # ------------------------------------------------------------ invocations
 
@@ -164,8 +165,6 @@ class TableBackend:
         return program
 
     def base_env(self) -> dict[str, str]:
-        import os
-
         env = {"PYTHONUNBUFFERED": "1"}
         program = self.program_path()
         if program.is_absolute():
@@ -173,9 +172,13 @@ class TableBackend:
             env["PATH"] = f"{program.parent}{os.pathsep}{os.environ.get('PATH', '')}"
         return env
 
-    def invocation(self, command: str, run_dir: Path, config_file: str, extra_env: Mapping[str, str] = ()) -> Invocation:
-        argv = [str(self.program_path()), *self.subcommands[command], config_file]
-        return Invocation(argv=argv, env={**self.base_env(), **dict(extra_env)}, cwd=Path(run_dir))
+    def invocation(self, step: str, run_dir: Path, config_file: str, extra_env: Mapping[str, str] = ()) -> Invocation:
+        env = {**self.base_env(), **dict(extra_env)}
+        if step in self.step_scripts:
+            python = self.python() or Path("python")
+            return script_invocation(python, self.step_scripts[step], config_file, env=env, cwd=Path(run_dir))
+        argv = [str(self.program_path()), *self.subcommands[step], config_file]
+        return Invocation(argv=argv, env=env, cwd=Path(run_dir))
 
     def train_invocation(self, run_dir: Path, config_file: str, launch: Launch) -> Invocation:
         extra = {**launch.env(), **(self.launcher_env if launch.distributed else {})}
@@ -187,9 +190,9 @@ class TableBackend:
     def infer_invocation(self, run_dir: Path, config_file: str) -> Invocation:
         return self.invocation("infer", run_dir, config_file)
 
-    def deploy_invocation(self, run_dir: Path, options: Mapping[str, Any]) -> Invocation:
-        """The backend's own OpenAI-compatible server, from `serve_recipe` (see stylewrap.deploy)."""
-        from stylewrap.serve.deploy import server_invocation
+    def deploy_invocation(self, options: Mapping[str, Any]) -> Invocation:
+        """The backend's own OpenAI-compatible server, from `serve_recipe` (see `serving`)."""
+        from stylewrap.backends.serving import server_invocation
 
         return server_invocation(self, options)
 
@@ -220,11 +223,19 @@ class TableBackend:
                            force: bool = True) -> Path:
         """Merge `name` -> `path` (in `fmt`, detected when None) into the backend's registry file in
         `data_dir`, atomically; the registry file."""
-        raise NotImplementedError
+        from stylewrap.adapters.registration import check_dataset_name
+
+        check_dataset_name(name)  # every backend's registry, every caller (data register, datagen, run)
+        return self.registration.register(Path(data_dir), name, Path(path), fmt, force=force)
+
+    def hub_registration(self, repo_id: str, local_path: Path, fmt: str) -> tuple[str, str]:
+        """(how to use it, the JSON to paste) for reading `local_path`, published as dataset
+        `repo_id` on ModelScope, with this backend; for the dataset card."""
+        return self.registration.hub_usage(repo_id, local_path, fmt)
 
     # ------------------------------------------------------------ logs and outputs
 
-    def read_progress(self, record: Mapping[str, Any]) -> Progress | None:
+    def read_progress(self, record: Mapping[str, Any]) -> StepProgress | None:
         fields = self.log_fields
         if fields.loss not in record:
             return None
@@ -238,7 +249,7 @@ class TableBackend:
         except (TypeError, ValueError):
             return None
         total = int(total_text) if str(total_text).isdigit() else None
-        return Progress(step=step, total=total, loss=_number(record.get(fields.loss)),
+        return StepProgress(step=step, total=total, loss=_number(record.get(fields.loss)),
                         lr=_number(record.get(fields.lr)), eta=record.get(fields.eta))
 
     # ------------------------------------------------------------ the installed backend
@@ -267,6 +278,10 @@ class TableBackend:
         return self.installed().get(_normalized(self.distribution))
 
     def python(self) -> Path | None:
+        """The backend environment's python: the one a configured executable starts with (its `#!`
+        line), else the env's; stylewrap's helper scripts (`runner.script_invocation`) run in it."""
+        if self.executable is not None and (found := python_of_executable(self.executable)) is not None:
+            return found
         if self.env_dir is None:
             return None
         python = self.env_dir / "bin" / "python"
@@ -289,47 +304,24 @@ def _number(value: Any) -> float | None:
         return None
 
 
-def _apply(table: Mapping[str, flags.Flag | None], options: Mapping[str, Any], constants: Mapping[str, Any],
-           backend: str) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for option, value in options.items():
-        if value is None:
-            continue
-        flag = table.get(option)
-        if flag is None:
-            raise ConfigError(f"{backend} has no equivalent option", location=Location(field=option))
-        out.update(flag.translate(option, value))
-    for key, value in constants.items():
-        out.setdefault(key, value)
-    return out
-
-
 # ---------------------------------------------------------------- known keys
 
-_KEYS_SCRIPT = """
-import dataclasses, importlib, json, sys
-names = set()
-for spec in sys.argv[1:]:
-    module, _, attr = spec.rpartition(".")
-    names.update(f.name for f in dataclasses.fields(getattr(importlib.import_module(module), attr)))
-print(json.dumps(sorted(names)))
-"""
-
-
-def known_keys(backend: TableBackend, command: str) -> set[str] | None:
+def known_keys(backend: TableBackend, step: str) -> set[str] | None:
+    """Every key `step` accepts, read from the installed backend's argument dataclasses (cached
+    per version); None when the backend is not installed."""
     import subprocess
 
     from stylewrap.fsutil import atomic_write_json
 
     python, version = backend.python(), backend.version()
-    if python is None or version is None:
+    if python is None or version is None or step not in backend.argument_classes:
         return None
-    cache = Path("~/.cache/stylewrap/known-keys").expanduser() / f"{backend.name}-{version}-{command}.json"
+    cache = Path("~/.cache/stylewrap/known-keys").expanduser() / f"{backend.name}-{version}-{step}.json"
     if cache.is_file():
         return set(json.loads(cache.read_text(encoding="utf-8")))
+    query = script_invocation(python, KEYS_SCRIPT, *backend.argument_classes[step])
     # the one subprocess outside runner.run: a read-only query, its output is data, not a log
-    proc = subprocess.run([str(python), "-c", _KEYS_SCRIPT, *backend.argument_classes[command]],
-                          capture_output=True, text=True)
+    proc = subprocess.run(query.argv, capture_output=True, text=True)
     if proc.returncode != 0:
         return None
     names = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -352,45 +344,12 @@ def check_keys(backend: TableBackend, command: str, sections: Mapping[str, Mappi
                                   hint=f"did you mean {close[0]!r}?" if close else None)
 
 
-# ---------------------------------------------------------------- registry
-
-_RUNTIME: dict[str, Callable[..., TableBackend]] = {}
-
-
-def register_backend(name: str, factory: Callable[..., TableBackend]) -> None:
-    _RUNTIME[name] = factory
-
-
-def backend_factories() -> dict[str, Callable[..., TableBackend]]:
-    found = {ep.name: ep for ep in metadata.entry_points(group=ENTRY_POINT_GROUP)}
-    factories: dict[str, Callable[..., TableBackend]] = {name: _lazy(ep) for name, ep in found.items()}
-    factories.update(_RUNTIME)
-    return factories
-
-
-def _lazy(entry_point: metadata.EntryPoint) -> Callable[..., TableBackend]:
-    def load(*args, **kwargs):
-        return entry_point.load()(*args, **kwargs)
-
-    return load
-
-
-def available_backends() -> list[str]:
-    return sorted(backend_factories())
+# ---------------------------------------------------------------- the one way to get a backend
 
 
 def get_backend(name: str, config=None) -> TableBackend:
     """The backend `name`, pointed at its environment (managed, or the user's venv/executable)."""
-    from stylewrap.backends.envs import env_dir
-
-    factories = backend_factories()
-    if name not in factories:
-        raise InputError(f"unknown backend {name!r}", location=Location(field="train.backend"),
-                         hint=f"one of {', '.join(sorted(factories)) or '(none registered)'}")
-    executable = None
-    if config is not None:
-        own = getattr(config.backends, name, None)
-        if own is not None and own.executable:
-            executable = Path(own.executable).expanduser()
-    known_to_config = config is not None and hasattr(config.backends, name)
-    return factories[name](env_dir=env_dir(name, config if known_to_config else None), executable=executable)
+    factory = backend_class(name)
+    settings = config.backends.of(name) if config is not None else None
+    executable = resolve_executable(settings.executable) if settings is not None and settings.executable else None
+    return factory(env_dir=env_dir(name, config), executable=executable)

@@ -57,11 +57,11 @@ def plan_export(run_dir: Path, config: StylewrapConfig, *, output_dir: Path | No
     backend = get_backend(info.backend, config)
     target = Path(output_dir) if output_dir else (config.resolve_path(config.export.output_dir) if config.export.output_dir
                                                   else run_dir / MERGED_DIR)
-    options = {"model": info.base_model, "model_type": model_family(info.base_model).get("swift_model_type"),
+    options = {"model": info.base_model, "model_type": model_family(info.base_model).get("model_type"),
                "adapter": info.adapter_dir, "template": info.template, "output_dir": str(target.resolve()),
                "max_shard_size_gb": config.export.max_shard_size_gb, "quantization_bit": quantization_bit,
                "calibration_data": calibration_file(run_dir, info) if quantization_bit else None}
-    sections = backend.export_sections(options)
+    sections = backend.sections("export", options)
     check_keys(backend, "export", sections, config_path("export"))
     invocation = backend.export_invocation(run_dir, config_path("export"))
     relative, text = render_step_config(backend, "export", "export.yaml.j2", "Merge (export) config", sections, invocation)

@@ -2,8 +2,8 @@
 
 A local folder has it; a hub id has it once either hub's client has downloaded the model
 (Hugging Face's `models--Org--Name/snapshots/*` cache, ModelScope's `models/Org/Name`). From it
-come the chat template and ms-swift model type (`flags.MODEL_FAMILIES`) and the shape the
-memory plan in `autotune` needs.
+come the model's family and its chat template (`MODEL_FAMILIES`) and the shape the memory plan in
+`autotune` needs.
 """
 
 from __future__ import annotations
@@ -14,7 +14,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from stylewrap.backends import flags
+# A local model folder's config.json `model_type` -> the chat template stylewrap's `template`
+# option names for it (each backend's column renames it where its own name differs).
+MODEL_FAMILIES: dict[str, str] = {
+    "qwen2": "qwen",
+    "qwen3": "qwen3",
+    "llama": "llama3",
+    "mistral": "mistral",
+    "glm4": "glm4",
+}
 
 
 def _hub_caches(model_id: str) -> list[Path]:
@@ -40,9 +48,14 @@ def model_config(model: str) -> dict[str, Any] | None:
 
 
 def model_family(model: str) -> dict[str, str]:
-    """{'template': ..., 'swift_model_type': ...} for a model family stylewrap knows, else {}."""
-    config = model_config(model) or {}
-    return flags.MODEL_FAMILIES.get(config.get("model_type", ""), {})
+    """{'model_type': ..., 'template': ...} for a model family stylewrap knows, else {}.
+
+    `swift_model_type` repeats `model_type` for backends/compare.py (branch eval), which reads that
+    key; it goes when compare.py reads `model_type`."""
+    family = (model_config(model) or {}).get("model_type", "")
+    if family not in MODEL_FAMILIES:
+        return {}
+    return {"model_type": family, "template": MODEL_FAMILIES[family], "swift_model_type": family}
 
 
 @dataclass(frozen=True)

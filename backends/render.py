@@ -9,7 +9,8 @@ from typing import Any
 
 import yaml
 
-DEEPSPEED_PRESETS = {"zero2": (2, False), "zero2_offload": (2, True), "zero3": (3, False), "zero3_offload": (3, True)}
+from stylewrap.backends.deepspeed import DEEPSPEED_PRESETS
+
 
 
 def _yaml(mapping: dict[str, Any]) -> str:

@@ -1,6 +1,7 @@
 """Runs a backend's own OpenAI-compatible server, inside that backend's environment.
 
-Executed as a script by the backend env's python (stylewrap itself is not installed there), with one
+Executed by the backend env's python through `stylewrap.runner.script_invocation` (stylewrap
+itself is not installed there, and this file's folder is not put on sys.path), with one
 JSON argument: {"module", "argv", "host", "port", "served_models", "api_key_env"}. It runs the
 backend's server module as `__main__` (no launcher process in between: ms-swift's `swift` launcher
 leaves its uvicorn child serving when killed) and hooks `uvicorn.run`, which both backends call, to:
@@ -19,16 +20,11 @@ leaves its uvicorn child serving when killed) and hooks `uvicorn.run`, which bot
 Only the standard library and what uvicorn needs are imported here.
 """
 
+import json
+import os
+import runpy
+import secrets
 import sys
-
-# The script's folder (stylewrap's backends/) holds swift.py and llamafactory.py, which would shadow
-# the real packages: drop it before anything else is imported.
-sys.path.pop(0)
-
-import json  # noqa: E402
-import os  # noqa: E402
-import runpy  # noqa: E402
-import secrets  # noqa: E402
 
 PUBLIC_PATHS = frozenset({"/health", "/ping"})
 MODEL_PATHS = frozenset({"/v1/chat/completions", "/v1/completions"})

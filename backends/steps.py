@@ -3,6 +3,7 @@ run the backend's program quietly into a log, and fail with the backend's own la
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -29,7 +30,7 @@ def render_step_config(backend: TableBackend, name: str, template: str, title: s
                        sections: Mapping[str, Mapping[str, Any]], invocation: Invocation) -> tuple[str, str]:
     """(`config/<name>.yaml`, its text): the YAML a step's invocation reads."""
     relative = f"{CONFIG_DIR}/{name}.yaml"
-    shown = " ".join(Path(arg).name if i == 0 else arg for i, arg in enumerate(invocation.argv))
+    shown = shlex.join(Path(arg).name if i == 0 else arg for i, arg in enumerate(invocation.argv))
     return relative, render(template, title=title, backend=backend.name, command=shown, sections=sections)
 
 

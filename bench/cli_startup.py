@@ -19,7 +19,8 @@ import time
 from pathlib import Path
 
 from stylewrap import __version__
-from stylewrap.backends.envs import BACKENDS, backend_executable, env_dir, read_record
+from stylewrap.backends.envs import backend_executable, env_dir, read_record
+from stylewrap.backends.registry import backend_class, backend_names
 
 
 def median_seconds(argv: list[str], runs: int) -> float:
@@ -38,14 +39,16 @@ def main() -> None:
     args = parser.parse_args()
     stylewrap = shutil.which("stylewrap", path=str(Path(sys.executable).parent)) or "stylewrap"
     rows = [(f"stylewrap --help ({__version__})", median_seconds([stylewrap, "--help"], args.runs))]
-    for name, spec in BACKENDS.items():
+    for name in backend_names():
+        backend = backend_class(name)
         executable = backend_executable(name)
         if executable is None:
             print(f"{name}: not installed (stylewrap backend install {name}); skipped")
             continue
-        version = (read_record(env_dir(name)) or {}).get("versions", {}).get(spec.distribution, "?")
-        command = " ".join((spec.cli, *spec.cli_check))
-        rows.append((f"{command} ({spec.distribution} {version})", median_seconds([str(executable), *spec.cli_check], args.backend_runs)))
+        version = (read_record(env_dir(name)) or {}).get("versions", {}).get(backend.distribution, "?")
+        command = " ".join((backend.program, *backend.env.cli_check))
+        rows.append((f"{command} ({backend.distribution} {version})",
+                     median_seconds([str(executable), *backend.env.cli_check], args.backend_runs)))
     load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
     print(f"python {platform.python_version()}, {platform.platform()}, {os.cpu_count()} cores, load average {load}")
     baseline = rows[0][1]

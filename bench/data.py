@@ -144,7 +144,7 @@ def main() -> None:
     results[("parse_only", "big")] = (seconds, peak, int(out))
     lf_python = env_python("llamafactory")
     if lf_python is not None:
-        from stylewrap.adapters import register_llamafactory
+        from stylewrap.backends.llamafactory.registration import register as register_llamafactory
 
         lf_dir = args.workdir / "lf"
         register_llamafactory(lf_dir, "bench", small, "sharegpt")

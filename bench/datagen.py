@@ -46,10 +46,10 @@ def seed_design(base_url: str, requests: int, threads: int = 8) -> tuple[float, 
     """What the seed's scripts did: N threads, one blocking request each at a time."""
     from openai import OpenAI
 
-    from stylewrap.datagen.presets import load_preset
+    from stylewrap.datagen.styles import load_style
     from stylewrap.datagen.stages import few_shot
 
-    preset = load_preset("translational")
+    preset = load_style("translational")
     prefix = [{"role": "system", "content": preset.render("stylize_system")}, *few_shot(preset)]
     counter = iter(range(requests))
     lock = threading.Lock()

@@ -77,7 +77,7 @@ def started(inv: Invocation, record, log: Path) -> tuple[servers.ServerRecord, f
 
 def bare_twin(guarded) -> tuple[Invocation, servers.ServerRecord]:
     """The same server with the same flags on another port, run as `python -m MODULE`: no launcher."""
-    spec = json.loads(guarded.invocation.argv[2])
+    spec = json.loads(guarded.invocation.argv[-1])
     port = free_port()
     swap = {str(spec["port"]): str(port)}
     argv = [swap.get(arg, arg) for arg in spec["argv"]]

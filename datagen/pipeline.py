@@ -24,7 +24,7 @@ from stylewrap.datagen.engine import ItemFailed, ItemUsage, StageCounts, WorkIte
 from stylewrap.datagen.ledger import Ledger, ledger_totals
 from stylewrap.datagen.manifest import cost, read_manifest, summary_table, usage_totals, write_manifest
 from stylewrap.datagen.parsing import normalize_text
-from stylewrap.datagen.presets import StylePreset, load_preset
+from stylewrap.datagen.styles import Style, load_style
 from stylewrap.datagen.progress import RichProgress, SilentProgress
 from stylewrap.datagen.sink import Checkpoint, folder_lock, read_checkpoint
 from stylewrap.datagen.stages import DialogueStage, StylizeStage, dialogue_items, request_seed, stylize_item, topic_round
@@ -59,7 +59,7 @@ class DatagenJob:
 @dataclass
 class Session:
     config: StylewrapConfig
-    preset: StylePreset
+    style: Style
     out_dir: Path
     stats: ClientStats = field(default_factory=ClientStats)
     counts: dict[str, StageCounts] = field(default_factory=dict)
@@ -155,7 +155,7 @@ async def stage_topics(session: Session, client: ChatClient, job: DatagenJob, pr
                 break
             usage = ItemUsage()
             try:
-                fresh = await topic_round(client, session.preset, wanted - len(topics), topics, usage,
+                fresh = await topic_round(client, session.style, wanted - len(topics), topics, usage,
                                           request_seed(session.settings.seed, "topics", round_number + len(errors)))
             except (ItemFailed, RequestFailed) as exc:
                 errors.append({"id": f"topics-round-{len(errors):04d}", "stage": "topics", "reason": exc.reason,
@@ -183,7 +183,7 @@ async def stage_topics(session: Session, client: ChatClient, job: DatagenJob, pr
 async def stage_dialogues(session: Session, client: ChatClient, topics: list[str], job: DatagenJob, progress) -> list[dict]:
     settings = session.settings
     items = dialogue_items(topics, settings.num_dialogues, settings.turns)
-    stage = DialogueStage(client, session.preset, settings.max_attempts, settings.dedup_attempts, settings.seed)
+    stage = DialogueStage(client, session.style, settings.max_attempts, settings.dedup_attempts, settings.seed)
     with session.checkpoint("dialogues") as done, session.checkpoint("errors") as errors:
         for record in done.values():
             stage.remember(record)
@@ -198,7 +198,7 @@ async def stage_dialogues(session: Session, client: ChatClient, topics: list[str
 async def stage_stylize(session: Session, client: ChatClient, conversations: list[tuple[str, list[dict], dict]], job: DatagenJob, progress) -> None:
     settings = session.settings
     items = distinct_items(conversations, by_question=settings.distinct_questions)
-    stage = StylizeStage(client, session.preset, settings.max_attempts, settings.seed)
+    stage = StylizeStage(client, session.style, settings.max_attempts, settings.seed)
     with session.checkpoint("stylize") as done, session.checkpoint("errors") as errors:
         counts = await run_items("stylize", items, stage, done=done, errors=errors, concurrency=settings.concurrency,
                                  progress=progress, retry_errors=job.retry_errors)
@@ -251,12 +251,12 @@ def check_output_dir(session: Session, previous: dict | None) -> None:
     """Refuse to mix two different generations in one folder."""
     if previous is None:
         return
-    for key, ours in (("prompts_sha256", session.preset.prompts_hash()), ("teacher_model", session.settings.teacher_model)):
+    for key, ours in (("prompts_sha256", session.style.prompts_hash()), ("teacher_model", session.settings.teacher_model)):
         if previous.get(key) not in (None, ours):
             raise InputError(
                 f"{session.out_dir} holds a run with another {key.replace('_', ' ')} ({previous[key]}, now {ours})",
                 location=Location(session.out_dir / "manifest.json"),
-                hint="use a new --output folder to start over, or restore the preset/model to resume",
+                hint="use a new --output folder to start over, or restore the style/model to resume",
             )
 
 
@@ -286,13 +286,13 @@ def build_manifest(session: Session, status: str) -> dict:
         "complete": status == "complete" and all(
             c["done"] + c["errors"] == c["requested"] and not c.get("retryable") for c in item_stages
         ),
-        "preset": generated_by.get("preset", session.preset.name),
-        "prompts_sha256": generated_by.get("prompts_sha256", session.preset.prompts_hash()),
+        "preset": generated_by.get("preset", session.style.name),
+        "prompts_sha256": generated_by.get("prompts_sha256", session.style.prompts_hash()),
         "teacher_model": generated_by.get("teacher_model", settings.teacher_model),
         "settings": run_settings,
         "stages": stages,
         "duplicates_rejected": before.get("duplicates_rejected", 0) + session.duplicates,
-        "style_markers": marker_coverage(lines[list(FILES).index("stylize")], session.preset.markers)
+        "style_markers": marker_coverage(lines[list(FILES).index("stylize")], session.style.markers)
         if session.generating else before.get("style_markers"),
         "tokens": {"input": tokens_in, "output": tokens_out, "input_estimated": estimated_in},
         "cost_usd": cost(tokens_in, tokens_out, run_settings["price_input_per_1k"], run_settings["price_output_per_1k"]),
@@ -312,7 +312,7 @@ def build_manifest(session: Session, status: str) -> dict:
 
 
 def marker_coverage(stylized: list[dict], markers: list[str]) -> dict:
-    """How many rewritten answers use at least one of the preset's marker phrases: a cheap
+    """How many rewritten answers use at least one of the style's marker phrases: a cheap
     check that the teacher wrote in the style, not just around it."""
     answers = [m["content"] for row in stylized for m in row["messages"] if m["role"] == "assistant"]
     hits = sum(1 for answer in answers if any(marker in answer for marker in markers))
@@ -370,9 +370,9 @@ async def _run_stages(session: Session, client: ChatClient, job: DatagenJob, pro
 
 def run_datagen(config: StylewrapConfig, job: DatagenJob) -> dict:
     """Run the job's stages; returns the manifest (also written to the output folder)."""
-    preset = load_preset(config.style.preset)
+    style = load_style(config.style.preset)
     out_dir = config.resolve_path(config.datagen.output_dir)
-    session = Session(config, preset, out_dir)
+    session = Session(config, style, out_dir)
     session.previous = previous = read_manifest(out_dir)
     api_stages = [s for s in job.stages if s != "build"]
     session.generating = bool(api_stages)

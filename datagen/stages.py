@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from stylewrap.datagen.client import ChatClient, Completion
 from stylewrap.datagen.engine import ItemFailed, ItemUsage, WorkItem
 from stylewrap.datagen.parsing import ReplyParseError, normalize_text, parse_reply
-from stylewrap.datagen.presets import StylePreset
+from stylewrap.datagen.styles import Style
 
 AVOID_WINDOW = 20  # accepted questions of the same topic shown to the teacher as "not these"
 
@@ -98,7 +98,7 @@ class DialogueStage:
     """Plain dialogues whose first questions are all distinct (after normalization)."""
 
     client: ChatClient
-    preset: StylePreset
+    style: Style
     max_attempts: int
     dedup_attempts: int = 8
     seed: int | None = None
@@ -116,7 +116,7 @@ class DialogueStage:
 
         async def attempt(number: int) -> dict:
             avoid = self.recent.get(topic, [])[-AVOID_WINDOW:]
-            prompt = self.preset.render("dialogues", topic=topic, turns=turns, avoid=avoid)
+            prompt = self.style.render("dialogues", topic=topic, turns=turns, avoid=avoid)
             completion = await self.client.complete(
                 [{"role": "user", "content": prompt}], stage="dialogues", seed=request_seed(self.seed, item.id, number)
             )
@@ -176,9 +176,9 @@ def stylize_item(order: int, source_id: str, messages: list[dict], meta: dict) -
     return WorkItem(f"sty-{short_hash(messages)}", {"order": order, "source_id": source_id, "messages": messages, "meta": meta})
 
 
-def few_shot(preset: StylePreset) -> list[dict]:
+def few_shot(style: Style) -> list[dict]:
     shots = []
-    for example in preset.examples:
+    for example in style.examples:
         shots.append({"role": "user", "content": json.dumps({"dialogue": [{"user": example.user, "assistant": example.plain}]}, ensure_ascii=False)})
         shots.append({"role": "assistant", "content": json.dumps({"dialogue": [{"user": example.user, "assistant": example.styled}]}, ensure_ascii=False)})
     return shots
@@ -189,12 +189,12 @@ class StylizeStage:
     """Rewrite every assistant turn in the style; the questions must come back unchanged."""
 
     client: ChatClient
-    preset: StylePreset
+    style: Style
     max_attempts: int
     seed: int | None = None
 
     def __post_init__(self) -> None:
-        self.prefix = [{"role": "system", "content": self.preset.render("stylize_system")}, *few_shot(self.preset)]
+        self.prefix = [{"role": "system", "content": self.style.render("stylize_system")}, *few_shot(self.style)]
 
     async def __call__(self, item: WorkItem, usage: ItemUsage) -> dict:
         system, original = as_turns(item.payload["messages"])
@@ -225,10 +225,10 @@ class StylizeStage:
 
 
 async def topic_round(
-    client: ChatClient, preset: StylePreset, wanted: int, have: list[str], usage: ItemUsage, seed: int | None
+    client: ChatClient, style: Style, wanted: int, have: list[str], usage: ItemUsage, seed: int | None
 ) -> list[str]:
     """New distinct topics from one request."""
-    prompt = preset.render("topics", count=wanted, avoid=have)
+    prompt = style.render("topics", count=wanted, avoid=have)
     completion = await client.complete([{"role": "user", "content": prompt}], stage="topics", seed=seed)
     reply = checked_reply(completion, usage)
     topics = reply.get("topics")

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# The main job on embedded defaults, offline, on a CPU: install stylewrap and the llamafactory env,
-# build a tiny local model, train a LoRA on the embedded 西式翻译腔 rows, merge it, compare base vs
-# tuned, serve it behind an OpenAI-compatible API, chat with it, stop it, and show what a ModelScope
-# publish would upload. Every step is a plain stylewrap command you can run yourself.
+# The main job on embedded defaults, offline, on a CPU: install stylewrap and the backend env, then
+# `stylewrap demo`: a tiny local model, 40 embedded 西式翻译腔 rows and a CPU-sized stylewrap.yaml,
+# and `stylewrap run` on it (data -> train -> export -> eval -> deploy; with OPENAI_API_KEY and
+# OPENAI_BASE_URL set, datagen first). Then a chat with the server, stopping it, and what a
+# ModelScope publish would upload. Run it again: every stage is up to date and skipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BACKEND="${BACKEND:-llamafactory}"
@@ -13,17 +14,13 @@ PORT="${PORT:-8000}"
 sw="$(pwd)/.venv/bin/stylewrap"
 step() { printf '\n==> %s\n' "$*"; }
 
-step "backend environment ($BACKEND)";  $sw backend install "$BACKEND"
-step "demo project";                     $sw demo "$DEMO_DIR" --backend "$BACKEND" --force
-cd "$DEMO_DIR"
-step "validate the data";                "$sw" data validate data/translational_sample.jsonl
-step "train";                            "$sw" train --quiet
-RUN="$(ls -d runs/*/ | sort | tail -n 1)"
-step "merge";                            "$sw" export "$RUN"
-step "compare";                          "$sw" compare "$RUN" --probes translational --max-new-tokens 32
-step "deploy";                           "$sw" deploy --run "$RUN" --port "$PORT" --detach
+step "backend environment ($BACKEND)";    "$sw" backend install "$BACKEND"
 trap '"$sw" deploy stop --port "$PORT" >/dev/null 2>&1 || true' EXIT
-step "chat";                             printf '今天天气真好！\n' | "$sw" chat --base-url "http://127.0.0.1:$PORT/v1" --max-tokens 24
-step "stop";                             "$sw" deploy stop --port "$PORT"; trap - EXIT
-step "publish (dry run)";                "$sw" publish model "$RUN" --repo demo/translational-tiny --base-model-id local/tiny-qwen2 --dry-run
-printf '\ndone: %s (loss curve: %sloss.png, report: %scompare/)\n' "$DEMO_DIR" "$RUN" "$RUN"
+step "stylewrap demo = the demo project + stylewrap run"
+"$sw" demo "$DEMO_DIR" --backend "$BACKEND" --port "$PORT" --force
+step "chat";                               printf '今天天气真好！\n' | "$sw" chat --base-url "http://127.0.0.1:$PORT/v1" --max-tokens 24
+step "stop";                               "$sw" deploy stop --port "$PORT"; trap - EXIT
+RUN="$(dirname "$(ls -t "$DEMO_DIR"/runs/*/summary.json | head -n 1)")"
+step "publish (dry run)";                  "$sw" publish model "$RUN" --repo demo/translational-tiny --base-model-id local/tiny-qwen2 --dry-run
+printf '\ndone: %s (summary: %s/summary.md, loss curve: %s/loss.png, report: %s/compare/)\n' "$DEMO_DIR" "$RUN" "$RUN" "$RUN"
+printf 'again, from the lock file: %s run %s\n' "$sw" "$DEMO_DIR"

@@ -15,9 +15,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from stylewrap.errors import ConfigError, Location
+from stylewrap.yamlfile import load_yaml_with_lines
 
 CONFIG_FILENAME = "stylewrap.yaml"
 # "config: PATH" goes here on every load; the CLI shows it on stderr, so scripted stdout stays clean
@@ -31,7 +32,7 @@ class Section(BaseModel):
 
 
 class StyleConfig(Section):
-    preset: str = Field("translational", description="built-in preset name or path to a preset YAML")
+    preset: str = Field("translational", description="the style: a built-in style name (`stylewrap styles list`) or a style YAML path")
     system_prompt: str | None = Field(None, description="system prompt baked into training rows / compare")
 
 
@@ -69,6 +70,7 @@ class DataConfig(Section):
     format: str | None = Field(None, description="force a format instead of auto-detecting")
     dataset_name: str = "stylewrap_style"
     val_size: float = Field(0.0, ge=0, lt=1)
+    prepared_dir: str = Field("data/prepared", description="where `stylewrap run` writes the validated, deduplicated, split and registered data")
 
 
 class TrainConfig(Section):
@@ -101,7 +103,7 @@ class TrainConfig(Section):
     group_by_length: bool | None = Field(None, description="None: on a GPU, batches of similar-length rows when not packing")
     attention: Literal["auto", "sdpa", "flash_attn", "eager"] = Field("auto", description="auto: flash_attn when the backend env has flash-attn, else sdpa, on a GPU")
     liger_kernel: bool | None = Field(None, description="None: on a GPU, when liger-kernel is in the backend env and supports the model")
-    deepspeed: str | None = Field(None, description="zero2, zero3, zero3_offload or a JSON path")
+    deepspeed: str | None = Field(None, description="a DeepSpeed preset (`stylewrap train --help` lists them) or a JSON path")
     max_grad_norm: float = Field(1.0, gt=0)
     auto: bool = Field(True, description="choose the unset speed settings above from the GPU, the model and the data (false: the backend's defaults)")
     gpu_memory_gib: float | None = Field(None, ge=0, description="plan for GPUs with this much free memory instead of asking nvidia-smi (0: no GPU)")
@@ -142,14 +144,29 @@ class PublishConfig(Section):
 
 
 class BackendEnvConfig(Section):
-    executable: str | None = Field(None, description="use this llamafactory-cli / swift instead of the managed env")
+    executable: str | None = Field(None, description="use this program (a path, or a name on PATH) instead of the managed env's")
     venv: str | None = Field(None, description="use this existing virtual environment")
 
 
-class BackendsConfig(Section):
+class _BackendsConfig(Section):
     envs_dir: str | None = Field(None, description="default ~/.cache/stylewrap/envs")
-    llamafactory: BackendEnvConfig = Field(default_factory=BackendEnvConfig)
-    swift: BackendEnvConfig = Field(default_factory=BackendEnvConfig)
+
+    def of(self, name: str) -> BackendEnvConfig:
+        """`backends.<name>`; the defaults for a backend registered at run time (no section)."""
+        own = self.__dict__.get(name) if name in type(self).model_fields else None
+        return own if isinstance(own, BackendEnvConfig) else BackendEnvConfig()
+
+
+def _backends_config() -> type[_BackendsConfig]:
+    """`backends:` with one section per registered backend (`stylewrap.backends.registry`): a
+    third-party backend gets its section like the built-ins, and a misspelt name is an unknown key."""
+    from stylewrap.backends.registry import backend_names
+
+    sections = {name: (BackendEnvConfig, Field(default_factory=BackendEnvConfig)) for name in backend_names()}
+    return create_model("BackendsConfig", __base__=_BackendsConfig, __module__=__name__, **sections)
+
+
+BackendsConfig = _backends_config()
 
 
 class StylewrapConfig(Section):
@@ -176,115 +193,6 @@ class StylewrapConfig(Section):
         if not path.is_absolute() and self._root is not None:
             path = self._root / path
         return path
-
-
-# ---------------------------------------------------------------- YAML with line numbers
-
-
-# Bounds on what a YAML file may expand to: a config has ~150 values and nests 4 levels. Aliases
-# make a document of 1 kB stand for 10^9 values ("billion laughs"), deep nesting exhausts the stack.
-MAX_YAML_DEPTH = 64
-MAX_YAML_NODES = 100_000
-
-
-class _LineLoader(yaml.SafeLoader):
-    """SafeLoader that remembers the line of every mapping key, rejects duplicate keys, and refuses
-    documents nested deeper than MAX_YAML_DEPTH or expanding (aliases followed) past MAX_YAML_NODES."""
-
-    depth = 0
-
-    def compose_node(self, parent, index):
-        self.depth += 1
-        try:
-            if self.depth > MAX_YAML_DEPTH:
-                mark = self.peek_event().start_mark
-                raise ConfigError(f"nested deeper than {MAX_YAML_DEPTH} levels",
-                                  location=Location(getattr(self, "name", None), mark.line + 1))
-            return super().compose_node(parent, index)
-        finally:
-            self.depth -= 1
-
-
-def _check_expansion(node: yaml.Node, name: str) -> None:
-    """Count the values `node` stands for with every alias expanded, in time linear in the document."""
-    sizes: dict[int, int] = {}
-    in_progress: set[int] = set()
-
-    def size(item: yaml.Node) -> int:
-        key = id(item)
-        if key in sizes:
-            return sizes[key]
-        if key in in_progress:
-            raise ConfigError("an alias refers to a value that contains it", location=Location(name, item.start_mark.line + 1))
-        in_progress.add(key)
-        children = item.value if isinstance(item, yaml.SequenceNode) else (
-            [part for pair in item.value for part in pair] if isinstance(item, yaml.MappingNode) else [])
-        total = 1 + sum(size(child) for child in children)
-        in_progress.discard(key)
-        if total > MAX_YAML_NODES:
-            raise ConfigError(f"expands to more than {MAX_YAML_NODES} values through its aliases (&anchor / *alias)",
-                              location=Location(name, item.start_mark.line + 1), hint="write the values out instead of aliasing them")
-        sizes[key] = total
-        return total
-
-    size(node)
-
-
-def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
-    mapping: dict = {}
-    lines: dict = {}
-    for key_node, value_node in node.value:
-        key = loader.construct_object(key_node, deep=deep)
-        if key in mapping:
-            raise ConfigError(
-                f"duplicate key {key!r}",
-                location=Location(getattr(loader, "name", None), key_node.start_mark.line + 1, str(key)),
-            )
-        mapping[key] = loader.construct_object(value_node, deep=deep)
-        lines[key] = key_node.start_mark.line + 1
-    loader.key_lines[id(mapping)] = lines
-    return mapping
-
-
-_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
-
-
-def read_yaml_mapping(text: str, name: str) -> dict:
-    """A YAML mapping, bounded like stylewrap.yaml (depth, alias expansion), errors as file:line."""
-    return _load_yaml_with_lines(text, name)[0]
-
-
-def _load_yaml_with_lines(text: str, name: str) -> tuple[dict, dict[tuple, int]]:
-    loader = _LineLoader(text)
-    loader.name = name
-    loader.key_lines = {}
-    try:
-        node = loader.get_single_node()
-        if node is not None:
-            _check_expansion(node, name)
-        data = loader.construct_document(node) if node is not None else None
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark
-        raise ConfigError(
-            f"not valid YAML: {exc.problem}",
-            location=Location(name, mark.line + 1 if mark else None),
-        ) from None
-    finally:
-        loader.dispose()
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise ConfigError("top level must be a mapping of sections", location=Location(name, 1))
-    flat: dict[tuple, int] = {}
-
-    def walk(obj: Any, prefix: tuple) -> None:
-        if isinstance(obj, dict):
-            for key, line in loader.key_lines.get(id(obj), {}).items():
-                flat[prefix + (key,)] = line
-                walk(obj[key], prefix + (key,))
-
-    walk(data, ())
-    return data, flat
 
 
 # ---------------------------------------------------------------- overrides
@@ -442,7 +350,7 @@ def load_config(
             text = config_path.read_text(encoding="utf-8")
         except UnicodeDecodeError as exc:
             raise ConfigError(f"not UTF-8 ({exc.reason})", location=Location(config_path)) from None
-        data, lines = _load_yaml_with_lines(text, source)
+        data, lines = load_yaml_with_lines(text, source)
     _announce(config_path, searched)
     override_sources: dict[tuple, str] = {}
     for path_parts, value, origin in _env_overrides(environ):
@@ -467,15 +375,19 @@ def config_as_yaml(config: StylewrapConfig) -> str:
 # ---------------------------------------------------------------- scaffold
 
 SECTION_HELP = {
-    "style": "the chat style to teach: a built-in preset (`stylewrap styles list`) or your own YAML",
+    "style": "the chat style to teach: a built-in style (`stylewrap styles list`) or your own YAML",
     "datagen": "dataset generation through any OpenAI-compatible API (key from $OPENAI_API_KEY)",
     "data": "the training data; any format `stylewrap data` reads",
-    "train": "fine-tuning; backend is llamafactory or swift",
+    "train": "fine-tuning; backend is one of `stylewrap backend list` (llamafactory, swift)",
     "export": "merging a LoRA adapter into its base model",
     "deploy": "the OpenAI-compatible server",
     "publish": "ModelScope upload (token from $MODELSCOPE_API_TOKEN)",
     "backends": "where each backend's environment lives",
 }
+
+
+# sections whose presence in stylewrap.yaml turns a `stylewrap run` stage on
+OPTIONAL_STAGE_SECTIONS = ("datagen", "deploy", "publish")
 
 
 def commented_yaml(model: type[BaseModel] = StylewrapConfig) -> str:
@@ -502,7 +414,11 @@ def commented_yaml(model: type[BaseModel] = StylewrapConfig) -> str:
 
     for name, field in model.model_fields.items():
         out.append(f"# {SECTION_HELP.get(name, name)}")
+        start = len(out)
         out.append(f"{name}:")
         emit(field.annotation, 1)
+        if name in OPTIONAL_STAGE_SECTIONS:
+            # `stylewrap run` runs these stages only when their section is written: uncomment to add one
+            out[start:] = [f"# uncomment to add the {name} stage to `stylewrap run`"] + [f"# {line}" for line in out[start:]]
         out.append("")
     return "\n".join(out)

@@ -17,13 +17,14 @@ class Registration:
 
 def registration_backend(name: str):
     """The backend whose registry a dataset goes into; a one-line error for a name none has."""
-    from stylewrap.backends.base import available_backends, get_backend
+    from stylewrap.backends.base import get_backend
+    from stylewrap.backends.registry import backend_names
 
     try:
         return get_backend(name)
     except InputError:
         raise InputError(f"cannot register a dataset with backend {name!r}",
-                         hint=f"one of: {', '.join(available_backends())}") from None
+                         hint=f"one of: {', '.join(backend_names())}") from None
 
 
 def register_dataset(backend: str, dataset_dir: Path, name: str, path: Path, fmt: str | None = None, *,

@@ -58,6 +58,21 @@ class RunResult:
         return self.returncode == 0
 
 
+def script_invocation(python: Path, script: Path, *args: str, env: Mapping[str, str] | None = None,
+                      cwd: Path | None = None) -> Invocation:
+    """The one way a stylewrap helper script runs in a foreign python (a backend's environment,
+    where stylewrap itself is not installed); the script imports only the standard library and
+    that environment's packages.
+
+    Run as `python script.py`, the script's folder would come first on sys.path, and stylewrap's
+    own modules there (`secrets.py`, the `swift` backend) would shadow the standard library or the
+    backend. `runpy.run_path` runs the file without touching sys.path; `-I` keeps PYTHON* variables
+    and the user's site-packages out.
+    """
+    launcher = 'import runpy, sys; sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name="__main__")'
+    return Invocation([str(python), "-I", "-c", launcher, str(script), *args], env=dict(env or {}), cwd=cwd)
+
+
 def describe(inv: Invocation) -> str:
     """What `--dry-run` prints."""
     lines = [f"$ {inv.shell_line()}"]

@@ -70,7 +70,7 @@ def build_tiny_model(
     used (e.g. TslDial's 3_TranslationalDialogues.jsonl); default: the built-in corpus. The folder
     appears complete or not at all: it is built next to `out_dir` and renamed into place.
     """
-    from stylewrap.backends.envs import env_script_invocation
+    from stylewrap.runner import script_invocation as env_script_invocation
     from stylewrap.runner import run
 
     out_dir = Path(out_dir)

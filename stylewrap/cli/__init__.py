@@ -20,9 +20,10 @@ from stylewrap.errors import StylewrapError, printable
 # name -> (module, attribute, one-line help). The help is here so `stylewrap --help` needs no import.
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "init": ("stylewrap.cli.init_cmd", "init", "Scaffold a project: a commented stylewrap.yaml."),
+    "run": ("stylewrap.cli.run_cmd", "run", "The whole path from one stylewrap.yaml; up-to-date stages skipped."),
     "config": ("stylewrap.cli.config_cmd", "config", "Show or validate the effective configuration."),
     "datagen": ("stylewrap.cli.datagen_cmd", "datagen", "Generate a style dataset through an OpenAI-compatible API."),
-    "styles": ("stylewrap.cli.styles_cmd", "styles", "List and show style presets."),
+    "styles": ("stylewrap.cli.styles_cmd", "styles", "List and show styles."),
     "data": ("stylewrap.cli.data_cmd", "data", "Validate, convert, inspect and register datasets."),
     "backend": ("stylewrap.cli.backend_cmd", "backend", "Install and check the backends' own environments."),
     "render": ("stylewrap.cli.train_cmd", "render", "Write the backend configs a training run would use."),
@@ -34,7 +35,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "deploy": ("stylewrap.cli.deploy_cmd", "deploy", "Serve a model behind an OpenAI-compatible API."),
     "chat": ("stylewrap.cli.chat_cmd", "chat", "Chat in the terminal with any OpenAI-compatible endpoint."),
     "app": ("stylewrap.cli.app_cmd", "app", "A web chat page for a deployed model."),
-    "demo": ("stylewrap.cli.demo_cmd", "demo", "Set up an offline demo project on a tiny local model."),
+    "demo": ("stylewrap.cli.demo_cmd", "demo", "An offline demo project on a tiny local model, then `stylewrap run` on it."),
 }
 
 

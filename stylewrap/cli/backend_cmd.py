@@ -2,9 +2,8 @@ from __future__ import annotations
 
 import click
 
+from stylewrap.backends.registry import backend_names
 from stylewrap.cli.options import config_option, set_option
-
-BACKEND_NAMES = ("llamafactory", "swift")
 
 
 def versions_text(versions: dict[str, str]) -> str:
@@ -17,7 +16,7 @@ def backend() -> None:
 
 
 @backend.command()
-@click.argument("name", type=click.Choice(BACKEND_NAMES))
+@click.argument("name", type=click.Choice(backend_names()))
 @click.option("--gpu", is_flag=True, help="Install the CUDA build of torch instead of the CPU one.")
 @click.option("--python", "python", type=click.Path(dir_okay=False), default=None,
               help="Interpreter to create the venv with (default: the one running stylewrap).")
@@ -30,7 +29,7 @@ def install(name, gpu, python, force, torch_index_url, config_path, overrides) -
     """Create NAME's managed venv from the pinned requirements shipped with stylewrap."""
     from rich.console import Console
 
-    from stylewrap.backends.envs import install as install_env
+    from stylewrap.backends.envinstall import install as install_env
     from stylewrap.config import load_config
 
     config = load_config(config_path, overrides)
@@ -55,7 +54,7 @@ def install(name, gpu, python, force, torch_index_url, config_path, overrides) -
 @set_option
 def list_(config_path, overrides) -> None:
     """Each backend's environment, status, executable and key versions."""
-    from stylewrap.backends.envs import list_envs
+    from stylewrap.backends.envcheck import list_envs
     from stylewrap.config import load_config
 
     for summary in list_envs(load_config(config_path, overrides)):
@@ -65,15 +64,15 @@ def list_(config_path, overrides) -> None:
 
 
 @backend.command()
-@click.argument("names", nargs=-1, type=click.Choice(BACKEND_NAMES))
+@click.argument("names", nargs=-1, type=click.Choice(backend_names()))
 @config_option
 @set_option
 def doctor(names, config_path, overrides) -> None:
     """Check each environment for real; print what is wrong and the fix. Exit 1 on any problem."""
-    from stylewrap.backends.envs import doctor_all
+    from stylewrap.backends.envcheck import doctor_all
     from stylewrap.config import load_config
 
-    reports = doctor_all(list(names or BACKEND_NAMES), load_config(config_path, overrides))
+    reports = doctor_all(list(names or backend_names()), load_config(config_path, overrides))
     for report in reports:
         click.echo(f"{report.name}: {'ok' if report.ok else 'PROBLEMS'}  ({report.location or '-'})")
         click.echo(f"  python {report.python or '-'}; {versions_text(report.versions)}")

@@ -145,7 +145,7 @@ def sample(path, output, count, seed, fmt, to) -> None:
 
 @data.command()
 @input_file
-@click.option("--backend", required=True, metavar="llamafactory|swift", help="Which backend's registration to write.")
+@click.option("--backend", required=True, metavar="BACKEND", help="Which backend's registration to write (`stylewrap backend list`).")
 @click.option("--dataset-dir", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="llamafactory: the folder of dataset_info.json; swift: the folder of custom_dataset_info.json.")
 @click.option("--name", required=True, help="Dataset name to register.")

@@ -8,7 +8,7 @@ import click
 from stylewrap.cli.options import config_option, set_option
 
 TEACHER_OPTIONS = [
-    click.option("--style", help="Style preset name (`stylewrap styles list`) or a preset YAML path."),
+    click.option("--style", help="Style name (`stylewrap styles list`) or a style YAML path."),
     click.option("--model", help="Teacher model name."),
     click.option("--base-url", help="OpenAI-compatible endpoint (default $OPENAI_BASE_URL, else OpenAI)."),
     click.option("--api-key-env", metavar="VAR", help="Environment variable holding the API key (default OPENAI_API_KEY)."),
@@ -92,7 +92,7 @@ REGISTER_OPTIONS = [
     click.option("--register", type=click.Path(file_okay=False, path_type=Path), metavar="DATASET_DIR",
                  help="Also register the training file in this folder's dataset_info.json (LLaMA-Factory) "
                       "or custom_dataset_info.json (ms-swift)."),
-    click.option("--register-backend", default=None, metavar="llamafactory|swift",
+    click.option("--register-backend", default=None, metavar="BACKEND",
                  help="Whose registration --register writes (default: train.backend)."),
 ]
 

@@ -4,18 +4,27 @@ from pathlib import Path
 
 import click
 
+from stylewrap.backends.registry import backend_names
+
 
 @click.command()
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path), default="stylewrap-demo")
-@click.option("--backend", type=click.Choice(["llamafactory", "swift"]), default="llamafactory", show_default=True)
+@click.option("--backend", type=click.Choice(backend_names()), default="llamafactory", show_default=True)
+@click.option("--port", type=click.IntRange(1, 65535), default=None, help="Serve on this port (default: the demo config's).")
 @click.option("--force", is_flag=True, help="Rebuild an existing demo folder.")
-def demo(directory: Path, backend: str, force: bool) -> None:
-    """Set up an offline demo project: a tiny local model, embedded style rows, a CPU-sized config.
+@click.option("--setup-only", is_flag=True, help="Only write the project; run it later with `stylewrap run DIRECTORY`.")
+def demo(directory: Path, backend: str, port: int | None, force: bool, setup_only: bool) -> None:
+    """An offline demo project (a tiny local model, embedded style rows, a CPU-sized config), then
+    `stylewrap run` on it: data, train, export, eval and deploy.
 
-    Then, in DIRECTORY: stylewrap train, export RUN, compare RUN, deploy --run RUN (scripts/demo.sh
-    runs the whole path).
+    With OPENAI_API_KEY and OPENAI_BASE_URL set, the run first generates its rows through that
+    endpoint (datagen). scripts/demo.sh runs this, then chats with the server and stops it.
     """
-    from stylewrap.demo import prepare_demo
+    from stylewrap.cli.run_cmd import show_result
+    from stylewrap.pipeline.entry import run_demo
 
-    project = prepare_demo(directory, backend=backend, force=force)
-    click.echo(f"model:  {project.model_dir}\ndata:   {project.data_file}\nconfig: {project.config_file}")
+    result = run_demo(directory, backend=backend, force=force, port=port, setup_only=setup_only, report=click.echo)
+    if result is None:
+        click.echo(f"run it: stylewrap run {directory}")
+        return
+    show_result(result)

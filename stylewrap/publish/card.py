@@ -265,26 +265,21 @@ def _first_key(manifest: dict, keys: tuple[str, ...]) -> Any:
     return next((manifest[k] for k in keys if manifest.get(k) not in (None, "")), None)
 
 
-def hub_registrations(repo_id: str, local_path: Path, fmt: str) -> dict[str, str]:
-    """How each backend reads the published file from the hub: LLaMA-Factory's dataset_info.json
-    entry (`ms_hub_url`) and ms-swift's `--custom_dataset_info` entry (`ms_dataset_id`)."""
-    from stylewrap.adapters.registration import llamafactory_entry, swift_dataset_registration
+def hub_registrations(repo_id: str, local_path: Path, fmt: str) -> list[tuple[str, str]]:
+    """How each registered backend reads the published file from the hub: (how, JSON to paste),
+    from each backend unit's `hub_registration` (LLaMA-Factory: a dataset_info.json entry with
+    `ms_hub_url`; ms-swift: a `--custom_dataset_info` entry with `ms_dataset_id`)."""
+    from stylewrap.backends.base import get_backend
+    from stylewrap.backends.registry import backend_names
 
-    name = repo_id.split("/", 1)[-1]
-    llamafactory = llamafactory_entry(local_path.parent, local_path, fmt)
-    llamafactory.pop("file_name")
-    swift = swift_dataset_registration(name, local_path, fmt)
-    swift.pop("dataset_path")
-    swift.pop("dataset_name")
-    return {"llamafactory": json.dumps({name: {"ms_hub_url": repo_id, **llamafactory}}, ensure_ascii=False),
-            "swift": json.dumps([{"ms_dataset_id": repo_id, **swift}], ensure_ascii=False)}
+    return [get_backend(name).hub_registration(repo_id, local_path, fmt) for name in backend_names()]
 
 
 def render_dataset_card(
     *,
     repo_id: str,
     files: list[DatasetFileStats],
-    registrations: dict[str, str] | None,
+    registrations: list[tuple[str, str]] | None,
     manifest: dict | None,
     manifest_name: str | None,
     license: str,

@@ -1,8 +1,8 @@
 """`stylewrap deploy`: a trained model behind the backend's own OpenAI-compatible server.
 
-What differs between backends is data: each backend class's `serve_recipe` (the server module, its
+What differs between backends is data: each backend unit's `serve_recipe` (the server module, its
 flags and env vars, whether the base model is served beside the adapter), turned into a process by
-`Backend.deploy_invocation`. Either way stylewrap serves the same names
+`stylewrap.backends.serving`. Either way stylewrap serves the same names
 (tuned model: `--served-model-name`, default `default-lora` as in the ms-swift tutorials; base model:
 its folder name, as ms-swift names it), on exactly the host and port asked for, with the same 401
 for a missing key. `backends/serve_launcher.py` enforces that inside the backend's process.
@@ -10,7 +10,6 @@ for a missing key. `backends/serve_launcher.py` enforces that inside the backend
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import threading
@@ -19,35 +18,13 @@ from pathlib import Path
 from typing import Any, Callable
 
 from stylewrap.config import StylewrapConfig
-from stylewrap.errors import BackendNotInstalled, InputError, Location, RunFailed
+from stylewrap.errors import InputError, Location, RunFailed
 from stylewrap.rundir import RunInfo, resolve
 from stylewrap.runner import Invocation, describe
 from stylewrap.serve import servers
 from stylewrap.serve.servers import ServerRecord
 
 DEFAULT_TUNED_NAME = "default-lora"
-
-
-@dataclass(frozen=True)
-class ServeRecipe:
-    """How one backend's server is started; each backend class holds one as `serve_recipe`."""
-
-    module: str                          # run as __main__ (never the `swift`/`llamafactory-cli` launcher)
-    leading_args: tuple[str, ...]
-    model_flag: str
-    adapter_flag: str
-    template_flag: str
-    default_args: dict[str, str]         # overridable through deploy.extra_args
-    serves_base_beside_adapter: bool     # True: base under its own name, adapter as NAME=PATH
-    model_type_flag: str | None = None
-    host_port_flags: tuple[str, str] | None = None
-    host_port_env: tuple[str, str] | None = None
-    name_flag: str | None = None         # names the model served at the base slot
-    name_env: str | None = None
-    # the server option that batches requests, where the backend gets batches wrong for an unmerged
-    # adapter (ms-swift 4.6 passes one adapter name for a batch of N: peft raises "Length of
-    # `adapter_names` should be the same as the number of inputs", ms-swift issue #5285)
-    adapter_breaks_batching: str | None = None
 
 
 @dataclass
@@ -106,55 +83,16 @@ def plan(request: DeployRequest, config: StylewrapConfig) -> DeployPlan:
         "model": model, "adapter": adapter, "tuned_name": tuned, "base_name": base,
         "models": [tuned, base] if both else [tuned],
         "template": request.template or cfg.template or run_template or family.get("template"),
-        "model_type": family.get("swift_model_type"),
+        "model_type": family.get("model_type"),
         "host": host, "port": port, "api_key_env": api_key_env,
         "extra_args": extra_args,
     }
-    invocation = backend.deploy_invocation(request.run_dir or Path.cwd(), options)
+    invocation = backend.deploy_invocation(options)
     record = ServerRecord(
         pid=0, host=host, port=port, backend=backend.name, models=options["models"],
         log_file=str(servers.log_path(port)), command=invocation.shell_line(), api_key_env=api_key_env,
     )
     return DeployPlan(invocation, record, cfg.startup_timeout)
-
-
-def server_invocation(backend, options: dict[str, Any]) -> Invocation:
-    """`Backend.deploy_invocation` for any backend with a `serve_recipe`: the launcher running its server."""
-    recipe: ServeRecipe = backend.serve_recipe
-    adapter, both = options["adapter"], len(options["models"]) > 1
-    argv: list[str] = [*recipe.leading_args, recipe.model_flag, options["model"]]
-    env: dict[str, str] = {}
-    if adapter:
-        argv += [recipe.adapter_flag, f"{options['tuned_name']}={adapter}" if both else str(adapter)]
-    if options["template"]:
-        argv += [recipe.template_flag, options["template"]]
-    if options["model_type"] and recipe.model_type_flag:
-        argv += [recipe.model_type_flag, options["model_type"]]
-    name_at_base_slot = options["base_name"] if both else options["tuned_name"]
-    if recipe.name_flag:
-        argv += [recipe.name_flag, name_at_base_slot]
-    if recipe.name_env:
-        env[recipe.name_env] = name_at_base_slot
-    host, port = options["host"], options["port"]
-    if recipe.host_port_flags:
-        argv += [recipe.host_port_flags[0], host, recipe.host_port_flags[1], str(port)]
-    if recipe.host_port_env:
-        env.update({recipe.host_port_env[0]: host, recipe.host_port_env[1]: str(port)})
-    for key, value in {**recipe.default_args, **options["extra_args"]}.items():
-        argv += [f"--{key}", _flag_value(value)]
-    spec = {"module": recipe.module, "argv": argv, "host": host, "port": port,
-            "served_models": options["models"], "api_key_env": options["api_key_env"]}
-    python = backend.python()
-    if python is None:
-        raise BackendNotInstalled(f"the {backend.name} environment is not installed",
-                                  hint=f"run `stylewrap backend install {backend.name}`")
-    return Invocation([str(python), str(_launcher_path()), json.dumps(spec, ensure_ascii=False)], env=env)
-
-
-def _flag_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return value if isinstance(value, str) else json.dumps(value)
 
 
 def _resolve_weights(request: DeployRequest) -> tuple[str, Path | None, str | None, str | None]:
@@ -186,12 +124,6 @@ def _served_names(model: str, adapter: Path | None, requested: str | None) -> tu
     if tuned == base:
         raise InputError(f"served model name {tuned!r} is also the base model's name", hint="pick another --served-model-name")
     return tuned, base
-
-
-def _launcher_path() -> Path:
-    import stylewrap.backends
-
-    return Path(stylewrap.backends.__file__).resolve().parent / "serve_launcher.py"
 
 
 # ---------------------------------------------------------------- the verbs the CLI calls

@@ -5,14 +5,15 @@ import json
 from click.testing import CliRunner
 from conftest import make_venv
 
-from stylewrap.backends.envs import BACKENDS, ENVS_DIR_VAR, requirements_hash
+from stylewrap.backends.envs import ENVS_DIR_VAR, requirements_hash
+from stylewrap.backends.swift import SwiftBackend
 from stylewrap.cli import cli
 
 
 def test_list_shows_each_backend_status_location_executable_and_versions(tmp_path, monkeypatch):
     monkeypatch.setenv(ENVS_DIR_VAR, str(tmp_path))
     venv = make_venv(tmp_path / "swift", scripts={"swift": "print('swift')\n"})
-    record = {"requirements_hash": requirements_hash(BACKENDS["swift"], gpu=False), "versions": {"torch": "2.13.0+cpu", "ms-swift": "4.6.0"}}
+    record = {"requirements_hash": requirements_hash(SwiftBackend, gpu=False), "versions": {"torch": "2.13.0+cpu", "ms-swift": "4.6.0"}}
     (venv / "env.json").write_text(json.dumps(record))
     result = CliRunner().invoke(cli, ["backend", "list"])
     assert result.exit_code == 0, result.output

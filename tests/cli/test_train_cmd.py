@@ -4,6 +4,9 @@ place a patch is fine; the real backends run in tests/integration)."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -11,6 +14,7 @@ import yaml
 from click.testing import CliRunner
 
 from stylewrap import runner
+from stylewrap.backends.trainlog import LOSS_CURVE_SCRIPT
 from stylewrap.cli import cli
 from stylewrap.rundir import RunInfo
 
@@ -27,7 +31,9 @@ def project(tmp_path, monkeypatch, shared_data):
     fake_bin = tmp_path / "fake-bin"
     fake_bin.mkdir()
     for program in ("llamafactory-cli", "swift"):
-        (fake_bin / program).write_text("#!/bin/sh\nexit 0\n")
+        # started by this python, as pip's console scripts are by their env's: the loss curve is
+        # drawn with it (it has matplotlib, as both backend envs do)
+        (fake_bin / program).write_text(f"#!{sys.executable}\nraise SystemExit(0)\n")
     config = {
         "data": {"train_file": "train.json"},
         "train": {"model": "Qwen/Qwen2.5-0.5B-Instruct", "template": "qwen2_5", "max_steps": 3},
@@ -42,11 +48,15 @@ class FakeBackend:
     """Stands in for runner.run: records each Invocation and leaves what the backend would."""
 
     def __init__(self, returncode=0, tail=(), weights="output", log_records=None):
+        # the loss curve (stylewrap's own script, in the backend env's python) is still drawn for real
+        self.real_run = runner.run
         self.calls: list[runner.Invocation] = []
         self.returncode, self.tail, self.weights = returncode, list(tail), weights
         self.log_records = log_records
 
     def __call__(self, inv, *, log_file=None, on_line=None, **kwargs):
+        if str(LOSS_CURVE_SCRIPT) in inv.argv:
+            return self.real_run(inv, log_file=log_file, on_line=on_line, **kwargs)
         self.calls.append(inv)
         cwd = Path(inv.cwd)
         log_name = "logging.jsonl" if inv.argv[1] == "sft" else "trainer_log.jsonl"
@@ -323,7 +333,7 @@ def test_quantized_export_without_a_gpu_is_refused(project):
 def test_quantized_export_calibrates_on_the_run_data(backend, expected):
     from stylewrap.backends.base import get_backend
 
-    sections = get_backend(backend).export_sections({"quantization_bit": 4, "calibration_data": "/run/data/rows.jsonl"})
+    sections = get_backend(backend).sections("export", {"quantization_bit": 4, "calibration_data": "/run/data/rows.jsonl"})
     assert {k: v for k, v in sections["export"].items() if k in expected} == expected
 
 
@@ -380,3 +390,38 @@ def test_swift_packing_without_flash_attention_is_refused_before_anything_runs(t
     assert result.exit_code == 2, result.output
     assert "train.packing: swift needs train.attention=flash_attn" in result.output
     assert not (tmp_path / "run").exists()
+
+
+FAKE_SWIFT = """#!/bin/sh
+# a stand-in `swift` on PATH: leaves the log and adapter `swift sft` would, in its cwd (the run)
+mkdir -p output/checkpoint-3
+for step in 1 2 3; do
+  echo "{\\"loss\\": 1.5, \\"learning_rate\\": 0.0001, \\"global_step/max_steps\\": \\"$step/3\\", \\"remaining_time\\": \\"1s\\"}" >> output/logging.jsonl
+done
+echo '{}' > output/checkpoint-3/adapter_config.json
+echo "ran: $*" > ran.txt
+"""
+
+
+def test_a_bare_executable_name_on_path_is_found_by_train_and_doctor_alike(project):
+    """`backends.swift.executable: swift` (a name, as a shell would run it): doctor found it on PATH
+    while train said the backend was not installed; both now look it up the same way."""
+    own_bin = project / "own-bin"
+    own_bin.mkdir()
+    (own_bin / "swift").write_text(FAKE_SWIFT)
+    (own_bin / "swift").chmod(0o755)
+    config = yaml.safe_load((project / "stylewrap.yaml").read_text(encoding="utf-8"))
+    config["backends"]["swift"] = {"executable": "swift"}
+    (project / "stylewrap.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
+    env = {**os.environ, "PATH": f"{own_bin}{os.pathsep}{os.environ['PATH']}"}
+    stylewrap = str(Path(sys.executable).with_name("stylewrap"))
+
+    doctor = subprocess.run([stylewrap, "backend", "doctor", "swift"], cwd=project, env=env, capture_output=True, text=True)
+    assert f"executable: {own_bin / 'swift'}" in doctor.stdout and "not found" not in doctor.stdout
+
+    train = subprocess.run([stylewrap, "train", "--backend", "swift", "--quiet"], cwd=project, env=env,
+                           capture_output=True, text=True)
+    assert train.returncode == 0, train.stderr
+    run_dir = only_run(project)
+    assert (run_dir / "ran.txt").read_text().startswith("ran: sft config/train.yaml")
+    assert RunInfo.load(run_dir).status == "succeeded"

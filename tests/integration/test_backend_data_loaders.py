@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 
 from backendloaders import backend_python, load_with_backend
-from stylewrap.adapters import Record, read_records, register_llamafactory, register_swift, write_records
+from stylewrap.adapters import Record, read_records, write_records
+from stylewrap.backends.llamafactory.registration import register as register_llamafactory
+from stylewrap.backends.swift.registration import register as register_swift
 
 pytestmark = pytest.mark.integration
 SYSTEM = "你是一个说话带西式翻译腔的朋友。"
@@ -77,7 +79,7 @@ def test_swift_reads_every_registered_format(written, tmp_path):
     python = backend_python("swift")
     info = tmp_path / "custom_dataset_info.json"
     for name, (path, fmt, _) in written.items():
-        register_swift(info, name, path, fmt)
+        register_swift(info.parent, name, path, fmt)
     loaded = load_with_backend(python, "swift_load.py", str(info), *written, tmp_path=tmp_path)
     for name, (_, fmt, records) in written.items():
         rows = loaded[name]

@@ -16,12 +16,13 @@ from click.testing import CliRunner
 
 from backendloaders import backend_python, load_with_backend
 from fakeopenai import FakeServer, free_port
-from stylewrap.adapters import read_records, swift_dataset_registration
+from stylewrap.adapters import read_records
+from stylewrap.backends.swift.registration import dataset_entry as swift_dataset_registration
 from stylewrap.cli import cli
 from stylewrap.config import load_config
 from stylewrap.datagen.parsing import normalize_text
 from stylewrap.datagen.pipeline import DatagenJob, distinct_items, marker_coverage, read_conversations, run_datagen
-from stylewrap.datagen.presets import load_preset
+from stylewrap.datagen.styles import load_style
 from stylewrap.datagen.sink import Checkpoint, folder_lock
 from stylewrap.datagen.stages import request_seed
 from stylewrap.errors import InputError, RunFailed
@@ -286,7 +287,7 @@ def test_stylize_the_seed_dialogues(fake, tmp_path, shared_data):
 
 
 def test_translational_markers_tell_the_seeds_styled_answers_from_its_plain_ones(shared_data):
-    markers = load_preset("translational").markers
+    markers = load_style("translational").markers
     styled = read_conversations(shared_data / "tsldial" / "3_TranslationalDialogues.jsonl")
     plain = read_conversations(shared_data / "tsldial" / "2_Dialogues.jsonl")
     assert marker_coverage([{"messages": row[1]} for row in styled], markers)["rate"] > 0.9   # 95.4%

@@ -16,7 +16,7 @@ pytestmark = pytest.mark.integration
 
 def test_demo_project_is_complete_and_valid(tmp_path):
     target = tmp_path / "demo"
-    result = CliRunner().invoke(cli, ["demo", str(target), "--backend", "swift"])
+    result = CliRunner().invoke(cli, ["demo", str(target), "--backend", "swift", "--setup-only"])
     assert result.exit_code == 0, result.output
     config = load_config(target / "stylewrap.yaml")
     assert config.train.backend == "swift"
@@ -31,7 +31,7 @@ def test_demo_project_is_complete_and_valid(tmp_path):
 
 def test_demo_refuses_to_overwrite_without_force(tmp_path):
     (tmp_path / "stylewrap.yaml").write_text("train: {}\n")
-    result = CliRunner().invoke(cli, ["demo", str(tmp_path)])
+    result = CliRunner().invoke(cli, ["demo", str(tmp_path), "--setup-only"])
     assert result.exit_code == 2
     assert "already exists" in result.output and "--force" in result.output
     assert (tmp_path / "stylewrap.yaml").read_text() == "train: {}\n"

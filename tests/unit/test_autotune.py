@@ -8,6 +8,7 @@ import pytest
 
 from stylewrap.backends.autotune import (GIB, Gpu, Hardware, activation_bytes_per_token, detect_hardware,
                                          longest_row_tokens, query_nvidia_smi, static_bytes, tune)
+from stylewrap.backends.base import get_backend
 from stylewrap.backends.modelinfo import ModelShape, model_family
 from stylewrap.config import TrainConfig
 
@@ -32,7 +33,7 @@ def _tune(train=None, hardware=H200, shape=None, installed=("liger-kernel",), ba
         asked.append(True)
         return longest
 
-    tuning = tune(train or TrainConfig(), hardware=hardware, shape=shape, installed=installed, backend=backend,
+    tuning = tune(train or TrainConfig(), hardware=hardware, shape=shape, installed=installed, backend=get_backend(backend),
                   processes_per_node=processes, nodes=1, row_tokens=row_tokens)
     return tuning, bool(asked)
 
@@ -217,7 +218,8 @@ def test_a_run_uses_as_many_gpus_as_it_has_processes():
 
 
 def test_the_training_process_is_pinned_to_its_gpus(fake_nvidia_smi, tmp_path, monkeypatch):
-    from stylewrap.backends.train import COMMAND_FILE, load_train_config, plan_training
+    from stylewrap.backends.presets import load_train_config
+    from stylewrap.backends.train import COMMAND_FILE, plan_training
 
     monkeypatch.chdir(tmp_path)
     config = load_train_config(None, ["train.model=Qwen/Qwen2.5-0.5B-Instruct", "train.template=qwen"])

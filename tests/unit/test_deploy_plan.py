@@ -47,8 +47,8 @@ def world(tmp_path, monkeypatch):
 
 
 def spec_of(invocation: Invocation) -> dict:
-    assert invocation.argv[1].endswith("serve_launcher.py")
-    return json.loads(invocation.argv[2])
+    assert invocation.argv[-2].endswith("serve_launcher.py")
+    return json.loads(invocation.argv[-1])
 
 
 def test_swift_serves_base_and_adapter_side_by_side_on_the_exact_port(world):

@@ -1,37 +1,40 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from conftest import make_venv
 
 from stylewrap.backends import envs
+from stylewrap.backends.base import EnvSpec, TableBackend
+from stylewrap.backends.envcheck import diagnose
+from stylewrap.backends.envinstall import install
 from stylewrap.backends.envs import (
-    BACKENDS,
     INSTALLING_MARKER,
-    BackendSpec,
     constraints_file,
-    diagnose,
     env_python,
-    install,
     parse_pins,
     pins_for,
     read_pins,
     requirements_hash,
     version_matches,
 )
+from stylewrap.backends.llamafactory import LlamaFactoryBackend
+from stylewrap.backends.swift import SwiftBackend
 from stylewrap.config import load_config
 from stylewrap.errors import ConfigError, InputError, RunFailed
 
+BACKENDS = {"llamafactory": LlamaFactoryBackend, "swift": SwiftBackend}
 REINSTALL = "stylewrap backend install fake"
-FAKE = BackendSpec(
-    name="fake",
-    distribution="fakebackend",
-    cli="fake-cli",
-    cli_check=("version",),
-    imports=("fakebackend", "fakebackend:train", "vision_user"),
-    cpu_removals=("torchvision",),
-)
+
+
+class FAKE(TableBackend):
+    name = "fake"
+    distribution = "fakebackend"
+    program = "fake-cli"
+    env = EnvSpec(requirements=Path("fake.txt"), cli_check=("version",),
+                  imports=("fakebackend", "fakebackend:train", "vision_user"), cpu_removals=("torchvision",))
 CLI_OK = """
 import sys
 print("fakebackend 1.0")
@@ -81,8 +84,8 @@ def test_shipped_pins_hold_the_measured_known_good_versions():
     # ... and ms-swift 4.6.0 fails at import with datasets 4.0.0
     assert swift["datasets"] != "4.0.0"
     # torch comes only from the constraints file, so --gpu swaps the build without another freeze
-    for spec in BACKENDS.values():
-        assert "torch" not in read_pins(spec.requirements_file())
+    for backend in BACKENDS.values():
+        assert "torch" not in read_pins(backend.env.requirements)
     assert read_pins(constraints_file(gpu=True)) == {"torch": "2.13.0"}
     assert "===" in constraints_file(gpu=True).read_text()
 

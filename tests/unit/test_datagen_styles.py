@@ -4,7 +4,7 @@ import pytest
 from click.testing import CliRunner
 
 from stylewrap.cli import cli
-from stylewrap.datagen.presets import builtin_presets, load_preset
+from stylewrap.datagen.styles import builtin_styles, load_style
 from stylewrap.errors import ConfigError, InputError
 
 GOOD = """\
@@ -21,26 +21,26 @@ examples:
 
 
 def test_builtins_are_valid_and_complete():
-    assert {"translational", "classical"} <= set(builtin_presets())
-    for name in builtin_presets():
-        preset = load_preset(name)
+    assert {"translational", "classical"} <= set(builtin_styles())
+    for name in builtin_styles():
+        preset = load_style(name)
         assert preset.markers and preset.rules and preset.examples
         rendered = preset.render("stylize_system")
         assert preset.title in rendered and all(rule in rendered for rule in preset.rules)
 
 
 def test_classical_preset_carries_its_markers():
-    preset = load_preset("classical")
+    preset = load_style("classical")
     assert {"嗟乎", "呜呼"} <= set(preset.markers)
 
 
 def test_user_preset_file_works_like_a_builtin(tmp_path):
     path = tmp_path / "pirate.yaml"
     path.write_text(GOOD + "prompts:\n  topics: '列出 {{ count }} 个海上话题 {{ avoid | length }}'\n", encoding="utf-8")
-    preset = load_preset(str(path))
+    preset = load_style(str(path))
     assert preset.name == "pirate"
     assert preset.render("topics", count=3, avoid=[]) == "列出 3 个海上话题 0"
-    assert preset.prompts_hash() != load_preset("translational").prompts_hash()
+    assert preset.prompts_hash() != load_style("translational").prompts_hash()
 
 
 @pytest.mark.parametrize(
@@ -57,13 +57,13 @@ def test_malformed_preset_names_line_and_field(tmp_path, text, where):
     path = tmp_path / "bad.yaml"
     path.write_text(text, encoding="utf-8")
     with pytest.raises(ConfigError) as err:
-        load_preset(str(path))
+        load_style(str(path))
     assert str(err.value).startswith(str(path)) and where in str(err.value)
 
 
 def test_unknown_preset_lists_builtins():
     with pytest.raises(InputError, match="built-in: classical, translational"):
-        load_preset("no-such-style")
+        load_style("no-such-style")
 
 
 def test_styles_cli():
@@ -73,4 +73,4 @@ def test_styles_cli():
     shown = runner.invoke(cli, ["styles", "show", "translational", "--prompts"])
     assert shown.exit_code == 0 and "我敢发誓" in shown.output and "stylize system prompt" in shown.output
     missing = runner.invoke(cli, ["styles", "show", "nope"])
-    assert missing.exit_code == 2 and "unknown style preset" in missing.output
+    assert missing.exit_code == 2 and "unknown style '" in missing.output

@@ -1,6 +1,7 @@
-"""Greedy answers from LLaMA-Factory's own chat engine: `python lf_predict.py infer.yaml`.
+"""Greedy answers from LLaMA-Factory's own chat engine, for `stylewrap compare`: `predict.py infer.yaml`.
 
-Runs inside the llamafactory env (it imports nothing from stylewrap). `llamafactory-cli train` with
+Runs inside the llamafactory env through `stylewrap.runner.script_invocation` (it imports nothing
+from stylewrap). `llamafactory-cli train` with
 `do_predict` would need the metrics extras (jieba, nltk, rouge-chinese) just to score answers we
 only want to read, so this drives `llamafactory.chat.ChatModel` with the same YAML keys instead.
 Keys of its own: `probes_file` (messages JSONL) and `predictions_file` (JSONL of {"response"}).

@@ -1,7 +1,8 @@
-"""Style presets: data in `templates/styles/*.yaml`, or a user's own YAML of the same shape.
+"""Styles: data in `templates/styles/*.yaml`, or a user's own YAML of the same shape. (Training
+recipes, `--preset`, are another thing: `templates/presets/`, read by `backends/train.py`.)
 
-A preset says what the style is (guide, marker phrases, few-shot examples) and what a rewrite
-must keep (rules). The stage prompts live in `templates/datagen/prompts.yaml`; a preset may
+A style says what the style is (guide, marker phrases, few-shot examples) and what a rewrite
+must keep (rules). The stage prompts live in `templates/datagen/prompts.yaml`; a style may
 override any of them under `prompts:`.
 """
 
@@ -17,7 +18,7 @@ import jinja2
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from stylewrap.config import _load_yaml_with_lines
+from stylewrap.yamlfile import load_yaml_with_lines
 from stylewrap.errors import ConfigError, InputError, Location
 
 PROMPT_NAMES = ("topics", "dialogues", "stylize_system")
@@ -31,7 +32,7 @@ class Example(BaseModel):
     styled: str = Field(min_length=1, description="the same answer in the style")
 
 
-class StylePreset(BaseModel):
+class Style(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
@@ -58,6 +59,7 @@ class StylePreset(BaseModel):
 
     def prompts_hash(self) -> str:
         """Changes whenever anything that shapes a request changes."""
+        # the key stays "preset": renaming it would change every hash and stop resumes of earlier runs
         payload = {"preset": self.model_dump(mode="json"), "prompts": self.prompt_sources()}
         return hashlib.sha256(json.dumps(payload, ensure_ascii=False, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -91,8 +93,8 @@ def _default_prompts() -> dict[str, str]:
     return dict(_prompt_file())
 
 
-def builtin_presets() -> dict[str, str]:
-    """name -> YAML text of every preset shipped with stylewrap."""
+def builtin_styles() -> dict[str, str]:
+    """name -> YAML text of every style shipped with stylewrap."""
     folder = _templates().joinpath("styles")
     return {
         entry.name.rsplit(".", 1)[0]: entry.read_text(encoding="utf-8")
@@ -101,54 +103,54 @@ def builtin_presets() -> dict[str, str]:
     }
 
 
-def parse_preset(text: str, source: str) -> StylePreset:
-    data, lines = _load_yaml_with_lines(text, source)
+def parse_style(text: str, source: str) -> Style:
+    data, lines = load_yaml_with_lines(text, source)
     try:
-        preset = StylePreset.model_validate(data)
+        style = Style.model_validate(data)
     except ValidationError as exc:
         err = exc.errors()[0]
         path = tuple(str(p) for p in err["loc"])
         line = next((lines[path[:depth]] for depth in range(len(path), 0, -1) if path[:depth] in lines), None)
         message = "unknown key" if err["type"] == "extra_forbidden" else err["msg"].lower()
         raise ConfigError(message, location=Location(source, line, ".".join(path))) from None
-    for prompt in preset.prompts:
+    for prompt in style.prompts:
         try:
-            _ENV.parse(preset.prompts[prompt])
+            _ENV.parse(style.prompts[prompt])
         except jinja2.TemplateSyntaxError as exc:
             raise ConfigError(f"template error: {exc.message}", location=Location(source, lines.get(("prompts", prompt)), f"prompts.{prompt}")) from None
-    return preset
+    return style
 
 
-def load_preset(name_or_path: str) -> StylePreset:
-    """A built-in preset by name, or a preset YAML by path."""
-    builtins = builtin_presets()
+def load_style(name_or_path: str) -> Style:
+    """A built-in style by name, or a style YAML by path."""
+    builtins = builtin_styles()
     if name_or_path in builtins:
-        return parse_preset(builtins[name_or_path], f"<preset {name_or_path}>")
+        return parse_style(builtins[name_or_path], f"<style {name_or_path}>")
     path = Path(name_or_path).expanduser()
     if path.suffix in (".yaml", ".yml") or path.exists():
         if not path.is_file():
-            raise InputError("preset file not found", location=Location(path))
-        return parse_preset(path.read_text(encoding="utf-8"), str(path))
+            raise InputError("style file not found", location=Location(path))
+        return parse_style(path.read_text(encoding="utf-8"), str(path))
     raise InputError(
-        f"unknown style preset {name_or_path!r}",
-        hint=f"built-in: {', '.join(builtins)}; or pass a path to a preset YAML",
+        f"unknown style {name_or_path!r}",
+        hint=f"built-in: {', '.join(builtins)}; or pass a path to a style YAML",
     )
 
 
-def preset_summaries() -> list[tuple[str, str, str]]:
-    """(name, title, description) of every built-in preset."""
+def style_summaries() -> list[tuple[str, str, str]]:
+    """(name, title, description) of every built-in style."""
     out = []
-    for name in builtin_presets():
-        preset = load_preset(name)
-        out.append((preset.name, preset.title, preset.description))
+    for name in builtin_styles():
+        style = load_style(name)
+        out.append((style.name, style.title, style.description))
     return out
 
 
-def describe_preset(name_or_path: str, *, with_prompts: bool = False) -> str:
-    """The preset as YAML (validated), optionally followed by the stylize prompt it renders."""
-    preset = load_preset(name_or_path)
-    text = yaml.safe_dump(preset.model_dump(mode="json", exclude_defaults=True), sort_keys=False, allow_unicode=True, width=1000)
-    text += f"# prompts sha256: {preset.prompts_hash()}\n"
+def describe_style(name_or_path: str, *, with_prompts: bool = False) -> str:
+    """The style as YAML (validated), optionally followed by the stylize prompt it renders."""
+    style = load_style(name_or_path)
+    text = yaml.safe_dump(style.model_dump(mode="json", exclude_defaults=True), sort_keys=False, allow_unicode=True, width=1000)
+    text += f"# prompts sha256: {style.prompts_hash()}\n"
     if with_prompts:
-        text += "\n# stylize system prompt\n" + preset.render("stylize_system") + "\n"
+        text += "\n# stylize system prompt\n" + style.render("stylize_system") + "\n"
     return text

@@ -1,0 +1,122 @@
+"""LLaMA-Factory (`llamafactory-cli`, pip `llamafactory`): everything stylewrap knows about it.
+
+Names were checked against llamafactory 0.9.5 `hparams/*.py`; `known_keys` re-checks every
+rendered key against the installed version before a run. Its dataset registration
+(`dataset_info.json`) is in `registration.py`, its inference script in `predict.py`.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+from stylewrap.backends.base import EnvSpec, LogFields, TableBackend
+from stylewrap.backends.flags import TRAINER_ARGUMENTS, Flag, StepTable, same
+from stylewrap.backends.llamafactory import registration
+from stylewrap.backends.serving import ServeRecipe
+
+NAME = "llamafactory"
+
+# the rows that name the model, in every step
+MODEL = {
+    "model": Flag("model_name_or_path"),
+    # it reads the architecture from config.json
+    "model_type": Flag(drop=True),
+    "template": Flag("template", values={"qwen2_5": "qwen"}),
+}
+
+TRAIN = StepTable(
+    flags={
+        **MODEL,
+        # both backends' templates inject a default system prompt ("You are a helpful assistant." for qwen)
+        "system": Flag("default_system"),
+        "dtype": Flag(expand={"auto": {}, "bf16": {"bf16": True}, "fp16": {"fp16": True}, "fp32": {}}),
+        "attention": Flag(expand={"auto": {}, "sdpa": {"flash_attn": "sdpa"}, "flash_attn": {"flash_attn": "fa2"},
+                                  "eager": {"flash_attn": "disabled"}}),
+        "method": Flag(expand={"lora": {"finetuning_type": "lora"},
+                               "qlora": {"finetuning_type": "lora", "quantization_method": "bnb"},
+                               "full": {"finetuning_type": "full"}}),
+        "quantization_bit": Flag("quantization_bit"),
+        **same("lora_rank", "lora_alpha", "lora_dropout", "lora_target", "dataset", "dataset_dir", "eval_dataset",
+               "val_size", "cutoff_len"),
+        # plain packing lets packed rows attend to each other; neat packing keeps them apart
+        "packing": Flag(expand={True: {"packing": True, "neat_packing": True}, False: {"packing": False}}),
+        "gradient_checkpointing": Flag(expand={True: {"disable_gradient_checkpointing": False},
+                                               False: {"disable_gradient_checkpointing": True}}),
+        "liger_kernel": Flag("enable_liger_kernel"),
+        **same(*TRAINER_ARGUMENTS),
+    },
+    constants={
+        "method": {"stage": "sft", "do_train": True},
+        "output": {"report_to": "none", "plot_loss": True, "overwrite_output_dir": True},
+    },
+)
+
+EXPORT = StepTable(
+    flags={
+        **MODEL,
+        "adapter": Flag("adapter_name_or_path"),
+        "output_dir": Flag("export_dir"),
+        "max_shard_size_gb": Flag("export_size"),
+        # GPTQ, calibrated on the run's own training rows
+        "quantization_bit": Flag("export_quantization_bit"),
+        "calibration_data": Flag("export_quantization_dataset"),
+    },
+    constants={"export": {"finetuning_type": "lora", "export_device": "cpu", "export_legacy_format": False}},
+)
+
+INFER = StepTable(
+    flags={
+        **MODEL,
+        "adapter": Flag("adapter_name_or_path"),
+        "probes_file": Flag("probes_file"),
+        "result_file": Flag("predictions_file"),
+        "max_new_tokens": Flag("max_new_tokens"),
+    },
+    constants={"infer": {"infer_backend": "huggingface", "do_sample": False}},
+)
+
+
+class LlamaFactoryBackend(TableBackend):
+    name = NAME
+    program = "llamafactory-cli"
+    distribution = "llamafactory"
+    env = EnvSpec(
+        requirements=Path(str(resources.files("stylewrap.templates") / "envs" / "llamafactory.txt")),
+        cli_check=("version",),
+        imports=("torch", "transformers:Qwen2ForCausalLM", "datasets", "peft", "torchaudio", "llamafactory.data"),
+        cpu_removals=("torchvision",),
+        cpu_strip_native=("torchaudio",),
+    )
+    subcommands = {"train": ("train",), "export": ("export",)}
+    # `llamafactory-cli train` with do_predict would need the metrics extras just to score answers
+    step_scripts = {"infer": Path(__file__).with_name("predict.py")}
+    # its launcher only switches to torchrun on >1 visible GPU unless told to
+    launcher_env = {"FORCE_TORCHRUN": "1"}
+    log_file = "trainer_log.jsonl"
+    log_fields = LogFields(step="current_steps", total="total_steps", loss="loss", lr="lr", eta="remaining_time")
+    data_format = "sharegpt"
+    data_suffix = ".json"
+    registration = registration
+    registration_hint = "train with dataset_dir: {dataset_dir}, dataset: {name}"
+    dataset_location = {"dataset_dir": "{data_dir}"}
+    argument_classes = {
+        step: tuple(f"llamafactory.hparams.{cls}" for cls in
+                    ("ModelArguments", "DataArguments", "FinetuningArguments", "GeneratingArguments", "TrainingArguments"))
+        for step in ("train", "export")
+    }
+    tables = {"train": TRAIN, "export": EXPORT, "infer": INFER}
+
+    # how `stylewrap deploy` starts this backend's own OpenAI-compatible server
+    serve_recipe = ServeRecipe(
+        module="llamafactory.cli",
+        leading_args=("api",),
+        model_flag="--model_name_or_path",
+        adapter_flag="--adapter_name_or_path",
+        template_flag="--template",
+        default_args={"infer_backend": "huggingface"},
+        serves_base_beside_adapter=False,
+        host_port_env=("API_HOST", "API_PORT"),
+        # without it every answer claims to come from `gpt-3.5-turbo`
+        name_env="API_MODEL_NAME",
+    )

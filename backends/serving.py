@@ -1,0 +1,85 @@
+"""How a backend's own OpenAI-compatible server is started: each backend unit holds a `ServeRecipe`
+(the server module, its flags and env vars, whether the base model is served beside the adapter);
+`server_invocation` turns it and the resolved deploy options into the process to start.
+
+The process is `serve_launcher.py` in the backend's environment (see there for what it enforces:
+exact host and port, the 401 for a missing key, served model names). `stylewrap.serve.deploy`
+decides *what* to serve; this module knows only *how* a backend serves it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Mapping
+
+from stylewrap.errors import BackendNotInstalled
+from stylewrap.runner import Invocation, script_invocation
+
+if TYPE_CHECKING:
+    from stylewrap.backends.base import TableBackend
+
+LAUNCHER = Path(__file__).with_name("serve_launcher.py")
+
+
+@dataclass(frozen=True)
+class ServeRecipe:
+    """How one backend's server is started; each backend class holds one as `serve_recipe`."""
+
+    module: str                          # run as __main__ (never the `swift`/`llamafactory-cli` launcher)
+    leading_args: tuple[str, ...]
+    model_flag: str
+    adapter_flag: str
+    template_flag: str
+    default_args: dict[str, str]         # overridable through deploy.extra_args
+    serves_base_beside_adapter: bool     # True: base under its own name, adapter as NAME=PATH
+    model_type_flag: str | None = None
+    host_port_flags: tuple[str, str] | None = None
+    host_port_env: tuple[str, str] | None = None
+    name_flag: str | None = None         # names the model served at the base slot
+    name_env: str | None = None
+    # the server option that batches requests, where the backend gets batches wrong for an unmerged
+    # adapter (ms-swift 4.6 passes one adapter name for a batch of N: peft raises "Length of
+    # `adapter_names` should be the same as the number of inputs", ms-swift issue #5285)
+    adapter_breaks_batching: str | None = None
+
+
+def server_invocation(backend: TableBackend, options: Mapping[str, Any]) -> Invocation:
+    """The launcher running `backend`'s server for the resolved deploy `options` (model, adapter,
+    tuned_name, base_name, models, template, model_type, host, port, api_key_env, extra_args)."""
+    recipe = backend.serve_recipe
+    adapter, both = options["adapter"], len(options["models"]) > 1
+    argv: list[str] = [*recipe.leading_args, recipe.model_flag, options["model"]]
+    env: dict[str, str] = {}
+    if adapter:
+        argv += [recipe.adapter_flag, f"{options['tuned_name']}={adapter}" if both else str(adapter)]
+    if options["template"]:
+        argv += [recipe.template_flag, options["template"]]
+    if options["model_type"] and recipe.model_type_flag:
+        argv += [recipe.model_type_flag, options["model_type"]]
+    name_at_base_slot = options["base_name"] if both else options["tuned_name"]
+    if recipe.name_flag:
+        argv += [recipe.name_flag, name_at_base_slot]
+    if recipe.name_env:
+        env[recipe.name_env] = name_at_base_slot
+    host, port = options["host"], options["port"]
+    if recipe.host_port_flags:
+        argv += [recipe.host_port_flags[0], host, recipe.host_port_flags[1], str(port)]
+    if recipe.host_port_env:
+        env.update({recipe.host_port_env[0]: host, recipe.host_port_env[1]: str(port)})
+    for key, value in {**recipe.default_args, **options["extra_args"]}.items():
+        argv += [f"--{key}", _flag_value(value)]
+    spec = {"module": recipe.module, "argv": argv, "host": host, "port": port,
+            "served_models": options["models"], "api_key_env": options["api_key_env"]}
+    python = backend.python()
+    if python is None:
+        raise BackendNotInstalled(f"the {backend.name} environment is not installed",
+                                  hint=f"run `stylewrap backend install {backend.name}`")
+    return script_invocation(python, LAUNCHER, json.dumps(spec, ensure_ascii=False), env=env)
+
+
+def _flag_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return value if isinstance(value, str) else json.dumps(value)

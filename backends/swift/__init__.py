@@ -1,0 +1,119 @@
+"""ms-swift (`swift`, pip `ms-swift`): everything stylewrap knows about it.
+
+Names were checked against ms-swift 4.6.0 `swift/arguments/*.py`; `known_keys` re-checks every
+rendered key against the installed version before a run. Its dataset registration
+(`--custom_dataset_info`) is in `registration.py`.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+from stylewrap.backends.base import EnvSpec, LogFields, TableBackend
+from stylewrap.backends.flags import TRAINER_ARGUMENTS, Flag, StepTable, same
+from stylewrap.backends.serving import ServeRecipe
+from stylewrap.backends.swift import registration
+
+NAME = "swift"
+
+# the rows that name the model, in every step
+MODEL = {
+    "model": Flag("model"),
+    # it cannot guess the architecture of a local folder it has no hub id for
+    "model_type": Flag("model_type"),
+    "template": Flag("template"),
+}
+
+TRAIN = StepTable(
+    flags={
+        **MODEL,
+        # both backends' templates inject a default system prompt ("You are a helpful assistant." for qwen)
+        "system": Flag("system"),
+        "dtype": Flag(expand={"auto": {}, "bf16": {"torch_dtype": "bfloat16"}, "fp16": {"torch_dtype": "float16"},
+                              "fp32": {"torch_dtype": "float32"}}),
+        "attention": Flag(expand={"auto": {}, "sdpa": {"attn_impl": "sdpa"}, "flash_attn": {"attn_impl": "flash_attn"},
+                                  "eager": {"attn_impl": "eager"}}),
+        "method": Flag(expand={"lora": {"tuner_type": "lora"}, "qlora": {"tuner_type": "lora", "quant_method": "bnb"},
+                               "full": {"tuner_type": "full"}}),
+        "quantization_bit": Flag("quant_bits"),
+        **same("lora_rank", "lora_alpha", "lora_dropout", "dataset", "custom_dataset_info", "packing"),
+        "lora_target": Flag("target_modules", values={"all": ["all-linear"]}, split=True),
+        "eval_dataset": Flag("val_dataset", split=True),
+        "val_size": Flag("split_dataset_ratio"),
+        "cutoff_len": Flag("max_length"),
+        "gradient_checkpointing": Flag("gradient_checkpointing"),
+        "liger_kernel": Flag("use_liger_kernel"),
+        **same(*TRAINER_ARGUMENTS),
+    },
+    constants={
+        # keep every row: ms-swift's default 'delete' drops rows longer than max_length, and a
+        # dataset with none left crashes it; llamafactory truncates, so both now behave alike
+        "data": {"truncation_strategy": "right"},
+        # offline-friendly: check_model looks the model up on the hub; add_version would put the
+        # run in output_dir/v0-<timestamp>/ where nothing else expects it
+        "output": {"report_to": "none", "check_model": False, "add_version": False},
+    },
+    requires={"packing": ("attention", "flash_attn", "ms-swift packs rows only with flash attention: set "
+                          "train.attention=flash_attn, or turn packing off (length-grouped batches are the fallback)")},
+)
+
+EXPORT = StepTable(
+    flags={
+        **MODEL,
+        "adapter": Flag("adapters", split=True),
+        "output_dir": Flag("output_dir"),
+        "max_shard_size_gb": Flag("max_shard_size", fmt="{}GB"),
+        # GPTQ, calibrated on the run's own training rows
+        "quantization_bit": Flag(expand={bits: {"quant_method": "gptq", "quant_bits": bits} for bits in (2, 3, 4, 8)}),
+        "calibration_data": Flag("dataset", split=True),
+    },
+    constants={"export": {"merge_lora": True, "exist_ok": True}},
+)
+
+INFER = StepTable(
+    flags={
+        **MODEL,
+        "adapter": Flag("adapters", split=True),
+        "probes_file": Flag("val_dataset", split=True),
+        "result_file": Flag("result_path"),
+        "max_new_tokens": Flag("max_new_tokens"),
+    },
+    constants={"infer": {"infer_backend": "transformers", "temperature": 0.0, "stream": False}},
+)
+
+
+class SwiftBackend(TableBackend):
+    name = NAME
+    program = "swift"
+    distribution = "ms-swift"
+    env = EnvSpec(
+        requirements=Path(str(resources.files("stylewrap.templates") / "envs" / "swift.txt")),
+        cli_check=("sft", "--help"),
+        imports=("torch", "transformers:Qwen2ForCausalLM", "datasets", "peft", "swift.dataset", "swift.template"),
+    )
+    subcommands = {"train": ("sft",), "export": ("export",), "infer": ("infer",)}
+    log_file = "logging.jsonl"
+    log_fields = LogFields(step_of_total="global_step/max_steps", loss="loss", lr="learning_rate", eta="remaining_time")
+    data_format = "messages"
+    data_suffix = ".jsonl"
+    registration = registration
+    registration_hint = "train with --custom_dataset_info {info} --dataset {name}"
+    dataset_location = {"custom_dataset_info": "{data_dir}/" + registration.INFO_FILE}
+    argument_classes = {"train": ("swift.arguments.SftArguments",), "export": ("swift.arguments.ExportArguments",)}
+    tables = {"train": TRAIN, "export": EXPORT, "infer": INFER}
+
+    # how `stylewrap deploy` starts this backend's own OpenAI-compatible server
+    serve_recipe = ServeRecipe(
+        module="swift.cli.deploy",
+        leading_args=(),
+        model_flag="--model",
+        adapter_flag="--adapters",
+        template_flag="--template",
+        model_type_flag="--model_type",
+        default_args={"infer_backend": "transformers"},
+        serves_base_beside_adapter=True,
+        host_port_flags=("--host", "--port"),
+        name_flag="--served_model_name",
+        adapter_breaks_batching="max_batch_size",
+    )
