@@ -61,6 +61,8 @@ CASES = [
     ("app-bad-port", ["app", "--port", "99999"], 2),
     ("demo-unknown-backend", ["demo", "--backend", "no-such-backend"], 2),
     ("datagen-bad-flag", ["datagen", "stylize", "--concurrency", "0", "-i", "plain.jsonl"], 2),
+    ("run-bad-set", ["run", "--set", "train.method=lorra"], 2),
+    ("run-unknown-stage", ["run", "--to", "no-such-stage"], 2),
 ]
 
 
