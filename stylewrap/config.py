@@ -122,6 +122,11 @@ class ExportConfig(Section):
     max_shard_size_gb: int = Field(5, ge=1, description="largest safetensors shard written")
 
 
+class EvalConfig(Section):
+    probes: str = Field("standard", description="`stylewrap run`'s eval stage: built-in probe set (standard, classical, chatglm, translational) or a .txt/.jsonl file")
+    max_new_tokens: int = Field(128, ge=1, description="longest answer a variant gives to a probe")
+
+
 class DeployConfig(Section):
     backend: str | None = Field(None, description="serving backend; default: the run's, else train.backend")
     host: str = "127.0.0.1"
@@ -176,6 +181,7 @@ class StylewrapConfig(Section):
     data: DataConfig = Field(default_factory=DataConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
     export: ExportConfig = Field(default_factory=ExportConfig)
+    eval: EvalConfig = Field(default_factory=EvalConfig)
     deploy: DeployConfig = Field(default_factory=DeployConfig)
     publish: PublishConfig = Field(default_factory=PublishConfig)
     backends: BackendsConfig = Field(default_factory=BackendsConfig)
@@ -381,6 +387,7 @@ SECTION_HELP = {
     "data": "the training data; any format `stylewrap data` reads",
     "train": "fine-tuning; backend is one of `stylewrap backend list` (llamafactory, swift)",
     "export": "merging a LoRA adapter into its base model",
+    "eval": "measuring the style (`stylewrap run`'s eval stage; `stylewrap eval` takes flags)",
     "deploy": "the OpenAI-compatible server",
     "publish": "ModelScope upload (token from $MODELSCOPE_API_TOKEN)",
     "backends": "where each backend's environment lives",

@@ -296,6 +296,17 @@ def eval_headline(summary: dict) -> str:
     return ", ".join(parts) or f"{summary.get('probes')} probes answered side by side"
 
 
+def eval_probes(config: StylewrapConfig) -> str:
+    """A built-in set's name as it is; a file relative to the config's folder."""
+    probes = config.eval.probes
+    return str(config.resolve_path(probes)) if Path(probes).suffix in (".txt", ".jsonl") else probes
+
+
+def eval_inputs(ctx: StageContext) -> dict[str, Path]:
+    probes = eval_probes(ctx.config)
+    return {"probes file": Path(probes)} if Path(probes).suffix in (".txt", ".jsonl") else {}
+
+
 def run_eval(ctx: StageContext) -> Outcome:
     from stylewrap.eval.entry import EvalRequest, INSTALL_HINT, missing_extra, plan_eval, run_eval as evaluate
 
@@ -303,7 +314,8 @@ def run_eval(ctx: StageContext) -> Outcome:
     measure = not missing_extra()
     if not measure:
         ctx.report(f"eval: metrics need the eval extra ({INSTALL_HINT}); writing the answers side by side")
-    plan = plan_eval(EvalRequest(run_dir=ctx.run_dir()), ctx.config, measure=measure)
+    plan = plan_eval(EvalRequest(run_dir=ctx.run_dir(), probes=eval_probes(ctx.config),
+                                 max_new_tokens=ctx.config.eval.max_new_tokens), ctx.config, measure=measure)
     result = evaluate(plan, console=ctx.console)
     return Outcome({"report": ctx.relative(result.markdown), "report_html": ctx.relative(result.html),
                     "eval_json": ctx.relative(result.eval_json)},
@@ -373,7 +385,7 @@ STAGES: tuple[Stage, ...] = (
           run_data, data_inputs, data_missing, _always),
     Stage("train", ("train", "style"), "stylewrap.backends.train.execute", run_train, train_inputs, train_missing, _always),
     Stage("export", ("export",), "stylewrap.backends.export.export_run", run_export, _no_inputs, export_missing, export_off),
-    Stage("eval", ("style",), "stylewrap.eval.entry.run_eval", run_eval, _no_inputs, eval_missing, _always),
+    Stage("eval", ("eval", "style"), "stylewrap.eval.entry.run_eval", run_eval, eval_inputs, eval_missing, _always),
     Stage("deploy", ("deploy",), "stylewrap.serve.deploy.start", run_deploy, _no_inputs, deploy_missing, deploy_off),
     Stage("publish", ("publish",), "stylewrap.publish.hub.publish_model", run_publish, _no_inputs,
           lambda ctx: None, publish_off),
