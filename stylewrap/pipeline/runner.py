@@ -18,7 +18,8 @@ from stylewrap.errors import InputError, StylewrapError
 from stylewrap.pipeline.fingerprint import HashCache, value_digest
 from stylewrap.pipeline.stages import STAGE_NAMES, STAGES, Stage, StageContext
 
-CACHE_FILE = ".stylewrap/hashes.json"
+STATE_DIR = ".stylewrap"                 # beside the config: the hash cache and the one-run-at-a-time lock
+CACHE_FILE = f"{STATE_DIR}/hashes.json"
 
 
 @dataclass
@@ -137,7 +138,8 @@ class Pipeline:
                 decisions.append(Decision(stage, "run", "never ran"))
             elif record.status != "done":
                 how = "resuming" if record.fingerprint == fingerprint else "inputs changed since it stopped"
-                decisions.append(Decision(stage, "run", f"{how}: it was {record.status} at {record.started_at}"))
+                state = {"failed": "it failed", "interrupted": "it was interrupted"}.get(record.status, "it was running")
+                decisions.append(Decision(stage, "run", f"{how}: {state} at {record.started_at}"))
             elif record.fingerprint != fingerprint:
                 decisions.append(Decision(stage, "run", f"changed: {', '.join(what_changed(record.inputs, inputs))}"))
             elif (gone := stage.missing(self.ctx)) is not None:
