@@ -67,6 +67,29 @@ def _count(trainer, inputs) -> None:
     shapes["last_input_shape"] = list(inputs["input_ids"].shape)
 
 
+def used_settings(model, args) -> dict:
+    """What the trained model really runs, read from the model rather than the trainer's arguments:
+    LLaMA-Factory applies Liger and gradient checkpointing to the model itself and leaves
+    TrainingArguments' flags off, so the arguments under-report them."""
+    modules = list(model.modules()) if model is not None else []
+    liger_modules = sorted({type(m).__name__ for m in modules if type(m).__module__.startswith("liger_kernel")})
+    forwards = {getattr(type(m).forward, "__module__", "") or "" for m in modules}
+    liger_forwards = sorted(name for name in forwards if name.startswith("liger_kernel"))
+    checkpointing = any(getattr(m, "gradient_checkpointing", False) is True for m in modules)
+    config = getattr(model, "config", None)
+    dtypes = sorted({str(p.dtype).replace("torch.", "") for p in model.parameters()}) if model is not None else []
+    return {
+        "gradient_checkpointing": checkpointing,
+        "gradient_checkpointing_argument": bool(args.gradient_checkpointing),
+        "liger": bool(liger_modules or liger_forwards),
+        "liger_modules": liger_modules + liger_forwards,
+        "liger_argument": bool(getattr(args, "use_liger_kernel", False)),
+        "bf16": bool(args.bf16),
+        "parameter_dtypes": dtypes,
+        "attn_implementation": getattr(config, "_attn_implementation", None),
+    }
+
+
 def _patch(trainer_module) -> None:
     import torch
     from transformers import TrainerCallback
@@ -109,11 +132,8 @@ def _patch(trainer_module) -> None:
                 "peak_memory_reserved_gib": torch.cuda.max_memory_reserved() / 2**30,
                 "per_device_train_batch_size": args.per_device_train_batch_size,
                 "gradient_accumulation_steps": args.gradient_accumulation_steps,
-                "gradient_checkpointing": bool(args.gradient_checkpointing),
-                "bf16": bool(args.bf16),
-                "liger": bool(getattr(args, "use_liger_kernel", False)),
+                **used_settings(model, args),
                 "deepspeed": bool(args.deepspeed),
-                "attn_implementation": getattr(config, "_attn_implementation", None),
                 **shapes,
             }
             os.makedirs(OUT_DIR, exist_ok=True)
