@@ -17,13 +17,15 @@ fetch() {
     local dir=$out/$1; shift
     mkdir -p "$dir"
     python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
-        --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
+        --platform manylinux_2_28_x86_64 --platform manylinux_2_24_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
         --platform any -d "$dir" "$@"
 }
 core=$("$core_python" "$here/wheels.py")
 # shellcheck disable=SC2086  # one requirement per word
 fetch core $core
-fetch qlora bitsandbytes==0.49.2
+fetch qlora bitsandbytes==0.50.2
+# only its CUDA 13 libraries (the image's torch is cu130): 43 MB -> about 8 MB
+python3 "$here/wheels.py" thin "$out"/qlora/bitsandbytes-*.whl 'libbitsandbytes_(cuda1[0-2][0-9]|rocm[0-9]+)\.so$'
 fetch common pydantic==2.12.3 pydantic_core==2.41.4 annotated-types==0.8.0 typing-inspection==0.4.5 \
     jsonlines==4.0.0 fastapi==0.163.2 starlette==0.52.1 sse-starlette==3.7.0 uvicorn==0.54.0 \
     opentelemetry-api==1.45.2 liger-kernel==0.8.5

@@ -7,13 +7,16 @@ bench/gpu/fetch_wheels.sh downloads exactly this list; tests/unit/test_gpu_wheel
 covers every module stylewrap imports. A dependency added to pyproject reaches the GPU box by itself.
 
     python bench/gpu/wheels.py            # name==version per line (run with the python stylewrap is installed in)
+    python bench/gpu/wheels.py thin WHEEL REGEX   # drop the wheel's files matching REGEX (see thin())
 """
 
 from __future__ import annotations
 
 import importlib.metadata as metadata
+import os
 import re
 import sys
+import zipfile
 
 from packaging.markers import default_environment
 from packaging.requirements import Requirement
@@ -85,7 +88,30 @@ def wheels_for(root: str = "stylewrap", image: frozenset[str] = IMAGE_PACKAGES) 
     return dict(sorted(pinned.items()))
 
 
+def thin(wheel: str, drop: str) -> int:
+    """Rewrites `wheel` without its files matching `drop` (and their RECORD lines); returns the bytes
+    saved. bitsandbytes ships one 20-26 MB library per CUDA release (129 MB unpacked, 43 MB packed);
+    the box's torch is CUDA 13, so the others only eat into the 64 MiB a device call carries."""
+    pattern = re.compile(drop)
+    before = os.path.getsize(wheel)
+    with zipfile.ZipFile(wheel) as source:
+        kept = [info for info in source.infolist() if not pattern.search(info.filename)]
+        contents = {info.filename: source.read(info) for info in kept}
+    for name in contents:
+        if name.endswith(".dist-info/RECORD"):
+            lines = contents[name].decode().splitlines()
+            contents[name] = ("\n".join(line for line in lines if not pattern.search(line.split(",")[0])) + "\n").encode()
+    with zipfile.ZipFile(wheel + ".tmp", "w", zipfile.ZIP_DEFLATED) as target:
+        for info in kept:
+            target.writestr(info, contents[info.filename])
+    os.replace(wheel + ".tmp", wheel)
+    return before - os.path.getsize(wheel)
+
+
 def main() -> None:
+    if sys.argv[1:2] == ["thin"]:
+        print(f"{sys.argv[2]}: {thin(sys.argv[2], sys.argv[3]) / 1e6:.1f} MB smaller")
+        return
     root = sys.argv[1] if len(sys.argv) > 1 else "stylewrap"
     for name, version in wheels_for(root).items():
         print(f"{name}=={version}")
