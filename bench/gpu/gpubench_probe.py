@@ -73,7 +73,12 @@ def used_settings(model, args) -> dict:
     TrainingArguments' flags off, so the arguments under-report them."""
     modules = list(model.modules()) if model is not None else []
     liger_modules = sorted({type(m).__name__ for m in modules if type(m).__module__.startswith("liger_kernel")})
-    forwards = {getattr(type(m).forward, "__module__", "") or "" for m in modules}
+    # Liger patches a class before the model is built (LLaMA-Factory) or each module's own forward
+    # afterwards (transformers' Trainer with use_liger_kernel, which ms-swift uses): look at both
+    forwards = set()
+    for m in modules:
+        for forward in (type(m).forward, m.__dict__.get("forward")):
+            forwards.add(getattr(getattr(forward, "__func__", forward), "__module__", "") or "")
     liger_forwards = sorted(name for name in forwards if name.startswith("liger_kernel"))
     checkpointing = any(getattr(m, "gradient_checkpointing", False) is True for m in modules)
     config = getattr(model, "config", None)
