@@ -111,16 +111,22 @@ def _patch(trainer_module) -> None:
 
     class ProbeCallback(TrainerCallback):
         start = None
+        step_start = None
+        # every optimizer step's seconds, warm-up included: a slow step shows where it is
+        step_seconds: list = []
 
         def on_step_begin(self, args, state, control, **kwargs):
+            torch.cuda.synchronize()
+            self.step_start = time.perf_counter()
             if state.global_step == WARMUP_STEPS and self.start is None:
-                torch.cuda.synchronize()
-                self.start = (time.perf_counter(), dict(counters))
+                self.start = (self.step_start, dict(counters))
 
         def on_step_end(self, args, state, control, model=None, **kwargs):
+            torch.cuda.synchronize()
+            if self.step_start is not None:
+                self.step_seconds.append(round(time.perf_counter() - self.step_start, 4))
             if self.start is None:
                 return
-            torch.cuda.synchronize()
             seconds = time.perf_counter() - self.start[0]
             measured = {k: counters[k] - self.start[1][k] for k in counters}
             config = getattr(model, "config", None)
@@ -138,6 +144,7 @@ def _patch(trainer_module) -> None:
                 "per_device_train_batch_size": args.per_device_train_batch_size,
                 "gradient_accumulation_steps": args.gradient_accumulation_steps,
                 **used_settings(model, args),
+                "step_seconds": list(self.step_seconds),
                 "deepspeed": bool(args.deepspeed),
                 **shapes,
             }
