@@ -98,6 +98,20 @@ def main() -> None:
     assert calls and calls[-1] == ([0, 7, 19, 24], 12, 4), calls[-1]   # 3 rows, heads expanded 2 -> 4
     print(f"ok varlen path keeps packed rows apart (max logit difference {gap:.2e}, bf16)")
 
+    # a new batch never gets the last one's rows, even in a tensor at the same address
+    segments = plugin.Segments()
+    for step in range(20):   # each step's positions freed before the next's are made, as in training
+        cut = 1 + step % 5
+        positions = torch.empty(1, 6, dtype=torch.long)   # reuses the last step's freed memory
+        positions[0, :cut], positions[0, cut:] = torch.arange(cut), torch.arange(6 - cut)
+        assert segments(positions, 1, 6)[0].tolist() == [0, cut, 6], f"step {step} got an earlier batch's rows"
+        del positions
+    positions = torch.tensor([[0, 1, 2, 0, 1, 2]])
+    segments(positions, 1, 6)
+    positions.copy_(torch.tensor([[0, 1, 0, 1, 2, 3]]))
+    assert segments(positions, 1, 6)[0].tolist() == [0, 2, 6], "an in-place change went unseen"
+    print("ok segments are never stale")
+
     # a padded batch (2D mask) is never sent to the varlen kernel: SDPA with its mask
     calls.clear()
     with torch.no_grad():

@@ -97,17 +97,21 @@ def make_kernel(varlen_attn: Callable, causal: dict, *, gqa: bool, scale: bool) 
 
 
 class Segments:
-    """cu_seqlens of the packed rows from position_ids, computed once per forward pass (every layer
-    gets the same position_ids tensor)."""
+    """cu_seqlens of the packed rows from position_ids, computed once per forward pass: every layer
+    gets the same position_ids tensor object. The cache holds that object, so a later batch's tensor
+    can never pass for it (a freed tensor's address and id are reused), and its version counter, so
+    an in-place change is seen."""
 
     def __init__(self):
+        self._tensor = None
         self._key = None
         self._value = None
 
     def __call__(self, position_ids: torch.Tensor, batch: int, length: int) -> tuple[torch.Tensor, int]:
-        key = (position_ids.data_ptr(), tuple(position_ids.shape), position_ids._version, batch, length)
-        if key != self._key:
-            self._key, self._value = key, packed_segments(position_ids, batch, length)
+        key = (position_ids._version, batch, length)
+        if position_ids is not self._tensor or key != self._key:
+            self._tensor, self._key = position_ids, key
+            self._value = packed_segments(position_ids, batch, length)
         return self._value
 
 

@@ -24,6 +24,6 @@ def test_packed_rows_stay_apart_and_the_fallback_says_why():
                           timeout=600)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     passed = [line.split()[1] for line in proc.stdout.splitlines() if line.startswith("ok ")]
-    assert passed == ["guards", "fallback", "varlen", "padded", "ms-swift"]
+    assert passed == ["guards", "fallback", "varlen", "segments", "padded", "ms-swift"]
     # the fallback is never silent: its reason is in the run's log
     assert "instead of the varlen kernel (no CUDA device" in proc.stderr
