@@ -87,17 +87,17 @@ class StepTable:
     flags: Mapping[str, Flag | None]
     # section -> keys stylewrap always sets (the backend's own key names), unless an option set them
     constants: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
-    # option -> (other option, the value it must have, why): caught here rather than after the
+    # option -> (other option, the values it may have, why): caught here rather than after the
     # backend has loaded the model and refused
-    requires: Mapping[str, tuple[str, Any, str]] = field(default_factory=dict)
+    requires: Mapping[str, tuple[str, tuple[Any, ...], str]] = field(default_factory=dict)
 
 
 def translate(backend: str, step: str, table: StepTable, options: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     """Unified options of `step` -> {section: {backend key: value}}; None values are left to the backend."""
     known = STEP_OPTIONS[step]
-    for option, (other, needed, why) in table.requires.items():
-        if options.get(option) and options.get(other) != needed:
-            raise ConfigError(f"{backend} needs {step}.{other}={needed} for this",
+    for option, (other, allowed, why) in table.requires.items():
+        if options.get(option) and options.get(other) not in allowed:
+            raise ConfigError(f"{backend} needs {step}.{other}={' or '.join(map(str, allowed))} for this",
                               location=Location(field=f"{step}.{option}"), hint=why)
     sections: dict[str, dict[str, Any]] = {name: {} for name in STEP_SECTIONS[step]}
     for option, value in options.items():

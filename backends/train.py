@@ -26,7 +26,7 @@ from stylewrap.backends.render import render, render_deepspeed
 from stylewrap.backends.rundata import VAL_SUFFIX, write_dataset
 from stylewrap.backends.steps import failure
 from stylewrap.backends.trainlog import ProgressFeed, draw_loss_curve, progress_bar
-from stylewrap.config import StylewrapConfig, TrainConfig
+from stylewrap.config import DEFAULT_SYSTEM_PROMPT, StylewrapConfig, TrainConfig
 from stylewrap.errors import ConfigError, InputError, Location
 from stylewrap.fsutil import atomic_write_text
 from stylewrap.rundir import RunInfo
@@ -93,7 +93,8 @@ def unified_options(config: StylewrapConfig, t: TrainConfig, model: str, dataset
         "model": model,
         "model_type": family.get("model_type"),
         "template": template,
-        "system": config.style.system_prompt,
+        # stylewrap's, never the backend template's own: the same prompt on every backend
+        "system": config.style.system_prompt or DEFAULT_SYSTEM_PROMPT,
         "dtype": t.dtype,
         "attention": t.attention,
         "method": t.method,

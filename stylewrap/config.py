@@ -31,9 +31,17 @@ class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
 
+# The system prompt of every training row that has none, rendered for every backend: left unset, each
+# backend's chat template inserts its own (for qwen, LLaMA-Factory's "You are Qwen, created by Alibaba
+# Cloud. You are a helpful assistant.", 46 tokens a row with the template; ms-swift's "You are a helpful
+# assistant.", 20), so the same data would train a different prompt and count different tokens.
+DEFAULT_SYSTEM_PROMPT = "You are a helpful assistant."
+
+
 class StyleConfig(Section):
     preset: str = Field("translational", description="the style: a built-in style name (`stylewrap styles list`) or a style YAML path")
-    system_prompt: str | None = Field(None, description="system prompt baked into training rows / compare")
+    system_prompt: str | None = Field(None, description="system prompt baked into training rows / compare "
+                                      f"(training: None means {DEFAULT_SYSTEM_PROMPT!r} on every backend)")
     persona: str | None = Field(None, description="the name the model should give when asked who it is (eval's identity probes)")
 
 
@@ -102,7 +110,7 @@ class TrainConfig(Section):
     gradient_checkpointing: bool | None = Field(None, description="None: on a GPU, only when activations would not fit otherwise")
     packing: bool | None = Field(None, description="None: on a GPU, packed wherever the backend can with the attention used")
     group_by_length: bool | None = Field(None, description="None: on a GPU, batches of similar-length rows when not packing")
-    attention: Literal["auto", "sdpa", "flash_attn", "eager"] = Field("auto", description="auto: flash_attn when the backend env has flash-attn, else sdpa, on a GPU")
+    attention: Literal["auto", "sdpa", "flash_attn", "varlen", "eager"] = Field("auto", description="auto: flash_attn when the backend env has flash-attn, else varlen (PyTorch's varlen FlashAttention kernel) where the backend offers it, else sdpa, on a GPU")
     liger_kernel: bool | None = Field(None, description="None: on a GPU, when liger-kernel is in the backend env and supports the model")
     deepspeed: str | None = Field(None, description="a DeepSpeed preset (`stylewrap train --help` lists them) or a JSON path")
     max_grad_norm: float = Field(1.0, gt=0)

@@ -16,6 +16,10 @@ from stylewrap.backends.serving import ServeRecipe
 from stylewrap.backends.swift import registration
 
 NAME = "swift"
+# ms-swift's external plugin that packs rows through PyTorch's own varlen FlashAttention kernel
+# (varlen_attention.py: it runs in the swift env, which imports it by path)
+VARLEN_PLUGIN = str(Path(__file__).with_name("varlen_attention.py"))
+VARLEN_ATTENTION = "stylewrap_varlen"
 
 # the rows that name the model, in every step
 MODEL = {
@@ -35,7 +39,8 @@ TRAIN = StepTable(
         "dtype": Flag(expand={"auto": {}, "bf16": {"torch_dtype": "bfloat16"}, "fp16": {"torch_dtype": "float16"},
                               "fp32": {"torch_dtype": "float32"}}),
         "attention": Flag(expand={"auto": {}, "sdpa": {"attn_impl": "sdpa"}, "flash_attn": {"attn_impl": "flash_attn"},
-                                  "eager": {"attn_impl": "eager"}}),
+                                  "eager": {"attn_impl": "eager"},
+                                  "varlen": {"attn_impl": VARLEN_ATTENTION, "external_plugins": [VARLEN_PLUGIN]}}),
         "method": Flag(expand={"lora": {"tuner_type": "lora"}, "qlora": {"tuner_type": "lora", "quant_method": "bnb"},
                                "full": {"tuner_type": "full"}}),
         "quantization_bit": Flag("quant_bits"),
@@ -56,8 +61,9 @@ TRAIN = StepTable(
         # run in output_dir/v0-<timestamp>/ where nothing else expects it
         "output": {"report_to": "none", "check_model": False, "add_version": False},
     },
-    requires={"packing": ("attention", "flash_attn", "ms-swift packs rows only with flash attention: set "
-                          "train.attention=flash_attn, or turn packing off (length-grouped batches are the fallback)")},
+    requires={"packing": ("attention", ("flash_attn", "varlen"), "ms-swift packs rows only with flash attention: set "
+                          "train.attention=flash_attn (flash-attn installed) or varlen (PyTorch's own varlen kernel, "
+                          "torch 2.10+), or turn packing off (length-grouped batches are the fallback)")},
 )
 
 EXPORT = StepTable(
