@@ -17,6 +17,7 @@ import matplotlib
 matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 RAW_COLOR, SMOOTH_COLOR = "#9ecae1", "#1f77b4"
 
@@ -50,6 +51,7 @@ def main(progress_file: str, png_file: str, title: str) -> None:
         axes.plot(steps, losses, color=SMOOTH_COLOR, linewidth=2, marker="o", label="loss")
     axes.set_title(title)
     axes.set_xlabel("step")
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes.set_ylabel("training loss")
     axes.grid(True, color="#e5e5e5")
     axes.annotate(f"last {losses[-1]:.4g}", xy=(steps[-1], losses[-1]), xytext=(-4, 8), textcoords="offset points",

@@ -18,10 +18,11 @@ import re
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import TYPE_CHECKING, Any, ClassVar, Mapping
 
 from stylewrap.backends import flags
-from stylewrap.backends.envs import env_dir, resolve_executable
+from stylewrap.backends.envs import env_dir, python_of_executable, resolve_executable
 from stylewrap.backends.registry import backend_class
 from stylewrap.errors import BackendNotInstalled, ConfigError, Location
 from stylewrap.runner import Invocation, script_invocation
@@ -103,8 +104,7 @@ class StepProgress:
 
 
 class TableBackend:
-    """A backend defined by data. A unit sets the class attributes below and nothing else, except
-    how it writes its dataset registration (`write_registration`, `hub_registration`)."""
+    """A backend defined by data. A unit sets the class attributes below and nothing else."""
 
     name: ClassVar[str]
     program: ClassVar[str]                           # its CLI, in its env's bin/
@@ -118,11 +118,15 @@ class TableBackend:
     log_fields: ClassVar[LogFields]
     data_format: ClassVar[str]                       # adapters format the training file is written in
     data_suffix: ClassVar[str]
+    # the unit's dataset registration, a module with `register(dataset_dir, name, path, fmt, *, force)`
+    # -> the registry file, and `hub_usage(repo_id, local_path, fmt)` -> (how to use it, JSON to paste)
+    registration: ClassVar[ModuleType]
     # what to tell a person who registered a dataset by hand ({dataset_dir}, {info}, {name})
     registration_hint: ClassVar[str]
     dataset_location: ClassVar[dict[str, str]]      # unified option -> "{data_dir}/..." template
-    # the Python classes whose fields are every key a step accepts, for `known_keys`
-    argument_classes: ClassVar[dict[str, tuple[str, ...]]]
+    # the Python classes whose fields are every key a step accepts, for `known_keys` (a step left
+    # out is not checked before the run)
+    argument_classes: ClassVar[dict[str, tuple[str, ...]]] = {}
     tables: ClassVar[dict[str, flags.StepTable]]     # step -> its option column (`flags`)
     serve_recipe: ClassVar[ServeRecipe | None] = None      # how `stylewrap deploy` starts its server
 
@@ -219,12 +223,15 @@ class TableBackend:
                            force: bool = True) -> Path:
         """Merge `name` -> `path` (in `fmt`, detected when None) into the backend's registry file in
         `data_dir`, atomically; the registry file."""
-        raise NotImplementedError
+        from stylewrap.adapters.registration import check_dataset_name
 
-    def hub_registration(self, repo_id: str, local_path: Path, fmt: str) -> tuple[str, str] | None:
+        check_dataset_name(name)  # every backend's registry, every caller (data register, datagen, run)
+        return self.registration.register(Path(data_dir), name, Path(path), fmt, force=force)
+
+    def hub_registration(self, repo_id: str, local_path: Path, fmt: str) -> tuple[str, str]:
         """(how to use it, the JSON to paste) for reading `local_path`, published as dataset
-        `repo_id` on ModelScope, with this backend; for the dataset card. None: not supported."""
-        return None
+        `repo_id` on ModelScope, with this backend; for the dataset card."""
+        return self.registration.hub_usage(repo_id, local_path, fmt)
 
     # ------------------------------------------------------------ logs and outputs
 
@@ -271,6 +278,10 @@ class TableBackend:
         return self.installed().get(_normalized(self.distribution))
 
     def python(self) -> Path | None:
+        """The backend environment's python: the one a configured executable starts with (its `#!`
+        line), else the env's; stylewrap's helper scripts (`runner.script_invocation`) run in it."""
+        if self.executable is not None and (found := python_of_executable(self.executable)) is not None:
+            return found
         if self.env_dir is None:
             return None
         python = self.env_dir / "bin" / "python"
@@ -303,7 +314,7 @@ def known_keys(backend: TableBackend, step: str) -> set[str] | None:
     from stylewrap.fsutil import atomic_write_json
 
     python, version = backend.python(), backend.version()
-    if python is None or version is None:
+    if python is None or version is None or step not in backend.argument_classes:
         return None
     cache = Path("~/.cache/stylewrap/known-keys").expanduser() / f"{backend.name}-{version}-{step}.json"
     if cache.is_file():

@@ -21,6 +21,7 @@ from stylewrap.backends.envs import (
     env_dir,
     own_venv,
     pins_for,
+    python_of_executable,
     read_record,
     requirements_hash,
     version_matches,
@@ -81,19 +82,6 @@ def check_cli(executable: Path, args: tuple[str, ...]) -> tuple[bool, str]:
     result = run(Invocation([str(executable), *args], env={"HF_HUB_OFFLINE": "1"}), tail_lines=20)
     last = next((line for line in reversed(result.tail) if line.strip()), "")
     return result.ok, last.strip()
-
-
-def python_of_executable(executable: Path) -> Path | None:
-    """The interpreter in a console script's `#!` line (how pip-installed CLIs start)."""
-    try:
-        with open(executable, "rb") as handle:
-            first = handle.readline(512).decode("utf-8", "replace").strip()
-    except OSError:
-        return None
-    if not first.startswith("#!"):
-        return None
-    candidate = Path(first[2:].strip().split()[0])
-    return candidate if "python" in candidate.name and candidate.exists() else None
 
 
 # ---------------------------------------------------------------- doctor

@@ -78,6 +78,19 @@ def resolve_executable(configured: str) -> Path:
     return Path(found) if found else Path(expanded)
 
 
+def python_of_executable(executable: Path) -> Path | None:
+    """The interpreter in a console script's `#!` line (how pip-installed CLIs start)."""
+    try:
+        with open(executable, "rb") as handle:
+            first = handle.readline(512).decode("utf-8", "replace").strip()
+    except OSError:
+        return None
+    if not first.startswith("#!"):
+        return None
+    candidate = Path(first[2:].strip().split()[0])
+    return candidate if "python" in candidate.name and candidate.exists() else None
+
+
 def configured_executable(name: str, config: StylewrapConfig | None) -> str | None:
     """`backends.<name>.executable` as written in the config, if set."""
     return config.backends.of(name).executable if config is not None else None

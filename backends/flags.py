@@ -39,7 +39,7 @@ STEP_OPTIONS: dict[str, dict[str, str]] = {
 }
 STEP_SECTIONS = {"train": TRAIN_SECTIONS, "export": ("export",), "infer": ("infer",)}
 
-# Hugging Face TrainingArguments both backends inherit, so they read them under the same name
+# Hugging Face TrainingArguments, read under these names by any backend built on the HF Trainer (both built-ins)
 TRAINER_ARGUMENTS = (
     "dataloader_num_workers", "group_by_length", "per_device_train_batch_size", "per_device_eval_batch_size",
     # always written: ms-swift's default is ceil(16 / batch / world_size), not 1

@@ -1,5 +1,6 @@
 """`stylewrap render` and `stylewrap train`: config + data -> a run directory -> the backend's own
-program, with a unified progress bar, a loss curve and a summary at the end.
+program, with a unified progress bar, a loss curve and a summary at the end (`trainlog`). Training
+presets are `presets.py`; the run's converted dataset `rundata.py`.
 
 Everything a run reads is written under its run directory with paths relative to it (the backend
 runs with the run directory as cwd), so `config/command.sh` re-runs it anywhere.
@@ -14,98 +15,30 @@ import time
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterable, Iterator
-
+from typing import Any, Iterable
 
 from stylewrap.backends import autotune
-from stylewrap.backends.base import CONFIG_DIR, OUTPUT_DIR, Launch, StepProgress, TableBackend, check_keys, get_backend
-from stylewrap.backends.lossplot import draw_loss
-from stylewrap.backends.modelinfo import ModelShape, model_config, model_family
+from stylewrap.backends.base import CONFIG_DIR, OUTPUT_DIR, Launch, TableBackend, check_keys, get_backend
 from stylewrap.backends.deepspeed import DEEPSPEED_PRESETS
+from stylewrap.backends.modelinfo import ModelShape, model_config, model_family
+from stylewrap.backends.presets import load_train_config
 from stylewrap.backends.render import render, render_deepspeed
+from stylewrap.backends.rundata import VAL_SUFFIX, write_dataset
 from stylewrap.backends.steps import failure
-from stylewrap.config import StylewrapConfig, TrainConfig, load_config, read_yaml_mapping
-from stylewrap.errors import ConfigError, DataError, InputError, Location
+from stylewrap.backends.trainlog import ProgressFeed, draw_loss_curve, progress_bar
+from stylewrap.config import StylewrapConfig, TrainConfig
+from stylewrap.errors import ConfigError, InputError, Location
 from stylewrap.fsutil import atomic_write_text
 from stylewrap.rundir import RunInfo
 from stylewrap.runner import Invocation, describe
 from stylewrap.secrets import redact_env
 
 DATA_DIR = "data"
-VAL_SUFFIX = "_val"
 TRAIN_CONFIG = f"{CONFIG_DIR}/train.yaml"
 COMMAND_FILE = f"{CONFIG_DIR}/command.sh"
 LOG_FILE = "train.log"
 PROGRESS_FILE = "progress.jsonl"
 LOSS_PNG = "loss.png"
-
-
-# ---------------------------------------------------------------- presets
-
-
-def preset_path(name: str) -> Path:
-    from importlib import resources
-
-    candidate = Path(name)
-    if candidate.suffix in (".yaml", ".yml") and candidate.is_file():
-        return candidate
-    builtin = resources.files("stylewrap.templates") / "presets" / f"{name}.yaml"
-    if not builtin.is_file():
-        raise InputError(f"unknown preset {name!r}", hint=f"built-in presets: {', '.join(list_presets())}")
-    return Path(str(builtin))
-
-
-def list_presets() -> list[str]:
-    from importlib import resources
-
-    folder = resources.files("stylewrap.templates") / "presets"
-    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".yaml"))
-
-
-def load_preset(name: str) -> dict[str, Any]:
-    path = preset_path(name)
-    data = read_yaml_mapping(path.read_text(encoding="utf-8"), str(path))
-    if not isinstance(data.get("config"), dict):
-        raise ConfigError("a preset needs a `config:` mapping of stylewrap.yaml sections", location=Location(path))
-    return data
-
-
-def _as_overrides(sections: dict[str, Any]) -> list[str]:
-    """Nested preset values as dotted `--set` overrides, so a preset's `extra_args.x` adds to the
-    user's extra_args instead of replacing them."""
-    out = []
-
-    def walk(prefix: str, value: Any) -> None:
-        if isinstance(value, dict) and value:
-            for key, child in value.items():
-                walk(f"{prefix}.{key}", child)
-        else:
-            out.append(f"{prefix}={json.dumps(value, ensure_ascii=False)}")
-
-    for section, values in sections.items():
-        walk(section, values)
-    return out
-
-
-def preset_overrides(name: str, backend: str | None = None) -> list[str]:
-    """A preset's config as `--set` overrides: above stylewrap.yaml, below the user's own --set.
-
-    A preset may tune each backend differently (`backends: {swift: {...}}`): the two batch and pack
-    differently, so that block goes on top of the shared `config` for the backend being used."""
-    preset = load_preset(name)
-    overrides = _as_overrides(preset["config"])
-    block = (preset.get("backends") or {}).get(backend) if backend else None
-    return overrides + _as_overrides(block or {})
-
-
-def load_train_config(config_path: Path | None, overrides: Iterable[str] = (), preset: str | None = None,
-                      backend: str | None = None) -> StylewrapConfig:
-    overrides = list(overrides)
-    if not preset:
-        return load_config(config_path, overrides)
-    if backend is None:
-        backend = load_config(config_path, [*preset_overrides(preset), *overrides]).train.backend
-    return load_config(config_path, [*preset_overrides(preset, backend), *overrides])
 
 
 # ---------------------------------------------------------------- the plan
@@ -331,63 +264,13 @@ def describe_plan(plan: TrainPlan) -> str:
     return "\n".join(lines)
 
 
-# ---------------------------------------------------------------- data
-
-
-def trainable(record) -> bool:
-    """A row teaches something only if some assistant turn has text."""
-    return any(m.get("role") == "assistant" and str(m.get("content") or "").strip() for m in record.messages)
-
-
-@dataclass
-class RowCount:
-    read: int = 0
-    kept: int = 0
-
-
-def _trainable_rows(records: Iterable, count: RowCount) -> Iterator:
-    for record in records:
-        count.read += 1
-        if trainable(record):
-            count.kept += 1
-            yield record
-
-
-def convert_rows(plan: TrainPlan, source: Path, name: str, field: str) -> dict[str, Any]:
-    """Convert `source` to the backend's format under data/ and register it as `name`."""
-    from stylewrap.adapters import detect_format, read_records
-
-    if not source.is_file():
-        raise InputError("data file not found", location=Location(source, field=field))
-    fmt = plan.config.data.format or detect_format(source)
-    count = RowCount()
-    plan.backend.register_dataset(_trainable_rows(read_records(source, fmt), count), plan.run_dir / DATA_DIR, name)
-    if count.kept == 0:
-        # ms-swift would die later with ZeroDivisionError; llamafactory with an empty-dataset error
-        raise DataError(f"none of the {count.read} rows has an assistant answer to train on",
-                        location=Location(source), hint="check the file's format and fields")
-    return {"name": name, "path": str(source), "format": fmt, "rows": count.kept, "skipped_rows": count.read - count.kept}
-
-
-def write_dataset(plan: TrainPlan) -> dict[str, Any]:
-    if plan.train_file is None:
-        raise ConfigError("no training data", location=Location(field="data.train_file"),
-                          hint="set data.train_file (any format `stylewrap data` reads)")
-    dataset = convert_rows(plan, plan.train_file, plan.dataset_name, "data.train_file")
-    dataset.update({"source": str(plan.train_file), "registration": f"{DATA_DIR}/",
-                    "backend_format": plan.backend.data_format})
-    val_file = plan.config.resolve_path(plan.config.data.val_file)
-    if val_file is not None:
-        dataset["validation"] = convert_rows(plan, val_file, f"{plan.dataset_name}{VAL_SUFFIX}", "data.val_file")
-    return dataset
-
-
 def write_plan(plan: TrainPlan, *, with_data: bool) -> dict[str, Any] | None:
     """Write configs (and the converted data) into the run directory; on bad input, leave nothing."""
     created = not plan.run_dir.exists()
     try:
         check_keys(plan.backend, "train", plan.sections, TRAIN_CONFIG)
-        dataset = write_dataset(plan) if with_data or plan.train_file is not None else None
+        dataset = (write_dataset(plan.backend, plan.config, plan.run_dir / DATA_DIR, plan.train_file, plan.dataset_name)
+                   if with_data or plan.train_file is not None else None)
         for name, text in plan.files.items():
             atomic_write_text(plan.run_dir / name, text)
         (plan.run_dir / COMMAND_FILE).chmod(0o755)
@@ -441,73 +324,6 @@ def render_request(request: TrainRequest, out_dir: Path) -> TrainPlan:
     return render_run(config, out_dir, **options)
 
 
-# ---------------------------------------------------------------- running
-
-
-class LogTail:
-    """New complete lines of a file another process appends to."""
-
-    def __init__(self, path: Path):
-        self.path = path
-        self.offset = 0
-        self.partial = ""
-        self.inode: int | None = None
-
-    def lines(self) -> list[str]:
-        if not self.path.is_file():
-            return []
-        stat = self.path.stat()
-        if stat.st_size < self.offset or stat.st_ino != self.inode:
-            # a new file, or the backend started it again (LLaMA-Factory does when it resumes from a checkpoint)
-            self.offset, self.partial, self.inode = 0, "", stat.st_ino
-        with open(self.path, encoding="utf-8", errors="replace") as handle:
-            handle.seek(self.offset)
-            chunk = handle.read()
-            self.offset = handle.tell()
-        text = self.partial + chunk
-        *complete, self.partial = text.split("\n")
-        return [line for line in complete if line.strip()]
-
-
-class ProgressFeed:
-    """Reads the backend's own step log and feeds a rich progress bar (or nothing, when quiet)."""
-
-    def __init__(self, backend: TableBackend, log_path: Path, bar=None):
-        self.backend = backend
-        self.tail = LogTail(log_path)
-        self.bar = bar
-        self.task = bar.add_task(f"{backend.name} training", total=None, loss="-", lr="-", eta="-") if bar else None
-        self.records: list[StepProgress] = []
-        self.finals: dict[str, Any] = {}
-        self.backend_seconds: float | None = None
-
-    def poll(self, _line: str = "") -> None:
-        for line in self.tail.lines():
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            if not isinstance(record, dict):
-                continue
-            self.finals.update({k: v for k, v in record.items() if k.startswith(("train_", "eval_loss"))})
-            progress = self.backend.read_progress(record)
-            if progress is None:
-                continue
-            self.records.append(progress)
-            if self.bar is not None:
-                self.bar.update(self.task, completed=progress.step, total=progress.total,
-                                loss=f"{progress.loss:.4f}" if progress.loss is not None else "-",
-                                lr=f"{progress.lr:.2e}" if progress.lr is not None else "-", eta=progress.eta or "-")
-
-
-def progress_bar(console=None):
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress as Bar, TextColumn
-
-    return Bar(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-               TextColumn("loss {task.fields[loss]}"), TextColumn("lr {task.fields[lr]}"),
-               TextColumn("ETA {task.fields[eta]}"), console=console, transient=False)
-
-
 def execute(plan: TrainPlan, *, show_progress: bool = True, console=None, echo=None) -> RunInfo:
     from stylewrap import runner
 
@@ -553,24 +369,15 @@ def finish(plan: TrainPlan, info: RunInfo, feed: ProgressFeed, ok: bool) -> None
     info.metrics = {"steps": feed.records[-1].step if feed.records else 0, "backend_seconds": feed.backend_seconds,
                     "final_loss": losses[-1] if losses else None, "first_loss": losses[0] if losses else None,
                     **{k: v for k, v in feed.finals.items() if isinstance(v, (int, float))}}
-    points = [(p.step, p.loss) for p in feed.records if p.loss is not None]
-    if points:
-        draw_loss(points, plan.run_dir / LOSS_PNG)
-        info.loss_png = LOSS_PNG
+    if losses:
+        title = f"{plan.run_dir.name}: {plan.backend.name} {plan.config.train.method}"
+        undrawn = draw_loss_curve(plan.backend, plan.run_dir / PROGRESS_FILE, plan.run_dir / LOSS_PNG, title)
+        info.loss_png = None if undrawn else LOSS_PNG
+        if undrawn:
+            info.extra["loss_curve"] = undrawn
     info.status = "succeeded" if ok and weights else "failed"
     info.finished_at = _now()
     info.save(plan.run_dir)
-
-
-def summary(info: RunInfo, run_dir: Path) -> str:
-    m = info.metrics
-    lines = [f"run: {run_dir}", f"status: {info.status}", f"backend: {info.backend} {info.backend_version or ''}".rstrip(),
-             f"steps: {m.get('steps')}  loss: {m.get('first_loss')} -> {m.get('final_loss')}"]
-    if info.adapter_dir:
-        lines.append(f"weights: {run_dir / info.adapter_dir}")
-    if info.loss_png:
-        lines.append(f"loss curve: {run_dir / info.loss_png}")
-    return "\n".join(lines)
 
 
 def _now() -> str:

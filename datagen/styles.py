@@ -18,7 +18,7 @@ import jinja2
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from stylewrap.config import _load_yaml_with_lines
+from stylewrap.yamlfile import load_yaml_with_lines
 from stylewrap.errors import ConfigError, InputError, Location
 
 PROMPT_NAMES = ("topics", "dialogues", "stylize_system")
@@ -104,7 +104,7 @@ def builtin_styles() -> dict[str, str]:
 
 
 def parse_style(text: str, source: str) -> Style:
-    data, lines = _load_yaml_with_lines(text, source)
+    data, lines = load_yaml_with_lines(text, source)
     try:
         style = Style.model_validate(data)
     except ValidationError as exc:

@@ -1,5 +1,5 @@
 """What `stylewrap data` (and `datagen --register`) do on top of the adapters: register a file
-with either backend, and a dataset's statistics as a text report and an optional HTML page."""
+with any registered backend, and a dataset's statistics as a text report and an optional HTML page."""
 
 from __future__ import annotations
 

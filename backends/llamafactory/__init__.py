@@ -7,12 +7,12 @@ rendered key against the installed version before a run. Its dataset registratio
 
 from __future__ import annotations
 
-import json
 from importlib import resources
 from pathlib import Path
 
 from stylewrap.backends.base import EnvSpec, LogFields, TableBackend
 from stylewrap.backends.flags import TRAINER_ARGUMENTS, Flag, StepTable, same
+from stylewrap.backends.llamafactory import registration
 from stylewrap.backends.serving import ServeRecipe
 
 NAME = "llamafactory"
@@ -24,11 +24,13 @@ MODEL = {
     "model_type": Flag(drop=True),
     "template": Flag("template", values={"qwen2_5": "qwen"}),
 }
+# the rows that name the weights a step loads after training: the model and the trained adapter
+WEIGHTS = {**MODEL, "adapter": Flag("adapter_name_or_path")}
 
 TRAIN = StepTable(
     flags={
         **MODEL,
-        # both backends' templates inject a default system prompt ("You are a helpful assistant." for qwen)
+        # its qwen template injects "You are a helpful assistant." unless a system prompt is set
         "system": Flag("default_system"),
         "dtype": Flag(expand={"auto": {}, "bf16": {"bf16": True}, "fp16": {"fp16": True}, "fp32": {}}),
         "attention": Flag(expand={"auto": {}, "sdpa": {"flash_attn": "sdpa"}, "flash_attn": {"flash_attn": "fa2"},
@@ -54,8 +56,7 @@ TRAIN = StepTable(
 
 EXPORT = StepTable(
     flags={
-        **MODEL,
-        "adapter": Flag("adapter_name_or_path"),
+        **WEIGHTS,
         "output_dir": Flag("export_dir"),
         "max_shard_size_gb": Flag("export_size"),
         # GPTQ, calibrated on the run's own training rows
@@ -67,8 +68,7 @@ EXPORT = StepTable(
 
 INFER = StepTable(
     flags={
-        **MODEL,
-        "adapter": Flag("adapter_name_or_path"),
+        **WEIGHTS,
         "probes_file": Flag("probes_file"),
         "result_file": Flag("predictions_file"),
         "max_new_tokens": Flag("max_new_tokens"),
@@ -97,6 +97,7 @@ class LlamaFactoryBackend(TableBackend):
     log_fields = LogFields(step="current_steps", total="total_steps", loss="loss", lr="lr", eta="remaining_time")
     data_format = "sharegpt"
     data_suffix = ".json"
+    registration = registration
     registration_hint = "train with dataset_dir: {dataset_dir}, dataset: {name}"
     dataset_location = {"dataset_dir": "{data_dir}"}
     argument_classes = {
@@ -119,19 +120,3 @@ class LlamaFactoryBackend(TableBackend):
         # without it every answer claims to come from `gpt-3.5-turbo`
         name_env="API_MODEL_NAME",
     )
-
-    def write_registration(self, data_dir: Path, name: str, path: Path, fmt: str | None = None, *,
-                           force: bool = True) -> Path:
-        from stylewrap.backends.llamafactory.registration import register
-
-        return register(data_dir, name, path, fmt, force=force)
-
-    def hub_registration(self, repo_id: str, local_path: Path, fmt: str) -> tuple[str, str]:
-        from stylewrap.backends.llamafactory.registration import dataset_entry
-
-        entry = dataset_entry(local_path.parent, local_path, fmt)
-        entry.pop("file_name")
-        name = repo_id.split("/", 1)[-1]
-        how = ("LLaMA-Factory: add this entry to your `dataset_info.json` and run with `USE_MODELSCOPE_HUB=1`\n"
-               "(it loads every data file of the repo):")
-        return how, json.dumps({name: {"ms_hub_url": repo_id, **entry}}, ensure_ascii=False)

@@ -127,3 +127,12 @@ def _merge(info_path: Path, name: str, entry: dict, force: bool) -> None:
     if new_text is None or json.loads(new_text) != {**info, name: entry}:
         new_text = json.dumps({**info, name: entry}, ensure_ascii=False, indent=2) + "\n"
     atomic_write_text(info_path, new_text)
+
+
+def hub_usage(repo_id: str, local_path: Path, fmt: str) -> tuple[str, str]:
+    """How to read `local_path`, published as dataset `repo_id` on ModelScope: a dataset_info.json entry."""
+    entry = dataset_entry(local_path.parent, local_path, fmt)
+    entry.pop("file_name")
+    how = ("LLaMA-Factory: add this entry to your `dataset_info.json` and run with `USE_MODELSCOPE_HUB=1`\n"
+           "(it loads every data file of the repo):")
+    return how, json.dumps({repo_id.split("/", 1)[-1]: {"ms_hub_url": repo_id, **entry}}, ensure_ascii=False)

@@ -7,14 +7,13 @@ rendered key against the installed version before a run. Its dataset registratio
 
 from __future__ import annotations
 
-import json
 from importlib import resources
 from pathlib import Path
 
 from stylewrap.backends.base import EnvSpec, LogFields, TableBackend
 from stylewrap.backends.flags import TRAINER_ARGUMENTS, Flag, StepTable, same
 from stylewrap.backends.serving import ServeRecipe
-from stylewrap.backends.swift.registration import INFO_FILE
+from stylewrap.backends.swift import registration
 
 NAME = "swift"
 
@@ -25,11 +24,13 @@ MODEL = {
     "model_type": Flag("model_type"),
     "template": Flag("template"),
 }
+# the rows that name the weights a step loads after training: the model and the trained adapter
+WEIGHTS = {**MODEL, "adapter": Flag("adapters", split=True)}
 
 TRAIN = StepTable(
     flags={
         **MODEL,
-        # both backends' templates inject a default system prompt ("You are a helpful assistant." for qwen)
+        # its qwen template injects "You are a helpful assistant." unless a system prompt is set
         "system": Flag("system"),
         "dtype": Flag(expand={"auto": {}, "bf16": {"torch_dtype": "bfloat16"}, "fp16": {"torch_dtype": "float16"},
                               "fp32": {"torch_dtype": "float32"}}),
@@ -61,8 +62,7 @@ TRAIN = StepTable(
 
 EXPORT = StepTable(
     flags={
-        **MODEL,
-        "adapter": Flag("adapters", split=True),
+        **WEIGHTS,
         "output_dir": Flag("output_dir"),
         "max_shard_size_gb": Flag("max_shard_size", fmt="{}GB"),
         # GPTQ, calibrated on the run's own training rows
@@ -74,8 +74,7 @@ EXPORT = StepTable(
 
 INFER = StepTable(
     flags={
-        **MODEL,
-        "adapter": Flag("adapters", split=True),
+        **WEIGHTS,
         "probes_file": Flag("val_dataset", split=True),
         "result_file": Flag("result_path"),
         "max_new_tokens": Flag("max_new_tokens"),
@@ -98,8 +97,9 @@ class SwiftBackend(TableBackend):
     log_fields = LogFields(step_of_total="global_step/max_steps", loss="loss", lr="learning_rate", eta="remaining_time")
     data_format = "messages"
     data_suffix = ".jsonl"
+    registration = registration
     registration_hint = "train with --custom_dataset_info {info} --dataset {name}"
-    dataset_location = {"custom_dataset_info": "{data_dir}/" + INFO_FILE}
+    dataset_location = {"custom_dataset_info": "{data_dir}/" + registration.INFO_FILE}
     argument_classes = {"train": ("swift.arguments.SftArguments",), "export": ("swift.arguments.ExportArguments",)}
     tables = {"train": TRAIN, "export": EXPORT, "infer": INFER}
 
@@ -117,19 +117,3 @@ class SwiftBackend(TableBackend):
         name_flag="--served_model_name",
         adapter_breaks_batching="max_batch_size",
     )
-
-    def write_registration(self, data_dir: Path, name: str, path: Path, fmt: str | None = None, *,
-                           force: bool = True) -> Path:
-        from stylewrap.backends.swift.registration import register
-
-        return register(data_dir / INFO_FILE, name, path, fmt, force=force)
-
-    def hub_registration(self, repo_id: str, local_path: Path, fmt: str) -> tuple[str, str]:
-        from stylewrap.backends.swift.registration import dataset_entry
-
-        entry = dataset_entry(repo_id.split("/", 1)[-1], local_path, fmt)
-        entry.pop("dataset_path")
-        entry.pop("dataset_name")
-        how = ("ms-swift: save this as `dataset_info.json` and train with\n"
-               f"`swift sft --custom_dataset_info dataset_info.json --dataset {repo_id} --use_hf false ...`")
-        return how, json.dumps([{"ms_dataset_id": repo_id, **entry}], ensure_ascii=False)

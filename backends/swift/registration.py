@@ -33,9 +33,9 @@ def dataset_entry(name: str, file_path: str | Path, fmt: str | None = None) -> d
     return {"dataset_name": name, "dataset_path": str(file_path.resolve()), **json.loads(json.dumps(keys))}
 
 
-def register(info_path: str | Path, name: str, file_path: str | Path, fmt: str | None = None, *, force: bool = False) -> Path:
-    """Merge the registration of `name` into the JSON list at `info_path` (created when missing), atomically."""
-    info_path = Path(info_path)
+def register(dataset_dir: str | Path, name: str, file_path: str | Path, fmt: str | None = None, *, force: bool = False) -> Path:
+    """Merge the registration of `name` into DIR/custom_dataset_info.json (created when missing), atomically."""
+    info_path = Path(dataset_dir) / INFO_FILE
     fmt = fmt or detect_format(file_path)
     for _ in read_records(file_path, fmt):
         pass
@@ -63,3 +63,13 @@ def _merge(info_path: Path, name: str, entry: dict, force: bool) -> None:
     else:
         entries.append(entry)
     atomic_write_json(info_path, entries)
+
+
+def hub_usage(repo_id: str, local_path: Path, fmt: str) -> tuple[str, str]:
+    """How to read `local_path`, published as dataset `repo_id` on ModelScope: a custom info entry."""
+    entry = dataset_entry(repo_id.split("/", 1)[-1], local_path, fmt)
+    entry.pop("dataset_path")
+    entry.pop("dataset_name")
+    how = ("ms-swift: save this as `dataset_info.json` and train with\n"
+           f"`swift sft --custom_dataset_info dataset_info.json --dataset {repo_id} --use_hf false ...`")
+    return how, json.dumps([{"ms_dataset_id": repo_id, **entry}], ensure_ascii=False)

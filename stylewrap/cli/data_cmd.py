@@ -52,12 +52,14 @@ def validate(ctx, path, fmt, drop_invalid, output, rejects, tags) -> None:
     from stylewrap.adapters.validate import validate as validate_file
 
     report = validate_file(path, fmt, drop_invalid=drop_invalid, output=output, rejects=rejects, **_tags(tags))
+    from stylewrap.errors import printable
+
     for problem in report.problems:
-        click.echo(str(problem), err=True)
+        click.echo(printable(str(problem)), err=True)
     if report.problem_count > len(report.problems):
         click.echo(f"... and {report.problem_count - len(report.problems)} more", err=True)
     for kind, count in report.kinds.most_common():
-        click.echo(f"  {count:>8}  {kind}", err=True)
+        click.echo(printable(f"  {count:>8}  {kind}"), err=True)
     click.echo(report.summary())
     if not report.ok and not drop_invalid:
         ctx.exit(2)
@@ -143,7 +145,7 @@ def sample(path, output, count, seed, fmt, to) -> None:
 
 @data.command()
 @input_file
-@click.option("--backend", required=True, metavar="llamafactory|swift", help="Which backend's registration to write.")
+@click.option("--backend", required=True, metavar="BACKEND", help="Which backend's registration to write (`stylewrap backend list`).")
 @click.option("--dataset-dir", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="llamafactory: the folder of dataset_info.json; swift: the folder of custom_dataset_info.json.")
 @click.option("--name", required=True, help="Dataset name to register.")

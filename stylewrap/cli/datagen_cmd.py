@@ -92,7 +92,7 @@ REGISTER_OPTIONS = [
     click.option("--register", type=click.Path(file_okay=False, path_type=Path), metavar="DATASET_DIR",
                  help="Also register the training file in this folder's dataset_info.json (LLaMA-Factory) "
                       "or custom_dataset_info.json (ms-swift)."),
-    click.option("--register-backend", default=None, metavar="llamafactory|swift",
+    click.option("--register-backend", default=None, metavar="BACKEND",
                  help="Whose registration --register writes (default: train.backend)."),
 ]
 

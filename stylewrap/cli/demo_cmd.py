@@ -4,10 +4,12 @@ from pathlib import Path
 
 import click
 
+from stylewrap.backends.registry import backend_names
+
 
 @click.command()
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path), default="stylewrap-demo")
-@click.option("--backend", type=click.Choice(["llamafactory", "swift"]), default="llamafactory", show_default=True)
+@click.option("--backend", type=click.Choice(backend_names()), default="llamafactory", show_default=True)
 @click.option("--port", type=click.IntRange(1, 65535), default=None, help="Serve on this port (default: the demo config's).")
 @click.option("--force", is_flag=True, help="Rebuild an existing demo folder.")
 @click.option("--setup-only", is_flag=True, help="Only write the project; run it later with `stylewrap run DIRECTORY`.")

@@ -10,7 +10,7 @@ port_option = click.option("--port", type=click.IntRange(1, 65535), default=None
 
 
 @click.group(invoke_without_command=True)
-@click.option("--backend", default=None, help="Serving backend: llamafactory or swift (default: the run's).")
+@click.option("--backend", default=None, help="Serving backend, from `stylewrap backend list` (default: the run's).")
 @click.option("--run", "run_dir", type=click.Path(file_okay=False, exists=True, path_type=Path), help="A training run directory.")
 @click.option("--model", default=None, help="Base or merged model: a folder or hub id.")
 @click.option("--adapter", type=click.Path(file_okay=False, exists=True, path_type=Path), help="LoRA adapter folder for --model.")

@@ -16,7 +16,7 @@ def training_options(func):
     for option in reversed([
         config_option,
         set_option,
-        click.option("--backend", default=None, help="llamafactory or swift (default: train.backend)."),
+        click.option("--backend", default=None, help="A backend from `stylewrap backend list` (default: train.backend)."),
         click.option("--preset", default=None, help="A built-in run (seed-translational, seed-classical) or a preset YAML."),
         click.option("--nproc-per-node", type=click.IntRange(min=1), default=None, help="Processes (GPUs) per node."),
         click.option("--nnodes", type=click.IntRange(min=1), default=None, help="Number of nodes."),
@@ -49,7 +49,8 @@ def render(out_dir, **request) -> None:
 @click.option("--quiet", is_flag=True, help="No progress bar (the full log is in the run's train.log).")
 def train(dry_run, resume, quiet, **request) -> None:
     """Fine-tune with LLaMA-Factory or ms-swift."""
-    from stylewrap.backends.train import TrainRequest, describe_plan, execute, plan_request, summary
+    from stylewrap.backends.train import TrainRequest, describe_plan, execute, plan_request
+    from stylewrap.backends.trainlog import summary
 
     plan = plan_request(TrainRequest(**request), resume=resume)
     if dry_run:

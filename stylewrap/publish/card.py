@@ -312,8 +312,7 @@ def hub_registrations(repo_id: str, local_path: Path, fmt: str) -> list[tuple[st
     from stylewrap.backends.base import get_backend
     from stylewrap.backends.registry import backend_names
 
-    found = (get_backend(name).hub_registration(repo_id, local_path, fmt) for name in backend_names())
-    return [usage for usage in found if usage is not None]
+    return [get_backend(name).hub_registration(repo_id, local_path, fmt) for name in backend_names()]
 
 
 def render_dataset_card(

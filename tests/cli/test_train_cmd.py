@@ -14,6 +14,7 @@ import yaml
 from click.testing import CliRunner
 
 from stylewrap import runner
+from stylewrap.backends.trainlog import LOSS_CURVE_SCRIPT
 from stylewrap.cli import cli
 from stylewrap.rundir import RunInfo
 
@@ -30,7 +31,9 @@ def project(tmp_path, monkeypatch, shared_data):
     fake_bin = tmp_path / "fake-bin"
     fake_bin.mkdir()
     for program in ("llamafactory-cli", "swift"):
-        (fake_bin / program).write_text("#!/bin/sh\nexit 0\n")
+        # started by this python, as pip's console scripts are by their env's: the loss curve is
+        # drawn with it (it has matplotlib, as both backend envs do)
+        (fake_bin / program).write_text(f"#!{sys.executable}\nraise SystemExit(0)\n")
     config = {
         "data": {"train_file": "train.json"},
         "train": {"model": "Qwen/Qwen2.5-0.5B-Instruct", "template": "qwen2_5", "max_steps": 3},
@@ -45,11 +48,15 @@ class FakeBackend:
     """Stands in for runner.run: records each Invocation and leaves what the backend would."""
 
     def __init__(self, returncode=0, tail=(), weights="output", log_records=None):
+        # the loss curve (stylewrap's own script, in the backend env's python) is still drawn for real
+        self.real_run = runner.run
         self.calls: list[runner.Invocation] = []
         self.returncode, self.tail, self.weights = returncode, list(tail), weights
         self.log_records = log_records
 
     def __call__(self, inv, *, log_file=None, on_line=None, **kwargs):
+        if str(LOSS_CURVE_SCRIPT) in inv.argv:
+            return self.real_run(inv, log_file=log_file, on_line=on_line, **kwargs)
         self.calls.append(inv)
         cwd = Path(inv.cwd)
         log_name = "logging.jsonl" if inv.argv[1] == "sft" else "trainer_log.jsonl"

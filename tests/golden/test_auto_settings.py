@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from stylewrap.backends.train import load_train_config, render_run
+from stylewrap.backends.presets import load_train_config
+from stylewrap.backends.train import render_run
 from conftest import make_venv
 
 GOLDEN = Path(__file__).parent / "auto"

@@ -11,7 +11,8 @@ import pytest
 
 from stylewrap.backends.deepspeed import DEEPSPEED_PRESETS
 from stylewrap.backends.render import render_deepspeed
-from stylewrap.backends.train import COMMAND_FILE, load_train_config, render_run
+from stylewrap.backends.presets import load_train_config
+from stylewrap.backends.train import COMMAND_FILE, render_run
 
 GOLDEN = Path(__file__).parent / "backends"
 HUB_MODEL = ["train.model=Qwen/Qwen2.5-0.5B-Instruct", "train.template=qwen2_5"]

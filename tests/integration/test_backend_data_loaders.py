@@ -79,7 +79,7 @@ def test_swift_reads_every_registered_format(written, tmp_path):
     python = backend_python("swift")
     info = tmp_path / "custom_dataset_info.json"
     for name, (path, fmt, _) in written.items():
-        register_swift(info, name, path, fmt)
+        register_swift(info.parent, name, path, fmt)
     loaded = load_with_backend(python, "swift_load.py", str(info), *written, tmp_path=tmp_path)
     for name, (_, fmt, records) in written.items():
         rows = loaded[name]

@@ -108,12 +108,12 @@ def test_swift_registration_matches_ms_swift_custom_dataset_info(shared_data, tm
     }
     assert swift_dataset_registration("qa", shared_data / "tsldial/2_Dialogues.jsonl")["columns"] == {"问": "query", "答": "response"}
     info = tmp_path / "custom_dataset_info.json"
-    register_swift(info, "glaive", shared_data / "llamafactory/glaive_toolcall_zh_demo.json")
-    register_swift(info, "tsl", shared_data / "tsldial/TslDial.json")
-    register_swift(info, "tsl", shared_data / "tsldial/TslDial.json")
+    register_swift(info.parent, "glaive", shared_data / "llamafactory/glaive_toolcall_zh_demo.json")
+    register_swift(info.parent, "tsl", shared_data / "tsldial/TslDial.json")
+    register_swift(info.parent, "tsl", shared_data / "tsldial/TslDial.json")
     assert [e["dataset_name"] for e in json.loads(info.read_text(encoding="utf-8"))] == ["glaive", "tsl"]
     with pytest.raises(DataError, match="already registered"):
-        register_swift(info, "tsl", shared_data / "tsldial/2_Dialogues.jsonl")
+        register_swift(info.parent, "tsl", shared_data / "tsldial/2_Dialogues.jsonl")
 
 
 def test_register_command_for_both_backends(lf_dir, shared_data):

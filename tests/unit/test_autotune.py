@@ -218,7 +218,8 @@ def test_a_run_uses_as_many_gpus_as_it_has_processes():
 
 
 def test_the_training_process_is_pinned_to_its_gpus(fake_nvidia_smi, tmp_path, monkeypatch):
-    from stylewrap.backends.train import COMMAND_FILE, load_train_config, plan_training
+    from stylewrap.backends.presets import load_train_config
+    from stylewrap.backends.train import COMMAND_FILE, plan_training
 
     monkeypatch.chdir(tmp_path)
     config = load_train_config(None, ["train.model=Qwen/Qwen2.5-0.5B-Instruct", "train.template=qwen"])

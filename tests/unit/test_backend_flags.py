@@ -12,7 +12,7 @@ from stylewrap.backends.base import Launch, get_backend
 from stylewrap.backends.llamafactory import LlamaFactoryBackend
 from stylewrap.backends.registry import backend_class, backend_names, register_backend
 from stylewrap.backends.swift import SwiftBackend
-from stylewrap.backends.train import preset_path
+from stylewrap.backends.presets import preset_path
 from stylewrap.errors import ConfigError, InputError
 
 

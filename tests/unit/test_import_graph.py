@@ -22,7 +22,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 # Floors, lowest first (ARCHITECTURE.md). A module may import its own floor and the floors below.
 FLOORS = [
-    ("ground", ("stylewrap", "stylewrap.errors", "stylewrap.fsutil", "stylewrap.secrets", "stylewrap.runner",
+    ("ground", ("stylewrap", "stylewrap.errors", "stylewrap.fsutil", "stylewrap.secrets", "stylewrap.runner", "stylewrap.yamlfile",
                 "stylewrap.rundir", "stylewrap.config", "stylewrap.templates")),
     ("formats", ("stylewrap.adapters",)),
     ("backends", ("stylewrap.backends",)),

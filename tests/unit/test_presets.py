@@ -3,7 +3,7 @@ on top for the backend the run uses."""
 
 from __future__ import annotations
 
-from stylewrap.backends.train import list_presets, load_train_config
+from stylewrap.backends.presets import list_presets, load_train_config
 
 PRESET = """\
 description: two backends batching differently

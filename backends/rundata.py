@@ -1,0 +1,65 @@
+"""A run's dataset: the user's rows, those with an answer to learn from, written in the backend's
+own format under the run's data/ folder and registered there (each backend unit's registration)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+from stylewrap.backends.base import TableBackend
+from stylewrap.config import StylewrapConfig
+from stylewrap.errors import ConfigError, DataError, InputError, Location
+
+VAL_SUFFIX = "_val"
+
+
+def trainable(record) -> bool:
+    """A row teaches something only if some assistant turn has text."""
+    return any(m.get("role") == "assistant" and str(m.get("content") or "").strip() for m in record.messages)
+
+
+@dataclass
+class RowCount:
+    read: int = 0
+    kept: int = 0
+
+
+def _trainable_rows(records: Iterable, count: RowCount) -> Iterator:
+    for record in records:
+        count.read += 1
+        if trainable(record):
+            count.kept += 1
+            yield record
+
+
+def convert_rows(backend: TableBackend, config: StylewrapConfig, data_dir: Path, source: Path, name: str,
+                 field: str) -> dict[str, Any]:
+    """Convert `source` to the backend's format in `data_dir` and register it there as `name`."""
+    from stylewrap.adapters import detect_format, read_records
+
+    if not source.is_file():
+        raise InputError("data file not found", location=Location(source, field=field))
+    fmt = config.data.format or detect_format(source)
+    count = RowCount()
+    backend.register_dataset(_trainable_rows(read_records(source, fmt), count), data_dir, name)
+    if count.kept == 0:
+        # ms-swift would die later with ZeroDivisionError; llamafactory with an empty-dataset error
+        raise DataError(f"none of the {count.read} rows has an assistant answer to train on",
+                        location=Location(source), hint="check the file's format and fields")
+    return {"name": name, "path": str(source), "format": fmt, "rows": count.kept, "skipped_rows": count.read - count.kept}
+
+
+def write_dataset(backend: TableBackend, config: StylewrapConfig, data_dir: Path, train_file: Path | None,
+                  dataset_name: str) -> dict[str, Any]:
+    """The run's training (and validation) rows in the backend's format, registered in `data_dir`."""
+    if train_file is None:
+        raise ConfigError("no training data", location=Location(field="data.train_file"),
+                          hint="set data.train_file (any format `stylewrap data` reads)")
+    dataset = convert_rows(backend, config, data_dir, train_file, dataset_name, "data.train_file")
+    dataset.update({"source": str(train_file), "registration": f"{data_dir.name}/", "backend_format": backend.data_format})
+    val_file = config.resolve_path(config.data.val_file)
+    if val_file is not None:
+        dataset["validation"] = convert_rows(backend, config, data_dir, val_file, f"{dataset_name}{VAL_SUFFIX}",
+                                             "data.val_file")
+    return dataset
