@@ -293,6 +293,10 @@ def eval_headline(summary: dict) -> str:
         for key in ("j", "marker_rate"):
             if values.get(key):
                 parts.append(f"{name} {key} {values[key]['mean']:.2f}")
+    answers = [detail for row in summary.get("rows", []) for detail in row["variants"].values()]
+    flagged = sum(1 for detail in answers if detail.get("flags"))
+    if flagged:  # the report warns first; so does the summary line
+        parts.insert(0, f"{flagged} of {len(answers)} answers empty, repeated or garbled")
     return ", ".join(parts) or f"{summary.get('probes')} probes answered side by side"
 
 
