@@ -315,6 +315,7 @@ class TrainRequest:
     deepspeed: str | None = None
     method: str | None = None          # sft, or a preference objective (train.preference.method)
     from_run: str | None = None        # train.preference.from_run
+    pairs_file: str | None = None      # data.pairs_file
 
     def resolve(self) -> tuple[StylewrapConfig, dict[str, Any]]:
         """The config, and the keyword arguments of `plan_training` the request sets."""
@@ -323,6 +324,8 @@ class TrainRequest:
             overrides.append(f"train.preference.method={'null' if self.method == 'sft' else self.method}")
         if self.from_run:
             overrides.append(f"train.preference.from_run={json.dumps(str(Path(self.from_run).resolve()))}")
+        if self.pairs_file:
+            overrides.append(f"data.pairs_file={json.dumps(self.pairs_file)}")
         config = load_train_config(self.config_path, overrides, self.preset, self.backend)
         launch = Launch(nproc_per_node=self.nproc_per_node or config.train.nproc_per_node,
                         nnodes=self.nnodes or config.train.nnodes, node_rank=self.node_rank,
