@@ -56,9 +56,29 @@ def answers(project: Path, run_dir: Path, max_new_tokens: int) -> list[str]:
     return [row["tuned"] for row in json.loads(report.read_text(encoding="utf-8"))["rows"]]
 
 
-def score(texts: list[str], plain: list[str], markers: tuple[str, ...], classifier, seed: int) -> dict:
-    from stylewrap.eval.bootstrap import interval
-    from stylewrap.eval.metrics import chrf_masked, marker_counts
+def eval_modules(ref: str) -> tuple[str, dict]:
+    """`stylewrap eval`'s scoring modules (metrics, bootstrap, classifier) as the `eval` branch has
+    them, loaded from git: this branch does not carry the eval feature, the numbers must be its.
+    (commit, {name: module}); needs the eval extra's scikit-learn, sacrebleu and numpy."""
+    import importlib.util
+    import tempfile
+
+    commit = subprocess.run(["git", "rev-parse", ref], cwd=REPO, capture_output=True, text=True, check=True).stdout.strip()
+    folder = Path(tempfile.mkdtemp(prefix="eval-modules-"))
+    modules = {}
+    for name in ("metrics", "bootstrap", "classifier"):
+        source = subprocess.run(["git", "show", f"{commit}:stylewrap/eval/{name}.py"], cwd=REPO, capture_output=True,
+                                text=True, check=True).stdout
+        (folder / f"{name}.py").write_text(source, encoding="utf-8")
+        spec = importlib.util.spec_from_file_location(f"eval_{name}", folder / f"{name}.py")
+        modules[name] = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(modules[name])
+    return commit, modules
+
+
+def score(texts: list[str], plain: list[str], markers: tuple[str, ...], classifier, seed: int, modules: dict) -> dict:
+    interval = modules["bootstrap"].interval
+    chrf_masked, marker_counts = modules["metrics"].chrf_masked, modules["metrics"].marker_counts
 
     has_marker = [1.0 if sum(marker_counts(text, markers)) else 0.0 for text in texts]
     return {"marker_rate": interval(has_marker, seed=seed),
@@ -78,6 +98,7 @@ def main() -> None:
     parser.add_argument("--max-new-tokens", type=int, default=48)
     parser.add_argument("--model", type=Path, default=None, help="default: the tiny model, built once")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--eval-ref", default="eval", help="git ref of the eval branch whose metrics score the answers")
     args = parser.parse_args()
 
     from stylewrap.adapters import read_records
@@ -131,8 +152,8 @@ def main() -> None:
                                 encoding="utf-8")
     made = json.loads(answers_file.read_text(encoding="utf-8"))
 
-    from stylewrap.eval.classifier import train_style_classifier
-
+    commit, modules = eval_modules(args.eval_ref)
+    train_style_classifier = modules["classifier"].train_style_classifier
     style = load_style("translational")
     markers = tuple(style.markers)
     classifier = train_style_classifier([(p.meta["rejected_response"], p.messages[1]["content"]) for p in taught],
@@ -143,7 +164,7 @@ def main() -> None:
     rows.update({name: (run["answers"], run) for name, run in made.items()})
     results = {}
     for name, (texts, run) in rows.items():
-        results[name] = score(texts, plain, markers, classifier, args.seed)
+        results[name] = score(texts, plain, markers, classifier, args.seed, modules)
         if run is not None:
             info = json.loads((Path(run["run_dir"]) / "run.json").read_text(encoding="utf-8"))
             results[name].update(train_seconds=run["train_seconds"], final_loss=info["metrics"].get("final_loss"),
@@ -153,8 +174,8 @@ def main() -> None:
     def cell(value: dict | None) -> str:
         return "-" if value is None else f"{value['mean']:.3f} [{value['low']:.3f}, {value['high']:.3f}]"
 
-    print(f"probes: {len(held_out)} held-out questions; p_style classifier AUC on held-out pairs: {classifier.auc:.3f}"
-          if hasattr(classifier, "auc") else f"probes: {len(held_out)} held-out questions")
+    print(f"probes: {len(held_out)} held-out questions; scored with the eval branch's metrics at {commit[:10]}; "
+          f"p_style classifier held-out AUC {classifier.auc:.3f}")
     print("| | marker_rate | p_style | chrf_masked (vs plain answer) | train s | final reward margin |")
     print("|---|---|---|---|---|---|")
     for name, result in results.items():

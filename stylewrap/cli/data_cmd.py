@@ -35,7 +35,8 @@ def data() -> None:
     """Validate, convert, inspect and register datasets.
 
     Formats: alpaca, sharegpt, messages (OpenAI), swift (conversations of user/assistant) and qa
-    (the seed pipeline's {"问", "答"} rows); JSON arrays and JSON Lines, read as a stream.
+    (the seed pipeline's {"问", "答"} rows); preference rows: pairs, ranking (LLaMA-Factory),
+    messages_pairs (ms-swift) and messages_kto. JSON arrays and JSON Lines, read as a stream.
     """
 
 
