@@ -153,6 +153,12 @@ def write_dataset(backend: TableBackend, config: StylewrapConfig, data_dir: Path
             "rows": written, "backend_format": fmt, "registration": f"{data_dir.name}/"}
 
 
+def run_record(options: dict[str, Any], config: StylewrapConfig) -> dict[str, Any]:
+    """run.json's note of a preference run: the objective, its settings, the run it started from."""
+    keys = ("objective", "beta", "loss_type", "sft_weight", "simpo_gamma", "adapter", "ref_adapter")
+    return {**{k: options[k] for k in keys if options.get(k) is not None}, "from_run": config.train.preference.from_run}
+
+
 def reward_metrics(run_dir: Path) -> dict[str, float]:
     """The first and last logged value of each `rewards/*` number, from the newest trainer_state.json
     under output/ (both backends train with the HF Trainer, which writes its log history there)."""

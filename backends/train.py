@@ -277,7 +277,7 @@ def write_plan(plan: TrainPlan, *, with_data: bool) -> dict[str, Any] | None:
     created = not plan.run_dir.exists()
     try:
         check_keys(plan.backend, plan.step, plan.sections, TRAIN_CONFIG)
-        writer = preference.write_dataset if plan.step == preference.STEP else _write_sft_dataset
+        writer = preference.write_dataset if plan.step == preference.STEP else write_dataset
         dataset = (writer(plan.backend, plan.config, plan.run_dir / DATA_DIR, plan.dataset_name)
                    if with_data or plan.train_file is not None else None)
         for name, text in plan.files.items():
@@ -356,7 +356,8 @@ def execute(plan: TrainPlan, *, show_progress: bool = True, console=None, echo=N
                    extra={"launch": asdict(plan.launch), "env": redact_env(plan.invocation.env), "preset": plan.preset,
                           "log": LOG_FILE, "backend_log": f"{OUTPUT_DIR}/{plan.backend.log_file}",
                           "resumed_from": plan.resume_checkpoint, "auto": plan.tuning.notes,
-                          "preference": _preference_record(plan)})
+                          "preference": preference.run_record(plan.options, plan.config) if plan.step == preference.STEP
+                          else None})
     info.save(plan.run_dir)
     bar = progress_bar(console) if show_progress else None
     feed = ProgressFeed(plan.backend, plan.run_dir / OUTPUT_DIR / plan.backend.log_file, bar)
@@ -403,16 +404,3 @@ def finish(plan: TrainPlan, info: RunInfo, feed: ProgressFeed, ok: bool) -> None
 
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
-def _write_sft_dataset(backend: TableBackend, config: StylewrapConfig, data_dir: Path, name: str) -> dict[str, Any]:
-    return write_dataset(backend, config, data_dir, config.resolve_path(config.data.train_file), name)
-
-
-def _preference_record(plan: TrainPlan) -> dict[str, Any] | None:
-    """run.json's note of a preference run: the objective, its settings, the run it started from."""
-    if plan.step != preference.STEP:
-        return None
-    keys = ("objective", "beta", "loss_type", "sft_weight", "simpo_gamma", "adapter", "ref_adapter")
-    return {**{k: plan.options[k] for k in keys if plan.options.get(k) is not None},
-            "from_run": plan.config.train.preference.from_run}
