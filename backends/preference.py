@@ -166,10 +166,10 @@ def reward_metrics(run_dir: Path) -> dict[str, float]:
     if not states:
         return {}
     history = json.loads(states[-1].read_text(encoding="utf-8")).get("log_history", [])
-    logged = [entry for entry in history if "rewards/margins" in entry]
     out: dict[str, float] = {}
     for key in REWARD_KEYS:
-        values = [entry[key] for entry in logged if isinstance(entry.get(key), (int, float))]
+        # KTO logs the chosen side's numbers only for batches holding desirable rows (and so on)
+        values = [entry[key] for entry in history if isinstance(entry.get(key), (int, float))]
         if values:
             out[f"first_{key.replace('/', '_')}"] = values[0]
             out[f"final_{key.replace('/', '_')}"] = values[-1]

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import time
@@ -34,7 +35,9 @@ STYLEWRAP = str(Path(sys.executable).with_name("stylewrap"))
 
 
 def stylewrap(project: Path, *args: str) -> str:
-    result = subprocess.run([STYLEWRAP, *args], cwd=project, capture_output=True, text=True)
+    # one thread per backend process: on a shared, loaded machine torch's default (all cores) thrashes
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}
+    result = subprocess.run([STYLEWRAP, *args], cwd=project, capture_output=True, text=True, env=env)
     if result.returncode != 0:
         sys.exit(f"stylewrap {' '.join(args)} failed:\n{result.stdout}\n{result.stderr[-3000:]}")
     return result.stdout
@@ -71,7 +74,7 @@ def eval_modules(ref: str) -> tuple[str, dict]:
                                 text=True, check=True).stdout
         (folder / f"{name}.py").write_text(source, encoding="utf-8")
         spec = importlib.util.spec_from_file_location(f"eval_{name}", folder / f"{name}.py")
-        modules[name] = importlib.util.module_from_spec(spec)
+        modules[name] = sys.modules[spec.name] = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(modules[name])
     return commit, modules
 
@@ -114,9 +117,14 @@ def main() -> None:
     stylewrap(project, "data", "pairs", "--chosen", str(SEED / "3_TranslationalDialogues.jsonl"),
               "--rejected", str(SEED / "2_Dialogues.jsonl"), "-o", "all_pairs.jsonl")
     pairs = list(read_records(project / "all_pairs.jsonl"))
-    taught, held_out = pairs[: args.train], pairs[-args.probes:]
-    taught_questions = {p.messages[0]["content"] for p in taught}
-    held_out = [p for p in held_out if p.messages[0]["content"] not in taught_questions]
+    taught = pairs[: args.train]
+    # held out: the last distinct questions of the file that no taught pair asks (the seed repeats itself)
+    seen = {p.messages[0]["content"] for p in taught}
+    held_out = []
+    for pair in reversed(pairs[args.train:]):
+        if pair.messages[0]["content"] not in seen and len(held_out) < args.probes:
+            seen.add(pair.messages[0]["content"])
+            held_out.append(pair)
     with (project / "pairs.jsonl").open("w", encoding="utf-8") as handle:
         for pair in taught:
             handle.write(json.dumps({"question": pair.messages[0]["content"], "chosen": pair.messages[1]["content"],
