@@ -37,7 +37,11 @@ STEP_OPTIONS: dict[str, dict[str, str]] = {
     "infer": {option: "infer" for option in ("model", "model_type", "template", "adapter", "probes_file",
                                              "result_file", "max_new_tokens")},
 }
-STEP_SECTIONS = {"train": TRAIN_SECTIONS, "export": ("export",), "infer": ("infer",)}
+# preference tuning is training with these besides: the objective, its hyperparameters, and the
+# weights it starts from and compares against (`backends/preference.py` fills them)
+PREFERENCE_OPTIONS = ("objective", "beta", "loss_type", "sft_weight", "simpo_gamma", "adapter", "ref_model", "ref_adapter")
+STEP_OPTIONS["preference"] = {**STEP_OPTIONS["train"], **{option: "method" for option in PREFERENCE_OPTIONS}}
+STEP_SECTIONS = {"train": TRAIN_SECTIONS, "preference": TRAIN_SECTIONS, "export": ("export",), "infer": ("infer",)}
 
 # Hugging Face TrainingArguments, read under these names by any backend built on the HF Trainer (both built-ins)
 TRAINER_ARGUMENTS = (

@@ -76,10 +76,25 @@ class DatagenConfig(Section):
 class DataConfig(Section):
     train_file: str | None = Field(None, description="training data, any supported format")
     val_file: str | None = None
+    pairs_file: str | None = Field(None, description="preference pairs for train --method dpo|orpo|kto|simpo (`data pairs`, datagen's pairs.jsonl)")
     format: str | None = Field(None, description="force a format instead of auto-detecting")
     dataset_name: str = "stylewrap_style"
     val_size: float = Field(0.0, ge=0, lt=1)
     prepared_dir: str = Field("data/prepared", description="where `stylewrap run` writes the validated, deduplicated, split and registered data")
+
+
+PREFERENCE_METHODS = ("dpo", "orpo", "kto", "simpo")
+
+
+class PreferenceConfig(Section):
+    """Preference tuning on data.pairs_file (chosen = styled, rejected = plain) instead of SFT."""
+
+    method: Literal["dpo", "orpo", "kto", "simpo"] | None = Field(None, description="null: supervised fine-tuning (`train --method`)")
+    beta: float | None = Field(None, gt=0, description="how far the model may move from the reference; null: 2.0 for simpo, else 0.1 (on every backend)")
+    loss_type: Literal["sigmoid", "hinge", "ipo"] = Field("sigmoid", description="dpo only: the DPO loss")
+    sft_weight: float = Field(0.0, ge=0, description="dpo only: weight of an SFT loss on the chosen answers (RPO)")
+    simpo_gamma: float = Field(0.5, ge=0, description="simpo only: the target reward margin")
+    from_run: str | None = Field(None, description="start from this SFT run's weights (`train --from-run`); it is also the reference")
 
 
 class TrainConfig(Section):
@@ -122,6 +137,8 @@ class TrainConfig(Section):
     seed: int = 42
     output_dir: str = "runs"
     extra_args: dict[str, Any] = Field(default_factory=dict, description="passed through to the backend")
+    preference: PreferenceConfig = Field(default_factory=PreferenceConfig)
+    then: Literal["dpo", "orpo", "kto", "simpo"] | None = Field(None, description="`stylewrap run`: after SFT, this preference tuning on data.pairs_file, from the SFT run")
 
 
 class ExportConfig(Section):

@@ -66,6 +66,27 @@ TRAIN = StepTable(
                           "torch 2.10+), or turn packing off (length-grouped batches are the fallback)")},
 )
 
+# `swift rlhf --rlhf_type ...` (4.6.0 swift/arguments/rlhf_args.py). It turns simpo into CPO with
+# loss_type simpo and an NLL term weighted by cpo_alpha=1; 0 makes it SimPO as LLaMA-Factory runs it.
+# From an SFT LoRA run: --adapters trains on the run's adapter and --ref_adapters makes the SFT
+# model the reference (its docs); a ref_model with LoRA is refused, the reference base is --model.
+PREFERENCE = StepTable(
+    flags={
+        **TRAIN.flags,
+        "objective": Flag(expand={"dpo": {"rlhf_type": "dpo"}, "orpo": {"rlhf_type": "orpo"},
+                                  "simpo": {"rlhf_type": "simpo", "cpo_alpha": 0.0}, "kto": {"rlhf_type": "kto"}}),
+        "beta": Flag("beta"),
+        "loss_type": Flag("loss_type"),
+        "sft_weight": Flag("rpo_alpha"),
+        "simpo_gamma": Flag("simpo_gamma"),
+        "adapter": Flag("adapters", split=True),
+        "ref_model": Flag(drop=True),
+        "ref_adapter": Flag("ref_adapters", split=True),
+    },
+    constants=TRAIN.constants,
+    requires=TRAIN.requires,
+)
+
 EXPORT = StepTable(
     flags={
         **WEIGHTS,
@@ -98,16 +119,19 @@ class SwiftBackend(TableBackend):
         cli_check=("sft", "--help"),
         imports=("torch", "transformers:Qwen2ForCausalLM", "datasets", "peft", "swift.dataset", "swift.template"),
     )
-    subcommands = {"train": ("sft",), "export": ("export",), "infer": ("infer",)}
+    subcommands = {"train": ("sft",), "preference": ("rlhf",), "export": ("export",), "infer": ("infer",)}
     log_file = "logging.jsonl"
     log_fields = LogFields(step_of_total="global_step/max_steps", loss="loss", lr="learning_rate", eta="remaining_time")
     data_format = "messages"
+    # preference rows: pairs for dpo/orpo/simpo, labelled answers for kto
+    preference_formats = {"pairs": "messages_pairs", "unpaired": "messages_kto"}
     data_suffix = ".jsonl"
     registration = registration
     registration_hint = "train with --custom_dataset_info {info} --dataset {name}"
     dataset_location = {"custom_dataset_info": "{data_dir}/" + registration.INFO_FILE}
-    argument_classes = {"train": ("swift.arguments.SftArguments",), "export": ("swift.arguments.ExportArguments",)}
-    tables = {"train": TRAIN, "export": EXPORT, "infer": INFER}
+    argument_classes = {"train": ("swift.arguments.SftArguments",), "preference": ("swift.arguments.RLHFArguments",),
+                        "export": ("swift.arguments.ExportArguments",)}
+    tables = {"train": TRAIN, "preference": PREFERENCE, "export": EXPORT, "infer": INFER}
 
     # how `stylewrap deploy` starts this backend's own OpenAI-compatible server
     serve_recipe = ServeRecipe(
