@@ -23,4 +23,4 @@ step "stop";                               "$sw" deploy stop --port "$PORT"; tra
 RUN="$(dirname "$(ls -t "$DEMO_DIR"/runs/*/summary.json | head -n 1)")"
 step "publish (dry run)";                  "$sw" publish model "$RUN" --repo demo/translational-tiny --base-model-id local/tiny-qwen2 --dry-run
 printf '\ndone: %s (summary: %s/summary.md, loss curve: %s/loss.png, report: %s/compare/)\n' "$DEMO_DIR" "$RUN" "$RUN" "$RUN"
-printf 'again, from the lock file: %s run %s\n' "$sw" "$DEMO_DIR"
+printf 'run it again (every stage up to date but the stopped server): %s run %s --set deploy.port=%s\n' "$sw" "$DEMO_DIR" "$PORT"

@@ -34,6 +34,7 @@ class Section(BaseModel):
 class StyleConfig(Section):
     preset: str = Field("translational", description="the style: a built-in style name (`stylewrap styles list`) or a style YAML path")
     system_prompt: str | None = Field(None, description="system prompt baked into training rows / compare")
+    persona: str | None = Field(None, description="the name the model should give when asked who it is (eval's identity probes)")
 
 
 class DatagenConfig(Section):

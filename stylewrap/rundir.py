@@ -10,7 +10,7 @@ later command needs nothing but the folder. Layout (paths relative to the run di
     train.log           the backend's full output, secrets scrubbed
     loss.png            loss curve
     merged/             `stylewrap export` result (merged weights), when made
-    compare/            `stylewrap compare` reports, when made
+    eval/, compare/     `stylewrap eval` / `stylewrap compare` reports (eval.json, report.md/.html), when made
 """
 
 from __future__ import annotations

@@ -6,6 +6,11 @@ listens. A test scripts it over HTTP (`POST /_control/script`) and reads what it
 
 - replies depend on the `X-Stylewrap-Stage` header: topics from a pool, dialogues with numbered
   questions (or scripted repeats), stylize echoing the dialogue with each answer restyled;
+- `replies`: {model: text} answers that model's requests instead, `{question}` replaced by the
+  last user message (so eval variants can answer alike or differently);
+- judge requests (stage `judge`) get a verdict: `judge` "marker" prefers the answer containing
+  `judge_marker` on every axis, whichever position it is in (a consistent judge); "first" always
+  names answer A (a judge that follows the position);
 - any other request is answered with `reply`; `stream: true` gets it as server-sent events, one
   chunk per word, each naming the requested model;
 - `latency` seconds before every chat reply;
@@ -51,6 +56,9 @@ DEFAULT_SCRIPT = {
     "hold_until_in_flight": 0,
     "hold_timeout": 5.0,
     "reply": "pong",
+    "replies": {},
+    "judge": "marker",
+    "judge_marker": "噢",
 }
 
 
@@ -213,7 +221,22 @@ class FakeOpenAI:
         if stage == "stylize":
             dialogue = json.loads(prompt)["dialogue"]
             return {"dialogue": [{"user": t["user"], "assistant": self.script["style_prefix"] + t["assistant"]} for t in dialogue]}
+        if stage == "judge":
+            return _verdict(prompt, self.script)
+        if body.get("model") in self.script["replies"]:
+            return self.script["replies"][body["model"]].replace("{question}", prompt)
         return self.script["reply"]
+
+
+def _verdict(prompt: str, script: dict) -> dict:
+    answer_a = prompt.split("Answer A:\n", 1)[1].split("\n\nAnswer B:\n", 1)[0]
+    answer_b = prompt.split("\n\nAnswer B:\n", 1)[1]
+    if script["judge"] == "first":
+        choice = "A"
+    else:
+        marked_a, marked_b = script["judge_marker"] in answer_a, script["judge_marker"] in answer_b
+        choice = "A" if marked_a and not marked_b else "B" if marked_b and not marked_a else "tie"
+    return {"style": choice, "content": choice, "fluency": choice, "overall": choice, "reason": "scripted"}
 
 
 def _request_key(stage: str, body: dict) -> str:

@@ -3,6 +3,7 @@ summary, and on failure the exact command that resumes."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
 from dataclasses import dataclass
@@ -11,8 +12,8 @@ from typing import Callable
 
 from stylewrap.config import CONFIG_FILENAME, find_config, load_config
 from stylewrap.errors import ConfigError, Location, StylewrapError
-from stylewrap.pipeline.lock import LOCK_FILENAME, Lock
-from stylewrap.pipeline.runner import Pipeline, PipelineResult
+from stylewrap.pipeline.lock import LOCK_FILENAME, Lock, one_run_at_a_time
+from stylewrap.pipeline.runner import STATE_DIR, Pipeline, PipelineResult
 from stylewrap.pipeline.stages import StageContext
 from stylewrap.pipeline.summary import write_summary
 
@@ -77,7 +78,8 @@ def run(request: RunRequest, *, console=None, report: Report = print) -> Pipelin
                         dry_run=request.dry_run)
     result = PipelineResult(config_path=config_path, lock_path=lock.path, dry_run=request.dry_run)
     try:
-        pipeline.run(result)
+        with contextlib.nullcontext() if request.dry_run else one_run_at_a_time(ctx.root / STATE_DIR, config_path):
+            pipeline.run(result)
     except KeyboardInterrupt:
         result.summary_files = write_summary(result, ctx.output_path("train", "run_dir"))
         report(f"resume with: {resume_command(config_path, request)}")

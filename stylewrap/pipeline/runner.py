@@ -18,7 +18,8 @@ from stylewrap.errors import InputError, StylewrapError
 from stylewrap.pipeline.fingerprint import HashCache, value_digest
 from stylewrap.pipeline.stages import STAGE_NAMES, STAGES, Stage, StageContext
 
-CACHE_FILE = ".stylewrap/hashes.json"
+STATE_DIR = ".stylewrap"                 # beside the config: the hash cache and the one-run-at-a-time lock
+CACHE_FILE = f"{STATE_DIR}/hashes.json"
 
 
 @dataclass

@@ -281,20 +281,30 @@ def export_missing(ctx: StageContext) -> str | None:
 # ---------------------------------------------------------------- eval
 
 
-def probe_set(config: StylewrapConfig) -> str:
-    """The built-in probes of the style being taught, else the classical set."""
-    from stylewrap.backends.compare import builtin_probe_sets
-
-    return config.style.preset if config.style.preset in builtin_probe_sets() else "classical"
+def eval_headline(summary: dict) -> str:
+    """The tuned model's J (style x content kept x health) and marker rate, beside the base's."""
+    variants = summary.get("variants") or {}
+    parts = []
+    for name in ("tuned", "base"):
+        values = variants.get(name) or {}
+        for key in ("j", "marker_rate"):
+            if values.get(key):
+                parts.append(f"{name} {key} {values[key]['mean']:.2f}")
+    return ", ".join(parts) or f"{summary.get('probes')} probes answered side by side"
 
 
 def run_eval(ctx: StageContext) -> Outcome:
-    from stylewrap.backends.compare import plan_compare, run_compare
+    from stylewrap.eval.entry import EvalRequest, INSTALL_HINT, missing_extra, plan_eval, run_eval as evaluate
 
-    plan = plan_compare(ctx.run_dir(), ctx.config, probes=probe_set(ctx.config), base_system=ctx.config.style.system_prompt)
-    markdown, html = run_compare(plan, status_for=lambda variant: ctx.console.status(f"{plan.backend.name}: {variant} model answering"))
-    return Outcome({"report": ctx.relative(markdown), "report_html": ctx.relative(html)},
-                   f"{len(plan.questions)} probes, base vs tuned: {ctx.relative(html)}")
+    # without the eval extra `stylewrap compare`'s view still runs: answers side by side, no metrics
+    measure = not missing_extra()
+    if not measure:
+        ctx.report(f"eval: metrics need the eval extra ({INSTALL_HINT}); writing the answers side by side")
+    plan = plan_eval(EvalRequest(run_dir=ctx.run_dir()), ctx.config, measure=measure)
+    result = evaluate(plan, console=ctx.console)
+    return Outcome({"report": ctx.relative(result.markdown), "report_html": ctx.relative(result.html),
+                    "eval_json": ctx.relative(result.eval_json)},
+                   f"{eval_headline(result.summary)}; {ctx.relative(result.html)}")
 
 
 def eval_missing(ctx: StageContext) -> str | None:
@@ -360,7 +370,7 @@ STAGES: tuple[Stage, ...] = (
           run_data, data_inputs, data_missing, _always),
     Stage("train", ("train", "style"), "stylewrap.backends.train.execute", run_train, train_inputs, train_missing, _always),
     Stage("export", ("export",), "stylewrap.backends.export.export_run", run_export, _no_inputs, export_missing, export_off),
-    Stage("eval", ("style",), "stylewrap.backends.compare.run_compare", run_eval, _no_inputs, eval_missing, _always),
+    Stage("eval", ("style",), "stylewrap.eval.entry.run_eval", run_eval, _no_inputs, eval_missing, _always),
     Stage("deploy", ("deploy",), "stylewrap.serve.deploy.start", run_deploy, _no_inputs, deploy_missing, deploy_off),
     Stage("publish", ("publish",), "stylewrap.publish.hub.publish_model", run_publish, _no_inputs,
           lambda ctx: None, publish_off),

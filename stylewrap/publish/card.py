@@ -6,9 +6,10 @@ base-vs-tuned samples from `stylewrap compare`, intended use, limits and license
 gives formats, row counts and how the data was generated (from the generation manifest).
 
 Inputs other commands write, read tolerantly because a missing piece only shortens the card:
-- compare reports (`RunInfo.compare_reports`; report.md/.html are read from their report.json
-  twin): an object with a `rows` (or `samples`) list, or a bare list; each row has `question`
-  (or `prompt`), `base` and `tuned`.
+- eval/compare reports (`RunInfo.compare_reports`; a report.md/.html is read from the eval.json
+  beside it (`stylewrap eval`/`compare`), else from its report.json twin (older compare reports:
+  an object with a `rows` (or `samples`) list, or a bare list; each row has `question` (or
+  `prompt`), `base` and `tuned`). The newest eval.json with metrics gives the card its table.
 - a dataset's generation manifest (JSON, `stylewrap datagen` writes `manifest.json`): any object;
   `teacher_model`, `preset`, `prompts_sha256` are named in the card, every key is listed.
 """
@@ -110,21 +111,44 @@ def _read_config_files(run_dir: Path, run: RunInfo, paths: dict[str, str]) -> li
     return out
 
 
-def compare_samples(run_dir: Path, run: RunInfo, limit: int = MAX_SAMPLES) -> tuple[list[dict[str, str]], str | None]:
-    """A few base-vs-tuned answers from the run's compare reports, in report order, and the system
-    prompt the base model got (the tutorial's fair comparison tells the base model the style).
+def _read_report(run_dir: Path, relative: str) -> Any:
+    """The JSON behind a listed report: eval.json beside it, else its report.json twin."""
+    path = resolve(run_dir, relative)
+    if path is None:
+        return None
+    candidates = [path] if path.suffix == ".json" else [path.parent / "eval.json", path.with_suffix(".json")]
+    for candidate in candidates:
+        if candidate.is_file():
+            try:
+                return json.loads(candidate.read_text(encoding="utf-8"))
+            except json.JSONDecodeError:
+                return None
+    return None
 
-    A report listed as report.md or report.html is read from its JSON twin (report.json)."""
+
+def _eval_as_compare(report: dict) -> dict:
+    """An eval.json seen as a compare report: the base model told the style (else the plain base)
+    against the tuned model."""
+    info = report.get("variant_info") or {}
+    base = "base+style" if "base+style" in info else "base"
+    if base not in info or "tuned" not in info:
+        return {"rows": []}
+    rows = [{"question": row.get("question"), "base": row["variants"].get(base, {}).get("answer"),
+             "tuned": row["variants"].get("tuned", {}).get("answer")}
+            for row in report.get("rows", []) if isinstance(row, dict) and isinstance(row.get("variants"), dict)]
+    return {"rows": rows, "base_system": info[base].get("system")}
+
+
+def compare_samples(run_dir: Path, run: RunInfo, limit: int = MAX_SAMPLES) -> tuple[list[dict[str, str]], str | None]:
+    """A few base-vs-tuned answers from the run's compare/eval reports, in report order, and the
+    system prompt the base model got (the tutorial's fair comparison tells the base model the style)."""
     samples: list[dict[str, str]] = []
     base_system: str | None = None
     for relative in run.compare_reports:
-        path = resolve(run_dir, relative)
-        path = path if path is None or path.suffix == ".json" else path.with_suffix(".json")
-        if path is None or not path.is_file():
-            continue
-        try:
-            report = json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError:
+        report = _read_report(run_dir, relative)
+        if isinstance(report, dict) and "variant_info" in report:
+            report = _eval_as_compare(report)
+        if report is None:
             continue
         rows = next((report[k] for k in ("rows", "samples") if k in report), []) if isinstance(report, dict) else report
         if isinstance(report, dict) and isinstance(report.get("base_system"), str) and base_system is None:
@@ -138,6 +162,20 @@ def compare_samples(run_dir: Path, run: RunInfo, limit: int = MAX_SAMPLES) -> tu
             if len(samples) >= limit:
                 return samples, base_system
     return samples, base_system
+
+
+def eval_table(run_dir: Path, run: RunInfo) -> dict | None:
+    """The metrics table of the run's newest eval report that has one (`stylewrap eval`)."""
+    from stylewrap.eval.report import table
+
+    for relative in reversed(run.compare_reports):
+        report = _read_report(run_dir, relative)
+        if isinstance(report, dict) and isinstance(report.get("variants"), dict) and report["variants"]:
+            classifier = report.get("classifier") or {}
+            return {"names": list(report["variants"]), "rows": table(report), "probes": report.get("probes"),
+                    "probe_set": Path(str(report.get("probe_set", ""))).name, "reference": report.get("reference"),
+                    "auc": classifier.get("held_out_auc"), "judge": (report.get("judge") or {}).get("model")}
+    return None
 
 
 def _usage_commands(kind: str, repo_id: str, base_model: str | None, template: str | None) -> list[dict[str, str]]:
@@ -186,6 +224,7 @@ def render_model_card(
     }
     paths = _local_paths(run_dir, run, base_model_id)
     samples, base_system = compare_samples(run_dir, run) if run and run_dir else ([], None)
+    evaluation = eval_table(run_dir, run) if run and run_dir else None
     dataset = dict(run.dataset) if run else {}
     if dataset.get("path"):
         dataset["file"] = Path(dataset["path"]).name   # the name says enough; the folder is the user's own
@@ -206,6 +245,7 @@ def render_model_card(
         "metrics": sorted((run.metrics if run else {}).items()),
         "loss_image": loss_image,
         "samples": samples,
+        "evaluation": evaluation,
         "base_system": base_system,
         "usage": _usage_commands(kind, repo_id, base_model_id, run.template if run else None),
         "license": license,

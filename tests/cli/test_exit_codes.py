@@ -61,6 +61,9 @@ CASES = [
     ("app-bad-port", ["app", "--port", "99999"], 2),
     ("demo-unknown-backend", ["demo", "--backend", "no-such-backend"], 2),
     ("datagen-bad-flag", ["datagen", "stylize", "--concurrency", "0", "-i", "plain.jsonl"], 2),
+    ("run-no-data", ["run", "--to", "data"], 2),
+    ("run-bad-rows", ["run", "--to", "data", "--set", "data.train_file=broken.jsonl"], 2),
+    ("run-data-ok", ["run", "--to", "data", "--set", "data.train_file=good.jsonl"], 0),
 ]
 
 

@@ -14,7 +14,8 @@ from click.testing import CliRunner
 from stylewrap.cli import COMMANDS, cli
 
 HEAVY = ["torch", "transformers", "openai", "modelscope", "datasets", "peft", "llamafactory", "swift",
-         "stylewrap.backends.llamafactory", "stylewrap.backends.swift", "aiohttp", "gradio", "numpy"]
+         "stylewrap.backends.llamafactory", "stylewrap.backends.swift", "aiohttp", "gradio", "numpy",
+         "sklearn", "sacrebleu", "matplotlib", "scipy"]
 
 PROBE = """
 import json, sys

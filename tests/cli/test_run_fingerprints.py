@@ -116,7 +116,21 @@ def test_bad_rows_fail_with_exit_2_and_the_command_that_resumes(project):
 def test_bad_input_before_any_stage_is_one_line_exit_2(project):
     result = stylewrap(project, "--set", "train.method=lorra")
     assert result.returncode == 2
-    assert result.stderr.strip().count("\n") == 0 and "train.method" in result.stderr
+    (error,) = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
+    assert "--set train.method=lorra: train.method" in error and "Traceback" not in result.stderr
     assert not (project / "stylewrap.lock").exists()
     unknown = stylewrap(project, "--from", "eval", "--to", "data")
     assert unknown.returncode == 2 and "--from eval comes after --to data" in unknown.stderr
+
+
+def test_a_second_run_on_the_same_project_is_refused(project):
+    import fcntl
+
+    state = project / ".stylewrap"
+    state.mkdir()
+    with open(state / "run.lock", "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)   # as a run in progress holds it
+        result = stylewrap(project, "--to", "data")
+    assert result.returncode == 2 and "another `stylewrap run` is running on this project" in result.stderr
+    assert not (project / "stylewrap.lock").exists()
+    assert stylewrap(project, "--to", "data").returncode == 0

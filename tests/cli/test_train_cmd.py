@@ -313,11 +313,12 @@ def test_compare_plans_base_with_style_prompt_and_tuned(project):
     run_dir = _fake_run(project)
     result = invoke("compare", str(run_dir), "--style-prompt", "classical", "--dry-run")
     assert result.exit_code == 0, result.output
-    assert result.output.count("#   swift infer config/infer_") == 2
+    assert result.output.count("#   swift infer config/infer_") == 3
     assert "树上有十只鸟，用枪打死一只，还剩多少只？" in result.output
-    base_part, tuned_part = result.output.split("[tuned]")
-    assert "古文翻译腔" in base_part and "古文翻译腔" not in tuned_part
-    assert "adapters:" in tuned_part and "adapters:" not in base_part
+    head, tuned_part = result.output.split("[tuned]")
+    base_part, styled_part = head.split("[base+style]")
+    assert "古文翻译腔" in styled_part and "古文翻译腔" not in base_part + tuned_part
+    assert "adapters:" in tuned_part and "adapters:" not in base_part + styled_part
 
 
 def test_quantized_export_without_a_gpu_is_refused(project):
@@ -355,7 +356,7 @@ def test_compare_a_full_finetune_uses_its_weights_as_the_tuned_model(project):
     result = invoke("compare", str(run_dir), "--probes", "translational", "--dry-run")
     assert result.exit_code == 0, result.output
     base_part, tuned_part = result.output.split("[tuned]")
-    assert "model_name_or_path: Qwen/Qwen2.5-0.5B-Instruct" in base_part
+    assert "model_name_or_path: Qwen/Qwen2.5-0.5B-Instruct" in base_part.split("[base+style]")[0]
     assert f"model_name_or_path: {(run_dir / 'output').resolve()}" in tuned_part
     assert "adapter_name_or_path" not in result.output and "你去过北京吗" in result.output
 

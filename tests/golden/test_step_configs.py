@@ -1,4 +1,4 @@
-"""The merge (export) and inference (compare) configs a run directory gets, pinned per backend.
+"""The merge (export) and inference (eval/compare) configs a run directory gets, pinned per backend.
 Machine paths (the run directory, this checkout) are replaced by <RUN> and <REPO> before comparing.
 Regenerate after an intended change with STYLEWRAP_UPDATE_GOLDEN=1 (and review the diff)."""
 
@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from stylewrap.backends.compare import plan_compare
 from stylewrap.backends.export import plan_export
 from stylewrap.config import load_config
+from stylewrap.eval.variants import plan_run_inference
 from stylewrap.rundir import RunInfo
 
 GOLDEN = Path(__file__).parent / "steps"
@@ -53,12 +53,13 @@ def test_merge_config_matches_golden(backend, tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("backend", ["llamafactory", "swift"])
-def test_inference_configs_of_compare_match_golden(backend, tmp_path, monkeypatch):
+def test_inference_configs_of_eval_match_golden(backend, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     run_dir = _run_dir(tmp_path, backend)
-    plan = plan_compare(run_dir, load_config(None, search=False), probes="translational", max_new_tokens=64)
+    plan = plan_run_inference(run_dir, load_config(None, search=False), ["你去过北京吗"], run_dir / "eval" / "t",
+                              style_system="你说话带着西式翻译腔。", max_new_tokens=64)
     files = {}
     for step in plan.steps:
         files.update(_pinned(step.files, run_dir))
-    assert set(files) == {"config/infer_base.yaml", "config/infer_tuned.yaml"}
+    assert set(files) == {"config/infer_base.yaml", "config/infer_base_style.yaml", "config/infer_tuned.yaml"}
     _check(GOLDEN / backend / "infer", files)

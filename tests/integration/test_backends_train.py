@@ -83,7 +83,8 @@ def check_compare(project: Path, run_dir: Path) -> None:
                       "--max-new-tokens", "8")
     assert result.exit_code == 0, result.output
     (report,) = (run_dir / "compare").glob("*/report.md")
-    table = [line for line in report.read_text(encoding="utf-8").splitlines() if line.startswith("| ")]
+    answers = report.read_text(encoding="utf-8").split("## Answers")[1]
+    table = [line for line in answers.splitlines() if line.startswith("| ")]
     assert len(table) == 1 + 3 and "三原色是什么?" in table[2]
     assert "<td class=\"q\">描述原子的结构。</td>" in report.with_suffix(".html").read_text(encoding="utf-8")
 

@@ -37,7 +37,9 @@ def test_wheel_holds_only_the_stylewrap_package(source_tree, tmp_path):
     assert tops == {"stylewrap", next(t for t in tops if t.endswith(".dist-info"))}
     assert not tops & set(MAPPED)
     for module in ("stylewrap/adapters/__init__.py", "stylewrap/adapters/formats.py", "stylewrap/adapters/jsonstream.py",
-                   "stylewrap/cli/data_cmd.py", "stylewrap/backends/envs.py", "stylewrap/templates/__init__.py"):
+                   "stylewrap/cli/data_cmd.py", "stylewrap/backends/envs.py", "stylewrap/templates/__init__.py",
+                   "stylewrap/eval/entry.py", "stylewrap/templates/eval/judge-v1.yaml",
+                   "stylewrap/templates/eval/report.html.j2", "stylewrap/templates/probes/standard.jsonl"):
         assert module in names
     entry_points = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith("entry_points.txt"))).decode()
     assert "stylewrap = stylewrap.cli:main" in entry_points
