@@ -63,6 +63,7 @@ class DatagenConfig(Section):
     seed: int | None = Field(0, description="sampling seed sent to the teacher; null to omit")
     output_dir: str = "data/generated"
     output_format: str = "sharegpt"
+    train_file: str = Field("train.jsonl", pattern=r"^[^/\\]+\.jsonl?$", description="the training file's name in output_dir; a .json name writes one JSON array (TslDial.json-style)")
 
 
 class DataConfig(Section):
