@@ -17,6 +17,7 @@ import os
 import re
 import shlex
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, ClassVar, Mapping
@@ -33,6 +34,15 @@ if TYPE_CHECKING:
 CONFIG_DIR = "config"        # inside a run directory
 OUTPUT_DIR = "output"
 KEYS_SCRIPT = Path(__file__).with_name("_known_keys.py")
+
+
+@dataclass(frozen=True)
+class WebUI:
+    """The backend's own training UI (a Gradio app): the arguments after its program and the env
+    vars, "{host}"/"{port}" filled in, that bind it where stylewrap says."""
+
+    args: tuple[str, ...]
+    env: Mapping[str, str] = dataclass_field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -133,6 +143,7 @@ class TableBackend:
     argument_classes: ClassVar[dict[str, tuple[str, ...]]] = {}
     tables: ClassVar[dict[str, flags.StepTable]]     # step -> its option column (`flags`)
     serve_recipe: ClassVar[ServeRecipe | None] = None      # how `stylewrap deploy` starts its server
+    webui: ClassVar[WebUI | None] = None                   # its own training UI (`stylewrap webui`)
 
     def __init__(self, env_dir: Path | None = None, executable: Path | None = None):
         self.env_dir = env_dir
@@ -193,6 +204,15 @@ class TableBackend:
 
     def infer_invocation(self, run_dir: Path, config_file: str) -> Invocation:
         return self.invocation("infer", run_dir, config_file)
+
+    def webui_invocation(self, host: str, port: int) -> Invocation:
+        """The backend's own training UI on exactly `host`:`port`, from its env (`webui`)."""
+        if self.webui is None:
+            raise InputError(f"{self.name} has no training UI")
+        fill = {"host": host, "port": str(port)}
+        env = {**self.base_env(), "GRADIO_ANALYTICS_ENABLED": "False",
+               **{key: value.format(**fill) for key, value in self.webui.env.items()}}
+        return Invocation(argv=[str(self.program_path()), *(arg.format(**fill) for arg in self.webui.args)], env=env)
 
     def deploy_invocation(self, options: Mapping[str, Any]) -> Invocation:
         """The backend's own OpenAI-compatible server, from `serve_recipe` (see `serving`)."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
-from stylewrap.backends.base import EnvSpec, LogFields, TableBackend
+from stylewrap.backends.base import EnvSpec, LogFields, TableBackend, WebUI
 from stylewrap.backends.flags import TRAINER_ARGUMENTS, Flag, StepTable, same
 from stylewrap.backends.llamafactory import registration
 from stylewrap.backends.serving import ServeRecipe
@@ -103,6 +103,8 @@ class LlamaFactoryBackend(TableBackend):
     registration = registration
     registration_hint = "train with dataset_dir: {dataset_dir}, dataset: {name}"
     dataset_location = {"dataset_dir": "{data_dir}"}
+    # LLaMA Board: it binds 0.0.0.0 unless GRADIO_SERVER_NAME says otherwise
+    webui = WebUI(args=("webui",), env={"GRADIO_SERVER_NAME": "{host}", "GRADIO_SERVER_PORT": "{port}"})
     # a dataset_info.json entry with ms_hub_url (registration.register_hub), read from ModelScope
     hub_dataset_location = {"dataset": "{name}", "dataset_dir": "{data_dir}"}
     hub_dataset_env = {"USE_MODELSCOPE_HUB": "1"}

@@ -10,7 +10,7 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
-from stylewrap.backends.base import EnvSpec, LogFields, TableBackend
+from stylewrap.backends.base import EnvSpec, LogFields, TableBackend, WebUI
 from stylewrap.backends.flags import TRAINER_ARGUMENTS, Flag, StepTable, same
 from stylewrap.backends.serving import ServeRecipe
 from stylewrap.backends.swift import registration
@@ -104,6 +104,9 @@ class SwiftBackend(TableBackend):
     hub_dataset_location = {"dataset": "{repo_id}"}
     argument_classes = {"train": ("swift.arguments.SftArguments",), "export": ("swift.arguments.ExportArguments",)}
     tables = {"train": TRAIN, "export": EXPORT, "infer": INFER}
+
+    # `swift web-ui`, the tutorial's 界面化; Gradio comes with `backend install swift --webui`
+    webui = WebUI(args=("web-ui", "--server_name", "{host}", "--server_port", "{port}"))
 
     # how `stylewrap deploy` starts this backend's own OpenAI-compatible server
     serve_recipe = ServeRecipe(
