@@ -70,6 +70,22 @@ def _model_path(config: StylewrapConfig) -> str | None:
     return str(local) if local is not None and local.exists() else config.train.model
 
 
+def overlength_notice(config: StylewrapConfig, source: Path) -> str | None:
+    """How many rows each data.overlength choice would cut or leave out, counted before a run."""
+    from stylewrap.adapters import detect_format, read_records
+
+    max_tokens = config.data.max_tokens
+    if not max_tokens or not source.is_file():
+        return None
+    counter, counted_with = token_counter(_model_path(config))
+    rows = [row_tokens(record, counter) for record in read_records(source, config.data.format or detect_format(source))]
+    longer = sum(1 for tokens in rows if tokens > max_tokens)
+    chosen = config.data.overlength
+    return (f"data.max_tokens {max_tokens} (counted with {counted_with}): {longer:,} of {len(rows):,} rows are longer; "
+            f"truncate cuts them and drops 0, drop leaves them out and trains on {len(rows) - longer:,} "
+            f"(data.overlength: {chosen})")
+
+
 def _trainable_rows(records: Iterable, count: RowCount, max_tokens: int | None = None, drop: bool = False,
                     counter: Callable | None = None) -> Iterator:
     for record in records:

@@ -23,7 +23,7 @@ from stylewrap.backends.deepspeed import DEEPSPEED_PRESETS
 from stylewrap.backends.modelinfo import ModelShape, model_config, model_family
 from stylewrap.backends.presets import load_preset, load_train_config, values_from_elsewhere
 from stylewrap.backends.render import render, render_deepspeed
-from stylewrap.backends.rundata import VAL_SUFFIX, hub_dataset_id, write_dataset
+from stylewrap.backends.rundata import VAL_SUFFIX, hub_dataset_id, overlength_notice, write_dataset
 from stylewrap.backends.steps import failure
 from stylewrap.backends.trainlog import ProgressFeed, draw_loss_curve, progress_bar
 from stylewrap.config import StylewrapConfig, TrainConfig
@@ -232,6 +232,8 @@ def plan_training(config: StylewrapConfig, *, backend_name: str | None = None, l
     if config.data.val_file:
         dataset["eval_dataset"] = f"{dataset_name}{VAL_SUFFIX}"
     notices = list(notices)
+    if train_file is not None and (counted := overlength_notice(config, train_file)):
+        notices.append(counted)
     ds_choice = single_process_deepspeed(deepspeed or config.train.deepspeed, launch, backend.name, notices)
     ds_relative, ds_text, ds_source = deepspeed_file(ds_choice, config)
     tuning = tune(config, backend, model, launch, train_file)

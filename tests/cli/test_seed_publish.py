@@ -60,7 +60,7 @@ def test_a_datagen_folder_sends_its_training_file_and_manifest_and_the_card_says
     assert 'data_files="train.jsonl"' in card and "| `stages/errors.jsonl`" not in card
 
 
-def test_the_model_card_retrains_from_the_published_dataset_and_the_hub_base(tmp_path):
+def test_the_model_card_retrains_from_the_published_dataset_and_the_hub_base(tmp_path, monkeypatch):
     base = tmp_path / "Qwen2-7B-Instruct"
     base.mkdir()
     run_dir = make_run_dir(tmp_path, base_model=base, planted_secret=modelscope_token(3))
@@ -69,16 +69,11 @@ def test_the_model_card_retrains_from_the_published_dataset_and_the_hub_base(tmp
     info["dataset"] = {"name": "stylewrap_style", "format": "sharegpt", "rows": 2, "source": str(folder / "train.jsonl")}
     (run_dir / "run.json").write_text(json.dumps(info), encoding="utf-8")
     cache = tmp_path / "cache"
-    env = {"COLUMNS": "250", "STYLEWRAP_CACHE_DIR": str(cache)}
+    env = {"COLUMNS": "250"}
     # `publish dataset` of the training file recorded it (by content); done here without a hub
     shutil.copy(folder / "train.jsonl", tmp_path / "moved.jsonl")
-    cache.mkdir()
-    import os
-    os.environ["STYLEWRAP_CACHE_DIR"] = str(cache)
-    try:
-        record_published("alice/classical", [tmp_path / "moved.jsonl"])
-    finally:
-        del os.environ["STYLEWRAP_CACHE_DIR"]
+    monkeypatch.setenv("STYLEWRAP_CACHE_DIR", str(cache))
+    record_published("alice/classical", [tmp_path / "moved.jsonl"])
     result = run_stylewrap("publish", "model", run_dir, "--repo", "alice/guwen", "--base-model-id", BASE_ID,
                            "--dry-run", cwd=tmp_path, env=env)
     assert result.returncode == 0, result.stderr
