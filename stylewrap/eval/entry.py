@@ -13,7 +13,7 @@ from datetime import datetime
 from pathlib import Path
 
 from stylewrap.config import StylewrapConfig
-from stylewrap.datagen.presets import StylePreset, load_preset
+from stylewrap.datagen.styles import Style, load_style
 from stylewrap.errors import InputError
 from stylewrap.eval.probes import Probe, load_probes, style_prompt
 from stylewrap.eval.variants import (RunInference, Variant, answer_with_endpoint, answer_with_run,
@@ -63,7 +63,7 @@ class EvalRequest:
 class EvalPlan:
     request: EvalRequest
     config: StylewrapConfig
-    preset: StylePreset
+    preset: Style
     probe_source: str
     probes: list[Probe]
     out_dir: Path
@@ -80,7 +80,7 @@ class EvalPlan:
         return (self.run.variants if self.run else []) + self.endpoint_variants
 
 
-def _style_system(request: EvalRequest, config: StylewrapConfig, preset: StylePreset) -> str:
+def _style_system(request: EvalRequest, config: StylewrapConfig, preset: Style) -> str:
     given = style_prompt(request.style_system) or config.style.system_prompt or preset.system_prompt
     return given or f"请用「{preset.title}」的风格回答。{preset.style_guide}"
 
@@ -106,7 +106,7 @@ def plan_eval(request: EvalRequest, config: StylewrapConfig, *, measure: bool = 
         raise InputError("--model needs --endpoint URL")
     if not request.run_dir and not request.endpoint:
         raise InputError("nothing to evaluate: give a RUN_DIR, or --endpoint URL with --model NAME")
-    preset = load_preset(request.style or config.style.preset)
+    preset = load_style(request.style or config.style.preset)
     probe_source, probes = load_probes(request.probes)
     folder = request.report_kind if request.report_kind == "compare" else "eval"
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")

@@ -24,7 +24,7 @@ import yaml
 
 from stylewrap.datagen.client import ChatClient, ClientSettings, RequestFailed
 from stylewrap.datagen.parsing import ReplyParseError, parse_reply
-from stylewrap.datagen.presets import StylePreset
+from stylewrap.datagen.styles import Style
 from stylewrap.fsutil import atomic_write_json
 
 RUBRIC_FILE = "judge-v1.yaml"
@@ -47,7 +47,7 @@ def _render(source: str, **values) -> str:
     return jinja2.Environment(undefined=jinja2.StrictUndefined).from_string(source).render(**values).strip()
 
 
-def style_card(preset: StylePreset) -> dict:
+def style_card(preset: Style) -> dict:
     return {"title": preset.title, "style_guide": preset.style_guide, "markers": preset.markers,
             "examples": [e.model_dump() for e in preset.examples]}
 
@@ -90,7 +90,7 @@ class JudgeStats:
 @dataclass
 class Judge:
     settings: ClientSettings
-    preset: StylePreset
+    preset: Style
     cache_dir: Path
     rubric: dict = field(default_factory=load_rubric)
     stats: JudgeStats = field(default_factory=JudgeStats)

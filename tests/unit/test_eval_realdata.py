@@ -12,12 +12,12 @@ import random
 
 import pytest
 
-from stylewrap.datagen.presets import load_preset
+from stylewrap.datagen.styles import load_style
 from stylewrap.eval import metrics
 from stylewrap.eval.bootstrap import interval
 from stylewrap.eval.classifier import train_style_classifier
 
-MARKERS = tuple(load_preset("translational").markers)
+MARKERS = tuple(load_style("translational").markers)
 
 
 @pytest.fixture(scope="module")
