@@ -84,9 +84,11 @@ def values_from_elsewhere(name: str, config_path: Path | None, overrides: Iterab
     from stylewrap.yamlfile import load_yaml_with_lines
 
     preset = load_preset(name)
-    pinned = {tuple(item.split("=", 1)[0].split(".")) for item in _as_overrides(preset["config"])}
+    pinned = {tuple(key.split(".")): value for key, value in
+              (item.split("=", 1) for item in _as_overrides(preset["config"]))}
     for block in (preset.get("backends") or {}).values():
-        pinned |= {tuple(item.split("=", 1)[0].split(".")) for item in _as_overrides(block or {})}
+        pinned.update({tuple(key.split(".")): value for key, value in
+                       (item.split("=", 1) for item in _as_overrides(block or {}))})
     found: dict[tuple, str] = {}
     path = Path(config_path) if config_path else find_config()
     if path is not None and path.is_file():
@@ -98,12 +100,16 @@ def values_from_elsewhere(name: str, config_path: Path | None, overrides: Iterab
         parts = tuple(p.lower() for p in variable[len(ENV_PREFIX):].split("__")) if variable.startswith(ENV_PREFIX) else ()
         if len(parts) == 2 and parts[0] in RUN_SECTIONS:
             found[parts] = f"{raw} (${variable})"
+    overridden = {}
     for item in overrides:
         parts, value = parse_override(item)
         if parts and parts[0] in RUN_SECTIONS:
-            found[tuple(parts[:2])] = f"{json.dumps(value, ensure_ascii=False)} (--set)"
-    return [f"{'.'.join(key)}={where}" for key, where in found.items()
-            if key not in pinned and not any(key[: len(p)] == p for p in pinned)]
+            key = tuple(parts[:2])
+            seed_value = f", not the preset's {pinned[key]}" if key in pinned else ""
+            overridden[key] = f"{json.dumps(value, ensure_ascii=False)} (--set{seed_value})"
+    # the project's values under a pinned key are not used; a --set always is, and is named
+    return [f"{'.'.join(key)}={where}" for key, where in found.items() if key not in pinned and key not in overridden] + \
+        [f"{'.'.join(key)}={where}" for key, where in overridden.items()]
 
 
 def load_train_config(config_path: Path | None, overrides: Iterable[str] = (), preset: str | None = None,

@@ -348,7 +348,7 @@ class TrainRequest:
             notices += [f"preset {self.preset} differs from its source: {note}" for note in load_preset(self.preset).get("differences") or []]
             elsewhere = values_from_elsewhere(self.preset, self.config_path, self.overrides)
             if elsewhere:
-                notices.append(f"preset {self.preset} does not pin these; they come from elsewhere: {'; '.join(elsewhere)}")
+                notices.append(f"preset {self.preset}: values that are not the preset's: {'; '.join(elsewhere)}")
         launch = Launch(nproc_per_node=self.nproc_per_node or config.train.nproc_per_node,
                         nnodes=self.nnodes or config.train.nnodes, node_rank=self.node_rank,
                         master_addr=self.master_addr, master_port=self.master_port)

@@ -35,11 +35,17 @@ def test_seed_translational_pins_the_seed_and_names_what_comes_from_elsewhere(tm
     config = rendered(tmp_path / "out")
     assert config["lora_rank"] == 8 and "max_steps" not in config and "save_total_limit" not in config
     assert config["lr_scheduler_type"] == "cosine" and config["num_train_epochs"] == 4.0
-    notice = next(line for line in result.stderr.splitlines() if "come from elsewhere" in line)
+    notice = next(line for line in result.stderr.splitlines() if "values that are not the preset's" in line)
     assert "train.packing=true (stylewrap.yaml:" in notice and "data.train_file=" in notice
     assert "lora_rank" not in notice and "max_steps" not in notice
     # the same words in the rendered config's header, for whoever reads the run later
-    assert "# preset seed-translational does not pin these" in (tmp_path / "out" / "config" / "train.yaml").read_text()
+    assert "# preset seed-translational: values that are not the preset's" in (tmp_path / "out" / "config" / "train.yaml").read_text()
+    # a --set over a pinned value wins, and is named with the seed's value it replaces
+    result = run_stylewrap("render", "--preset", "seed-translational", "--nproc-per-node", "1", "--set", "train.lora_rank=16",
+                           "--out", tmp_path / "out2", cwd=project)
+    assert result.returncode == 0, result.stderr
+    assert rendered(tmp_path / "out2")["lora_rank"] == 16
+    assert "train.lora_rank=16 (--set, not the preset's 8)" in result.stderr
 
 
 def test_deepspeed_is_left_out_on_one_process_and_named_on_several(tmp_path, shared_data):
