@@ -69,8 +69,10 @@ def preset_overrides(name: str, backend: str | None = None) -> list[str]:
     return overrides + _as_overrides(block or {})
 
 
-# the sections whose values decide what a run trains (the rest: where files go, how to serve, ...)
+# the sections whose values decide what a run trains (the rest: where files go, how to serve, ...);
+# of style, only the system prompt baked into the rows (the style's name is datagen's and eval's)
 RUN_SECTIONS = ("style", "data", "train")
+NOT_TRAINED = {("style", "preset")}
 
 
 def values_from_elsewhere(name: str, config_path: Path | None, overrides: Iterable[str] = (),
@@ -108,6 +110,7 @@ def values_from_elsewhere(name: str, config_path: Path | None, overrides: Iterab
             seed_value = f", not the preset's {pinned[key]}" if key in pinned else ""
             overridden[key] = f"{json.dumps(value, ensure_ascii=False)} (--set{seed_value})"
     # the project's values under a pinned key are not used; a --set always is, and is named
+    found = {key: where for key, where in found.items() if key not in NOT_TRAINED}
     return [f"{'.'.join(key)}={where}" for key, where in found.items() if key not in pinned and key not in overridden] + \
         [f"{'.'.join(key)}={where}" for key, where in overridden.items()]
 

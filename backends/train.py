@@ -167,9 +167,8 @@ def require_deepspeed(plan: "TrainPlan") -> None:
     the backend dies on an import error deep in its launcher."""
     installed = plan.backend.installed()
     if plan.options.get("deepspeed") and installed and "deepspeed" not in installed:
-        raise InputError(f"train.deepspeed needs DeepSpeed, which {plan.backend.name}'s env does not have",
-                         location=Location(field="train.deepspeed"),
-                         hint=f"stylewrap backend install {plan.backend.name} --deepspeed (or --set train.deepspeed=null)")
+        raise InputError(f"DeepSpeed is not in {plan.backend.name}'s env", location=Location(field="train.deepspeed"),
+                         hint=f"stylewrap backend install {plan.backend.name} --deepspeed; or one process: --nproc-per-node 1")
 
 
 def new_run_dir(config: StylewrapConfig, backend: str, method: str) -> Path:

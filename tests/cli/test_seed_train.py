@@ -64,7 +64,7 @@ def test_deepspeed_is_left_out_on_one_process_and_named_on_several(tmp_path, sha
               scripts={"llamafactory-cli": "raise SystemExit('the backend must not start')\n"})
     run = run_stylewrap("train", "--preset", "seed-translational", cwd=project, env={"STYLEWRAP_ENVS_DIR": str(env_dir)})
     assert run.returncode == 2, run.stderr
-    assert "needs DeepSpeed" in run.stderr and "stylewrap backend install llamafactory --deepspeed" in run.stderr
+    assert "DeepSpeed is not in llamafactory's env" in run.stderr and "stylewrap backend install llamafactory --deepspeed" in run.stderr
     assert not (project / "runs").exists() or not any((project / "runs").iterdir())
 
 
