@@ -233,6 +233,7 @@ def plan_training(config: StylewrapConfig, *, backend_name: str | None = None, l
     notices = list(notices)
     if train_file is not None and (counted := overlength_notice(config, train_file)):
         notices.append(counted)
+    deepspeed_file(deepspeed or config.train.deepspeed, config)   # a bad path is refused even where it is left out
     ds_choice = single_process_deepspeed(deepspeed or config.train.deepspeed, launch, backend.name, notices)
     ds_relative, ds_text, ds_source = deepspeed_file(ds_choice, config)
     tuning = tune(config, backend, model, launch, train_file)

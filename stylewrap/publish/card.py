@@ -218,6 +218,8 @@ def retrain_config(run: RunInfo, base_model_id: str | None, dataset_repos: list[
         data["format"] = run.dataset["format"]
     if hyper.get("val_size"):
         data["val_size"] = hyper["val_size"]
+    if hyper.get("overlength") == "drop":   # rows over the cutoff were left out, not cut
+        data.update(max_tokens=hyper.get("cutoff_len"), overlength="drop")
     config = {"data": data, "train": train}
     if hyper.get("system"):
         config["style"] = {"system_prompt": hyper["system"]}
