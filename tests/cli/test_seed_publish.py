@@ -67,6 +67,7 @@ def test_the_model_card_retrains_from_the_published_dataset_and_the_hub_base(tmp
     folder = datagen_folder(tmp_path)
     info = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
     info["dataset"] = {"name": "stylewrap_style", "format": "sharegpt", "rows": 2, "source": str(folder / "train.jsonl")}
+    info["hyperparameters"].update(cutoff_len=200, overlength="drop")   # ChatGLM-Tuning's skip_overlength
     (run_dir / "run.json").write_text(json.dumps(info), encoding="utf-8")
     cache = tmp_path / "cache"
     env = {"COLUMNS": "250"}
@@ -81,6 +82,7 @@ def test_the_model_card_retrains_from_the_published_dataset_and_the_hub_base(tmp
     assert "[alice/classical](https://modelscope.cn/datasets/alice/classical)" in card   # no --dataset-repo given
     assert "train_file: alice/classical" in card and f"model: {BASE_ID}" in card
     assert "backend: llamafactory" in card and "stylewrap train" in card
+    assert "max_tokens: 200" in card and "overlength: drop" in card   # rows were left out, not cut: so again
     assert str(base) not in card and str(tmp_path) not in card
 
 
