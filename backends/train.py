@@ -19,10 +19,10 @@ from typing import Any, Iterable
 
 from stylewrap.backends import autotune
 from stylewrap.backends.base import CONFIG_DIR, OUTPUT_DIR, Launch, TableBackend, check_keys, get_backend
-from stylewrap.backends.deepspeed import DEEPSPEED_PRESETS
+from stylewrap.backends.deepspeedrun import deepspeed_file, require_deepspeed, single_process_deepspeed
 from stylewrap.backends.modelinfo import ModelShape, model_config, model_family
 from stylewrap.backends.presets import load_preset, load_train_config, values_from_elsewhere
-from stylewrap.backends.render import render, render_deepspeed
+from stylewrap.backends.render import render
 from stylewrap.backends.rundata import VAL_SUFFIX, hub_dataset_id, overlength_notice, write_dataset
 from stylewrap.backends.steps import failure
 from stylewrap.backends.trainlog import ProgressFeed, draw_loss_curve, progress_bar
@@ -133,42 +133,6 @@ def unified_options(config: StylewrapConfig, t: TrainConfig, model: str, dataset
         "output_dir": OUTPUT_DIR,
         "resume_from_checkpoint": resume_checkpoint,
     }
-
-
-def deepspeed_file(choice: str | None, config: StylewrapConfig) -> tuple[str | None, str | None, Path | None]:
-    """(relative config path, rendered text or None, source file to copy or None)."""
-    if not choice:
-        return None, None, None
-    if choice in DEEPSPEED_PRESETS:
-        return f"{CONFIG_DIR}/ds_{choice}.json", render_deepspeed(choice), None
-    source = config.resolve_path(choice)
-    if source is None or not source.is_file():
-        raise InputError("DeepSpeed config not found", location=Location(choice, field="train.deepspeed"),
-                         hint=f"use {', '.join(DEEPSPEED_PRESETS)} or a JSON file")
-    try:
-        json.loads(source.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise InputError(f"invalid JSON: {exc.msg}", location=Location(source, exc.lineno)) from None
-    return f"{CONFIG_DIR}/ds_custom.json", None, source
-
-
-def single_process_deepspeed(choice: str | None, launch: Launch, backend: str, notices: list[str]) -> str | None:
-    """The DeepSpeed config a run uses: none on one process, where ZeRO has nothing to shard
-    across (it splits optimizer state and gradients between processes), said in a notice."""
-    if choice and launch.nproc_per_node * launch.nnodes == 1:
-        notices.append(f"DeepSpeed {choice} left out: one process has nothing to shard ZeRO across. On several GPUs: "
-                       f"`stylewrap backend install {backend} --deepspeed`, then --nproc-per-node N.")
-        return None
-    return choice
-
-
-def require_deepspeed(plan: "TrainPlan") -> None:
-    """A multi-process DeepSpeed run needs deepspeed in the backend env: say how to add it, before
-    the backend dies on an import error deep in its launcher."""
-    installed = plan.backend.installed()
-    if plan.options.get("deepspeed") and installed and "deepspeed" not in installed:
-        raise InputError(f"DeepSpeed is not in {plan.backend.name}'s env", location=Location(field="train.deepspeed"),
-                         hint=f"stylewrap backend install {plan.backend.name} --deepspeed; or one process: --nproc-per-node 1")
 
 
 def new_run_dir(config: StylewrapConfig, backend: str, method: str) -> Path:
@@ -370,7 +334,7 @@ def execute(plan: TrainPlan, *, show_progress: bool = True, console=None, echo=N
     from stylewrap import runner
 
     plan.backend.require_installed()
-    require_deepspeed(plan)
+    require_deepspeed(plan.backend, plan.options.get("deepspeed"))
     dataset = write_plan(plan, with_data=True)
     info = RunInfo(run_id=plan.run_dir.name, backend=plan.backend.name, backend_version=plan.backend.version(),
                    base_model=plan.options["model"], method=plan.config.train.method, template=plan.options["template"],
