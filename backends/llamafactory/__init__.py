@@ -10,7 +10,7 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
-from stylewrap.backends.base import EnvSpec, LogFields, TableBackend
+from stylewrap.backends.base import EnvSpec, LogFields, TableBackend, WebUI
 from stylewrap.backends.flags import TRAINER_ARGUMENTS, Flag, StepTable, same
 from stylewrap.backends.llamafactory import registration
 from stylewrap.backends.serving import ServeRecipe
@@ -41,6 +41,9 @@ TRAIN = StepTable(
         "quantization_bit": Flag("quantization_bit"),
         **same("lora_rank", "lora_alpha", "lora_dropout", "lora_target", "dataset", "dataset_dir", "eval_dataset",
                "val_size", "cutoff_len"),
+        # LLaMA-Factory only truncates at cutoff_len; for 'drop' stylewrap leaves the long rows out
+        # of the run's data itself (rundata, counted with the model's tokenizer)
+        "overlength": Flag(drop=True),
         # plain packing lets packed rows attend to each other; neat packing keeps them apart
         "packing": Flag(expand={True: {"packing": True, "neat_packing": True}, False: {"packing": False}}),
         "gradient_checkpointing": Flag(expand={True: {"disable_gradient_checkpointing": False},
@@ -123,6 +126,11 @@ class LlamaFactoryBackend(TableBackend):
     registration = registration
     registration_hint = "train with dataset_dir: {dataset_dir}, dataset: {name}"
     dataset_location = {"dataset_dir": "{data_dir}"}
+    # LLaMA Board: it binds 0.0.0.0 unless GRADIO_SERVER_NAME says otherwise
+    webui = WebUI(args=("webui",), env={"GRADIO_SERVER_NAME": "{host}", "GRADIO_SERVER_PORT": "{port}"})
+    # a dataset_info.json entry with ms_hub_url (registration.register_hub), read from ModelScope
+    hub_dataset_location = {"dataset": "{name}", "dataset_dir": "{data_dir}"}
+    hub_dataset_env = {"USE_MODELSCOPE_HUB": "1"}
     argument_classes = {
         step: tuple(f"llamafactory.hparams.{cls}" for cls in
                     ("ModelArguments", "DataArguments", "FinetuningArguments", "GeneratingArguments", "TrainingArguments"))

@@ -59,6 +59,8 @@ CASES = [
     ("deploy-ok", ["deploy", "status"], 0),
     ("chat-bad-temperature", ["chat", "--temperature", "5"], 2),
     ("app-bad-port", ["app", "--port", "99999"], 2),
+    ("webui-unknown-backend", ["webui", "--backend", "no-such-backend"], 2),
+    ("eval-nothing", ["eval"], 2),
     ("demo-unknown-backend", ["demo", "--backend", "no-such-backend"], 2),
     ("datagen-bad-flag", ["datagen", "stylize", "--concurrency", "0", "-i", "plain.jsonl"], 2),
     ("eval-nothing-to-measure", ["eval"], 2),

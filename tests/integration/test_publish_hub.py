@@ -33,6 +33,8 @@ def hub(monkeypatch, tmp_path):
     # the SDK keeps credentials and a session id under MODELSCOPE_HOME: never the real ~/.modelscope
     monkeypatch.setenv("MODELSCOPE_HOME", str(tmp_path / "modelscope-home"))
     monkeypatch.setenv("MODELSCOPE_CACHE", str(tmp_path / "modelscope-cache"))
+    # what was published from here (publish/ledger.py): never the real ~/.cache/stylewrap
+    monkeypatch.setenv("STYLEWRAP_CACHE_DIR", str(tmp_path / "stylewrap-cache"))
     monkeypatch.setenv("STYLEWRAP_PUBLISH__RETRY_BACKOFF", "0.01")
     set_default_config(None)  # the SDK caches its config per process; re-read the env set above
     yield server
@@ -224,8 +226,8 @@ def test_dataset_goes_up_with_counts_and_manifest(hub, tmp_path, shared_data):
     assert repo.files["train.jsonl"] == (shared_data / "tsldial" / "3_TranslationalDialogues.jsonl").read_bytes()
     assert json.loads(repo.files["manifest.json"]) == manifest
     card = repo.files["README.md"].decode()
-    assert "| `train.jsonl` | qa | 11743 |" in card and "| `TslDial.json` | alpaca | 11743 |" in card
-    assert f"| `topics.jsonl` |  | {len(topics)} |" in card
+    assert "| `train.jsonl` | the training file | qa | 11743 |" in card and "| `TslDial.json` |  | alpaca | 11743 |" in card
+    assert f"| `topics.jsonl` |  |  | {len(topics)} |" in card
     assert f"{11743 * 2 + len(topics)} rows" in card
     assert "Teacher model: gpt-3.5-turbo" in card and "Style preset: translational" in card
     assert "Prompts hash: `ab12cd34ef`" in card and "[`manifest.json`](manifest.json)" in card
@@ -303,3 +305,18 @@ def test_a_real_swift_run_goes_up(swift_run, hub):
     assert f"| Backend | swift {RunInfo.load(swift_run).backend_version} |" in card
     assert f"model: {BASE_ID}" in card and str(swift_run.parent) not in card
     assert "swift infer --model Qwen/Qwen2-0.5B-Instruct --adapters alice/tiny-guwen" in card
+
+
+def test_a_published_training_file_is_linked_from_the_model_card_without_dataset_repo(hub, run_dir, tmp_path):
+    data = tmp_path / "generated"
+    data.mkdir()
+    (data / "train.jsonl").write_text('{"问": "你好", "答": "嗟乎！你好啊。"}\n', encoding="utf-8")
+    assert publish("dataset", str(data), "--repo", "alice/guwen-data").exit_code == 0
+    info = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
+    info["dataset"] = {"name": "stylewrap_style", "format": "qa", "rows": 1, "source": str(data / "train.jsonl")}
+    (run_dir / "run.json").write_text(json.dumps(info), encoding="utf-8")
+    result = publish("model", str(run_dir), "--repo", "alice/guwen", "--base-model-id", BASE_ID)
+    assert result.exit_code == 0, result.output
+    card = hub.repo("model", "alice/guwen").files["README.md"].decode()
+    assert "- On ModelScope: [alice/guwen-data](" in card and "train_file: alice/guwen-data" in card
+    assert yaml.safe_load(card.split("---\n")[1])["datasets"] == {"train": ["alice/guwen-data"]}
