@@ -45,7 +45,8 @@ def format_named(name: str) -> Format:
 
 def _check_exists(path: Path) -> None:
     if not path.is_file():
-        raise DataError("no such file", location=Location(path))
+        # a FIFO or a device would be read for ever (or block): only regular files are datasets
+        raise DataError("not a regular file" if path.exists() else "no such file", location=Location(path))
 
 
 def detect_format(path: str | Path) -> str:

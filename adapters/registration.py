@@ -10,13 +10,14 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 from pathlib import Path
 from typing import Callable, Iterator
 
 import filelock
 
 from stylewrap.adapters.files import read_records
-from stylewrap.adapters.jsonstream import iter_raw_rows
+from stylewrap.adapters.jsonstream import DuplicateKey, _strict_decoder, iter_raw_rows
 from stylewrap.errors import DataError, Location, RunFailed
 
 LOCK_TIMEOUT_S = 120.0
@@ -52,13 +53,27 @@ def file_columns(path: str | Path, fmt: str | None = None, unreadable: Callable[
     return columns
 
 
+def check_dataset_name(name: str) -> None:
+    """A name both backends can look up: not blank, no surrounding spaces, no control characters."""
+    if not name.strip() or name != name.strip() or not name.isprintable():
+        raise DataError(f"dataset name {name!r} is blank, padded or holds control characters", location=Location(field="--name"),
+                        hint="e.g. --name my_style")
+
+
 def load_registry(path: Path, kind: type) -> tuple[str | None, object]:
     """(its text, the parsed dict or list) of a registry file; (None, empty) when it does not exist."""
     if not path.exists():
         return None, kind()
     text = path.read_text(encoding="utf-8")
     try:
-        info = json.loads(text)
+        info = _strict_decoder.decode(text)
+    except DuplicateKey as exc:
+        # the backend keeps the last definition and silently drops the first: say where instead
+        key = exc.args[0]
+        repeated = [m.start() for m in re.finditer(re.escape(json.dumps(key, ensure_ascii=False)) + r"\s*:", text)]
+        line = text.count("\n", 0, repeated[-1]) + 1 if len(repeated) > 1 else None
+        raise DataError(f"duplicate key {key!r}", location=Location(path, line, key),
+                        hint="remove one of the two definitions first") from None
     except ValueError as exc:
         line = getattr(exc, "lineno", None)
         raise DataError(f"not valid JSON: {getattr(exc, 'msg', exc)}", location=Location(path, line)) from None

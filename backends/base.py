@@ -223,6 +223,9 @@ class TableBackend:
                            force: bool = True) -> Path:
         """Merge `name` -> `path` (in `fmt`, detected when None) into the backend's registry file in
         `data_dir`, atomically; the registry file."""
+        from stylewrap.adapters.registration import check_dataset_name
+
+        check_dataset_name(name)  # every backend's registry, every caller (data register, datagen, run)
         return self.registration.register(Path(data_dir), name, Path(path), fmt, force=force)
 
     def hub_registration(self, repo_id: str, local_path: Path, fmt: str) -> tuple[str, str]:

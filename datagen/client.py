@@ -158,6 +158,7 @@ class ChatClient:
 
     def __init__(self, settings: ClientSettings, stats: ClientStats | None = None, *, rng: random.Random | None = None):
         self.settings = settings
+        self.ledger = None  # a datagen.ledger.Ledger once the run owns its output folder
         self.stats = stats or ClientStats()
         self.json_mode = settings.json_mode
         self.tokens_param = "max_tokens"
@@ -246,17 +247,24 @@ class ChatClient:
             if seed is not None:
                 body["seed"] = seed
             self.stats.requests += 1
+            request_id = self.ledger.sent(estimate_tokens(messages)) if self.ledger else None
             try:
                 # The typed `chat.completions.create` walks every message through the SDK's
                 # TypedDict transformer, deep-copies the body and builds pydantic models for the
                 # reply: ~4 ms of CPU per request, the whole budget at 256 in flight. The same
                 # client's `post` with encoded bytes and the raw reply keeps auth, base URL,
                 # timeouts and error types; the reply is decoded once, here.
-                raw = await self._openai.post(
+                # --timeout bounds the whole exchange: the SDK's timeout is per read, so a server
+                # dripping a byte at a time could hold a request for ever
+                raw = await asyncio.wait_for(self._openai.post(
                     "/chat/completions", content=json.dumps(body, ensure_ascii=False).encode(), cast_to=httpx2.Response,
                     options={"headers": {"Content-Type": "application/json", **({"X-Stylewrap-Stage": stage} if stage else {})}},
-                )
+                ), timeout=self.settings.timeout)
+            except asyncio.TimeoutError:
+                wait, reason = self._backoff(attempt, None), f"timeout: no whole reply within {self.settings.timeout:g} s"
             except openai.APIStatusError as exc:
+                if request_id is not None:
+                    self.ledger.answered(request_id, 0, 0)  # refused: nothing generated, nothing billed
                 status = exc.status_code
                 if status == 401:
                     raise InputError("the endpoint rejected the API key (401)", hint="check $OPENAI_API_KEY") from None
@@ -277,7 +285,7 @@ class ChatClient:
                 wait, reason = self._backoff(attempt, None), f"connection: {_cause(exc)}"
             else:
                 try:
-                    return self._settle(json.loads(raw.content), estimate)
+                    return self._settle(json.loads(raw.content), estimate, request_id)
                 except ValueError:
                     wait, reason = self._backoff(attempt, None), "reply body is not JSON"
             if self.tokens_limit and estimate:
@@ -306,12 +314,14 @@ class ChatClient:
             return False
         return True
 
-    def _settle(self, response: dict, estimate: float) -> Completion:
+    def _settle(self, response: dict, estimate: float, request_id: str | None = None) -> Completion:
         choices = response.get("choices") or [{}]
         choice = choices[0]
         usage = response.get("usage") or {}
         prompt_tokens = int(usage.get("prompt_tokens") or 0)
         completion_tokens = int(usage.get("completion_tokens") or 0)
+        if request_id is not None:
+            self.ledger.answered(request_id, prompt_tokens, completion_tokens)
         self.stats.tokens_in += prompt_tokens
         self.stats.tokens_out += completion_tokens
         if completion_tokens:

@@ -104,6 +104,8 @@ async def run_items(
             task.cancel()
         await asyncio.gather(*workers, return_exceptions=True)
     ids = {item.id for item in items}
+    # errors.jsonl lists what is still failed: an item that failed once and then succeeded leaves it
+    errors.forget([item_id for item_id in ids if item_id in done])
     counts.done = sum(1 for item_id in ids if item_id in done)
     failed = [item_id for item_id in ids if item_id in errors and item_id not in done]
     counts.errors = len(failed)

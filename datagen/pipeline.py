@@ -2,7 +2,8 @@
 
 Output folder layout:
     topics.jsonl  dialogues.jsonl  stylized.jsonl   one finished item per line (checkpoints)
-    errors.jsonl                                    every item that failed: input, raw reply, reason
+    errors.jsonl                                    every item still failed: input, raw reply, reason
+    requests.jsonl                                  the cost ledger: each request sent, each reply's tokens
     manifest.json                                   teacher, prompts hash, counts, tokens, cost, time
     train.jsonl                                     the training file, in any adapters format
 """
@@ -20,6 +21,7 @@ from stylewrap import __version__
 from stylewrap.config import StylewrapConfig
 from stylewrap.datagen.client import ChatClient, ClientSettings, ClientStats, RequestFailed
 from stylewrap.datagen.engine import ItemFailed, ItemUsage, StageCounts, WorkItem, run_items
+from stylewrap.datagen.ledger import Ledger, ledger_totals
 from stylewrap.datagen.manifest import cost, read_manifest, summary_table, usage_totals, write_manifest
 from stylewrap.datagen.parsing import normalize_text
 from stylewrap.datagen.styles import Style, load_style
@@ -27,7 +29,7 @@ from stylewrap.datagen.progress import RichProgress, SilentProgress
 from stylewrap.datagen.sink import Checkpoint, folder_lock, read_checkpoint
 from stylewrap.datagen.stages import DialogueStage, StylizeStage, dialogue_items, request_seed, stylize_item, topic_round
 from stylewrap.errors import InputError, Location, RunFailed
-from stylewrap.secrets import get_secret
+from stylewrap.secrets import get_secret, redact_urls, url_has_credentials
 
 STAGES = ("topics", "dialogues", "stylize", "build")
 FILES = {"topics": "topics.jsonl", "dialogues": "dialogues.jsonl", "stylize": "stylized.jsonl", "errors": "errors.jsonl"}
@@ -37,6 +39,7 @@ MANIFEST_SETTINGS = (
     "num_topics", "num_dialogues", "turns", "temperature", "max_tokens", "concurrency", "requests_per_minute",
     "tokens_per_minute", "max_retries", "max_attempts", "dedup_attempts", "distinct_questions", "json_mode", "seed",
     "output_format", "price_input_per_1k", "price_output_per_1k",
+    "api_key_env",  # the variable's name, never its value: publish keeps that value out of uploads
 )
 
 
@@ -83,6 +86,10 @@ def client_settings(config: StylewrapConfig) -> ClientSettings:
     base_url = settings.base_url or get_secret("OPENAI_BASE_URL")
     if not api_key:
         raise InputError(f"no API key: ${settings.api_key_env} is not set", hint="export it, or name another variable with --api-key-env")
+    if base_url and url_has_credentials(base_url):
+        # a key in the URL would be logged, recorded and shown in every error about the endpoint
+        raise InputError(f"the endpoint URL carries credentials: {redact_urls(base_url)}", location=Location(field="datagen.base_url"),
+                         hint=f"put the key in ${settings.api_key_env}, or name its variable with --api-key-env")
     return ClientSettings(
         model=settings.teacher_model, api_key=api_key, base_url=base_url, timeout=settings.request_timeout,
         max_retries=settings.max_retries, concurrency=settings.concurrency,
@@ -256,8 +263,14 @@ def check_output_dir(session: Session, previous: dict | None) -> None:
 def build_manifest(session: Session, status: str) -> dict:
     lines = [list(read_checkpoint(session.out_dir / name)) for name in FILES.values()]
     _, tokens_in, tokens_out = usage_totals(*lines)
-    settings = session.settings
     before = session.previous or {}
+    sent = before.get("requests", {}).get("sent", 0) + session.stats.requests
+    ledger = ledger_totals(session.out_dir)
+    estimated_in = 0
+    if ledger is not None:
+        # the ledger also holds what items in flight at a kill, or rejected and asked again, cost
+        sent, tokens_in, tokens_out, estimated_in = ledger.sent, ledger.tokens_in + ledger.estimated_in, ledger.tokens_out, ledger.estimated_in
+    settings = session.settings
     stages = dict(before.get("stages", {}))
     stages.update({name: asdict(counts) for name, counts in session.counts.items()})
     item_stages = [c for name, c in stages.items() if name != "build"]
@@ -281,10 +294,10 @@ def build_manifest(session: Session, status: str) -> dict:
         "duplicates_rejected": before.get("duplicates_rejected", 0) + session.duplicates,
         "style_markers": marker_coverage(lines[list(FILES).index("stylize")], session.style.markers)
         if session.generating else before.get("style_markers"),
-        "tokens": {"input": tokens_in, "output": tokens_out},
+        "tokens": {"input": tokens_in, "output": tokens_out, "input_estimated": estimated_in},
         "cost_usd": cost(tokens_in, tokens_out, run_settings["price_input_per_1k"], run_settings["price_output_per_1k"]),
         "requests": {
-            "sent": before.get("requests", {}).get("sent", 0) + session.stats.requests,
+            "sent": sent,
             "retries": before.get("requests", {}).get("retries", 0) + session.stats.retries,
             "failed": before.get("requests", {}).get("failed", 0) + session.stats.failures,
             "retries_by_reason": _add_counts(before.get("requests", {}).get("retries_by_reason", {}), session.stats.retry_reasons),
@@ -323,11 +336,15 @@ async def _api_stages(session: Session, client: ChatClient, job: DatagenJob, pro
     await client.preflight()
     with folder_lock(session.out_dir):
         session.started = True
+        carried = usage_totals(*(list(read_checkpoint(session.out_dir / name)) for name in FILES.values()))
+        client.ledger = Ledger(session.out_dir, carried)
         refresher = asyncio.ensure_future(_refresh_manifest(session))
         try:
             await _run_stages(session, client, job, progress, conversations)
         finally:
             refresher.cancel()
+            client.ledger.close()
+            client.ledger = None
 
 
 async def _refresh_manifest(session: Session) -> None:

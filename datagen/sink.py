@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Iterator
 
 from stylewrap.errors import InputError, Location
+from stylewrap.fsutil import atomic_write_text
 
 LOCK_FILE = ".datagen.lock"
 
@@ -61,6 +62,7 @@ class Checkpoint:
             self.records[record["id"]] = record
         path.parent.mkdir(parents=True, exist_ok=True)
         self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        self._rewrite = False
 
     def _cut_torn_tail(self) -> int:
         if not self.path.exists():
@@ -86,11 +88,22 @@ class Checkpoint:
         os.write(self._fd, line)
         self.records[record["id"]] = record
 
+    def forget(self, item_ids) -> None:
+        """Drop these items (e.g. failures that later succeeded); the file is rewritten on close."""
+        dropped = [item_id for item_id in item_ids if item_id in self.records]
+        for item_id in dropped:
+            del self.records[item_id]
+        self._rewrite = self._rewrite or bool(dropped)
+
     def close(self) -> None:
         if self._fd is not None:
             os.fsync(self._fd)
             os.close(self._fd)
             self._fd = None
+            if self._rewrite:
+                # whole or not at all: a crash here leaves the old file, which the next run tidies again
+                atomic_write_text(self.path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in self.records.values()))
+                self._rewrite = False
 
     def __enter__(self) -> "Checkpoint":
         return self

@@ -183,6 +183,10 @@ class StylewrapConfig(Section):
     # where the config came from; relative paths inside it resolve against this folder
     _root: Path | None = None
 
+    def key_envs(self) -> list[str]:
+        """The environment variables this config names as holding a key (values never written anywhere)."""
+        return [name for name in (self.datagen.api_key_env, self.deploy.api_key_env) if name]
+
     def resolve_path(self, value: str | None) -> Path | None:
         if value is None:
             return None

@@ -29,6 +29,15 @@ class Location:
         return where
 
 
+def printable(text: str) -> str:
+    """`text` safe for a terminal: control characters (an ESC from a data file could recolour,
+    retitle or clear the user's terminal) shown as escapes; tabs and line breaks kept."""
+    return "".join(
+        char if char.isprintable() or char in "\t\n" else (f"\\x{ord(char):02x}" if ord(char) < 0x100 else f"\\u{ord(char):04x}")
+        for char in text
+    )
+
+
 class StylewrapError(Exception):
     """Base of every error stylewrap reports to a user as one line."""
 

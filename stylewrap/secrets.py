@@ -49,6 +49,20 @@ def redact(text: str, env: Mapping[str, str] | None = None, extra: Iterable[str]
     return text
 
 
+# `scheme://user:password@host` and `?api_key=...`: credentials a URL can carry
+_URL_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s@]+@")
+_URL_KEY_PARAM = re.compile(r"(?i)([?&](?:api[_-]?key|key|token|access[_-]?token|secret|password|sig|signature)=)[^&#\s]+")
+
+
+def redact_urls(text: str) -> str:
+    """`text` with the credentials of every URL in it replaced."""
+    return _URL_KEY_PARAM.sub(lambda m: m.group(1) + REDACTED, _URL_USERINFO.sub(lambda m: m.group(1) + REDACTED + "@", text))
+
+
+def url_has_credentials(url: str) -> bool:
+    return redact_urls(url) != url
+
+
 def redact_env(env: Mapping[str, str]) -> dict[str, str]:
     """A copy of `env` fit for a log or a run directory: secret-named values replaced."""
     return {k: (REDACTED if is_secret_name(k) and v else v) for k, v in env.items()}

@@ -20,7 +20,8 @@ listens. A test scripts it over HTTP (`POST /_control/script`) and reads what it
   prose (object wrapped in text and a code fence), python (dict quoting), fullwidth (full-width
   punctuation), truncate (finish_reason=length), unchanged (answer not restyled), question
   (question altered), empty (empty answer), garbage (no object at all), stall (a streamed reply
-  sends its first word, then waits `slow_seconds` before the rest).
+  sends its first word, then waits `slow_seconds` before the rest), drip (the reply in `drip_pieces`
+  pieces `drip_interval` seconds apart).
 
 The log keeps each chat request's messages.
 """
@@ -59,6 +60,8 @@ DEFAULT_SCRIPT = {
     "replies": {},
     "judge": "marker",
     "judge_marker": "噢",
+    "drip_pieces": 10,
+    "drip_interval": 0.4,
 }
 
 
@@ -174,12 +177,28 @@ class FakeOpenAI:
         entry["usage"] = [prompt_tokens, len(text)]
         if body.get("stream"):
             return await self._stream(request, body["model"], text, finish_reason, stall=kind == "stall")
-        return web.json_response({
+        reply = {
             "id": f"chatcmpl-{len(self.log)}", "object": "chat.completion", "created": int(time.time()),
             "model": body["model"],
             "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": finish_reason}],
             "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": len(text), "total_tokens": prompt_tokens + len(text)},
-        })
+        }
+        if kind == "drip":
+            return await self._drip(request, json.dumps(reply, ensure_ascii=False).encode())
+        return web.json_response(reply)
+
+    async def _drip(self, request: web.Request, body: bytes) -> web.StreamResponse:
+        """The whole reply, `drip_pieces` pieces `drip_interval` seconds apart: every read is quick,
+        the reply is slow."""
+        response = web.StreamResponse(headers={"Content-Type": "application/json", "Content-Length": str(len(body))})
+        await response.prepare(request)
+        pieces = self.script["drip_pieces"]
+        size = -(-len(body) // pieces)
+        for start in range(0, len(body), size):
+            await response.write(body[start:start + size])
+            await asyncio.sleep(self.script["drip_interval"])
+        await response.write_eof()
+        return response
 
     async def _stream(self, request: web.Request, model: str, text: str, finish_reason: str, *,
                       stall: bool) -> web.StreamResponse:

@@ -15,7 +15,7 @@ import sys
 import click
 
 from stylewrap import __version__
-from stylewrap.errors import StylewrapError
+from stylewrap.errors import StylewrapError, printable
 
 # name -> (module, attribute, one-line help). The help is here so `stylewrap --help` needs no import.
 COMMANDS: dict[str, tuple[str, str, str]] = {
@@ -44,8 +44,15 @@ class CliError(click.ClickException):
     """A StylewrapError on its way out: one line on stderr, the error's exit code."""
 
     def __init__(self, error: StylewrapError):
-        super().__init__(error.one_line())
+        super().__init__(safe_for_terminal(error.one_line()))
         self.exit_code = error.exit_code
+
+
+def safe_for_terminal(text: str) -> str:
+    """What stylewrap prints on stderr: no terminal control sequences, no secrets, no URL credentials."""
+    from stylewrap.secrets import redact, redact_urls
+
+    return printable(redact_urls(redact(text)))
 
 
 def debug_enabled() -> bool:
@@ -133,7 +140,7 @@ class StderrNotices(logging.Handler):
         line = self.format(record)
         if line not in self.said:
             self.said.add(line)
-            click.echo(line, err=True)
+            click.echo(safe_for_terminal(line), err=True)
 
 
 def show_notices_on_stderr() -> None:

@@ -52,12 +52,14 @@ def validate(ctx, path, fmt, drop_invalid, output, rejects, tags) -> None:
     from stylewrap.adapters.validate import validate as validate_file
 
     report = validate_file(path, fmt, drop_invalid=drop_invalid, output=output, rejects=rejects, **_tags(tags))
+    from stylewrap.errors import printable
+
     for problem in report.problems:
-        click.echo(str(problem), err=True)
+        click.echo(printable(str(problem)), err=True)
     if report.problem_count > len(report.problems):
         click.echo(f"... and {report.problem_count - len(report.problems)} more", err=True)
     for kind, count in report.kinds.most_common():
-        click.echo(f"  {count:>8}  {kind}", err=True)
+        click.echo(printable(f"  {count:>8}  {kind}"), err=True)
     click.echo(report.summary())
     if not report.ok and not drop_invalid:
         ctx.exit(2)

@@ -81,11 +81,12 @@ def _run(function, source: Path, config_path, overrides, **kwargs) -> None:
 
     from stylewrap.config import load_config
 
-    config = load_config(config_path, overrides).publish
+    config = load_config(config_path, overrides)
     _quiet_sdk_logs()
     console = Console(stderr=True, log_path=False)
     with console.status("publishing") as status:
-        result = function(source, config, report=lambda msg: status.update(msg) or console.log(msg), **kwargs)
+        result = function(source, config.publish, report=lambda msg: status.update(msg) or console.log(msg),
+                          key_envs=config.key_envs(), **kwargs)
     _show(result)
 
 

@@ -186,7 +186,7 @@ def upload(plan: UploadPlan, config: PublishConfig, *, report: Report = lambda _
     """Create or reuse the repo, then push the plan's files in one commit."""
     token = get_secret(TOKEN_ENV) or _login_token()
     endpoint = os.environ.get(ENDPOINT_ENV) or None
-    scan_for_secrets(plan, extra_secrets=[token] if token else [])
+    scan_for_secrets(plan, extra_secrets=_known_secrets(plan, token))
     errors = _hub_errors()
     api = _api(token, endpoint)
     watch = _UploadWatch(report)
@@ -224,22 +224,29 @@ def upload(plan: UploadPlan, config: PublishConfig, *, report: Report = lambda _
 
 
 def publish_model(source: Path, config: PublishConfig, *, repo_id: str | None = None, dry_run: bool = False,
-                  report: Report = lambda _msg: None, **options: Any) -> PublishResult:
+                  report: Report = lambda _msg: None, key_envs: Iterable[str] = (), **options: Any) -> PublishResult:
+    """`key_envs`: variables configured to hold a key (datagen.api_key_env, ...): never uploaded."""
     plan = plan_model(source, check_repo_id(repo_id or config.model_repo, "model"), config,
                       endpoint=os.environ.get(ENDPOINT_ENV), **options)
+    plan.key_envs += list(key_envs)
     return _finish(plan, config, dry_run, report)
 
 
 def publish_dataset(source: Path, config: PublishConfig, *, repo_id: str | None = None, dry_run: bool = False,
-                    report: Report = lambda _msg: None, **options: Any) -> PublishResult:
+                    report: Report = lambda _msg: None, key_envs: Iterable[str] = (), **options: Any) -> PublishResult:
     plan = plan_dataset(source, check_repo_id(repo_id or config.dataset_repo, "dataset"), config,
                         endpoint=os.environ.get(ENDPOINT_ENV), **options)
+    plan.key_envs += list(key_envs)
     return _finish(plan, config, dry_run, report)
+
+
+def _known_secrets(plan: UploadPlan, token: str | None) -> list[str]:
+    """The hub token and the value of every variable configured to hold a key."""
+    return [value for value in [token, *(get_secret(name) for name in plan.key_envs)] if value]
 
 
 def _finish(plan: UploadPlan, config: PublishConfig, dry_run: bool, report: Report) -> PublishResult:
     if dry_run:
-        token = get_secret(TOKEN_ENV)
-        scan_for_secrets(plan, extra_secrets=[token] if token else [])
+        scan_for_secrets(plan, extra_secrets=_known_secrets(plan, get_secret(TOKEN_ENV)))
         return PublishResult(plan=plan, dry_run=True, visibility="private" if plan.private else "public")
     return upload(plan, config, report=report)

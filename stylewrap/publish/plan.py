@@ -100,6 +100,8 @@ class UploadPlan:
     skipped: list[SkippedFile] = field(default_factory=list)
     commit_message: str = "Upload with stylewrap"
     run_dir: Path | None = None
+    # environment variables configured to hold a key: their values are scanned for too, whatever their names
+    key_envs: list[str] = field(default_factory=list)
 
     @property
     def total_size(self) -> int:
@@ -352,4 +354,5 @@ def plan_dataset(
     return UploadPlan(
         repo_id=repo_id, repo_type="dataset", private=config.private if private is None else private,
         license=license, files=files, skipped=skipped, commit_message=f"Upload {rows} rows with stylewrap",
+        key_envs=[name for name in [((manifest_data or {}).get("settings") or {}).get("api_key_env")] if isinstance(name, str)],
     )

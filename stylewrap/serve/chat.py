@@ -52,6 +52,8 @@ def resolve_endpoint(base_url: str | None, model: str | None, api_key_env: str |
     # A key goes only where it was meant to: the variable named with --api-key-env, or the one the
     # stylewrap server recorded there requires. Never $OPENAI_API_KEY to whatever listens on a port.
     key_env = api_key_env or (record.api_key_env if record else None)
+    if api_key_env and not os.environ.get(api_key_env):
+        raise InputError(f"--api-key-env {api_key_env}: that environment variable is empty or unset")
     api_key = (os.environ.get(key_env) if key_env else None) or "EMPTY"
     if model is None:
         model = record.models[0] if record else _first_model(base_url, api_key)

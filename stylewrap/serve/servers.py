@@ -21,7 +21,7 @@ from collections import deque
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from stylewrap.errors import InputError, RunFailed
+from stylewrap.errors import InputError, Location, RunFailed
 from stylewrap.fsutil import atomic_write_json
 from stylewrap.runner import Invocation, spawn
 
@@ -143,9 +143,17 @@ def group_members(pgid: int) -> list[int]:
 
 
 def is_running(record: ServerRecord) -> bool:
-    if not pid_alive(record.pid):
+    """The recorded server itself is alive: the PID is alive, started when the record says, and
+    leads its own process group (stylewrap starts every server in its own session). A record that
+    cannot prove all three (an old or edited one) never gets a process signalled."""
+    ticks_known = Path("/proc").is_dir()  # elsewhere no start time is ever recorded
+    if (ticks_known and record.start_ticks is None) or not pid_alive(record.pid):
         return False
-    return record.start_ticks is None or _start_ticks(record.pid) == record.start_ticks
+    try:
+        leads_its_group = os.getpgid(record.pid) == record.pid
+    except ProcessLookupError:
+        return False
+    return leads_its_group and (not ticks_known or _start_ticks(record.pid) == record.start_ticks)
 
 
 def _reap(pid: int) -> None:
@@ -168,7 +176,7 @@ def load_record(port: int) -> ServerRecord | None:
     except FileNotFoundError:
         return None
     except (ValueError, TypeError) as exc:
-        raise InputError(f"unreadable server record: {exc}", hint="delete it") from None
+        raise InputError(f"unreadable server record: {exc}", location=Location(path), hint="delete it") from None
 
 
 def all_records() -> list[ServerRecord]:

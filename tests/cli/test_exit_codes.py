@@ -65,6 +65,8 @@ CASES = [
     ("run-no-data", ["run", "--to", "data"], 2),
     ("run-bad-rows", ["run", "--to", "data", "--set", "data.train_file=broken.jsonl"], 2),
     ("run-data-ok", ["run", "--to", "data", "--set", "data.train_file=good.jsonl"], 0),
+    ("run-bad-set", ["run", "--set", "train.method=lorra"], 2),
+    ("run-unknown-stage", ["run", "--to", "no-such-stage"], 2),
 ]
 
 

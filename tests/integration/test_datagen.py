@@ -377,7 +377,7 @@ def test_full_run_cost_and_training_file(fake, tmp_path):
     manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
     served = [entry for entry in fake.log() if entry.get("usage")]
     tokens_in, tokens_out = sum(e["usage"][0] for e in served), sum(e["usage"][1] for e in served)
-    assert manifest["tokens"] == {"input": tokens_in, "output": tokens_out}
+    assert manifest["tokens"] == {"input": tokens_in, "output": tokens_out, "input_estimated": 0}
     assert manifest["cost_usd"] == pytest.approx(tokens_in / 1000 * 0.5 + tokens_out / 1000 * 2)
     assert manifest["complete"] and manifest["requests"]["retries"] == 1
     assert manifest["style_markers"] == {"answers": 16, "with_marker": 16, "rate": 1.0}  # "噢，亲爱的，" on each

@@ -70,7 +70,7 @@ def test_a_plain_model_folder_without_weights_is_refused(tmp_path):
 
 @pytest.mark.parametrize("leak, kind", [
     (f"OPENAI_API_KEY={openai_key(62)}".encode(), "an OpenAI-style API key"),
-    (private_key_header().encode(), "a private key"),
+    (private_key_header().encode(), "a Private Key"),
     (f'{{"api_key": "{random_text(63, 19)}"}}'.encode(), "a secret assignment"),
     (huggingface_token(64).encode(), "a Hugging Face token"),
 ])
@@ -176,7 +176,7 @@ def test_safetensors_headers_are_scanned_and_their_data_searched_for_known_secre
     header = data[8:header_end].replace(b'"format":"pt"', f'"format":"pt","note":"{aws_access_key_id(66)}"'.encode())
     header += b" " * (-len(header) % 8)
     weights.write_bytes(len(header).to_bytes(8, "little") + bytes(header) + bytes(data[header_end:]))
-    with pytest.raises(InputError, match="an AWS access key"):
+    with pytest.raises(InputError, match="an AWS Access Key"):
         scan_for_secrets(plan)
 
 
