@@ -121,7 +121,8 @@ def read_alpaca(row: dict) -> Record:
     if "instruction" not in row and "input" not in row:
         raise RowProblem("instruction", "missing (alpaca rows need instruction and/or input)")
     # LLaMA-Factory's own join: the prompt is "instruction\ninput" with empty parts left out
-    prompt = "\n".join(part for part in (_require_str(row, "instruction", optional=True), _require_str(row, "input", optional=True)) if part)
+    instruction, query = _require_str(row, "instruction", optional=True), _require_str(row, "input", optional=True)
+    prompt = "\n".join(part for part in (instruction, query) if part)
     messages.append({"role": USER, "content": prompt})
     paths.append("instruction" if row.get("instruction") else "input")
     messages.append({"role": ASSISTANT, "content": row.get("output")})
@@ -129,7 +130,8 @@ def read_alpaca(row: dict) -> Record:
     if "output" not in row:
         raise RowProblem("output", "missing")
     check_messages(messages, paths.__getitem__, "instruction")
-    return Record(messages, _tools_of(row), _meta(row, ALPACA_KEYS))
+    return Record(messages, _tools_of(row), _meta(row, ALPACA_KEYS),
+                  prompt_parts=(instruction or "", query) if query else None)
 
 
 def write_alpaca(record: Record) -> dict:
@@ -138,7 +140,10 @@ def write_alpaca(record: Record) -> dict:
     system = messages[0]["content"] if messages and messages[0]["role"] == SYSTEM else ""
     turns = messages[1:] if system else messages
     history = [[turns[i]["content"], turns[i + 1]["content"]] for i in range(0, len(turns) - 2, 2)]
-    row: dict[str, Any] = {"instruction": turns[-2]["content"], "input": "", "output": turns[-1]["content"]}
+    prompt = turns[-2]["content"]
+    parts = record.prompt_parts
+    instruction, query = parts if parts and "\n".join(p for p in parts if p) == prompt else (prompt, "")
+    row: dict[str, Any] = {"instruction": instruction, "input": query, "output": turns[-1]["content"]}
     if system:
         row["system"] = system
     if history:

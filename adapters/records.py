@@ -27,6 +27,9 @@ class Record:
     meta: dict = field(default_factory=dict)
     # 1-based line of the row in the file it came from; not part of the record's identity.
     line: int | None = field(default=None, compare=False, repr=False)
+    # an alpaca row's (instruction, input) when it had an input: the last user message is their join,
+    # and an alpaca writer splits it back where it can; other formats have one prompt only
+    prompt_parts: tuple[str, str] | None = field(default=None, compare=False, repr=False)
 
 
 class RowProblem(ValueError):

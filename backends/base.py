@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Mapping
 from stylewrap.backends import flags
 from stylewrap.backends.envs import env_dir, python_of_executable, resolve_executable
 from stylewrap.backends.registry import backend_class
-from stylewrap.errors import BackendNotInstalled, ConfigError, Location
+from stylewrap.errors import BackendNotInstalled, ConfigError, InputError, Location
 from stylewrap.runner import Invocation, script_invocation
 
 if TYPE_CHECKING:
@@ -124,6 +124,10 @@ class TableBackend:
     # what to tell a person who registered a dataset by hand ({dataset_dir}, {info}, {name})
     registration_hint: ClassVar[str]
     dataset_location: ClassVar[dict[str, str]]      # unified option -> "{data_dir}/..." template
+    # a hub dataset id (`data.train_file: swift/classical_chinese_translate`): unified option ->
+    # template with {repo_id}, {name}, {data_dir}; the env the backend needs to fetch from ModelScope
+    hub_dataset_location: ClassVar[dict[str, str]] = {}
+    hub_dataset_env: ClassVar[dict[str, str]] = {}
     # the Python classes whose fields are every key a step accepts, for `known_keys` (a step left
     # out is not checked before the run)
     argument_classes: ClassVar[dict[str, tuple[str, ...]]] = {}
@@ -209,6 +213,21 @@ class TableBackend:
         """The unified options that point the backend at dataset `name` registered in `data_dir`
         (relative to the run directory)."""
         return {"dataset": name, **{key: value.format(data_dir=data_dir) for key, value in self.dataset_location.items()}}
+
+    def hub_dataset_options(self, data_dir: str, name: str, repo_id: str) -> dict[str, Any]:
+        """The unified options that point the backend at hub dataset `repo_id` (downloaded by the
+        backend itself), registered as `name` in `data_dir` where the backend needs a registry."""
+        if not self.hub_dataset_location:
+            raise InputError(f"{self.name} cannot read a hub dataset id", location=Location(repo_id, field="data.train_file"),
+                             hint="download the dataset and give its file")
+        return {key: value.format(data_dir=data_dir, name=name, repo_id=repo_id)
+                for key, value in self.hub_dataset_location.items()}
+
+    def register_hub_dataset(self, data_dir: Path, name: str, repo_id: str, fmt: str | None) -> None:
+        """Write the registry entry naming the hub dataset, where the backend reads one."""
+        register_hub = getattr(self.registration, "register_hub", None)
+        if register_hub is not None:
+            register_hub(Path(data_dir), name, repo_id, fmt)
 
     def register_dataset(self, records, data_dir: Path, name: str) -> int:
         """Write `records` in this backend's preferred format under `data_dir` and register them."""

@@ -7,7 +7,7 @@ import sys
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Callable, Iterable
 
 from stylewrap.backends.envcheck import check_cli, probe_env
 from stylewrap.backends.envs import (
@@ -15,6 +15,7 @@ from stylewrap.backends.envs import (
     INSTALLING_MARKER,
     configured_executable,
     constraints_file,
+    extra_files,
     envs_dir,
     own_venv,
     read_record,
@@ -61,6 +62,7 @@ def install(
     python: str | Path | None = None,
     force: bool = False,
     torch_index_url: str | None = None,
+    extras: Iterable[str] = (),
     config: StylewrapConfig | None = None,
     on_step: Callable[[str], None] | None = None,
     on_line: Callable[[str], None] | None = None,
@@ -78,8 +80,11 @@ def install(
             hint=f"remove backends.{name}.venv/.executable from stylewrap.yaml to use one",
         )
     folder = envs_dir(config) / name
+    extras = sorted(set(extras))
+    steps = InstallSteps(on_step, on_line)
     if not force and is_up_to_date(backend, folder, gpu):
-        return InstallResult(name, folder, installed=False, versions=(read_record(folder) or {}).get("versions", {}))
+        added = add_extras(backend, folder, extras, steps)
+        return InstallResult(name, folder, installed=bool(added), versions=(read_record(folder) or {}).get("versions", {}))
     base_python = Path(python) if python else Path(sys.executable)
     aside = folder.with_name(f"{name}.previous")
     if aside.exists():
@@ -87,7 +92,8 @@ def install(
     if folder.exists() or folder.is_symlink():
         folder.rename(aside)
     try:
-        versions = _build(backend, folder, base_python, gpu, torch_index_url, InstallSteps(on_step, on_line))
+        versions = _build(backend, folder, base_python, gpu, torch_index_url, steps)
+        add_extras(backend, folder, extras, steps)
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         if aside.exists():
@@ -170,6 +176,32 @@ def _build(
     )
     (folder / INSTALLING_MARKER).unlink()
     return versions
+
+
+def extras_argv(python: Path, extras: Iterable[str], gpu: bool) -> list[str]:
+    """pip adding optional parts (`EXTRAS`) to a built env, held to the same constraints."""
+    argv = [str(python), "-m", "pip", "install", "--no-input", "--progress-bar", "off", "--disable-pip-version-check"]
+    for requirements in extra_files(extras):
+        argv += ["-r", str(requirements)]
+    return argv + ["-c", str(constraints_file(gpu))]
+
+
+def add_extras(backend: Backend, folder: Path, extras: list[str], progress: InstallSteps) -> list[str]:
+    """Install the extras the env does not have yet (pip adds, the base pins stay); the ones added."""
+    record = read_record(folder) or {}
+    missing = [extra for extra in extras if extra not in record.get("extras", [])]
+    if not missing:
+        return []
+    python = python_of_venv(folder)
+    progress.run(extras_argv(python, missing, bool(record.get("gpu"))), f"adding {', '.join(missing)} to {backend.name}'s env")
+    probe = probe_env(python, backend.env.imports)
+    if probe.import_errors:
+        target, error = next(iter(probe.import_errors.items()))
+        raise RunFailed(f"after adding {', '.join(missing)}, {backend.name}'s env cannot import {target}: {error}")
+    record["extras"] = sorted({*record.get("extras", []), *missing})
+    record["versions"] = probe.key_versions(backend)
+    atomic_write_json(folder / ENV_RECORD, record)
+    return missing
 
 
 def strip_native_extension(python: Path, package: str) -> list[Path]:

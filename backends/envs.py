@@ -20,7 +20,7 @@ import re
 import shutil
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Iterable
 
 from stylewrap.backends.registry import backend_class
 from stylewrap.config import StylewrapConfig
@@ -118,6 +118,14 @@ def shipped_file(name: str) -> Path:
 
 def constraints_file(gpu: bool) -> Path:
     return shipped_file("constraints-gpu.txt" if gpu else "constraints-cpu.txt")
+
+
+# optional parts of a managed env, `stylewrap backend install NAME --<extra>`: extra -> pins file
+EXTRAS = {"deepspeed": "extra-deepspeed.txt", "webui": "extra-webui.txt"}
+
+
+def extra_files(extras: Iterable[str]) -> list[Path]:
+    return [shipped_file(EXTRAS[extra]) for extra in sorted(set(extras))]
 
 
 def requirement_files(backend: Backend, gpu: bool) -> list[Path]:

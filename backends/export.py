@@ -12,7 +12,7 @@ from stylewrap.backends.modelinfo import model_family
 from stylewrap.backends.train import quantized_base
 from stylewrap.config import StylewrapConfig
 from stylewrap.errors import InputError, Location
-from stylewrap.rundir import RunInfo
+from stylewrap.rundir import RunInfo, load_run
 from stylewrap.runner import Invocation, describe
 
 MERGED_DIR = "merged"
@@ -39,9 +39,9 @@ def calibration_file(run_dir: Path, info: RunInfo) -> str:
 
 
 def plan_export(run_dir: Path, config: StylewrapConfig, *, output_dir: Path | None = None,
-                quantization_bit: int | None = None) -> ExportPlan:
+                quantization_bit: int | None = None, checkpoint: str | None = None) -> ExportPlan:
     run_dir = Path(run_dir)
-    info = RunInfo.load(run_dir)
+    info = load_run(run_dir, checkpoint)
     if info.method == "full":
         raise InputError("a full fine-tune has nothing to merge: its weights are already a complete model",
                          location=Location(run_dir), hint=f"use {run_dir / (info.adapter_dir or 'output')} directly")
@@ -73,11 +73,13 @@ def export_run(plan: ExportPlan, *, status=None) -> Path:
     run_step(plan.backend, plan.invocation, plan.files, plan.run_dir / EXPORT_LOG, "export", status)
     if not (plan.output_dir / "config.json").is_file():
         raise InputError("the backend reported success but wrote no model", location=Location(plan.output_dir))
+    saved = RunInfo.load(plan.run_dir)   # plan.info may point at a chosen checkpoint: run.json keeps the final weights
     try:
-        plan.info.merged_dir = str(plan.output_dir.resolve().relative_to(plan.run_dir.resolve()))
+        saved.merged_dir = str(plan.output_dir.resolve().relative_to(plan.run_dir.resolve()))
     except ValueError:
-        plan.info.merged_dir = str(plan.output_dir.resolve())
-    plan.info.save(plan.run_dir)
+        saved.merged_dir = str(plan.output_dir.resolve())
+    saved.extra["merged_from"] = plan.info.adapter_dir
+    saved.save(plan.run_dir)
     return plan.output_dir
 
 

@@ -22,7 +22,7 @@ TRAIN_SECTIONS = ("model", "method", "data", "train", "output", "extra")
 _TRAIN_OPTIONS = {
     "model": ("model", "model_type", "template", "system", "dtype", "attention"),
     "method": ("method", "quantization_bit", "lora_rank", "lora_alpha", "lora_dropout", "lora_target"),
-    "data": ("dataset", "dataset_dir", "custom_dataset_info", "eval_dataset", "val_size", "cutoff_len", "packing",
+    "data": ("dataset", "dataset_dir", "custom_dataset_info", "eval_dataset", "val_size", "cutoff_len", "overlength", "packing",
              "dataloader_num_workers", "group_by_length"),
     "train": ("per_device_train_batch_size", "per_device_eval_batch_size", "gradient_accumulation_steps",
               "learning_rate", "num_train_epochs", "max_steps", "lr_scheduler_type", "warmup_ratio", "warmup_steps",

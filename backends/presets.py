@@ -69,6 +69,43 @@ def preset_overrides(name: str, backend: str | None = None) -> list[str]:
     return overrides + _as_overrides(block or {})
 
 
+# the sections whose values decide what a run trains (the rest: where files go, how to serve, ...)
+RUN_SECTIONS = ("style", "data", "train")
+
+
+def values_from_elsewhere(name: str, config_path: Path | None, overrides: Iterable[str] = (),
+                          environ: dict[str, str] | None = None) -> list[str]:
+    """Every value of a run a preset does not pin, that the project's stylewrap.yaml, the
+    environment or --set gives instead, with where it came from: "train.lora_rank=64
+    (stylewrap.yaml:12)". A preset reproducing a seed's run says so rather than silently mixing."""
+    import os
+
+    from stylewrap.config import ENV_PREFIX, find_config, parse_override
+    from stylewrap.yamlfile import load_yaml_with_lines
+
+    preset = load_preset(name)
+    pinned = {tuple(item.split("=", 1)[0].split(".")) for item in _as_overrides(preset["config"])}
+    for block in (preset.get("backends") or {}).values():
+        pinned |= {tuple(item.split("=", 1)[0].split(".")) for item in _as_overrides(block or {})}
+    found: dict[tuple, str] = {}
+    path = Path(config_path) if config_path else find_config()
+    if path is not None and path.is_file():
+        data, lines = load_yaml_with_lines(path.read_text(encoding="utf-8"), str(path))
+        for section in RUN_SECTIONS:
+            for key, value in (data.get(section) or {}).items():
+                found[(section, key)] = f"{json.dumps(value, ensure_ascii=False)} ({path.name}:{lines.get((section, key), '?')})"
+    for variable, raw in (os.environ if environ is None else environ).items():
+        parts = tuple(p.lower() for p in variable[len(ENV_PREFIX):].split("__")) if variable.startswith(ENV_PREFIX) else ()
+        if len(parts) == 2 and parts[0] in RUN_SECTIONS:
+            found[parts] = f"{raw} (${variable})"
+    for item in overrides:
+        parts, value = parse_override(item)
+        if parts and parts[0] in RUN_SECTIONS:
+            found[tuple(parts[:2])] = f"{json.dumps(value, ensure_ascii=False)} (--set)"
+    return [f"{'.'.join(key)}={where}" for key, where in found.items()
+            if key not in pinned and not any(key[: len(p)] == p for p in pinned)]
+
+
 def load_train_config(config_path: Path | None, overrides: Iterable[str] = (), preset: str | None = None,
                       backend: str | None = None) -> StylewrapConfig:
     overrides = list(overrides)

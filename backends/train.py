@@ -12,7 +12,7 @@ import json
 import re
 import shutil
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable
@@ -21,9 +21,9 @@ from stylewrap.backends import autotune
 from stylewrap.backends.base import CONFIG_DIR, OUTPUT_DIR, Launch, TableBackend, check_keys, get_backend
 from stylewrap.backends.deepspeed import DEEPSPEED_PRESETS
 from stylewrap.backends.modelinfo import ModelShape, model_config, model_family
-from stylewrap.backends.presets import load_train_config
+from stylewrap.backends.presets import load_preset, load_train_config, values_from_elsewhere
 from stylewrap.backends.render import render, render_deepspeed
-from stylewrap.backends.rundata import VAL_SUFFIX, write_dataset
+from stylewrap.backends.rundata import VAL_SUFFIX, hub_dataset_id, write_dataset
 from stylewrap.backends.steps import failure
 from stylewrap.backends.trainlog import ProgressFeed, draw_loss_curve, progress_bar
 from stylewrap.config import StylewrapConfig, TrainConfig
@@ -62,6 +62,8 @@ class TrainPlan:
     preset: str | None = None
     resume_checkpoint: str | None = None
     deepspeed_source: Path | None = None
+    hub_dataset: str | None = None            # data.train_file names a hub dataset the backend downloads
+    notices: list[str] = field(default_factory=list)   # what the user should know before it runs (stderr, config header)
 
 
 def resolve_model(config: StylewrapConfig) -> str:
@@ -104,7 +106,8 @@ def unified_options(config: StylewrapConfig, t: TrainConfig, model: str, dataset
         "lora_target": t.lora_target if lora else None,
         **dataset,
         "val_size": val_size,
-        "cutoff_len": t.cutoff_len,
+        "cutoff_len": config.data.max_tokens or t.cutoff_len,
+        "overlength": config.data.overlength,
         "packing": t.packing,
         "group_by_length": t.group_by_length,
         "dataloader_num_workers": t.dataloader_num_workers,
@@ -149,6 +152,26 @@ def deepspeed_file(choice: str | None, config: StylewrapConfig) -> tuple[str | N
     return f"{CONFIG_DIR}/ds_custom.json", None, source
 
 
+def single_process_deepspeed(choice: str | None, launch: Launch, backend: str, notices: list[str]) -> str | None:
+    """The DeepSpeed config a run uses: none on one process, where ZeRO has nothing to shard
+    across (it splits optimizer state and gradients between processes), said in a notice."""
+    if choice and launch.nproc_per_node * launch.nnodes == 1:
+        notices.append(f"DeepSpeed {choice} left out: one process has nothing to shard ZeRO across. On several GPUs: "
+                       f"`stylewrap backend install {backend} --deepspeed`, then --nproc-per-node N.")
+        return None
+    return choice
+
+
+def require_deepspeed(plan: "TrainPlan") -> None:
+    """A multi-process DeepSpeed run needs deepspeed in the backend env: say how to add it, before
+    the backend dies on an import error deep in its launcher."""
+    installed = plan.backend.installed()
+    if plan.options.get("deepspeed") and installed and "deepspeed" not in installed:
+        raise InputError(f"train.deepspeed needs DeepSpeed, which {plan.backend.name}'s env does not have",
+                         location=Location(field="train.deepspeed"),
+                         hint=f"stylewrap backend install {plan.backend.name} --deepspeed (or --set train.deepspeed=null)")
+
+
 def new_run_dir(config: StylewrapConfig, backend: str, method: str) -> Path:
     root = config.resolve_path(config.train.output_dir) or Path(config.train.output_dir)
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
@@ -187,7 +210,7 @@ def resumable_run(config: StylewrapConfig, backend: str) -> Path:
 
 def plan_training(config: StylewrapConfig, *, backend_name: str | None = None, launch: Launch | None = None,
                   deepspeed: str | None = None, resume: bool = False, run_dir: Path | None = None,
-                  preset: str | None = None) -> TrainPlan:
+                  preset: str | None = None, notices: Iterable[str] = ()) -> TrainPlan:
     backend = get_backend(backend_name or config.train.backend, config)
     launch = launch or Launch(nproc_per_node=config.train.nproc_per_node, nnodes=config.train.nnodes)
     model = resolve_model(config)
@@ -201,12 +224,16 @@ def plan_training(config: StylewrapConfig, *, backend_name: str | None = None, l
     if " " in str(run_dir.resolve()):
         # llamafactory's torchrun launcher splits its command line on spaces
         raise InputError("the run directory path must not contain spaces", location=Location(run_dir))
-    train_file = config.resolve_path(config.data.train_file)
+    hub_id = hub_dataset_id(config)
+    train_file = None if hub_id else config.resolve_path(config.data.train_file)
     dataset_name = config.data.dataset_name
-    dataset = backend.dataset_options(DATA_DIR, dataset_name)
+    dataset = (backend.hub_dataset_options(DATA_DIR, dataset_name, hub_id) if hub_id
+               else backend.dataset_options(DATA_DIR, dataset_name))
     if config.data.val_file:
         dataset["eval_dataset"] = f"{dataset_name}{VAL_SUFFIX}"
-    ds_relative, ds_text, ds_source = deepspeed_file(deepspeed or config.train.deepspeed, config)
+    notices = list(notices)
+    ds_choice = single_process_deepspeed(deepspeed or config.train.deepspeed, launch, backend.name, notices)
+    ds_relative, ds_text, ds_source = deepspeed_file(ds_choice, config)
     tuning = tune(config, backend, model, launch, train_file)
     train = config.train.model_copy(update=tuning.values)
     options = unified_options(config, train, model, dataset, ds_relative, resume_checkpoint)
@@ -215,15 +242,18 @@ def plan_training(config: StylewrapConfig, *, backend_name: str | None = None, l
         sections["extra"].update(config.train.extra_args)
     invocation = backend.train_invocation(run_dir, TRAIN_CONFIG, launch)
     invocation.env.update(tuning.env)
+    if hub_id:
+        invocation.env.update(backend.hub_dataset_env)
     files = {TRAIN_CONFIG: render(f"train_{config.train.method}.yaml.j2", title="Training config",
                                   backend=backend.name, command=backend.display_command("train", TRAIN_CONFIG, launch),
-                                  sections=sections, notes=tuning.notes)}
+                                  sections=sections, notes=[*notices, *tuning.notes])}
     if ds_text is not None:
         files[ds_relative] = ds_text
     files[COMMAND_FILE] = command_script(backend.name, "training", invocation, [*files, *([ds_relative] if ds_source else [])])
     return TrainPlan(backend=backend, config=config, run_dir=run_dir, launch=launch, options=options, sections=sections,
-                     files=files, invocation=invocation, train_file=train_file, dataset_name=dataset_name,
-                     tuning=tuning, preset=preset, resume_checkpoint=resume_checkpoint, deepspeed_source=ds_source)
+                     files=files, invocation=invocation, train_file=train_file, dataset_name=dataset_name, hub_dataset=hub_id,
+                     tuning=tuning, preset=preset, resume_checkpoint=resume_checkpoint, deepspeed_source=ds_source,
+                     notices=notices)
 
 
 def tune(config: StylewrapConfig, backend: TableBackend, model: str, launch: Launch,
@@ -257,8 +287,11 @@ def describe_plan(plan: TrainPlan) -> str:
     lines += [f"  {plan.run_dir / name}" for name in plan.files]
     if plan.deepspeed_source:
         lines.append(f"  {plan.run_dir / plan.options['deepspeed']} (copy of {plan.deepspeed_source})")
-    data = plan.train_file or "(data.train_file not set)"
-    lines.append(f"  {plan.run_dir / DATA_DIR} ({plan.backend.data_format} rows converted from {data})")
+    if plan.hub_dataset:
+        lines.append(f"  {plan.run_dir / DATA_DIR} (hub dataset {plan.hub_dataset}: {plan.backend.name} downloads it)")
+    else:
+        data = plan.train_file or "(data.train_file not set)"
+        lines.append(f"  {plan.run_dir / DATA_DIR} ({plan.backend.data_format} rows converted from {data})")
     for name, text in plan.files.items():
         lines += ["", f"--- {name}", text.rstrip()]
     return "\n".join(lines)
@@ -270,7 +303,7 @@ def write_plan(plan: TrainPlan, *, with_data: bool) -> dict[str, Any] | None:
     try:
         check_keys(plan.backend, "train", plan.sections, TRAIN_CONFIG)
         dataset = (write_dataset(plan.backend, plan.config, plan.run_dir / DATA_DIR, plan.train_file, plan.dataset_name)
-                   if with_data or plan.train_file is not None else None)
+                   if with_data or plan.train_file is not None or plan.hub_dataset else None)
         for name, text in plan.files.items():
             atomic_write_text(plan.run_dir / name, text)
         (plan.run_dir / COMMAND_FILE).chmod(0o755)
@@ -308,10 +341,17 @@ class TrainRequest:
     def resolve(self) -> tuple[StylewrapConfig, dict[str, Any]]:
         """The config, and the keyword arguments of `plan_training` the request sets."""
         config = load_train_config(self.config_path, self.overrides, self.preset, self.backend)
+        notices = []
+        if self.preset:
+            notices += [f"preset {self.preset} differs from its source: {note}" for note in load_preset(self.preset).get("differences") or []]
+            elsewhere = values_from_elsewhere(self.preset, self.config_path, self.overrides)
+            if elsewhere:
+                notices.append(f"preset {self.preset} does not pin these; they come from elsewhere: {'; '.join(elsewhere)}")
         launch = Launch(nproc_per_node=self.nproc_per_node or config.train.nproc_per_node,
                         nnodes=self.nnodes or config.train.nnodes, node_rank=self.node_rank,
                         master_addr=self.master_addr, master_port=self.master_port)
-        return config, {"backend_name": self.backend, "launch": launch, "deepspeed": self.deepspeed, "preset": self.preset}
+        return config, {"backend_name": self.backend, "launch": launch, "deepspeed": self.deepspeed, "preset": self.preset,
+                        "notices": notices}
 
 
 def plan_request(request: TrainRequest, *, resume: bool = False) -> TrainPlan:
@@ -328,6 +368,7 @@ def execute(plan: TrainPlan, *, show_progress: bool = True, console=None, echo=N
     from stylewrap import runner
 
     plan.backend.require_installed()
+    require_deepspeed(plan)
     dataset = write_plan(plan, with_data=True)
     info = RunInfo(run_id=plan.run_dir.name, backend=plan.backend.name, backend_version=plan.backend.version(),
                    base_model=plan.options["model"], method=plan.config.train.method, template=plan.options["template"],

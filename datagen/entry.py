@@ -31,6 +31,7 @@ FLAG_KEYS = {
     "seed": "datagen.seed",
     "output": "datagen.output_dir",
     "fmt": "datagen.output_format",
+    "train_file": "datagen.train_file",
     "distinct_questions": "datagen.distinct_questions",
 }
 

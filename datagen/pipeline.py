@@ -5,7 +5,8 @@ Output folder layout:
     errors.jsonl                                    every item still failed: input, raw reply, reason
     requests.jsonl                                  the cost ledger: each request sent, each reply's tokens
     manifest.json                                   teacher, prompts hash, counts, tokens, cost, time
-    train.jsonl                                     the training file, in any adapters format
+    train.jsonl                                     the training file, in any adapters format (datagen.train_file;
+                                                    a .json name writes one JSON array, TslDial.json-style)
 """
 
 from __future__ import annotations
@@ -33,7 +34,6 @@ from stylewrap.secrets import get_secret, redact_urls, url_has_credentials
 
 STAGES = ("topics", "dialogues", "stylize", "build")
 FILES = {"topics": "topics.jsonl", "dialogues": "dialogues.jsonl", "stylize": "stylized.jsonl", "errors": "errors.jsonl"}
-TRAIN_FILE = "train.jsonl"
 TOPIC_ROUNDS = 5
 MANIFEST_SETTINGS = (
     "num_topics", "num_dialogues", "turns", "temperature", "max_tokens", "concurrency", "requests_per_minute",
@@ -233,7 +233,14 @@ def stage_build(session: Session, job: DatagenJob) -> Path:
             messages = [{"role": "system", "content": system}, *messages]
         meta = {"id": row["id"], "source_id": row.get("source_id"), **{k: v for k, v in (row.get("meta") or {}).items() if v is not None}}
         records.append(Record(messages=messages, meta=meta))
-    target = session.out_dir / TRAIN_FILE
+    target = session.out_dir / session.config.datagen.train_file
+    if not records:
+        # an empty training file would register and then fail inside the backend, far from the cause
+        stale = target.exists()
+        raise RunFailed("no item was stylized: no training file written, nothing registered"
+                        + (f" ({target.name} from an earlier build left as it was)" if stale else ""),
+                        hint=f"the reasons are in {session.out_dir / 'errors.jsonl'}; fix the cause and run again "
+                             "(finished items are kept)")
     written = write_records(records, target, session.settings.output_format)
     session.counts["build"] = StageCounts(requested=len(records), done=written)
     if job.register_dir:
@@ -307,7 +314,8 @@ def build_manifest(session: Session, status: str) -> dict:
         "started_at": before.get("started_at") or datetime.fromtimestamp(session.wall_start, timezone.utc).isoformat(timespec="seconds"),
         "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "duration_s": round(before.get("duration_s", 0.0) + time.monotonic() - session.monotonic_start, 3),
-        "files": {name: file for name, file in {**FILES, "train": TRAIN_FILE}.items() if (session.out_dir / file).exists()},
+        "files": {name: file for name, file in {**FILES, "train": session.config.datagen.train_file}.items()
+                  if (session.out_dir / file).exists()},
     }
 
 

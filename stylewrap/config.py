@@ -63,6 +63,7 @@ class DatagenConfig(Section):
     seed: int | None = Field(0, description="sampling seed sent to the teacher; null to omit")
     output_dir: str = "data/generated"
     output_format: str = "sharegpt"
+    train_file: str = Field("train.jsonl", pattern=r"^[^/\\]+\.jsonl?$", description="the training file's name in output_dir; a .json name writes one JSON array (TslDial.json-style)")
 
 
 class DataConfig(Section):
@@ -71,6 +72,8 @@ class DataConfig(Section):
     format: str | None = Field(None, description="force a format instead of auto-detecting")
     dataset_name: str = "stylewrap_style"
     val_size: float = Field(0.0, ge=0, lt=1)
+    max_tokens: int | None = Field(None, ge=8, description="longest row in tokens (the model's tokenizer); also the backend's cutoff")
+    overlength: Literal["truncate", "drop"] = Field("truncate", description="a row over max_tokens: cut at max_tokens, or left out of training")
     prepared_dir: str = Field("data/prepared", description="where `stylewrap run` writes the validated, deduplicated, split and registered data")
 
 
@@ -127,6 +130,7 @@ class DeployConfig(Section):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
     served_model_name: str | None = Field(None, description="name of the tuned model; default 'default-lora' with an adapter, else the folder name")
+    base_served_name: str | None = Field(None, description="name of the base model served beside an adapter; default its folder/hub id's last part, lowercased")
     api_key_env: str | None = Field(None, description="env var whose value the server requires as API key")
     template: str | None = Field(None, description="chat template; default: the run's, else the backend's guess")
     startup_timeout: float = Field(300.0, gt=0)

@@ -69,3 +69,65 @@ class RunInfo:
 
 def resolve(run_dir: Path, relative: str | None) -> Path | None:
     return None if relative is None else (Path(run_dir) / relative)
+
+
+# ---------------------------------------------------------------- choosing a checkpoint
+
+
+def checkpoints(run_dir: Path) -> dict[int, Path]:
+    """step -> checkpoint-N folder anywhere under output/ (ms-swift nests them in v0-<time>/)."""
+    found = {}
+    for path in (Path(run_dir) / "output").rglob("checkpoint-*"):
+        suffix = path.name.split("-", 1)[1]
+        if path.is_dir() and suffix.isdigit():
+            found[int(suffix)] = path
+    return found
+
+
+def _eval_losses(kept: dict[int, Path]) -> dict[int, float]:
+    """step -> eval loss, from the trainer_state.json the HF Trainer writes into every checkpoint
+    (both backends train through it); the newest one holds the whole history."""
+    losses: dict[int, float] = {}
+    for step in sorted(kept, reverse=True):
+        state = kept[step] / "trainer_state.json"
+        if not state.is_file():
+            continue
+        for entry in json.loads(state.read_text(encoding="utf-8")).get("log_history", []):
+            if "eval_loss" in entry and "step" in entry:
+                losses[int(entry["step"])] = float(entry["eval_loss"])
+        break
+    return losses
+
+
+def checkpoint_path(run_dir: Path, info: RunInfo, choice: str | None) -> str | None:
+    """The run-relative weights folder for `--checkpoint`: None/'last' the run's final weights."""
+    if choice in (None, "", "last"):
+        return info.adapter_dir
+    run_dir = Path(run_dir)
+    kept = checkpoints(run_dir)
+    where = Location(run_dir / "output", field="--checkpoint")
+    if choice == "best":
+        losses = {step: loss for step, loss in _eval_losses(kept).items() if step in kept}
+        if not losses:
+            raise InputError("no kept checkpoint has an eval loss to choose the best by", location=where,
+                             hint="train with data.val_size or data.val_file, or name a step: --checkpoint N")
+        step = min(losses, key=lambda s: (losses[s], s))
+    elif choice.isdigit():
+        step = int(choice)
+        if step not in kept:
+            steps = ", ".join(str(s) for s in sorted(kept)) or "none"
+            raise InputError(f"no checkpoint-{step} in this run (kept: {steps})", location=where,
+                             hint="train.save_total_limit deletes older checkpoints; null keeps them all")
+    else:
+        raise InputError(f"--checkpoint {choice!r}: expected a step number, best or last", location=where)
+    return str(kept[step].relative_to(run_dir))
+
+
+def load_run(run_dir: Path, checkpoint: str | None = None) -> RunInfo:
+    """run.json, with `adapter_dir` pointing at the chosen checkpoint's weights."""
+    info = RunInfo.load(run_dir)
+    chosen = checkpoint_path(run_dir, info, checkpoint)
+    if chosen != info.adapter_dir:
+        info.extra = {**info.extra, "checkpoint": chosen}
+        info.adapter_dir = chosen
+    return info

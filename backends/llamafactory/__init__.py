@@ -41,6 +41,9 @@ TRAIN = StepTable(
         "quantization_bit": Flag("quantization_bit"),
         **same("lora_rank", "lora_alpha", "lora_dropout", "lora_target", "dataset", "dataset_dir", "eval_dataset",
                "val_size", "cutoff_len"),
+        # LLaMA-Factory only truncates at cutoff_len; for 'drop' stylewrap leaves the long rows out
+        # of the run's data itself (rundata, counted with the model's tokenizer)
+        "overlength": Flag(drop=True),
         # plain packing lets packed rows attend to each other; neat packing keeps them apart
         "packing": Flag(expand={True: {"packing": True, "neat_packing": True}, False: {"packing": False}}),
         "gradient_checkpointing": Flag(expand={True: {"disable_gradient_checkpointing": False},
@@ -100,6 +103,9 @@ class LlamaFactoryBackend(TableBackend):
     registration = registration
     registration_hint = "train with dataset_dir: {dataset_dir}, dataset: {name}"
     dataset_location = {"dataset_dir": "{data_dir}"}
+    # a dataset_info.json entry with ms_hub_url (registration.register_hub), read from ModelScope
+    hub_dataset_location = {"dataset": "{name}", "dataset_dir": "{data_dir}"}
+    hub_dataset_env = {"USE_MODELSCOPE_HUB": "1"}
     argument_classes = {
         step: tuple(f"llamafactory.hparams.{cls}" for cls in
                     ("ModelArguments", "DataArguments", "FinetuningArguments", "GeneratingArguments", "TrainingArguments"))

@@ -129,6 +129,18 @@ def _merge(info_path: Path, name: str, entry: dict, force: bool) -> None:
     atomic_write_text(info_path, new_text)
 
 
+def register_hub(dataset_dir: Path, name: str, repo_id: str, fmt: str | None) -> Path:
+    """`name` -> ModelScope dataset `repo_id` in DIR/dataset_info.json; `fmt` (data.format) says
+    how its rows read (default alpaca, LLaMA-Factory's own default)."""
+    spec = FORMATS.get(fmt or "alpaca", FormatEntry({}))
+    entry = {"ms_hub_url": repo_id, **json.loads(json.dumps(spec.entry))}
+    info_path = Path(dataset_dir) / INFO_FILE
+    info_path.parent.mkdir(parents=True, exist_ok=True)
+    with registry_lock(info_path):
+        _merge(info_path, name, entry, True)
+    return info_path
+
+
 def hub_usage(repo_id: str, local_path: Path, fmt: str) -> tuple[str, str]:
     """How to read `local_path`, published as dataset `repo_id` on ModelScope: a dataset_info.json entry."""
     entry = dataset_entry(local_path.parent, local_path, fmt)

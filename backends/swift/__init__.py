@@ -44,14 +44,14 @@ TRAIN = StepTable(
         "eval_dataset": Flag("val_dataset", split=True),
         "val_size": Flag("split_dataset_ratio"),
         "cutoff_len": Flag("max_length"),
+        # ms-swift's own 'delete' also covers a hub dataset stylewrap never reads; stylewrap drops
+        # rows of a local file itself first (counted with the model's tokenizer), so none reach it
+        "overlength": Flag("truncation_strategy", values={"truncate": "right", "drop": "delete"}),
         "gradient_checkpointing": Flag("gradient_checkpointing"),
         "liger_kernel": Flag("use_liger_kernel"),
         **same(*TRAINER_ARGUMENTS),
     },
     constants={
-        # keep every row: ms-swift's default 'delete' drops rows longer than max_length, and a
-        # dataset with none left crashes it; llamafactory truncates, so both now behave alike
-        "data": {"truncation_strategy": "right"},
         # offline-friendly: check_model looks the model up on the hub; add_version would put the
         # run in output_dir/v0-<timestamp>/ where nothing else expects it
         "output": {"report_to": "none", "check_model": False, "add_version": False},
@@ -100,6 +100,8 @@ class SwiftBackend(TableBackend):
     registration = registration
     registration_hint = "train with --custom_dataset_info {info} --dataset {name}"
     dataset_location = {"custom_dataset_info": "{data_dir}/" + registration.INFO_FILE}
+    # ms-swift downloads a ModelScope dataset named on --dataset itself
+    hub_dataset_location = {"dataset": "{repo_id}"}
     argument_classes = {"train": ("swift.arguments.SftArguments",), "export": ("swift.arguments.ExportArguments",)}
     tables = {"train": TRAIN, "export": EXPORT, "infer": INFER}
 

@@ -21,11 +21,13 @@ def backend() -> None:
 @click.option("--python", "python", type=click.Path(dir_okay=False), default=None,
               help="Interpreter to create the venv with (default: the one running stylewrap).")
 @click.option("--force", is_flag=True, help="Rebuild even when the env already matches the pins.")
+@click.option("--deepspeed", is_flag=True, help="Add DeepSpeed (ZeRO for multi-GPU runs; train.deepspeed).")
+@click.option("--webui", is_flag=True, help="Add Gradio for the backend's own training UI (`stylewrap webui`).")
 @click.option("--torch-index-url", default=None, metavar="URL",
               help="Extra index for torch, e.g. https://download.pytorch.org/whl/cpu on plain PyPI.")
 @config_option
 @set_option
-def install(name, gpu, python, force, torch_index_url, config_path, overrides) -> None:
+def install(name, gpu, python, force, deepspeed, webui, torch_index_url, config_path, overrides) -> None:
     """Create NAME's managed venv from the pinned requirements shipped with stylewrap."""
     from rich.console import Console
 
@@ -41,6 +43,7 @@ def install(name, gpu, python, force, torch_index_url, config_path, overrides) -
             python=python,
             force=force,
             torch_index_url=torch_index_url,
+            extras=[extra for extra, wanted in (("deepspeed", deepspeed), ("webui", webui)) if wanted],
             config=config,
             on_step=lambda step: console.print(f"{name}: {step}", highlight=False),
             on_line=lambda line: status.update(f"[bold]{name}[/]: {line[:120]}"),

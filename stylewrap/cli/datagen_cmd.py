@@ -30,6 +30,8 @@ TEACHER_OPTIONS = [
 OUTPUT_OPTIONS = [
     click.option("-o", "--output", type=click.Path(file_okay=False), help="Output folder (resumes what is there)."),
     click.option("--format", "fmt", help="Training file format (any adapters format; default sharegpt)."),
+    click.option("--train-file", help="Training file name in the output folder (default train.jsonl); "
+                                      "a .json name writes one JSON array, e.g. --format alpaca --train-file TslDial.json."),
     config_option,
     set_option,
 ]

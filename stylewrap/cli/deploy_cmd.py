@@ -4,7 +4,7 @@ from pathlib import Path
 
 import click
 
-from stylewrap.cli.options import config_option, dry_run_option, set_option
+from stylewrap.cli.options import checkpoint_option, config_option, dry_run_option, set_option
 
 port_option = click.option("--port", type=click.IntRange(1, 65535), default=None, help="Which server (default: the only one).")
 
@@ -17,6 +17,10 @@ port_option = click.option("--port", type=click.IntRange(1, 65535), default=None
 @click.option("--host", default=None, help="Address to bind [127.0.0.1].")
 @click.option("--port", type=click.IntRange(1, 65535), default=None, help="Port to bind [8000].")
 @click.option("--served-model-name", default=None, help="Name of the tuned model in the API [default-lora].")
+@click.option("--base-served-name", default=None,
+              help="Name of the base model in the API, where it is served beside the adapter "
+                   "[its folder or hub id's last part, lowercased: qwen2-7b-instruct].")
+@checkpoint_option
 @click.option("--api-key-env", default=None, metavar="VAR", help="Require the key held in this env var (401 without it).")
 @click.option("--template", default=None, help="Chat template name (default: the run's).")
 @click.option("--detach", is_flag=True, help="Return once the server answers; it keeps running.")
@@ -24,7 +28,7 @@ port_option = click.option("--port", type=click.IntRange(1, 65535), default=None
 @set_option
 @dry_run_option
 @click.pass_context
-def deploy(ctx, backend, run_dir, model, adapter, host, port, served_model_name, api_key_env, template, detach,
+def deploy(ctx, backend, run_dir, model, adapter, host, port, served_model_name, base_served_name, checkpoint, api_key_env, template, detach,
            config_path, overrides, dry_run) -> None:
     """Serve a model behind an OpenAI-compatible API.
 
@@ -39,7 +43,8 @@ def deploy(ctx, backend, run_dir, model, adapter, host, port, served_model_name,
     config = load_config(config_path, overrides)
     request = deploy_lib.DeployRequest(
         run_dir=run_dir, model=model, adapter=adapter, backend=backend, host=host, port=port,
-        served_model_name=served_model_name, api_key_env=api_key_env, template=template,
+        served_model_name=served_model_name, base_served_name=base_served_name, checkpoint=checkpoint,
+        api_key_env=api_key_env, template=template,
     )
     if dry_run:
         click.echo(deploy_lib.plan(request, config).describe())

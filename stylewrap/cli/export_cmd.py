@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from stylewrap.cli.options import config_option, dry_run_option, set_option
+from stylewrap.cli.options import checkpoint_option, config_option, dry_run_option, set_option
 
 
 @click.command()
@@ -15,10 +15,11 @@ from stylewrap.cli.options import config_option, dry_run_option, set_option
               help="Where the merged model goes (default: RUN_DIR/merged).")
 @click.option("--quantization-bit", type=click.Choice(["2", "3", "4", "8"]), default=None,
               help="Also quantize the merged model (GPTQ/AWQ; needs a CUDA GPU).")
+@checkpoint_option
 @config_option
 @set_option
 @dry_run_option
-def export(run_dir, output_dir, quantization_bit, config_path, overrides, dry_run) -> None:
+def export(run_dir, output_dir, quantization_bit, checkpoint, config_path, overrides, dry_run) -> None:
     """Merge a LoRA adapter into its base model."""
     from rich.console import Console
 
@@ -26,7 +27,7 @@ def export(run_dir, output_dir, quantization_bit, config_path, overrides, dry_ru
     from stylewrap.config import load_config
 
     plan = plan_export(run_dir, load_config(config_path, overrides), output_dir=output_dir,
-                       quantization_bit=int(quantization_bit) if quantization_bit else None)
+                       quantization_bit=int(quantization_bit) if quantization_bit else None, checkpoint=checkpoint)
     if dry_run:
         click.echo(describe_export(plan))
         return

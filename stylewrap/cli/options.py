@@ -21,3 +21,8 @@ set_option = click.option(
     help="Override a config value, e.g. --set train.learning_rate=1e-4 (repeatable).",
 )
 dry_run_option = click.option("--dry-run", is_flag=True, help="Print the commands, env and files instead of running.")
+checkpoint_option = click.option(
+    "--checkpoint", default=None, metavar="N|best|last",
+    help="Which weights of the run: N (its checkpoint-N), best (lowest eval loss among the kept checkpoints) "
+         "or last (the final weights) [last].",
+)

@@ -5,7 +5,7 @@ from pathlib import Path
 import click
 
 from stylewrap.cli import debug_enabled
-from stylewrap.cli.options import config_option, set_option
+from stylewrap.cli.options import checkpoint_option, config_option, set_option
 
 repo_option = click.option("--repo", "repo_id", metavar="OWNER/NAME",
                            help="ModelScope repo (default: publish.model_repo / publish.dataset_repo).")
@@ -13,7 +13,7 @@ visibility_option = click.option("--private/--public", "private", default=None,
                                  help="Visibility of a repo this creates (default: private; publish.private).")
 license_option = click.option("--license", "license", default=None, help="License id (default: publish.license).")
 dry_run_option = click.option("--dry-run", is_flag=True,
-                              help="List the files and sizes that would go up; upload nothing.")
+                              help="List the files and sizes that would go up and print the card; upload nothing.")
 
 
 @click.group()
@@ -55,6 +55,12 @@ def _show(result) -> None:
         console.print(skipped)
     console.print(f"{len(plan.files)} files, {_size(plan.total_size)} ({plan.total_size} bytes)")
     if result.dry_run:
+        card = plan.file("README.md")
+        if card is not None and card.content is not None:
+            # the card is what a reader sees first: show it whole, as it would go up
+            click.echo(f"--- README.md (the {plan.repo_type} card)")
+            click.echo(card.content.decode("utf-8"))
+            click.echo("--- end of README.md")
         console.print("dry run: nothing uploaded")
         return
     for note in result.notes:
@@ -100,11 +106,13 @@ def _run(function, source: Path, config_path, overrides, **kwargs) -> None:
 @click.option("--base-model-id", default=None, metavar="OWNER/NAME",
               help="Hub id of the base model, written into adapter_config.json and the card.")
 @click.option("--dataset-repo", "dataset_repos", multiple=True, metavar="OWNER/NAME",
-              help="Dataset repo(s) the card links to (repeatable).")
+              help="Dataset repo(s) the card links to (repeatable; default: the repo the run's training file "
+                   "was published to from here, if it was).")
+@checkpoint_option
 @dry_run_option
 @config_option
 @set_option
-def model(source, repo_id, variant, private, license, base_model_id, dataset_repos, dry_run, config_path,
+def model(source, repo_id, variant, private, license, base_model_id, dataset_repos, checkpoint, dry_run, config_path,
           overrides) -> None:
     """Upload a run's adapter or merged model (or a model folder) with a generated model card.
 
@@ -115,7 +123,7 @@ def model(source, repo_id, variant, private, license, base_model_id, dataset_rep
 
     _run(publish_model, source, config_path, overrides, repo_id=repo_id, dry_run=dry_run,
          variant=variant or "auto", private=private, license=license, base_model_id=base_model_id,
-         dataset_repos=dataset_repos)
+         dataset_repos=dataset_repos, checkpoint=checkpoint)
 
 
 @publish.command()
@@ -125,12 +133,14 @@ def model(source, repo_id, variant, private, license, base_model_id, dataset_rep
 @license_option
 @click.option("--manifest", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="Generation manifest (default: manifest.json beside the data).")
+@click.option("--stages", is_flag=True, help="From a datagen folder, also upload its stages (topics, plain and "
+                                              "stylized dialogues) under stages/; by default only the training file and manifest.")
 @dry_run_option
 @config_option
 @set_option
-def dataset(source, repo_id, private, license, manifest, dry_run, config_path, overrides) -> None:
+def dataset(source, repo_id, private, license, manifest, stages, dry_run, config_path, overrides) -> None:
     """Upload a dataset file or folder with a card: formats, row counts, how it was generated."""
     from stylewrap.publish.hub import publish_dataset
 
     _run(publish_dataset, source, config_path, overrides, repo_id=repo_id, dry_run=dry_run, private=private,
-         license=license, manifest=manifest)
+         license=license, manifest=manifest, stages=stages)

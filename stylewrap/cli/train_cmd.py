@@ -38,6 +38,8 @@ def render(out_dir, **request) -> None:
     from stylewrap.backends.train import TrainRequest, render_request
 
     plan = render_request(TrainRequest(**request), out_dir)
+    for notice in plan.notices:
+        click.echo(f"notice: {notice}", err=True)
     for name in plan.files:
         click.echo(out_dir / name)
 
@@ -53,6 +55,8 @@ def train(dry_run, resume, quiet, **request) -> None:
     from stylewrap.backends.trainlog import summary
 
     plan = plan_request(TrainRequest(**request), resume=resume)
+    for notice in plan.notices:
+        click.echo(f"notice: {notice}", err=True)
     if dry_run:
         click.echo(describe_plan(plan))
         return

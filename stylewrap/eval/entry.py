@@ -56,6 +56,7 @@ class EvalRequest:
     max_new_tokens: int = 128
     reference: str | None = None            # the variant others are compared with; default base
     report_kind: str = "eval"               # "compare": the same report, named after the command
+    checkpoint: str | None = None           # N, best or last (default): which weights of the run are "tuned"
 
 
 @dataclass
@@ -115,7 +116,7 @@ def plan_eval(request: EvalRequest, config: StylewrapConfig, *, measure: bool = 
     if request.run_dir:
         run = plan_run_inference(Path(request.run_dir), config, [p.question for p in probes], out_dir,
                                  style_system=_style_system(request, config, preset),
-                                 max_new_tokens=request.max_new_tokens)
+                                 max_new_tokens=request.max_new_tokens, checkpoint=request.checkpoint)
     endpoints = endpoint_variants(request.endpoint, request.models, request.system) if request.endpoint else []
     names = [v.name for v in (run.variants if run else [])] + [v.name for v in endpoints]
     if len(set(names)) != len(names):

@@ -19,7 +19,7 @@ from stylewrap.backends.modelinfo import model_family
 from stylewrap.backends.steps import config_path, render_step_config, run_step
 from stylewrap.config import StylewrapConfig
 from stylewrap.errors import InputError, Location
-from stylewrap.rundir import RunInfo
+from stylewrap.rundir import RunInfo, load_run
 from stylewrap.runner import Invocation, describe
 from stylewrap.secrets import get_secret
 
@@ -73,9 +73,9 @@ def _file_stem(name: str) -> str:
 
 
 def plan_run_inference(run_dir: Path, config: StylewrapConfig, questions: list[str], out_dir: Path, *,
-                       style_system: str | None, max_new_tokens: int) -> RunInference:
+                       style_system: str | None, max_new_tokens: int, checkpoint: str | None = None) -> RunInference:
     run_dir = Path(run_dir)
-    info = RunInfo.load(run_dir)
+    info = load_run(run_dir, checkpoint)
     if not info.adapter_dir or not (run_dir / info.adapter_dir).is_dir():
         raise InputError("this run has no trained weights to evaluate", location=Location(run_dir / "run.json", field="adapter_dir"))
     backend = get_backend(info.backend, config)

@@ -108,9 +108,7 @@ def datagen_off(config: StylewrapConfig) -> str | None:
 
 
 def datagen_train_file(config: StylewrapConfig) -> Path:
-    from stylewrap.datagen.pipeline import TRAIN_FILE
-
-    return config.resolve_path(config.datagen.output_dir) / TRAIN_FILE
+    return config.resolve_path(config.datagen.output_dir) / config.datagen.train_file
 
 
 def datagen_inputs(ctx: StageContext) -> dict[str, Path]:

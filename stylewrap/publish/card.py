@@ -198,6 +198,32 @@ def _usage_commands(kind: str, repo_id: str, base_model: str | None, template: s
     ]
 
 
+# run options a published stylewrap.yaml leaves out: local paths, and what the machine decided
+_NOT_RETRAINED = frozenset(("model", "output_dir", "deepspeed", "backend", "extra_args", "resume_from_checkpoint"))
+
+
+def retrain_config(run: RunInfo, base_model_id: str | None, dataset_repos: list[str]) -> str:
+    """A stylewrap.yaml that trains this model again from the hub: the published dataset (the
+    backend downloads it) and the base model's hub id, with the run's own values."""
+    import yaml
+
+    from stylewrap.config import TrainConfig
+
+    hyper = run.hyperparameters
+    train = {"backend": run.backend, "model": base_model_id or "BASE_MODEL_HUB_ID", "auto": False}
+    train.update({key: value for key, value in hyper.items()
+                  if key in TrainConfig.model_fields and key not in _NOT_RETRAINED and value is not None})
+    data = {"train_file": dataset_repos[0] if dataset_repos else "DATASET_REPO_ID (publish it: stylewrap publish dataset)"}
+    if run.dataset.get("format"):
+        data["format"] = run.dataset["format"]
+    if hyper.get("val_size"):
+        data["val_size"] = hyper["val_size"]
+    config = {"data": data, "train": train}
+    if hyper.get("system"):
+        config["style"] = {"system_prompt": hyper["system"]}
+    return yaml.safe_dump(config, sort_keys=False, allow_unicode=True).rstrip()
+
+
 def render_model_card(
     *,
     repo_id: str,
@@ -239,6 +265,7 @@ def render_model_card(
         "dataset": dataset,
         "dataset_links": [{"repo": r, "url": hub_url(r, "dataset", site)} for r in dataset_repos],
         "command": _scrub(card_command(run.command), paths) if run else None,
+        "retrain": retrain_config(run, base_model_id, dataset_repos) if run else None,
         "configs": _read_config_files(run_dir, run, paths) if run and run_dir else [],
         "hyperparameters": sorted((k, _scrub(v, paths) if isinstance(v, str) else v)
                                   for k, v in (run.hyperparameters if run else {}).items()),
@@ -257,12 +284,16 @@ def render_model_card(
 # ---------------------------------------------------------------- dataset card
 
 
+TRAINING_ROLE = "the training file"
+
+
 @dataclass(frozen=True)
 class DatasetFileStats:
     path_in_repo: str
     size: int
     format: str | None      # sharegpt | messages | alpaca | qa | csv | ... ; None when unknown
     rows: int | None
+    role: str = ""          # what the file is for a reader: the training file, a datagen stage, ...
 
 
 def dataset_file_stats(path: Path, path_in_repo: str) -> DatasetFileStats:
@@ -336,7 +367,9 @@ def render_dataset_card(
     manifest = manifest or {}
     scalars = [(k, v) for k, v in manifest.items() if isinstance(v, (str, int, float, bool)) and v is not None]
     nested = [(k, json.dumps(v, ensure_ascii=False)) for k, v in manifest.items() if isinstance(v, (dict, list))]
-    total_rows = sum(f.rows for f in files if f.rows is not None)
+    # a datagen stage is no extra training data: the count is the training rows'
+    counted = [f for f in files if not f.role.startswith("datagen stage")]
+    total_rows = sum(f.rows for f in counted if f.rows is not None)
     context = {
         "front_matter": front_matter(meta),
         "repo_id": repo_id,
@@ -346,6 +379,8 @@ def render_dataset_card(
         "total_rows": total_rows,
         "formats": formats,
         "registrations": registrations,
+        "has_stages": len(counted) < len(files),
+        "training_file": next((f.path_in_repo for f in files if f.role == TRAINING_ROLE), None),
         "manifest_name": manifest_name,
         "generation": {name: _first_key(manifest, keys) for name, keys in _MANIFEST_FIELDS.items()},
         "manifest_scalars": scalars,

@@ -212,6 +212,10 @@ def upload(plan: UploadPlan, config: PublishConfig, *, report: Report = lambda _
         raise _translate(exc, plan, watch.errors) from None
     url = f"{(endpoint or PUBLIC_SITE).rstrip('/')}/{plan.repo_type}s/{plan.repo_id}"
     _record_in_run(plan, url)
+    if plan.repo_type == "dataset":
+        from stylewrap.publish.ledger import record_published
+
+        record_published(plan.repo_id, [f.source for f in plan.files if f.source is not None])
     notes = []
     if not created and private != plan.private:
         notes.append(f"the repo already existed and stays {'private' if private else 'public'}; "

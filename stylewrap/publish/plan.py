@@ -9,7 +9,7 @@ from __future__ import annotations
 import fnmatch
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Iterable, Literal
 
@@ -17,6 +17,7 @@ from stylewrap.config import PublishConfig
 from stylewrap.errors import InputError, Location
 from stylewrap.publish.card import (
     PUBLIC_SITE,
+    TRAINING_ROLE,
     DatasetFileStats,
     configuration_json,
     dataset_file_stats,
@@ -24,7 +25,7 @@ from stylewrap.publish.card import (
     render_dataset_card,
     render_model_card,
 )
-from stylewrap.rundir import RUN_FILE, RunInfo, resolve
+from stylewrap.rundir import RUN_FILE, RunInfo, load_run, resolve
 
 REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
@@ -188,14 +189,21 @@ def _select_model_files(weights_dir: Path, base_model_id: str | None) -> tuple[l
     return files, skipped
 
 
-def _weights_dir(source: Path, variant: str) -> tuple[Path, RunInfo | None, Path | None]:
+def _weights_dir(source: Path, variant: str, checkpoint: str | None = None) -> tuple[Path, RunInfo | None, Path | None]:
     if not source.exists():
         raise InputError("no such file or directory", location=Location(source))
     if not (source / RUN_FILE).is_file():
+        if checkpoint:
+            raise InputError("--checkpoint needs a run directory (with run.json)", location=Location(source))
         if variant != "auto":
             raise InputError(f"--{variant} needs a run directory (with run.json)", location=Location(source))
         return source, None, None
-    run = RunInfo.load(source)
+    run = load_run(source, checkpoint)
+    if checkpoint not in (None, "", "last"):
+        if variant == "merged":
+            raise InputError("--checkpoint picks the adapter of a checkpoint; --merged is the final weights merged",
+                             hint="export that checkpoint first (`stylewrap export RUN --checkpoint N --out DIR`) and publish DIR")
+        variant = "adapter"
     if run.status != "succeeded":
         raise InputError(f"the run has not succeeded (status: {run.status})",
                          location=Location(source / RUN_FILE, field="status"),
@@ -232,16 +240,21 @@ def plan_model(
     base_model_id: str | None = None,
     dataset_repos: Iterable[str] = (),
     endpoint: str | None = None,
+    checkpoint: str | None = None,
 ) -> UploadPlan:
     """What `publish model` would upload from a run directory or a model folder, card included."""
+    from stylewrap.publish.ledger import published_as
+
     source = Path(source)
-    weights, run, run_dir = _weights_dir(source, variant)
+    weights, run, run_dir = _weights_dir(source, variant, checkpoint)
     base_id = base_model_id or config.base_model_id or _hub_id_or_none(run.base_model if run else None)
     files, skipped = _select_model_files(weights, base_id)
     kind = "adapter" if any(f.path_in_repo == "adapter_config.json" for f in files) else "full"
     license = license or config.license
     repos = list(dict.fromkeys([*dataset_repos, *([config.dataset_repo] if config.dataset_repo else []),
-                                *([run.dataset["hub_repo"]] if run and run.dataset.get("hub_repo") else [])]))
+                                *([run.dataset["hub_repo"]] if run and run.dataset.get("hub_repo") else []),
+                                # the very file the run trained on, published from this machine
+                                *(published_as(Path(run.dataset["source"])) if run and run.dataset.get("source") else [])]))
     loss_image = None
     loss_path = resolve(run_dir, run.loss_png) if run and run.loss_png else None
     if loss_path is not None and loss_path.is_file():
@@ -302,14 +315,22 @@ def plan_dataset(
     license: str | None = None,
     manifest: Path | None = None,
     endpoint: str | None = None,
+    stages: bool = False,
 ) -> UploadPlan:
-    """What `publish dataset` would upload from a data file or folder, card included."""
+    """What `publish dataset` would upload from a data file or folder, card included.
+
+    A datagen folder sends its training file and manifest; its stages (topics, plain and stylized
+    dialogues) only with `stages`, under stages/, so a loader reading every file mixes nothing in."""
     from stylewrap.adapters import FORMATS
 
     source = Path(source)
     if not source.exists():
         raise InputError("no such file or directory", location=Location(source))
     manifest_path = _find_manifest(source, Path(manifest) if manifest else None)
+    manifest_data = _load_manifest(manifest_path) if manifest_path is not None else None
+    named = (manifest_data or {}).get("files")
+    stage_of = ({file: name for name, file in named.items() if name != "train" and isinstance(file, str)}
+                if isinstance(named, dict) and source.is_dir() else {})
     candidates = [source] if source.is_file() else sorted(p for p in source.rglob("*") if p.is_file())
     root = source.parent if source.is_file() else source
     files: list[PlannedFile] = []
@@ -326,6 +347,14 @@ def plan_dataset(
             skipped.append(SkippedFile(relative, _skip_reason(hidden_part, "hidden file")))
         elif path.name in GENERATED_NAMES:
             skipped.append(SkippedFile(relative, "replaced by the one stylewrap generates"))
+        elif relative in stage_of and not _matches(path.name, ERROR_LOGS):
+            if not stages:
+                skipped.append(SkippedFile(relative, f"datagen stage ({stage_of[relative]}), not training rows: "
+                                                     "--stages uploads it under stages/"))
+                continue
+            role = f"datagen stage: {stage_of[relative]}"
+            files.append(PlannedFile(f"stages/{relative}", path.stat().st_size, source=path, note=role))
+            stats.append(replace(dataset_file_stats(path, f"stages/{relative}"), role=role))
         elif path.suffix.lower() in DATASET_SUFFIXES and not _matches(path.name, ERROR_LOGS):
             files.append(PlannedFile(relative, path.stat().st_size, source=path))
             stats.append(dataset_file_stats(path, relative))
@@ -335,15 +364,15 @@ def plan_dataset(
             skipped.append(SkippedFile(relative, _skip_reason(path.name, "not a data file")))
     if not files:
         raise InputError(f"no data files ({', '.join(DATASET_SUFFIXES)}) to publish", location=Location(source))
-    manifest_data = None
     manifest_name = None
     if manifest_path is not None:
-        manifest_data = _load_manifest(manifest_path)
         manifest_name = manifest_path.name
         files.append(PlannedFile(manifest_name, manifest_path.stat().st_size, source=manifest_path,
                                  note="generation manifest"))
     license = license or config.license
     training_file = _training_file(record_files, manifest_data)
+    stats = [replace(s, role=TRAINING_ROLE) if s.path_in_repo == training_file else s for s in stats]
+    files = [replace(f, note=TRAINING_ROLE) if f.path_in_repo == training_file else f for f in files]
     registrations = hub_registrations(repo_id, *record_files[training_file]) if training_file else None
     card = render_dataset_card(
         repo_id=repo_id, files=stats, registrations=registrations, manifest=manifest_data,

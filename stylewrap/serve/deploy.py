@@ -4,7 +4,7 @@ What differs between backends is data: each backend unit's `serve_recipe` (the s
 flags and env vars, whether the base model is served beside the adapter), turned into a process by
 `stylewrap.backends.serving`. Either way stylewrap serves the same names
 (tuned model: `--served-model-name`, default `default-lora` as in the ms-swift tutorials; base model:
-its folder name, as ms-swift names it), on exactly the host and port asked for, with the same 401
+`--base-served-name`, default the last part of its folder or hub id, lowercased), on exactly the host and port asked for, with the same 401
 for a missing key. `backends/serve_launcher.py` enforces that inside the backend's process.
 """
 
@@ -19,7 +19,7 @@ from typing import Any, Callable
 
 from stylewrap.config import StylewrapConfig
 from stylewrap.errors import InputError, Location, RunFailed
-from stylewrap.rundir import RunInfo, resolve
+from stylewrap.rundir import load_run, resolve
 from stylewrap.runner import Invocation, describe
 from stylewrap.serve import servers
 from stylewrap.serve.servers import ServerRecord
@@ -40,6 +40,8 @@ class DeployRequest:
     served_model_name: str | None = None
     api_key_env: str | None = None
     template: str | None = None
+    checkpoint: str | None = None           # N, best or last (default) of --run
+    base_served_name: str | None = None
     extra_args: dict[str, Any] = field(default_factory=dict)
 
 
@@ -76,7 +78,8 @@ def plan(request: DeployRequest, config: StylewrapConfig) -> DeployPlan:
         raise InputError(f"{backend.name} answers batched requests to an unmerged adapter with an error",
                          location=Location(field=f"deploy.extra_args.{batching}"),
                          hint=f"merge it (`stylewrap export RUN`) and serve `--model RUN/merged`, or leave {batching} at 1")
-    tuned, base = _served_names(model, adapter, request.served_model_name or cfg.served_model_name)
+    tuned, base = _served_names(model, adapter, request.served_model_name or cfg.served_model_name,
+                                request.base_served_name or cfg.base_served_name)
     both = adapter is not None and backend.serve_recipe.serves_base_beside_adapter
     family = model_family(model)
     options = {
@@ -100,7 +103,7 @@ def _resolve_weights(request: DeployRequest) -> tuple[str, Path | None, str | No
     if request.run_dir and request.model:
         raise InputError("give --run or --model, not both")
     if request.run_dir:
-        run = RunInfo.load(request.run_dir)
+        run = load_run(request.run_dir, request.checkpoint)
         weights = resolve(request.run_dir, run.adapter_dir)
         if weights is None or not weights.exists():
             raise InputError(f"run {run.run_id} has no trained weights yet (status: {run.status})",
@@ -115,14 +118,22 @@ def _resolve_weights(request: DeployRequest) -> tuple[str, Path | None, str | No
     return request.model, request.adapter, None, None
 
 
-def _served_names(model: str, adapter: Path | None, requested: str | None) -> tuple[str, str]:
-    """(tuned name, base name): the base keeps its folder name, as ms-swift names it."""
-    base = Path(model.rstrip("/")).name or model
-    if adapter is None:
-        return requested or base, base
+def default_base_name(model: str) -> str:
+    """The base model's served name: the last part of its folder or hub id, lowercased, as the
+    ms-swift tutorials request it (`Qwen/Qwen2-7B-Instruct` -> `qwen2-7b-instruct`)."""
+    return (Path(model.rstrip("/")).name or model).lower()
+
+
+def _served_names(model: str, adapter: Path | None, requested: str | None,
+                  requested_base: str | None = None) -> tuple[str, str]:
+    """(tuned name, base name)."""
+    if adapter is None:   # one model, served under its own folder name unless named
+        alone = requested or Path(model.rstrip("/")).name or model
+        return alone, alone
+    base = requested_base or default_base_name(model)
     tuned = requested or DEFAULT_TUNED_NAME
     if tuned == base:
-        raise InputError(f"served model name {tuned!r} is also the base model's name", hint="pick another --served-model-name")
+        raise InputError(f"served model name {tuned!r} is also the base model's name", hint="pick another --served-model-name or --base-served-name")
     return tuned, base
 
 

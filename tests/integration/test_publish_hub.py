@@ -224,8 +224,8 @@ def test_dataset_goes_up_with_counts_and_manifest(hub, tmp_path, shared_data):
     assert repo.files["train.jsonl"] == (shared_data / "tsldial" / "3_TranslationalDialogues.jsonl").read_bytes()
     assert json.loads(repo.files["manifest.json"]) == manifest
     card = repo.files["README.md"].decode()
-    assert "| `train.jsonl` | qa | 11743 |" in card and "| `TslDial.json` | alpaca | 11743 |" in card
-    assert f"| `topics.jsonl` |  | {len(topics)} |" in card
+    assert "| `train.jsonl` | the training file | qa | 11743 |" in card and "| `TslDial.json` |  | alpaca | 11743 |" in card
+    assert f"| `topics.jsonl` |  |  | {len(topics)} |" in card
     assert f"{11743 * 2 + len(topics)} rows" in card
     assert "Teacher model: gpt-3.5-turbo" in card and "Style preset: translational" in card
     assert "Prompts hash: `ab12cd34ef`" in card and "[`manifest.json`](manifest.json)" in card

@@ -64,7 +64,13 @@ def test_swift_constants_handle_its_traps():
     keys = flat(translated("swift", {}))
     assert keys["check_model"] is False          # offline: no hub look-up of a local model
     assert keys["add_version"] is False          # no output/v0-<timestamp>/ folder
-    assert keys["truncation_strategy"] == "right"  # 'delete' can drop every row
+
+
+def test_overlength_reaches_each_backend_as_it_can():
+    # ms-swift drops or truncates itself; LLaMA-Factory only truncates, so stylewrap drops the rows before it
+    assert flat(translated("swift", {"overlength": "truncate"}))["truncation_strategy"] == "right"
+    assert flat(translated("swift", {"overlength": "drop"}))["truncation_strategy"] == "delete"
+    assert "truncation_strategy" not in flat(translated("llamafactory", {"overlength": "drop"}))
 
 
 def test_backend_only_option_is_an_error_elsewhere():
@@ -92,7 +98,8 @@ def test_swift_v2_flags_of_the_tutorial_become_the_seed_classical_preset():
     train = dict(preset["config"]["train"])
     options = {"model": train["model"], "method": train["method"], "lora_rank": train["lora_rank"],
                "lora_alpha": train["lora_alpha"], "lora_dropout": train["lora_dropout"],
-               "lora_target": train["lora_target"], "cutoff_len": train["cutoff_len"],
+               "lora_target": train["lora_target"], "cutoff_len": preset["config"]["data"]["max_tokens"],
+               "overlength": preset["config"]["data"]["overlength"], "lr_scheduler_type": train["lr_scheduler_type"],
                "per_device_train_batch_size": train["per_device_train_batch_size"],
                "gradient_accumulation_steps": train["gradient_accumulation_steps"],
                "learning_rate": train["learning_rate"], "max_grad_norm": train["max_grad_norm"],
@@ -103,6 +110,8 @@ def test_swift_v2_flags_of_the_tutorial_become_the_seed_classical_preset():
     rendered = flat(translated("swift", options))
     for key, value in v4.items():
         assert rendered[key] == value, key
+    # what SWIFT 2.x did without a flag: HF's linear schedule, rows over max_length deleted
+    assert rendered["lr_scheduler_type"] == "linear" and rendered["truncation_strategy"] == "delete"
 
 
 def test_registry_lists_builtins_through_entry_points_and_takes_runtime_backends(monkeypatch):

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from console import run_stylewrap
 from fakekeys import openai_key
 
 from stylewrap.serve import servers
@@ -59,12 +60,12 @@ def test_swift_serves_base_and_adapter_side_by_side_on_the_exact_port(world):
     assert spec == {
         "module": "swift.cli.deploy",
         "argv": ["--model", str(model), "--adapters", f"default-lora={adapter}", "--template", "qwen",
-                 "--model_type", "qwen2", "--served_model_name", "Qwen2-7B-Instruct",
+                 "--model_type", "qwen2", "--served_model_name", "qwen2-7b-instruct",
                  "--host", "127.0.0.1", "--port", "8123", "--infer_backend", "transformers"],
-        "host": "127.0.0.1", "port": 8123, "served_models": ["default-lora", "Qwen2-7B-Instruct"], "api_key_env": None,
+        "host": "127.0.0.1", "port": 8123, "served_models": ["default-lora", "qwen2-7b-instruct"], "api_key_env": None,
     }
     assert deploy_plan.invocation.env == {}
-    assert deploy_plan.record.models == ["default-lora", "Qwen2-7B-Instruct"]
+    assert deploy_plan.record.models == ["default-lora", "qwen2-7b-instruct"]
     assert deploy_plan.record.base_url == "http://127.0.0.1:8123/v1"
 
 
@@ -90,7 +91,22 @@ def test_served_names(world):
     alone = plan(DeployRequest(model=str(model), backend="swift"), config)
     assert alone.record.models == ["Qwen2-7B-Instruct"]
     with pytest.raises(InputError, match="also the base model's name"):
-        plan(DeployRequest(model=str(model), adapter=adapter, backend="swift", served_model_name="Qwen2-7B-Instruct"), config)
+        plan(DeployRequest(model=str(model), adapter=adapter, backend="swift", served_model_name="qwen2-7b-instruct"), config)
+    # the tutorial asks for the base by name: the hub id's last part, lowercased, unless named otherwise
+    beside = plan(DeployRequest(model="Qwen/Qwen2-7B-Instruct", adapter=adapter, backend="swift"), config)
+    assert beside.record.models == ["default-lora", "qwen2-7b-instruct"]
+    named = plan(DeployRequest(model=str(model), adapter=adapter, backend="swift", base_served_name="base",
+                               served_model_name="tuned"), config)
+    assert named.record.models == ["tuned", "base"]
+
+
+def test_base_served_name_through_the_console_script(world):
+    """`stylewrap deploy --base-served-name` reaches the server's argv (dry run: nothing starts)."""
+    tmp_path, model, adapter = world
+    result = run_stylewrap("deploy", "--model", str(model), "--adapter", str(adapter), "--backend", "swift",
+                                 "--base-served-name", "qwen2-7b-instruct-base", "--dry-run", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert '"--served_model_name", "qwen2-7b-instruct-base"' in result.stdout
 
 
 def test_bad_requests_are_input_errors(world, monkeypatch):

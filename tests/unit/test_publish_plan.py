@@ -112,7 +112,7 @@ def test_dataset_plan_counts_rows_and_keeps_secrets_home(tmp_path, shared_data):
     assert [f.path_in_repo for f in plan.files] == ["dialogues.jsonl", "sub/alpaca.json", "README.md"]
     assert {s.path for s in plan.skipped} == {".env", "weights.bin"}
     card = plan.file("README.md").content.decode()
-    assert "| `dialogues.jsonl` | qa | 12000 |" in card and "| `sub/alpaca.json` | alpaca | 1000 |" in card
+    assert "| `dialogues.jsonl` | the training file | qa | 12000 |" in card and "| `sub/alpaca.json` |  | alpaca | 1000 |" in card
     assert "No generation manifest" in card and plan.commit_message == "Upload 13000 rows with stylewrap"
 
 
