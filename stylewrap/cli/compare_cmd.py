@@ -11,8 +11,9 @@ from stylewrap.cli.options import checkpoint_option, config_option, dry_run_opti
 
 @click.command()
 @click.argument("run_dir", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--probes", default="classical", show_default=True,
-              help="Built-in probe set (standard, classical, chatglm, translational), a .txt (one question per line) or .jsonl.")
+@click.option("--probes", default=None, metavar="NAME_OR_FILE",
+              help="Built-in probe set (standard, classical, chatglm, translational) or a .txt/.jsonl file "
+                   "[the style's own set: its `probes:`, e.g. translational for the translational style].")
 @click.option("--style-prompt", default=None,
               help="System prompt for the base model, asking for the style in words; a built-in name (classical) "
                    "uses the tutorial's prompt. Default: style.system_prompt, else the preset's.")

@@ -18,8 +18,9 @@ from stylewrap.cli.options import checkpoint_option, config_option, dry_run_opti
 @click.option("--style", default=None, metavar="PRESET_OR_YAML", help="The style to measure (default: the config's style.preset).")
 @click.option("--style-prompt", default=None,
               help="System prompt of the run's base+style variant (default: style.system_prompt, else the preset's).")
-@click.option("--probes", default="standard", show_default=True, metavar="NAME_OR_FILE",
-              help="Built-in probe set (standard, classical, chatglm, translational) or a .txt/.jsonl file.")
+@click.option("--probes", default=None, metavar="NAME_OR_FILE",
+              help="Built-in probe set (standard, classical, chatglm, translational) or a .txt/.jsonl file "
+                   "[the style's own set: its `probes:`, e.g. translational for the translational style].")
 @click.option("--style-data", type=click.Path(exists=True, path_type=Path), default=None,
               help="Plain/styled text for the p_style classifier: a JSONL of {plain, styled} or a datagen folder "
                    "(default: the run's datagen folder, else datagen.output_dir).")

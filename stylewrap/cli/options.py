@@ -26,3 +26,23 @@ checkpoint_option = click.option(
     help="Which weights of the run: N (its checkpoint-N), best (lowest eval loss among the kept checkpoints) "
          "or last (the final weights) [last].",
 )
+
+
+def server_chooser():
+    """For chat and app: with several stylewrap servers running, ask which one at a terminal
+    (None elsewhere: the library then names them all in its error)."""
+    import sys
+
+    if not sys.stdin.isatty():
+        return None
+
+    def choose(records):
+        from stylewrap.serve.deploy import describe_server
+
+        click.echo(f"{len(records)} stylewrap servers are running:", err=True)
+        for number, record in enumerate(records, 1):
+            click.echo(f"  {number}. {describe_server(record)}", err=True)
+        picked = click.prompt("which one", type=click.IntRange(1, len(records)), default=1, err=True)
+        return records[picked - 1]
+
+    return choose

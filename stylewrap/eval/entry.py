@@ -47,7 +47,7 @@ class EvalRequest:
     api_key_env: str = "OPENAI_API_KEY"
     style: str | None = None                # preset name or YAML; default: the config's
     style_system: str | None = None         # the base+style variant's prompt; default: the preset's
-    probes: str = "standard"
+    probes: str | None = None               # default: the style's probe set
     style_data: Path | None = None
     judge_model: str | None = None
     persona: str | None = None
@@ -107,7 +107,7 @@ def plan_eval(request: EvalRequest, config: StylewrapConfig, *, measure: bool = 
     if not request.run_dir and not request.endpoint:
         raise InputError("nothing to evaluate: give a RUN_DIR, or --endpoint URL with --model NAME")
     preset = load_style(request.style or config.style.preset)
-    probe_source, probes = load_probes(request.probes)
+    probe_source, probes = load_probes(request.probes or preset.probes)
     folder = request.report_kind if request.report_kind == "compare" else "eval"
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     out_dir = Path(request.out_dir) if request.out_dir else (Path(request.run_dir) / folder / stamp if request.run_dir
