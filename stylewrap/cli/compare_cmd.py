@@ -10,7 +10,7 @@ from stylewrap.cli.options import checkpoint_option, config_option, dry_run_opti
 
 
 @click.command()
-@click.argument("run_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.argument("run", metavar="RUN")
 @click.option("--probes", default=None, metavar="NAME_OR_FILE",
               help="Built-in probe set (standard, classical, chatglm, translational) or a .txt/.jsonl file "
                    "[the style's own set: its `probes:`, e.g. translational for the translational style].")
@@ -22,15 +22,17 @@ from stylewrap.cli.options import checkpoint_option, config_option, dry_run_opti
 @config_option
 @set_option
 @dry_run_option
-def compare(run_dir, probes, style_prompt, max_new_tokens, checkpoint, config_path, overrides, dry_run) -> None:
+def compare(run, probes, style_prompt, max_new_tokens, checkpoint, config_path, overrides, dry_run) -> None:
     """Base vs tuned answers side by side (the eval report; its metrics when stylewrap[eval] is installed)."""
+    from stylewrap.backends.runs import find_run
     from stylewrap.config import load_config
     from stylewrap.eval.entry import EvalRequest, describe_eval, missing_extra, plan_eval, run_eval
     from stylewrap.eval.report import summary_lines
 
-    request = EvalRequest(run_dir=run_dir, probes=probes, style_system=style_prompt, max_new_tokens=max_new_tokens,
+    config = load_config(config_path, overrides)
+    request = EvalRequest(run_dir=find_run(config, run), probes=probes, style_system=style_prompt, max_new_tokens=max_new_tokens,
                           report_kind="compare", checkpoint=checkpoint)
-    plan = plan_eval(request, load_config(config_path, overrides), measure=not missing_extra())
+    plan = plan_eval(request, config, measure=not missing_extra())
     if dry_run:
         click.echo(describe_eval(plan))
         return

@@ -11,7 +11,7 @@ port_option = click.option("--port", type=click.IntRange(1, 65535), default=None
 
 @click.group(invoke_without_command=True)
 @click.option("--backend", default=None, help="Serving backend, from `stylewrap backend list` (default: the run's).")
-@click.option("--run", "run_dir", type=click.Path(file_okay=False, exists=True, path_type=Path), help="A training run directory.")
+@click.option("--run", "run", metavar="RUN", help="A training run: its id (`stylewrap runs list`), a unique prefix, latest, or its folder.")
 @click.option("--model", default=None, help="Base or merged model: a folder or hub id.")
 @click.option("--adapter", type=click.Path(file_okay=False, exists=True, path_type=Path), help="LoRA adapter folder for --model.")
 @click.option("--host", default=None, help="Address to bind [127.0.0.1].")
@@ -28,7 +28,7 @@ port_option = click.option("--port", type=click.IntRange(1, 65535), default=None
 @set_option
 @dry_run_option
 @click.pass_context
-def deploy(ctx, backend, run_dir, model, adapter, host, port, served_model_name, base_served_name, checkpoint, api_key_env, template, detach,
+def deploy(ctx, backend, run, model, adapter, host, port, served_model_name, base_served_name, checkpoint, api_key_env, template, detach,
            config_path, overrides, dry_run) -> None:
     """Serve a model behind an OpenAI-compatible API.
 
@@ -40,9 +40,11 @@ def deploy(ctx, backend, run_dir, model, adapter, host, port, served_model_name,
     from stylewrap.serve import deploy as deploy_lib
     from stylewrap.config import load_config
 
+    from stylewrap.backends.runs import find_run
+
     config = load_config(config_path, overrides)
     request = deploy_lib.DeployRequest(
-        run_dir=run_dir, model=model, adapter=adapter, backend=backend, host=host, port=port,
+        run_dir=find_run(config, run, field="--run") if run else None, model=model, adapter=adapter, backend=backend, host=host, port=port,
         served_model_name=served_model_name, base_served_name=base_served_name, checkpoint=checkpoint,
         api_key_env=api_key_env, template=template,
     )

@@ -10,7 +10,7 @@ from stylewrap.cli.options import checkpoint_option, config_option, dry_run_opti
 
 
 @click.command(name="eval")
-@click.argument("run_dir", required=False, type=click.Path(file_okay=False, path_type=Path))
+@click.argument("run", required=False, metavar="[RUN]")
 @click.option("--endpoint", metavar="URL", default=None, help="An OpenAI-compatible base URL, e.g. http://127.0.0.1:8000/v1.")
 @click.option("--model", "models", multiple=True, metavar="NAME", help="A model at --endpoint to evaluate (repeatable).")
 @click.option("--system", default=None, help="System prompt sent to the --endpoint models (e.g. the style asked for in words).")
@@ -36,19 +36,21 @@ from stylewrap.cli.options import checkpoint_option, config_option, dry_run_opti
 @config_option
 @set_option
 @dry_run_option
-def eval_command(run_dir, endpoint, models, system, api_key_env, style, style_prompt, probes, style_data, judge_model,
+def eval_command(run, endpoint, models, system, api_key_env, style, style_prompt, probes, style_data, judge_model,
                  persona, reference, out_dir, seed, max_new_tokens, checkpoint, config_path, overrides, dry_run) -> None:
     """Measure a style: a run's tuned model, its base and the base told the style (RUN_DIR), and/or
     models behind an OpenAI-compatible --endpoint; writes eval.json, report.md and report.html."""
+    from stylewrap.backends.runs import find_run
     from stylewrap.config import load_config
     from stylewrap.eval.entry import EvalRequest, describe_eval, plan_eval, run_eval
     from stylewrap.eval.report import summary_lines
 
-    request = EvalRequest(run_dir=run_dir, endpoint=endpoint, models=list(models), system=system,
+    config = load_config(config_path, overrides)
+    request = EvalRequest(run_dir=find_run(config, run) if run else None, endpoint=endpoint, models=list(models), system=system,
                           api_key_env=api_key_env, style=style, style_system=style_prompt, probes=probes,
                           style_data=style_data, judge_model=judge_model, persona=persona, out_dir=out_dir, seed=seed,
                           max_new_tokens=max_new_tokens, reference=reference, checkpoint=checkpoint)
-    plan = plan_eval(request, load_config(config_path, overrides))
+    plan = plan_eval(request, config)
     if dry_run:
         click.echo(describe_eval(plan))
         return

@@ -10,7 +10,7 @@ from stylewrap.cli.options import checkpoint_option, config_option, dry_run_opti
 
 
 @click.command()
-@click.argument("run_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.argument("run", metavar="RUN")
 @click.option("--out", "output_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Where the merged model goes (default: RUN_DIR/merged).")
 @click.option("--quantization-bit", type=click.Choice(["2", "3", "4", "8"]), default=None,
@@ -19,14 +19,16 @@ from stylewrap.cli.options import checkpoint_option, config_option, dry_run_opti
 @config_option
 @set_option
 @dry_run_option
-def export(run_dir, output_dir, quantization_bit, checkpoint, config_path, overrides, dry_run) -> None:
+def export(run, output_dir, quantization_bit, checkpoint, config_path, overrides, dry_run) -> None:
     """Merge a LoRA adapter into its base model."""
     from rich.console import Console
 
     from stylewrap.backends.export import describe_export, export_run, plan_export
+    from stylewrap.backends.runs import find_run
     from stylewrap.config import load_config
 
-    plan = plan_export(run_dir, load_config(config_path, overrides), output_dir=output_dir,
+    config = load_config(config_path, overrides)
+    plan = plan_export(find_run(config, run), config, output_dir=output_dir,
                        quantization_bit=int(quantization_bit) if quantization_bit else None, checkpoint=checkpoint)
     if dry_run:
         click.echo(describe_export(plan))

@@ -46,3 +46,6 @@ def server_chooser():
         return records[picked - 1]
 
     return choose
+
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts instead of a table.")

@@ -82,12 +82,17 @@ def _quiet_sdk_logs() -> None:
     sdk.propagate = False
 
 
-def _run(function, source: Path, config_path, overrides, **kwargs) -> None:
+def _run(function, source, config_path, overrides, *, run_names: bool = False, **kwargs) -> None:
     from rich.console import Console
 
     from stylewrap.config import load_config
 
     config = load_config(config_path, overrides)
+    if run_names and not Path(source).exists():   # a run's id, prefix or `latest`
+        from stylewrap.backends.runs import find_run
+
+        source = find_run(config, source)
+    source = Path(source)
     _quiet_sdk_logs()
     console = Console(stderr=True, log_path=False)
     with console.status("publishing") as status:
@@ -97,7 +102,7 @@ def _run(function, source: Path, config_path, overrides, **kwargs) -> None:
 
 
 @publish.command()
-@click.argument("source", type=click.Path(exists=True, path_type=Path), metavar="RUN_DIR|MODEL_DIR")
+@click.argument("source", metavar="RUN|MODEL_DIR")
 @repo_option
 @click.option("--merged", "variant", flag_value="merged", help="Upload the merged model of the run.")
 @click.option("--adapter", "variant", flag_value="adapter", help="Upload the LoRA adapter of the run.")
@@ -121,7 +126,7 @@ def model(source, repo_id, variant, private, license, base_model_id, dataset_rep
     """
     from stylewrap.publish.hub import publish_model
 
-    _run(publish_model, source, config_path, overrides, repo_id=repo_id, dry_run=dry_run,
+    _run(publish_model, source, config_path, overrides, run_names=True, repo_id=repo_id, dry_run=dry_run,
          variant=variant or "auto", private=private, license=license, base_model_id=base_model_id,
          dataset_repos=dataset_repos, checkpoint=checkpoint)
 
