@@ -6,10 +6,10 @@ from stylewrap.cli.options import server_chooser
 
 
 @click.command()
-@click.option("--base-url", default=None, help="OpenAI-compatible endpoint [the running stylewrap server (asks which when several are); with none, http://127.0.0.1:8000/v1].")
-@click.option("--model", default=None, help="Model name [the server's tuned model, else its first].")
+@click.option("--base-url", default=None, help="OpenAI-compatible endpoint [default: the running stylewrap server (asks which when several are); with none, http://127.0.0.1:8000/v1].")
+@click.option("--model", default=None, help="Model name [default: the server's tuned model, else its first].")
 @click.option("--system", default=None, help="System prompt (change it later with /system).")
-@click.option("--api-key-env", default=None, metavar="VAR", help="Env var holding the endpoint's API key [the one the stylewrap server there requires; else no key is sent].")
+@click.option("--api-key-env", default=None, metavar="VAR", help="Env var holding the endpoint's API key [default: the one the stylewrap server there requires; else no key is sent].")
 @click.option("--max-tokens", type=click.IntRange(min=1), default=None, help="Cap each reply.")
 @click.option("--temperature", type=click.FloatRange(0, 2), default=None, help="Sampling temperature.")
 def chat(base_url, model, system, api_key_env, max_tokens, temperature) -> None:
@@ -18,12 +18,6 @@ def chat(base_url, model, system, api_key_env, max_tokens, temperature) -> None:
     Replies stream as they are generated; the conversation is kept across turns.
     At the prompt: /reset, /system [TEXT], /exit; arrow keys edit and recall lines; Ctrl-C stops a
     reply or clears the line, Ctrl-D leaves.
-
-    \b
-    Examples:
-      stylewrap chat                                  # the running stylewrap server
-      stylewrap chat --model tiny-model --system "be brief"
-      stylewrap chat --base-url http://127.0.0.1:8001/v1 --api-key-env MY_KEY
     """
     import sys
 

@@ -10,8 +10,8 @@ from stylewrap.cli.options import config_option, set_option
 TEACHER_OPTIONS = [
     click.option("--style", help="Style name (`stylewrap styles list`) or a style YAML path."),
     click.option("--model", help="Teacher model name."),
-    click.option("--base-url", help="OpenAI-compatible endpoint (default $OPENAI_BASE_URL, else OpenAI)."),
-    click.option("--api-key-env", metavar="VAR", help="Environment variable holding the API key (default OPENAI_API_KEY)."),
+    click.option("--base-url", help="OpenAI-compatible endpoint [default: $OPENAI_BASE_URL, else OpenAI]."),
+    click.option("--api-key-env", metavar="VAR", help="Environment variable holding the API key [default: OPENAI_API_KEY]."),
     click.option("--temperature", type=float),
     click.option("--max-tokens", type=int, help="Per reply; a reply cut at this length is rejected."),
     click.option("--concurrency", type=int, help="Requests in flight at once."),
@@ -29,8 +29,8 @@ TEACHER_OPTIONS = [
 ]
 OUTPUT_OPTIONS = [
     click.option("-o", "--output", type=click.Path(file_okay=False), help="Output folder (resumes what is there)."),
-    click.option("--format", "fmt", help="Training file format (any adapters format; default sharegpt)."),
-    click.option("--train-file", help="Training file name in the output folder (default train.jsonl); "
+    click.option("--format", "fmt", help="Training file format (any adapters format) [default: sharegpt]."),
+    click.option("--train-file", help="Training file name in the output folder [default: train.jsonl]; "
                                       "a .json name writes one JSON array, e.g. --format alpaca --train-file TslDial.json."),
     config_option,
     set_option,
@@ -95,7 +95,7 @@ REGISTER_OPTIONS = [
                  help="Also register the training file in this folder's dataset_info.json (LLaMA-Factory) "
                       "or custom_dataset_info.json (ms-swift)."),
     click.option("--register-backend", default=None, metavar="BACKEND",
-                 help="Whose registration --register writes (default: train.backend)."),
+                 help="Whose registration --register writes [default: train.backend]."),
 ]
 
 
@@ -117,7 +117,7 @@ def dialogues() -> None:
 
 @stage_command(("stylize",), TEACHER_OPTIONS, OUTPUT_OPTIONS,
                [click.option("-i", "--input", "input_file", type=click.Path(dir_okay=False, path_type=Path),
-                             help="Dataset of plain answers, any format (default: the output folder's dialogues)."),
+                             help="Dataset of plain answers, any format [default: the output folder's dialogues]."),
                 click.option("--distinct-questions", is_flag=True, default=None,
                              help="Keep only the first row for each first question (normalized).")])
 def stylize() -> None:

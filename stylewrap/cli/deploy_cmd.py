@@ -4,25 +4,25 @@ from pathlib import Path
 
 import click
 
-from stylewrap.cli.options import checkpoint_option, config_option, dry_run_option, set_option
+from stylewrap.cli.options import backend_option, checkpoint_option, config_option, dry_run_option, set_option
 
-port_option = click.option("--port", type=click.IntRange(1, 65535), default=None, help="Which server (default: the only one).")
+port_option = click.option("--port", type=click.IntRange(1, 65535), default=None, help="Which server [default: the only one].")
 
 
 @click.group(invoke_without_command=True)
-@click.option("--backend", default=None, help="Serving backend, from `stylewrap backend list` (default: the run's).")
+@backend_option("Serving backend [default: the run's].", default=None)
 @click.option("--run", "run", metavar="RUN", help="A training run: its id (`stylewrap runs list`), a unique prefix, latest, or its folder.")
 @click.option("--model", default=None, help="Base or merged model: a folder or hub id.")
 @click.option("--adapter", type=click.Path(file_okay=False, exists=True, path_type=Path), help="LoRA adapter folder for --model.")
 @click.option("--host", default=None, help="Address to bind [127.0.0.1].")
 @click.option("--port", type=click.IntRange(1, 65535), default=None, help="Port to bind [8000].")
-@click.option("--served-model-name", default=None, help="Name of the tuned model in the API [default-lora].")
+@click.option("--served-model-name", default=None, help="Name of the tuned model in the API [default: default-lora].")
 @click.option("--base-served-name", default=None,
               help="Name of the base model in the API, where it is served beside the adapter "
-                   "[its folder or hub id's last part, lowercased: qwen2-7b-instruct].")
+                   "[default: its folder or hub id's last part, lowercased: qwen2-7b-instruct].")
 @checkpoint_option
 @click.option("--api-key-env", default=None, metavar="VAR", help="Require the key held in this env var (401 without it).")
-@click.option("--template", default=None, help="Chat template name (default: the run's).")
+@click.option("--template", default=None, help="Chat template name [default: the run's].")
 @click.option("--detach", is_flag=True, help="Return once the server answers; it keeps running.")
 @config_option
 @set_option

@@ -8,10 +8,10 @@ from stylewrap.cli import debug_enabled
 from stylewrap.cli.options import checkpoint_option, config_option, set_option
 
 repo_option = click.option("--repo", "repo_id", metavar="OWNER/NAME",
-                           help="ModelScope repo (default: publish.model_repo / publish.dataset_repo).")
+                           help="ModelScope repo [default: publish.model_repo / publish.dataset_repo].")
 visibility_option = click.option("--private/--public", "private", default=None,
-                                 help="Visibility of a repo this creates (default: private; publish.private).")
-license_option = click.option("--license", "license", default=None, help="License id (default: publish.license).")
+                                 help="Visibility of a repo this creates [default: private; publish.private].")
+license_option = click.option("--license", "license", default=None, help="License id [default: publish.license].")
 dry_run_option = click.option("--dry-run", is_flag=True,
                               help="List the files and sizes that would go up and print the card; upload nothing.")
 
@@ -111,8 +111,8 @@ def _run(function, source, config_path, overrides, *, run_names: bool = False, *
 @click.option("--base-model-id", default=None, metavar="OWNER/NAME",
               help="Hub id of the base model, written into adapter_config.json and the card.")
 @click.option("--dataset-repo", "dataset_repos", multiple=True, metavar="OWNER/NAME",
-              help="Dataset repo(s) the card links to (repeatable; default: the repo the run's training file "
-                   "was published to from here, if it was).")
+              help="Dataset repo(s) the card links to (repeatable) [default: the repo the run's training file "
+                   "was published to from here, if it was].")
 @checkpoint_option
 @dry_run_option
 @config_option
@@ -137,7 +137,7 @@ def model(source, repo_id, variant, private, license, base_model_id, dataset_rep
 @visibility_option
 @license_option
 @click.option("--manifest", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
-              help="Generation manifest (default: manifest.json beside the data).")
+              help="Generation manifest [default: manifest.json beside the data].")
 @click.option("--stages", is_flag=True, help="From a datagen folder, also upload its stages (topics, plain and "
                                               "stylized dialogues) under stages/; by default only the training file and manifest.")
 @dry_run_option

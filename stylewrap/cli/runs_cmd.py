@@ -10,12 +10,6 @@ from stylewrap.cli.options import config_option, json_option, set_option
 @click.group()
 def runs() -> None:
     """List and show training runs.
-
-    \b
-    Examples:
-      stylewrap runs list
-      stylewrap runs show latest
-      stylewrap runs show 20261201-1112 --json
     """
 
 
@@ -25,11 +19,6 @@ def runs() -> None:
 @set_option
 def list_(as_json, config_path, overrides) -> None:
     """The runs under train.output_dir, newest first; the id is what other commands take as RUN.
-
-    \b
-    Examples:
-      stylewrap runs list
-      stylewrap runs list --json | jq -r '.[0].run_id'
     """
     from stylewrap.backends.runs import list_runs, run_record, runs_table
     from stylewrap.config import load_config
@@ -54,11 +43,6 @@ def list_(as_json, config_path, overrides) -> None:
 @set_option
 def show(run, as_json, config_path, overrides) -> None:
     """What run.json records about RUN: an id as `runs list` shows it, a unique prefix, latest, or a folder.
-
-    \b
-    Examples:
-      stylewrap runs show latest
-      stylewrap runs show 20261201-1112 --json
     """
     from stylewrap.backends.runs import find_run, run_record, show_run
     from stylewrap.config import load_config

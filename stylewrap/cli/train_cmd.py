@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from stylewrap.backends.deepspeed import DEEPSPEED_PRESETS
-from stylewrap.cli.options import config_option, dry_run_option, set_option
+from stylewrap.cli.options import backend_option, config_option, dry_run_option, set_option
 
 DEEPSPEED_HELP = f"A DeepSpeed preset ({', '.join(DEEPSPEED_PRESETS)}) or a DeepSpeed JSON file."
 
@@ -16,7 +16,7 @@ def training_options(func):
     for option in reversed([
         config_option,
         set_option,
-        click.option("--backend", default=None, help="A backend from `stylewrap backend list` (default: train.backend)."),
+        backend_option("Which backend trains [default: train.backend].", default=None),
         click.option("--preset", default=None, help="A built-in run (seed-translational, seed-classical) or a preset YAML."),
         click.option("--nproc-per-node", type=click.IntRange(min=1), default=None, help="Processes (GPUs) per node."),
         click.option("--nnodes", type=click.IntRange(min=1), default=None, help="Number of nodes."),

@@ -38,7 +38,23 @@ def test_stats_counts_the_repeated_questions_of_stage_two(shared_data, tmp_path)
     assert numbers["roles"]["user"]["messages"] == 12000
     assert sum(numbers["length_histogram_chars"].values()) == 12000
     html = report.read_text(encoding="utf-8")
-    assert "<svg" in html and "12000 rows" in html
+    assert "<style>" in html and "<b>12000</b>rows" in html and '<img class="chart"' in html
+    assert "data:image/png;base64,iVBOR" in html   # the PNG is inside the page: one file to send
+
+
+def test_every_bar_label_of_the_stats_chart_is_inside_the_picture(shared_data):
+    from stylewrap.adapters.stats import dataset_stats, histogram_figure
+
+    stats = dataset_stats(shared_data / "tsldial/2_Dialogues.jsonl")
+    figure = histogram_figure(stats)
+    figure.canvas.draw()
+    renderer = figure.canvas.get_renderer()
+    labels = figure.axes[0].texts
+    assert sorted(int(text.get_text()) for text in labels) == sorted(count for _, count in stats.histogram_rows())
+    plot_area = figure.axes[0].get_window_extent(renderer)
+    for text in labels:   # the tallest bar's label was drawn above the top edge of the old chart
+        box = text.get_window_extent(renderer)
+        assert box.y1 <= plot_area.y1 and box.y0 >= plot_area.y0, text.get_text()
 
 
 def test_stats_prints_a_table_and_a_histogram(shared_data):

@@ -106,7 +106,7 @@ class Page:
         first_line = self.app.stdout.readline()
         assert first_line.startswith("chat page on http://127.0.0.1:"), first_line + self.app.stdout.read()
         browser.get(first_line.split()[3])
-        self.wait = WebDriverWait(browser, 180)
+        self.wait = WebDriverWait(browser, 300)
         self.wait.until(lambda d: d.find_element("tag name", "body").get_attribute("data-ready") == "true")
 
     def find(self, css: str):
@@ -171,7 +171,9 @@ def test_page_answers_one_model_and_side_by_side(deployed, browser, tmp_path_fac
 def test_stop_ends_the_answer_and_the_next_one_comes(deployed, browser):
     page = Page(browser, "--base-url", deployed.base_url)
     try:
-        page.set_value("max-tokens", "4000")   # long enough to be still streaming when Stop is clicked
+        # long enough to be still streaming when Stop is clicked; short enough that the server,
+        # which finishes a reply whose reader left (both backends do), is free again soon
+        page.set_value("max-tokens", "160")
         browser.find_element("id", "input").send_keys("长一点")
         browser.find_element("id", "send").click()
         page.wait.until(lambda d: int(page.find(".msg.assistant")[-1].get_attribute("data-chunks") or 0) >= 2)
@@ -180,10 +182,13 @@ def test_stop_ends_the_answer_and_the_next_one_comes(deployed, browser):
         page.wait.until(lambda d: page.find(".msg.assistant")[-1].get_attribute("data-done"))
         stopped = page.find(".msg.assistant")[-1]
         assert stopped.get_attribute("data-done") == "stopped" and "stopped" in stopped.text
+        chunks_at_stop = int(stopped.get_attribute("data-chunks"))
         assert page.find("#send")[0].is_displayed()
         page.set_value("max-tokens", "8")
         (reply,) = page.ask("再来")
         assert reply.get_attribute("data-done") == "true"
+        # nothing more reached the stopped reply
+        assert int(page.find(".msg.assistant")[-2].get_attribute("data-chunks")) == chunks_at_stop
     finally:
         page.close()
 
