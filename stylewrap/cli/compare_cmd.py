@@ -42,3 +42,5 @@ def compare(run, probes, style_prompt, max_new_tokens, checkpoint, open_page, co
     click.echo("\n".join(summary_lines(result)))
     if open_page:
         open_in_browser(result.html)
+    if plan.run:
+        click.echo(f"next: stylewrap deploy --run {plan.run.run_dir.name} --detach   (or: stylewrap export {plan.run.run_dir.name})")

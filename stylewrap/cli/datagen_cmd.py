@@ -67,6 +67,8 @@ def _run(stages: tuple[str, ...], config_path, overrides, quiet=False, retry_err
     code = exit_status(manifest)
     if code:
         raise click.exceptions.Exit(code)
+    if "build" in stages:
+        click.echo("next: stylewrap train   (data.train_file: the training file above; look first: stylewrap data stats FILE --html stats.html)")
 
 
 def stage_command(stages: tuple[str, ...], *groups):

@@ -55,6 +55,7 @@ def deploy(ctx, backend, run, model, adapter, host, port, served_model_name, bas
         record = deploy_lib.start(request, config)
         _print_ready(record)
         click.echo(f"stop it with: stylewrap deploy stop --port {record.port}")
+        click.echo(f"next: stylewrap chat --base-url {record.base_url}   (or the web page: stylewrap app --base-url {record.base_url})")
         return
     try:
         deploy_lib.serve(request, config, on_ready=_print_ready, on_line=click.echo)

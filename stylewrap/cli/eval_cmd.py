@@ -60,3 +60,5 @@ def eval_command(run, endpoint, models, system, api_key_env, style, style_prompt
     click.echo("\n".join(summary_lines(result)))
     if open_page:
         open_in_browser(result.html)
+    if plan.run:
+        click.echo(f"next: stylewrap deploy --run {plan.run.run_dir.name} --detach   (or: stylewrap export {plan.run.run_dir.name})")

@@ -36,3 +36,4 @@ def export(run, output_dir, quantization_bit, checkpoint, config_path, overrides
     console = Console(stderr=True)
     merged = export_run(plan, status=console.status(f"{plan.backend.name}: merging the adapter into the base model"))
     click.echo(f"merged model: {merged}")
+    click.echo(f"next: stylewrap deploy --run {plan.run_dir.name} --detach   (or: stylewrap publish model {plan.run_dir.name} --merged)")

@@ -62,3 +62,5 @@ def train(dry_run, resume, quiet, **request) -> None:
         return
     info = execute(plan, show_progress=not quiet)
     click.echo(summary(info, plan.run_dir))
+    if info.status == "succeeded":
+        click.echo(f"next: stylewrap compare {info.run_id} --open   (base vs tuned answers, the loss curve)")
