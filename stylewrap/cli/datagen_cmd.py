@@ -5,6 +5,8 @@ from pathlib import Path
 
 import click
 
+from stylewrap.backends.registry import backend_names
+
 from stylewrap.cli.options import config_option, set_option
 
 TEACHER_OPTIONS = [
@@ -96,7 +98,7 @@ REGISTER_OPTIONS = [
     click.option("--register", type=click.Path(file_okay=False, path_type=Path), metavar="DATASET_DIR",
                  help="Also register the training file in this folder's dataset_info.json (LLaMA-Factory) "
                       "or custom_dataset_info.json (ms-swift)."),
-    click.option("--register-backend", default=None, metavar="BACKEND",
+    click.option("--register-backend", type=click.Choice(backend_names()), default=None,
                  help="Whose registration --register writes [default: train.backend]."),
 ]
 

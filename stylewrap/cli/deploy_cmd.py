@@ -32,7 +32,7 @@ def deploy(ctx, backend, run, model, adapter, host, port, served_model_name, bas
            config_path, overrides, dry_run) -> None:
     """Serve a model behind an OpenAI-compatible API.
 
-    `stylewrap deploy --run RUN_DIR` serves the tuned model (and, with ms-swift, the base beside it)
+    `stylewrap deploy --run RUN` serves the tuned model (and, with ms-swift, the base beside it)
     through the backend's own server; `status`, `logs` and `stop` manage it afterwards.
     """
     if ctx.invoked_subcommand is not None:

@@ -30,7 +30,7 @@ from stylewrap.cli.options import (checkpoint_option, config_option, dry_run_opt
 @click.option("--persona", default=None, help="The name the model should give on identity probes [default: style.persona].")
 @click.option("--reference", default=None, help="The variant others are compared with [default: base, else the first].")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Output folder [default: RUN_DIR/eval/<time>, else ./eval/<time>].")
+              help="Output folder [default: the run's eval/<time>, else ./eval/<time>].")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the bootstrap, the classifier and the endpoints.")
 @click.option("--max-new-tokens", type=click.IntRange(min=1), default=128, show_default=True)
 @checkpoint_option
@@ -40,7 +40,7 @@ from stylewrap.cli.options import (checkpoint_option, config_option, dry_run_opt
 @dry_run_option
 def eval_command(run, endpoint, models, system, api_key_env, style, style_prompt, probes, style_data, judge_model,
                  persona, reference, out_dir, seed, max_new_tokens, checkpoint, open_page, config_path, overrides, dry_run) -> None:
-    """Measure a style: a run's tuned model, its base and the base told the style (RUN_DIR), and/or
+    """Measure a style: a run's tuned model, its base and the base told the style (RUN), and/or
     models behind an OpenAI-compatible --endpoint; writes eval.json, report.md and report.html."""
     from stylewrap.backends.runs import find_run
     from stylewrap.config import load_config

@@ -12,7 +12,7 @@ from stylewrap.cli.options import checkpoint_option, config_option, dry_run_opti
 @click.command()
 @click.argument("run", metavar="RUN")
 @click.option("--out", "output_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Where the merged model goes [default: RUN_DIR/merged].")
+              help="Where the merged model goes [default: the run's merged/].")
 @click.option("--quantization-bit", type=click.Choice(["2", "3", "4", "8"]), default=None,
               help="Also quantize the merged model (GPTQ/AWQ; needs a CUDA GPU).")
 @checkpoint_option
