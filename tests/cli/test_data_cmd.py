@@ -139,3 +139,26 @@ def test_custom_sharegpt_role_tags(tmp_path):
     assert CliRunner().invoke(cli, ["data", "validate", str(source), *tags]).exit_code == 0
     _invoke("convert", source, "--to", "messages", "-o", tmp_path / "m.jsonl", *tags)
     assert next(read_records(tmp_path / "m.jsonl")).messages[1] == {"role": "assistant", "content": "噢，老伙计！"}
+
+
+def test_open_shows_the_page_in_the_browser_or_says_where_it_is(shared_data, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    stylewrap = os.path.join(os.path.dirname(sys.executable), "stylewrap")
+    page = tmp_path / "stats.html"
+    opened = tmp_path / "opened.txt"
+    browser = tmp_path / "browser.sh"
+    browser.write_text(f"#!/bin/sh\necho \"$1\" > {opened}\n")
+    browser.chmod(0o755)
+    args = [stylewrap, "data", "stats", str(shared_data / "tsldial/TslDial.json"), "--html", str(page), "--open"]
+    shown = subprocess.run(args, capture_output=True, text=True, timeout=120,
+                           env={**os.environ, "DISPLAY": ":0", "BROWSER": str(browser)})
+    assert shown.returncode == 0, shown.stderr
+    assert opened.read_text().strip() == page.resolve().as_uri()   # webbrowser ran the user's $BROWSER
+    headless = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "BROWSER")}
+    opened.unlink()
+    skipped = subprocess.run(args, capture_output=True, text=True, timeout=120, env=headless)
+    assert skipped.returncode == 0 and f"no browser to open it here (no display); open {page.resolve().as_uri()}" in skipped.stderr
+    assert not opened.exists()
