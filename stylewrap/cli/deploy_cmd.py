@@ -44,7 +44,8 @@ def deploy(ctx, backend, run, model, adapter, host, port, served_model_name, bas
 
     config = load_config(config_path, overrides)
     request = deploy_lib.DeployRequest(
-        run_dir=find_run(config, run, field="--run") if run else None, model=model, adapter=adapter, backend=backend, host=host, port=port,
+        # with --model too the library refuses the pair, whatever RUN names
+        run_dir=(Path(run) if model else find_run(config, run, field="--run")) if run else None, model=model, adapter=adapter, backend=backend, host=host, port=port,
         served_model_name=served_model_name, base_served_name=base_served_name, checkpoint=checkpoint,
         api_key_env=api_key_env, template=template,
     )

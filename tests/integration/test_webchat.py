@@ -156,8 +156,18 @@ def test_page_answers_one_model_and_side_by_side(deployed, browser, tmp_path_fac
         # the conversation so far stays in the tuned column when side by side is switched on
         tuned_log = page.find(".column")[0]
         assert QUESTION in tuned_log.text and first_reply in tuned_log.text
-        replies = page.ask("你好")
+        browser.find_element("id", "input").send_keys("你好")
+        browser.find_element("id", "send").click()
+        # while the tuned column streams, the base column says why it is still empty
+        page.wait.until(lambda d: page.find(".column")[0].find_elements("css selector", ".msg.assistant[data-chunks]")[-1:]
+                        and len(page.find(".column")[0].find_elements("css selector", ".msg.assistant")) == 2)
+        base_reply = page.find(".column")[1].find_elements("css selector", ".msg.assistant")[-1]
+        assert base_reply.get_attribute("data-chunks") or "waiting for" in base_reply.text, base_reply.text
+        replies = page.wait_answers(1)
         assert [r.get_attribute("data-done") for r in replies] == ["true", "true"]
+        # asked one after the other, tuned first: base's first piece comes after tuned finished
+        tuned_reply, base_reply = replies
+        assert int(tuned_reply.get_attribute("data-finished")) < int(base_reply.get_attribute("data-first-piece"))
         # every column got text (the broken page left the second one empty)
         assert all(int(r.get_attribute("data-chunks") or 0) >= 1 and r.text.strip() for r in replies), \
             [r.text for r in replies]
