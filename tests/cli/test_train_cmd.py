@@ -277,7 +277,7 @@ def test_runs_list_and_show(project, monkeypatch):
     run_dir = only_run(project)
     listing = invoke("runs", "list")
     assert run_dir.name in listing.output and "succeeded" in listing.output
-    shown = json.loads(invoke("runs", "show", run_dir.name).stdout)
+    shown = json.loads(invoke("runs", "show", run_dir.name, "--json").stdout)
     assert shown["run_id"] == run_dir.name and shown["adapter_dir"] == "output"
 
 
