@@ -158,21 +158,57 @@ def dataset_stats(path: str | Path, fmt: str | None = None, *, count_tokens: Tok
     return stats
 
 
-def stats_html(stats: DatasetStats) -> str:
-    """A self-contained HTML page: the numbers and the length histogram as an SVG bar chart."""
+STATS_CSS = """
+body { font: 15px/1.5 system-ui, "WenQuanYi Zen Hei", sans-serif; margin: 2rem auto; max-width: 960px; padding: 0 1.5rem; color: #222; }
+h1 { font-size: 1.4rem; margin-bottom: .2rem; word-break: break-all; } h2 { margin-top: 2rem; border-bottom: 1px solid #ddd; }
+.facts { display: flex; flex-wrap: wrap; gap: .8rem; margin: 1rem 0; padding: 0; list-style: none; }
+.facts li { border: 1px solid #ddd; border-radius: 8px; padding: .5rem .9rem; background: #fafafa; }
+.facts b { display: block; font-size: 1.4rem; }
+table { border-collapse: collapse; } th, td { border: 1px solid #ccc; padding: .35rem .7rem; text-align: right; }
+th { background: #f3f3f3; } td:first-child, th:first-child { text-align: left; }
+img.chart { max-width: 100%; border: 1px solid #eee; } .note { color: #8a5a00; }
+"""
+
+
+def histogram_png(stats: DatasetStats) -> bytes | None:
+    """The conversation-length histogram as a PNG (matplotlib, part of the eval extra); None without it."""
+    try:
+        figure = histogram_figure(stats)
+    except ImportError:
+        return None
+    import io
+
+    from matplotlib import pyplot
+
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    pyplot.close(figure)
+    return buffer.getvalue()
+
+
+def histogram_figure(stats: DatasetStats):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot
+
     rows = stats.histogram_rows()
-    peak = max((count for _, count in rows), default=0) or 1
-    bar_width, height = 44, 200
-    bars = []
-    for index, (label, count) in enumerate(rows):
-        bar = int(height * count / peak)
-        x = index * (bar_width + 6)
-        bars.append(
-            f'<rect x="{x}" y="{height - bar}" width="{bar_width}" height="{bar}" fill="#4c78a8"><title>{count}</title></rect>'
-            f'<text x="{x + bar_width / 2}" y="{height + 14}" font-size="9" text-anchor="middle">{html.escape(label)}</text>'
-            f'<text x="{x + bar_width / 2}" y="{height - bar - 3}" font-size="9" text-anchor="middle">{count}</text>'
-        )
-    svg = f'<svg xmlns="http://www.w3.org/2000/svg" width="{len(rows) * (bar_width + 6)}" height="{height + 20}">{"".join(bars)}</svg>'
+    figure, axes = pyplot.subplots(figsize=(9, 3.6), dpi=110, layout="constrained")
+    bars = axes.bar([label for label, _ in rows], [count for _, count in rows], color="#4c78a8")
+    axes.bar_label(bars, padding=2, fontsize=8)
+    axes.margins(y=0.15)   # room above the tallest bar for its label, inside the picture
+    axes.set_title(f"conversation length: {stats.rows} rows")
+    axes.set_xlabel("characters per conversation")
+    axes.set_ylabel("rows")
+    axes.tick_params(axis="x", labelrotation=30, labelsize=8)
+    axes.spines[["top", "right"]].set_visible(False)
+    return figure
+
+
+def stats_html(stats: DatasetStats) -> str:
+    """A self-contained HTML page: the numbers and the length histogram (a PNG inside the page)."""
+    import base64
+
     data = stats.as_dict()
     role_rows = "".join(
         f"<tr><td>{html.escape(role)}</td><td>{s['messages']}</td><td>{s['chars']}</td><td>{s['mean_chars']}</td><td>{s['max_chars']}</td>"
@@ -180,11 +216,17 @@ def stats_html(stats: DatasetStats) -> str:
         for role, s in data["roles"].items()
     )
     dup = data["duplicates"]
+    png = histogram_png(stats)
+    chart = (f'<img class="chart" alt="conversation length histogram" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
+             if png else "<p class='note'>The chart needs matplotlib: pip install 'stylewrap[eval]'.</p>")
+    facts = [("rows", stats.rows), ("turns", stats.turns), ("with a system prompt", stats.with_system),
+             ("with tools", stats.with_tools), ("exact duplicates", dup["exact"]),
+             ("duplicates after normalizing", dup["normalized"]), ("repeated prompts", dup["prompt"])]
     return (
-        f"<!doctype html><meta charset='utf-8'><title>stats: {html.escape(stats.path.name)}</title>"
-        f"<h1>{html.escape(str(stats.path))}</h1><p>format {stats.fmt}; {stats.rows} rows; {stats.turns} turns; "
-        f"{stats.with_system} with a system prompt; {stats.with_tools} with tools</p>"
-        f"<p>duplicates: {dup['exact']} exact, {dup['normalized']} after normalizing, {dup['prompt']} repeated prompts</p>"
-        "<table border=1 cellpadding=4><tr><th>role</th><th>messages</th><th>chars</th><th>mean</th><th>max</th><th>tokens</th></tr>"
-        f"{role_rows}</table><h2>conversation length (characters)</h2>{svg}\n"
+        f"<!doctype html><html lang='zh'><head><meta charset='utf-8'><title>stats: {html.escape(stats.path.name)}</title>"
+        f"<style>{STATS_CSS}</style></head><body>"
+        f"<h1>{html.escape(stats.path.name)}</h1><p>{html.escape(str(stats.path))} · format {stats.fmt} · {stats.rows} rows</p>"
+        f"<ul class='facts'>{''.join(f'<li><b>{value}</b>{label}</li>' for label, value in facts)}</ul>"
+        "<h2>Messages per role</h2><table><tr><th>role</th><th>messages</th><th>chars</th><th>mean</th><th>max</th><th>tokens</th></tr>"
+        f"{role_rows}</table><h2>Conversation length</h2>{chart}</body></html>\n"
     )

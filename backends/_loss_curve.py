@@ -2,9 +2,10 @@
 
 Runs in the backend environment's python through `stylewrap.runner.script_invocation` (both
 backends ship matplotlib; the core install has no plotting library), so it imports nothing from
-stylewrap. PROGRESS_JSONL is the run's progress.jsonl: one {"step", "loss", ...} per logged step.
-The raw loss is drawn faint, its moving average bold (the smoothing LLaMA-Factory's own
-training_loss.png uses: stronger the more steps there are), and the PNG is replaced atomically.
+stylewrap. PROGRESS_JSONL is the run's progress.jsonl: one {"step", "loss", ...} per logged step,
+and {"step", "eval_loss"} where the validation set was scored. The raw loss is drawn faint, its
+moving average bold (the smoothing LLaMA-Factory's own training_loss.png uses: stronger the more
+steps there are), eval points as orange dots, and the PNG is replaced atomically.
 """
 
 import json
@@ -19,7 +20,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
-RAW_COLOR, SMOOTH_COLOR = "#9ecae1", "#1f77b4"
+RAW_COLOR, SMOOTH_COLOR, EVAL_COLOR = "#9ecae1", "#1f77b4", "#e6550d"
 
 
 def smoothed(values: list[float]) -> list[float]:
@@ -33,13 +34,16 @@ def smoothed(values: list[float]) -> list[float]:
 
 
 def main(progress_file: str, png_file: str, title: str) -> None:
-    steps, losses = [], []
+    steps, losses, eval_steps, eval_losses = [], [], [], []
     with open(progress_file, encoding="utf-8") as handle:
         for line in handle:
             record = json.loads(line)
             if record.get("loss") is not None:
                 steps.append(record["step"])
                 losses.append(float(record["loss"]))
+            if record.get("eval_loss") is not None and record.get("step") is not None:
+                eval_steps.append(record["step"])
+                eval_losses.append(float(record["eval_loss"]))
     if not losses:
         raise SystemExit("no loss values to draw")
     figure, axes = plt.subplots(figsize=(8, 4.5), dpi=100, layout="constrained")
@@ -49,10 +53,13 @@ def main(progress_file: str, png_file: str, title: str) -> None:
         axes.legend(loc="upper right")
     else:
         axes.plot(steps, losses, color=SMOOTH_COLOR, linewidth=2, marker="o", label="loss")
+    if eval_losses:
+        axes.plot(eval_steps, eval_losses, color=EVAL_COLOR, linestyle="none", marker="o", label="eval loss")
+        axes.legend(loc="upper right")
     axes.set_title(title)
     axes.set_xlabel("step")
     axes.xaxis.set_major_locator(MaxNLocator(integer=True))
-    axes.set_ylabel("training loss")
+    axes.set_ylabel("loss")
     axes.grid(True, color="#e5e5e5")
     axes.annotate(f"last {losses[-1]:.4g}", xy=(steps[-1], losses[-1]), xytext=(-4, 8), textcoords="offset points",
                   ha="right", color=SMOOTH_COLOR)

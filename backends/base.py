@@ -108,9 +108,11 @@ class StepProgress:
     loss: float | None
     lr: float | None
     eta: str | None
+    eval_loss: float | None = None    # on the steps the validation set was scored (both backends log it so)
 
     def as_json(self) -> dict[str, Any]:
-        return {"step": self.step, "total": self.total, "loss": self.loss, "lr": self.lr, "eta": self.eta}
+        shown = {"step": self.step, "total": self.total, "loss": self.loss, "lr": self.lr, "eta": self.eta}
+        return shown if self.eval_loss is None else {**shown, "eval_loss": self.eval_loss}
 
 
 class TableBackend:
@@ -279,7 +281,7 @@ class TableBackend:
 
     def read_progress(self, record: Mapping[str, Any]) -> StepProgress | None:
         fields = self.log_fields
-        if fields.loss not in record:
+        if fields.loss not in record and "eval_loss" not in record:
             return None
         if fields.step_of_total:
             raw = str(record.get(fields.step_of_total, ""))
@@ -292,7 +294,8 @@ class TableBackend:
             return None
         total = int(total_text) if str(total_text).isdigit() else None
         return StepProgress(step=step, total=total, loss=_number(record.get(fields.loss)),
-                        lr=_number(record.get(fields.lr)), eta=record.get(fields.eta))
+                            lr=_number(record.get(fields.lr)), eta=record.get(fields.eta),
+                            eval_loss=_number(record.get("eval_loss")))
 
     # ------------------------------------------------------------ the installed backend
 

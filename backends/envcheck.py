@@ -10,7 +10,7 @@ import json
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 from stylewrap.backends.envs import (
     ENV_RECORD,
@@ -118,10 +118,12 @@ def diagnose(
     expected_hash: str | None,
     executable: Path | None,
     reinstall: str,
+    on_check: Callable[[str], None] = lambda what: None,
 ) -> EnvReport:
     """Check one environment for real: its python runs, imports work, versions match `pins`
     (None: not compared, a user's own env), `env.json` matches `expected_hash`, the CLI answers.
-    `reinstall` is the fix for an env that must be rebuilt."""
+    `reinstall` is the fix for an env that must be rebuilt; `on_check(what)` is told each check
+    as it starts (the imports and the CLI take seconds each)."""
     report = EnvReport(backend.name, folder, executable=executable)
     rebuild = f"{reinstall} --force" if pins is not None else reinstall
     python = python_of_venv(folder)
@@ -131,6 +133,7 @@ def diagnose(
     if (folder / INSTALLING_MARKER).exists():
         report.problems.append(Problem(f"{folder} is a half-finished install", rebuild))
         return report
+    on_check(f"importing {', '.join(target.split(':')[0] for target in backend.env.imports)}")
     try:
         probe = probe_env(python, backend.env.imports)
     except RunFailed as exc:
@@ -151,6 +154,7 @@ def diagnose(
         if any(pkg in error for pkg in trapped):
             continue  # the trap above already names the cause and the fix
         report.problems.append(Problem(f"import {target} fails: {error}", rebuild))
+    on_check("comparing versions with the pins")
     if pins is not None:
         wrong = [
             f"{name} {probe.packages.get(name, 'missing')} (pinned {version})"
@@ -169,13 +173,14 @@ def diagnose(
     if executable is None:
         report.problems.append(Problem(f"no {backend.program} in {folder}", rebuild))
     else:
+        on_check(f"running `{executable.name} {' '.join(backend.env.cli_check)}`")
         answered, last = check_cli(executable, backend.env.cli_check)
         if not answered:
             report.problems.append(Problem(f"`{executable.name} {' '.join(backend.env.cli_check)}` fails: {last}", rebuild))
     return report
 
 
-def doctor(name: str, config: StylewrapConfig | None = None) -> EnvReport:
+def doctor(name: str, config: StylewrapConfig | None = None, on_check: Callable[[str], None] = lambda what: None) -> EnvReport:
     """Everything that is wrong with backend `name`'s environment (the user's own or the managed one)."""
     backend = backend_class(name)
     configured = configured_executable(name, config)
@@ -190,7 +195,8 @@ def doctor(name: str, config: StylewrapConfig | None = None) -> EnvReport:
         python = python_of_executable(executable)
         folder = python.parent.parent if python is not None else executable.parent.parent
         repair = f"repair {folder}, or remove backends.{name}.executable from stylewrap.yaml to use the managed env"
-        return diagnose(backend, folder, pins=None, expected_hash=None, executable=executable, reinstall=repair)
+        return diagnose(backend, folder, pins=None, expected_hash=None, executable=executable, reinstall=repair,
+                        on_check=on_check)
     folder = env_dir(name, config)
     own = own_venv(name, config) is not None
     record = read_record(folder)
@@ -207,13 +213,16 @@ def doctor(name: str, config: StylewrapConfig | None = None) -> EnvReport:
             if own
             else f"stylewrap backend install {name}"
         ),
+        on_check=on_check,
     )
 
 
-def doctor_all(names: list[str], config: StylewrapConfig | None = None) -> list[EnvReport]:
-    """`doctor` for several backends at once (each spends most of its time importing torch)."""
+def doctor_all(names: list[str], config: StylewrapConfig | None = None,
+               on_check: Callable[[str, str], None] = lambda name, what: None) -> list[EnvReport]:
+    """`doctor` for several backends at once (each spends most of its time importing torch);
+    `on_check(name, what)` hears each check start."""
     with ThreadPoolExecutor(max_workers=len(names) or 1) as pool:
-        return list(pool.map(lambda name: doctor(name, config), names))
+        return list(pool.map(lambda name: doctor(name, config, lambda what: on_check(name, what)), names))
 
 
 # ---------------------------------------------------------------- list

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import re
+import textwrap
 from pathlib import Path
 
 from stylewrap.config import StylewrapConfig
-from stylewrap.rundir import RUN_FILE, RunInfo
+from stylewrap.rundir import RunInfo, run_dirs
+from stylewrap.rundir import find_run as find_run_dir
 
 
 def runs_root(config: StylewrapConfig) -> Path:
@@ -14,30 +17,79 @@ def runs_root(config: StylewrapConfig) -> Path:
 
 def list_runs(config: StylewrapConfig) -> list[tuple[Path, RunInfo]]:
     """Newest first."""
-    root = runs_root(config)
-    found = [(path.parent, RunInfo.load(path.parent)) for path in root.glob(f"*/{RUN_FILE}")] if root.is_dir() else []
-    return sorted(found, key=lambda item: item[1].created_at or "", reverse=True)
+    return [(path, RunInfo.load(path)) for path in run_dirs(runs_root(config))]
 
 
 def runs_table(runs: list[tuple[Path, RunInfo]]):
+    """A table that fits 80 columns: the id whole (it is what other commands take, and it names the
+    backend and method), the model's last path part, shortened with an ellipsis when narrow."""
+    from rich import box
     from rich.table import Table
 
-    table = Table("run", "backend", "method", "status", "steps", "final loss", "model")
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
+    table.add_column("run", no_wrap=True, min_width=max((len(info.run_id) for _, info in runs), default=3))
+    table.add_column("status", no_wrap=True, min_width=max((len(info.status) for _, info in runs), default=6))
+    table.add_column("steps", justify="right", no_wrap=True, min_width=5)
+    table.add_column("loss", justify="right", no_wrap=True, min_width=6)
+    table.add_column("model", no_wrap=True, overflow="ellipsis", ratio=1)
     for _, info in runs:
         loss = info.metrics.get("final_loss")
-        table.add_row(info.run_id, info.backend, info.method, info.status, str(info.metrics.get("steps", "")),
-                      f"{loss:.4f}" if isinstance(loss, (int, float)) else "", info.base_model)
+        table.add_row(info.run_id, info.status, str(info.metrics.get("steps", "")),
+                      f"{loss:.4f}" if isinstance(loss, (int, float)) else "", model_name(info.base_model))
     return table
 
 
-def find_run(config: StylewrapConfig, name: str) -> Path:
-    """A run by directory path or by id under train.output_dir."""
-    path = Path(name)
-    return path if (path / RUN_FILE).is_file() else runs_root(config) / name
+def model_name(base_model: str) -> str:
+    """A hub id as it is; a local folder by its last part (the folder path is in `runs show`)."""
+    path = Path(base_model)
+    return path.name if path.is_absolute() or base_model.startswith((".", "~")) else base_model
+
+
+def run_record(run_dir: Path) -> dict:
+    """run.json with the folder it is in: what `runs list/show --json` print."""
+    from dataclasses import asdict
+
+    return {"run_dir": str(Path(run_dir).resolve()), **asdict(RunInfo.load(run_dir))}
+
+
+def find_run(config: StylewrapConfig, name: str | Path, *, field: str = "RUN") -> Path:
+    """A run by directory, id (as `runs list` shows it), unique id prefix or `latest`, under train.output_dir."""
+    return find_run_dir(name, runs_root(config), field=field)
 
 
 def show_run(run_dir: Path) -> str:
-    import json
-    from dataclasses import asdict
+    """run.json for a person: what was trained on what, how it went, where everything is."""
+    info = RunInfo.load(run_dir)
+    run_dir = Path(run_dir).resolve()
+    metrics, settings = info.metrics, info.hyperparameters
+    loss = metrics.get("final_loss")
+    outcome = [f"{metrics['steps']} steps" if metrics.get("steps") is not None else None,
+               f"final loss {loss:.4f}" if isinstance(loss, (int, float)) else None,
+               f"eval loss {metrics['eval_loss']:.4f}" if isinstance(metrics.get("eval_loss"), (int, float)) else None]
+    dataset = info.dataset
+    rows = [
+        ("run", f"{info.run_id}  ({info.status})"),
+        ("folder", str(run_dir)),
+        ("backend", f"{info.backend} {info.backend_version or ''}".strip()),
+        ("model", info.base_model),
+        ("method", f"{info.method}" + (f", template {info.template}" if info.template else "")),
+        ("dataset", ", ".join(str(x) for x in [dataset.get("name"), f"{dataset['rows']} rows" if dataset.get("rows") else None,
+                                                dataset.get("source") or dataset.get("path")] if x)),
+        ("when", " → ".join(x for x in [info.created_at, info.finished_at] if x)),
+        ("result", ", ".join(x for x in outcome if x)),
+        ("settings", ", ".join(f"{k}={v}" for k, v in settings.items() if v is not None)),
+        ("weights", info.adapter_dir),
+        ("merged", info.merged_dir),
+        ("loss curve", info.loss_png),
+        ("reports", ", ".join(info.compare_reports)),
+        ("command", _short_command(info.command)),
+    ]
+    width = max(len(label) for label, _ in rows)
+    return "\n".join(textwrap.fill(f"{label.ljust(width)}  {value}", 100, subsequent_indent=" " * (width + 2),
+                                   break_on_hyphens=False, break_long_words=False)
+                     for label, value in rows if value)
 
-    return json.dumps({"run_dir": str(run_dir), **asdict(RunInfo.load(run_dir))}, ensure_ascii=False, indent=2)
+
+def _short_command(command: str) -> str:
+    """The training command with the PATH it set cut to its first entry (the backend env's bin)."""
+    return re.sub(r"\bPATH=([^:\s]+):\S+", r"PATH=\1:…", command) + "  (whole: config/command.sh)"

@@ -65,7 +65,7 @@ class ProgressFeed:
             if progress is None:
                 continue
             self.records.append(progress)
-            if self.bar is not None:
+            if self.bar is not None and progress.loss is not None:
                 self.bar.update(self.task, completed=progress.step, total=progress.total,
                                 loss=f"{progress.loss:.4f}" if progress.loss is not None else "-",
                                 lr=f"{progress.lr:.2e}" if progress.lr is not None else "-", eta=progress.eta or "-")

@@ -45,6 +45,8 @@ class Style(BaseModel):
     rules: list[str] = Field(min_length=1)
     examples: list[Example] = Field(min_length=1)
     prompts: dict[str, str] = Field(default_factory=dict)
+    # what `eval`/`compare` ask by default: a built-in probe set (templates/probes) or a file
+    probes: str = "standard"
 
     @field_validator("prompts")
     @classmethod
@@ -60,7 +62,8 @@ class Style(BaseModel):
     def prompts_hash(self) -> str:
         """Changes whenever anything that shapes a request changes."""
         # the key stays "preset": renaming it would change every hash and stop resumes of earlier runs
-        payload = {"preset": self.model_dump(mode="json"), "prompts": self.prompt_sources()}
+        # (`probes` shapes no datagen request: left out, so adding it kept every earlier hash)
+        payload = {"preset": self.model_dump(mode="json", exclude={"probes"}), "prompts": self.prompt_sources()}
         return hashlib.sha256(json.dumps(payload, ensure_ascii=False, sort_keys=True).encode()).hexdigest()[:16]
 
     def render(self, prompt: str, **values) -> str:

@@ -427,33 +427,43 @@ SECTION_HELP = {
 OPTIONAL_STAGE_SECTIONS = ("datagen", "deploy", "publish")
 
 
+# keys with no default a project can train with: `init` marks them, and says so
+MUST_SET: dict[str, str] = {
+    "data.train_file": "your training data (or uncomment datagen: below to generate it)",
+    "train.model": "the base model to fine-tune: a local folder or a hub id, e.g. Qwen/Qwen2.5-0.5B-Instruct",
+}
+
+
 def commented_yaml(model: type[BaseModel] = StylewrapConfig) -> str:
     """Every section and key with its default and description, for `stylewrap init`."""
     out = [
         "# stylewrap.yaml — every key with its default. Delete what you do not change.",
+        f"# REQUIRED: set {' and '.join(MUST_SET)} (marked below); then run `stylewrap run`.",
         "# Override any value per run: --set train.learning_rate=1e-4, or env STYLEWRAP_TRAIN__LEARNING_RATE.",
         "# Secrets never go here: stylewrap reads them from the environment.",
         "",
     ]
 
-    def emit(cls: type[BaseModel], indent: int) -> None:
+    def emit(cls: type[BaseModel], indent: int, section: str) -> None:
         pad = "  " * indent
         for name, field in cls.model_fields.items():
             annotation = field.annotation
             if isinstance(annotation, type) and issubclass(annotation, BaseModel):
                 out.append(f"{pad}{name}:")
-                emit(annotation, indent + 1)
+                emit(annotation, indent + 1, f"{section}.{name}")
                 continue
             default = field.get_default(call_default_factory=True)
             rendered = yaml.safe_dump({name: default}, allow_unicode=True, default_flow_style=True).strip()[1:-1]
             comment = f"  # {field.description}" if field.description else ""
+            if f"{section}.{name}" in MUST_SET:
+                comment = f"  # REQUIRED: {MUST_SET[f'{section}.{name}']}"
             out.append(f"{pad}{rendered}{comment}")
 
     for name, field in model.model_fields.items():
         out.append(f"# {SECTION_HELP.get(name, name)}")
         start = len(out)
         out.append(f"{name}:")
-        emit(field.annotation, 1)
+        emit(field.annotation, 1, name)
         if name in OPTIONAL_STAGE_SECTIONS:
             # `stylewrap run` runs these stages only when their section is written: uncomment to add one
             out[start:] = [f"# uncomment to add the {name} stage to `stylewrap run`"] + [f"# {line}" for line in out[start:]]

@@ -131,3 +131,46 @@ def load_run(run_dir: Path, checkpoint: str | None = None) -> RunInfo:
         info.extra = {**info.extra, "checkpoint": chosen}
         info.adapter_dir = chosen
     return info
+
+
+# ---------------------------------------------------------------- naming a run
+
+
+def run_dirs(runs_root: Path) -> list[Path]:
+    """Every run directory under `runs_root` (train.output_dir), newest first."""
+    root = Path(runs_root)
+    found = [path.parent for path in root.glob(f"*/{RUN_FILE}")] if root.is_dir() else []
+    return sorted(found, key=lambda path: (_created_at(path), path.name), reverse=True)
+
+
+def _created_at(run_dir: Path) -> str:
+    try:
+        return json.loads((run_dir / RUN_FILE).read_text(encoding="utf-8")).get("created_at") or ""
+    except (OSError, ValueError):
+        return ""
+
+
+def find_run(name: str | Path, runs_root: Path, *, field: str = "RUN") -> Path:
+    """The run a user named: a run directory, `latest`, the id `stylewrap runs list` shows, or a
+    unique prefix of one (every command that takes a run goes through here)."""
+    path = Path(name)
+    if (path / RUN_FILE).is_file():
+        return path
+    text = str(name)
+    where = Location(None, field=field)
+    runs = run_dirs(runs_root)
+    if text == "latest":
+        if not runs:
+            raise InputError(f"no runs under {runs_root} yet", location=where, hint="train one: stylewrap train")
+        return runs[0]
+    exact = [run for run in runs if run.name == text]
+    matches = exact or [run for run in runs if run.name.startswith(text)]
+    if len(matches) == 1:
+        return matches[0]
+    if matches:
+        shown = ", ".join(run.name for run in matches[:5]) + (" ..." if len(matches) > 5 else "")
+        raise InputError(f"{text!r} names {len(matches)} runs: {shown}", location=where, hint="type more of the id")
+    if path.is_dir():
+        raise InputError("not a stylewrap run directory (no run.json)", location=Location(path))
+    raise InputError(f"no run {text!r} under {runs_root}", location=where,
+                     hint="`stylewrap runs list` shows the ids; `latest` is the newest")

@@ -15,6 +15,7 @@ import sys
 import click
 
 from stylewrap import __version__
+from stylewrap.cli import helptext
 from stylewrap.errors import StylewrapError, printable
 
 # name -> (module, attribute, one-line help). The help is here so `stylewrap --help` needs no import.
@@ -86,15 +87,20 @@ class LazyGroup(click.Group):
                 f"the {name!r} command cannot load: {module_name}: {type(exc).__name__}: {exc}",
                 hint="reinstall stylewrap; STYLEWRAP_DEBUG=1 shows the traceback",
             )) from None
-        self.commands[name] = command
+        self.commands[name] = helptext.attach(command, (name,))
         return command
 
+    def resolve_command(self, ctx: click.Context, args: list[str]):
+        try:
+            return super().resolve_command(ctx, args)
+        except click.exceptions.NoSuchCommand as exc:
+            # Click suggests only among commands already loaded; a lazy group has loaded none
+            raise click.exceptions.NoSuchCommand(str(args[0]), possibilities=self.list_commands(ctx), ctx=ctx) from None
+
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        rows = [(name, self.lazy_commands[name][2]) for name in sorted(self.lazy_commands)]
-        rows += [(n, c.get_short_help_str()) for n, c in sorted(self.commands.items()) if n not in self.lazy_commands]
-        if rows:
-            with formatter.section("Commands"):
-                formatter.write_dl(rows)
+        summaries = {name: help_text for name, (_, _, help_text) in self.lazy_commands.items()}
+        summaries.update({n: c.get_short_help_str(1000) for n, c in self.commands.items() if n not in self.lazy_commands})
+        helptext.write_stages(formatter, summaries)
 
     def invoke(self, ctx: click.Context) -> None:
         try:
@@ -120,7 +126,8 @@ class LazyGroup(click.Group):
             ) from None
 
 
-@click.group(cls=LazyGroup, lazy_commands=COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=LazyGroup, lazy_commands=COMMANDS, context_settings={"help_option_names": ["-h", "--help"]},
+             epilog=helptext.examples_epilog(""))
 @click.version_option(__version__, prog_name="stylewrap")
 def cli() -> None:
     """stylewrap: a chat style from nothing to a deployed, published model.

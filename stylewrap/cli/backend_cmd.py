@@ -3,7 +3,7 @@ from __future__ import annotations
 import click
 
 from stylewrap.backends.registry import backend_names
-from stylewrap.cli.options import config_option, set_option
+from stylewrap.cli.options import config_option, json_option, set_option
 
 
 def versions_text(versions: dict[str, str]) -> str:
@@ -19,7 +19,7 @@ def backend() -> None:
 @click.argument("name", type=click.Choice(backend_names()))
 @click.option("--gpu", is_flag=True, help="Install the CUDA build of torch instead of the CPU one.")
 @click.option("--python", "python", type=click.Path(dir_okay=False), default=None,
-              help="Interpreter to create the venv with (default: the one running stylewrap).")
+              help="Interpreter to create the venv with [default: the one running stylewrap].")
 @click.option("--force", is_flag=True, help="Rebuild even when the env already matches the pins.")
 @click.option("--deepspeed", is_flag=True, help="Add DeepSpeed (ZeRO for multi-GPU runs; train.deepspeed).")
 @click.option("--webui", is_flag=True, help="Add Gradio for the backend's own training UI (`stylewrap webui`).")
@@ -53,14 +53,23 @@ def install(name, gpu, python, force, deepspeed, webui, torch_index_url, config_
 
 
 @backend.command(name="list")
+@json_option
 @config_option
 @set_option
-def list_(config_path, overrides) -> None:
+def list_(as_json, config_path, overrides) -> None:
     """Each backend's environment, status, executable and key versions."""
     from stylewrap.backends.envcheck import list_envs
     from stylewrap.config import load_config
 
-    for summary in list_envs(load_config(config_path, overrides)):
+    summaries = list_envs(load_config(config_path, overrides))
+    if as_json:
+        import json
+
+        click.echo(json.dumps([{"name": s.name, "status": s.status, "location": str(s.location),
+                                "executable": str(s.executable) if s.executable else None, "versions": s.versions}
+                               for s in summaries], indent=2))
+        return
+    for summary in summaries:
         click.echo(f"{summary.name:<13} {summary.status:<15} {summary.location}")
         click.echo(f"{'':<13} executable: {summary.executable or '-'}")
         click.echo(f"{'':<13} versions:   {versions_text(summary.versions)}")
@@ -72,10 +81,17 @@ def list_(config_path, overrides) -> None:
 @set_option
 def doctor(names, config_path, overrides) -> None:
     """Check each environment for real; print what is wrong and the fix. Exit 1 on any problem."""
+    from rich.console import Console
+
     from stylewrap.backends.envcheck import doctor_all
     from stylewrap.config import load_config
 
-    reports = doctor_all(list(names or backend_names()), load_config(config_path, overrides))
+    # each check on its own line as it starts (importing torch takes seconds), on stderr
+    console = Console(stderr=True, highlight=False)
+    names = list(names or backend_names())
+    with console.status(f"checking {', '.join(names)}"):
+        reports = doctor_all(names, load_config(config_path, overrides),
+                             on_check=lambda name, what: console.print(f"{name}: {what} …"))
     for report in reports:
         click.echo(f"{report.name}: {'ok' if report.ok else 'PROBLEMS'}  ({report.location or '-'})")
         click.echo(f"  python {report.python or '-'}; {versions_text(report.versions)}")
@@ -85,3 +101,4 @@ def doctor(names, config_path, overrides) -> None:
             click.echo(f"    fix: {problem.fix}")
     if not all(report.ok for report in reports):
         raise SystemExit(1)
+    click.echo(f"next: stylewrap train --backend {names[0]}" if len(names) == 1 else "next: stylewrap train")

@@ -6,31 +6,41 @@ from pathlib import Path
 
 import click
 
-from stylewrap.cli.options import checkpoint_option, config_option, dry_run_option, set_option
+from stylewrap.cli.options import (checkpoint_option, config_option, dry_run_option, open_in_browser, open_option,
+                                   set_option)
 
 
 @click.command()
-@click.argument("run_dir", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--probes", default="classical", show_default=True,
-              help="Built-in probe set (standard, classical, chatglm, english, translational), a .txt (one question per line) or .jsonl.")
+@click.argument("run", metavar="RUN")
+@click.option("--probes", default=None, metavar="NAME_OR_FILE",
+              help="Built-in probe set (standard, classical, chatglm, english, translational) or a .txt/.jsonl file "
+                   "[default: the style's own set: its `probes:`, e.g. translational for the translational style].")
 @click.option("--style-prompt", default=None,
               help="System prompt for the base model, asking for the style in words; a built-in name (classical) "
                    "uses the tutorial's prompt. Default: style.system_prompt, else the preset's.")
 @click.option("--max-new-tokens", type=click.IntRange(min=1), default=128, show_default=True)
 @checkpoint_option
+@open_option
 @config_option
 @set_option
 @dry_run_option
-def compare(run_dir, probes, style_prompt, max_new_tokens, checkpoint, config_path, overrides, dry_run) -> None:
+def compare(run, probes, style_prompt, max_new_tokens, checkpoint, open_page, config_path, overrides, dry_run) -> None:
     """Base vs tuned answers side by side (the eval report; its metrics when stylewrap[eval] is installed)."""
+    from stylewrap.backends.runs import find_run
     from stylewrap.config import load_config
     from stylewrap.eval.entry import EvalRequest, describe_eval, missing_extra, plan_eval, run_eval
     from stylewrap.eval.report import summary_lines
 
-    request = EvalRequest(run_dir=run_dir, probes=probes, style_system=style_prompt, max_new_tokens=max_new_tokens,
+    config = load_config(config_path, overrides)
+    request = EvalRequest(run_dir=find_run(config, run), probes=probes, style_system=style_prompt, max_new_tokens=max_new_tokens,
                           report_kind="compare", checkpoint=checkpoint)
-    plan = plan_eval(request, load_config(config_path, overrides), measure=not missing_extra())
+    plan = plan_eval(request, config, measure=not missing_extra())
     if dry_run:
         click.echo(describe_eval(plan))
         return
-    click.echo("\n".join(summary_lines(run_eval(plan))))
+    result = run_eval(plan)
+    click.echo("\n".join(summary_lines(result)))
+    if open_page:
+        open_in_browser(result.html)
+    if plan.run:
+        click.echo(f"next: stylewrap deploy --run {plan.run.run_dir.name} --detach   (or: stylewrap export {plan.run.run_dir.name})")

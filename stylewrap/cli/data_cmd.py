@@ -8,13 +8,14 @@ from pathlib import Path
 import click
 
 from stylewrap.adapters import FORMATS
+from stylewrap.cli.options import backend_option, open_in_browser, open_option
 
 # the registry is plain Python (no heavy imports), so the choices are the registered formats
 FORMAT_NAMES = sorted(FORMATS)
 
 input_file = click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-format_option = click.option("--format", "fmt", type=click.Choice(FORMAT_NAMES), default=None, help="Input format (default: detected from the rows).")
-to_option = click.option("--to", type=click.Choice(FORMAT_NAMES), default=None, help="Output format (default: the input's).")
+format_option = click.option("--format", "fmt", type=click.Choice(FORMAT_NAMES), default=None, help="Input format [default: detected from the rows].")
+to_option = click.option("--to", type=click.Choice(FORMAT_NAMES), default=None, help="Output format [default: the input's].")
 output_option = click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
                              help="Output file: .json writes one JSON array, anything else JSON Lines.")
 seed_option = click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
@@ -44,8 +45,8 @@ def data() -> None:
 @input_file
 @format_option
 @click.option("--drop-invalid", is_flag=True, help="Write the good rows and a rejects file instead of failing.")
-@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Good rows (default: NAME.valid.EXT).")
-@click.option("--rejects", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Rejected rows (default: NAME.rejects.jsonl).")
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Good rows [default: NAME.valid.EXT].")
+@click.option("--rejects", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Rejected rows [default: NAME.rejects.jsonl].")
 @tag_option
 @click.pass_context
 def validate(ctx, path, fmt, drop_invalid, output, rejects, tags) -> None:
@@ -85,9 +86,10 @@ def convert(path, to, output, fmt, tags) -> None:
 @format_option
 @click.option("--json", "as_json", is_flag=True, help="Print the numbers as JSON.")
 @click.option("--html", "html_path", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Also write an HTML report with the length histogram.")
+@open_option
 @click.option("--tokenizer", type=click.Path(exists=True, path_type=Path), default=None,
               help="tokenizer.json (or a model folder) to count tokens per role; needs the `tokenizers` package.")
-def stats(path, fmt, as_json, html_path, tokenizer) -> None:
+def stats(path, fmt, as_json, html_path, open_page, tokenizer) -> None:
     """Rows, turns, characters (and tokens) per role, duplicates and a length histogram."""
     from stylewrap.dataops import dataset_report, report_text
 
@@ -95,6 +97,8 @@ def stats(path, fmt, as_json, html_path, tokenizer) -> None:
     click.echo(json.dumps(numbers, ensure_ascii=False, indent=2) if as_json else report_text(numbers))
     if html_path and not as_json:
         click.echo(f"wrote {html_path}")
+    if html_path and open_page:
+        open_in_browser(html_path)
 
 
 @data.command()
@@ -168,7 +172,7 @@ def sample(path, output, count, seed, fmt, to) -> None:
 
 @data.command()
 @input_file
-@click.option("--backend", required=True, metavar="BACKEND", help="Which backend's registration to write (`stylewrap backend list`).")
+@backend_option("Which backend's registration to write.", required=True)
 @click.option("--dataset-dir", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="llamafactory: the folder of dataset_info.json; swift: the folder of custom_dataset_info.json.")
 @click.option("--name", required=True, help="Dataset name to register.")

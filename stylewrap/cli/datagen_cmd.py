@@ -5,13 +5,15 @@ from pathlib import Path
 
 import click
 
+from stylewrap.backends.registry import backend_names
+
 from stylewrap.cli.options import config_option, set_option
 
 TEACHER_OPTIONS = [
     click.option("--style", help="Style name (`stylewrap styles list`) or a style YAML path."),
     click.option("--model", help="Teacher model name."),
-    click.option("--base-url", help="OpenAI-compatible endpoint (default $OPENAI_BASE_URL, else OpenAI)."),
-    click.option("--api-key-env", metavar="VAR", help="Environment variable holding the API key (default OPENAI_API_KEY)."),
+    click.option("--base-url", help="OpenAI-compatible endpoint [default: $OPENAI_BASE_URL, else OpenAI]."),
+    click.option("--api-key-env", metavar="VAR", help="Environment variable holding the API key [default: OPENAI_API_KEY]."),
     click.option("--temperature", type=float),
     click.option("--max-tokens", type=int, help="Per reply; a reply cut at this length is rejected."),
     click.option("--concurrency", type=int, help="Requests in flight at once."),
@@ -29,8 +31,8 @@ TEACHER_OPTIONS = [
 ]
 OUTPUT_OPTIONS = [
     click.option("-o", "--output", type=click.Path(file_okay=False), help="Output folder (resumes what is there)."),
-    click.option("--format", "fmt", help="Training file format (any adapters format; default sharegpt)."),
-    click.option("--train-file", help="Training file name in the output folder (default train.jsonl); "
+    click.option("--format", "fmt", help="Training file format (any adapters format) [default: sharegpt]."),
+    click.option("--train-file", help="Training file name in the output folder [default: train.jsonl]; "
                                       "a .json name writes one JSON array, e.g. --format alpaca --train-file TslDial.json."),
     config_option,
     set_option,
@@ -67,6 +69,8 @@ def _run(stages: tuple[str, ...], config_path, overrides, quiet=False, retry_err
     code = exit_status(manifest)
     if code:
         raise click.exceptions.Exit(code)
+    if "build" in stages:
+        click.echo("next: stylewrap train   (data.train_file: the training file above; look first: stylewrap data stats FILE --html stats.html)")
 
 
 def stage_command(stages: tuple[str, ...], *groups):
@@ -94,8 +98,8 @@ REGISTER_OPTIONS = [
     click.option("--register", type=click.Path(file_okay=False, path_type=Path), metavar="DATASET_DIR",
                  help="Also register the training file in this folder's dataset_info.json (LLaMA-Factory) "
                       "or custom_dataset_info.json (ms-swift)."),
-    click.option("--register-backend", default=None, metavar="BACKEND",
-                 help="Whose registration --register writes (default: train.backend)."),
+    click.option("--register-backend", type=click.Choice(backend_names()), default=None,
+                 help="Whose registration --register writes [default: train.backend]."),
 ]
 
 
@@ -117,7 +121,7 @@ def dialogues() -> None:
 
 @stage_command(("stylize",), TEACHER_OPTIONS, OUTPUT_OPTIONS,
                [click.option("-i", "--input", "input_file", type=click.Path(dir_okay=False, path_type=Path),
-                             help="Dataset of plain answers, any format (default: the output folder's dialogues)."),
+                             help="Dataset of plain answers, any format [default: the output folder's dialogues]."),
                 click.option("--distinct-questions", is_flag=True, default=None,
                              help="Keep only the first row for each first question (normalized).")])
 def stylize() -> None:

@@ -4,13 +4,13 @@ from pathlib import Path
 
 import click
 
-from stylewrap.backends.registry import backend_names
+from stylewrap.cli.options import backend_option
 
 
 @click.command()
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path), default="stylewrap-demo")
-@click.option("--backend", type=click.Choice(backend_names()), default="llamafactory", show_default=True)
-@click.option("--port", type=click.IntRange(1, 65535), default=None, help="Serve on this port (default: the demo config's).")
+@backend_option("Which backend the demo trains and serves with.", default="llamafactory", show_default=True)
+@click.option("--port", type=click.IntRange(1, 65535), default=None, help="Serve on this port [default: the demo config's].")
 @click.option("--force", is_flag=True, help="Rebuild an existing demo folder.")
 @click.option("--setup-only", is_flag=True, help="Only write the project; run it later with `stylewrap run DIRECTORY`.")
 def demo(directory: Path, backend: str, port: int | None, force: bool, setup_only: bool) -> None:

@@ -4,35 +4,35 @@ from pathlib import Path
 
 import click
 
-from stylewrap.cli.options import checkpoint_option, config_option, dry_run_option, set_option
+from stylewrap.cli.options import backend_option, checkpoint_option, config_option, dry_run_option, set_option
 
-port_option = click.option("--port", type=click.IntRange(1, 65535), default=None, help="Which server (default: the only one).")
+port_option = click.option("--port", type=click.IntRange(1, 65535), default=None, help="Which server [default: the only one].")
 
 
 @click.group(invoke_without_command=True)
-@click.option("--backend", default=None, help="Serving backend, from `stylewrap backend list` (default: the run's).")
-@click.option("--run", "run_dir", type=click.Path(file_okay=False, exists=True, path_type=Path), help="A training run directory.")
+@backend_option("Serving backend [default: the run's].", default=None)
+@click.option("--run", "run", metavar="RUN", help="A training run: its id (`stylewrap runs list`), a unique prefix, latest, or its folder.")
 @click.option("--model", default=None, help="Base or merged model: a folder or hub id.")
 @click.option("--adapter", type=click.Path(file_okay=False, exists=True, path_type=Path), help="LoRA adapter folder for --model.")
 @click.option("--host", default=None, help="Address to bind [127.0.0.1].")
 @click.option("--port", type=click.IntRange(1, 65535), default=None, help="Port to bind [8000].")
-@click.option("--served-model-name", default=None, help="Name of the tuned model in the API [default-lora].")
+@click.option("--served-model-name", default=None, help="Name of the tuned model in the API [default: default-lora].")
 @click.option("--base-served-name", default=None,
               help="Name of the base model in the API, where it is served beside the adapter "
-                   "[its folder or hub id's last part, lowercased: qwen2-7b-instruct].")
+                   "[default: its folder or hub id's last part, lowercased: qwen2-7b-instruct].")
 @checkpoint_option
 @click.option("--api-key-env", default=None, metavar="VAR", help="Require the key held in this env var (401 without it).")
-@click.option("--template", default=None, help="Chat template name (default: the run's).")
+@click.option("--template", default=None, help="Chat template name [default: the run's].")
 @click.option("--detach", is_flag=True, help="Return once the server answers; it keeps running.")
 @config_option
 @set_option
 @dry_run_option
 @click.pass_context
-def deploy(ctx, backend, run_dir, model, adapter, host, port, served_model_name, base_served_name, checkpoint, api_key_env, template, detach,
+def deploy(ctx, backend, run, model, adapter, host, port, served_model_name, base_served_name, checkpoint, api_key_env, template, detach,
            config_path, overrides, dry_run) -> None:
     """Serve a model behind an OpenAI-compatible API.
 
-    `stylewrap deploy --run RUN_DIR` serves the tuned model (and, with ms-swift, the base beside it)
+    `stylewrap deploy --run RUN` serves the tuned model (and, with ms-swift, the base beside it)
     through the backend's own server; `status`, `logs` and `stop` manage it afterwards.
     """
     if ctx.invoked_subcommand is not None:
@@ -40,9 +40,12 @@ def deploy(ctx, backend, run_dir, model, adapter, host, port, served_model_name,
     from stylewrap.serve import deploy as deploy_lib
     from stylewrap.config import load_config
 
+    from stylewrap.backends.runs import find_run
+
     config = load_config(config_path, overrides)
     request = deploy_lib.DeployRequest(
-        run_dir=run_dir, model=model, adapter=adapter, backend=backend, host=host, port=port,
+        # with --model too the library refuses the pair, whatever RUN names
+        run_dir=(Path(run) if model else find_run(config, run, field="--run")) if run else None, model=model, adapter=adapter, backend=backend, host=host, port=port,
         served_model_name=served_model_name, base_served_name=base_served_name, checkpoint=checkpoint,
         api_key_env=api_key_env, template=template,
     )
@@ -53,6 +56,7 @@ def deploy(ctx, backend, run_dir, model, adapter, host, port, served_model_name,
         record = deploy_lib.start(request, config)
         _print_ready(record)
         click.echo(f"stop it with: stylewrap deploy stop --port {record.port}")
+        click.echo(f"next: stylewrap chat --base-url {record.base_url}   (or the web page: stylewrap app --base-url {record.base_url})")
         return
     try:
         deploy_lib.serve(request, config, on_ready=_print_ready, on_line=click.echo)

@@ -10,23 +10,25 @@ from stylewrap.cli.options import checkpoint_option, config_option, dry_run_opti
 
 
 @click.command()
-@click.argument("run_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.argument("run", metavar="RUN")
 @click.option("--out", "output_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Where the merged model goes (default: RUN_DIR/merged).")
+              help="Where the merged model goes [default: the run's merged/].")
 @click.option("--quantization-bit", type=click.Choice(["2", "3", "4", "8"]), default=None,
               help="Also quantize the merged model (GPTQ/AWQ; needs a CUDA GPU).")
 @checkpoint_option
 @config_option
 @set_option
 @dry_run_option
-def export(run_dir, output_dir, quantization_bit, checkpoint, config_path, overrides, dry_run) -> None:
+def export(run, output_dir, quantization_bit, checkpoint, config_path, overrides, dry_run) -> None:
     """Merge a LoRA adapter into its base model."""
     from rich.console import Console
 
     from stylewrap.backends.export import describe_export, export_run, plan_export
+    from stylewrap.backends.runs import find_run
     from stylewrap.config import load_config
 
-    plan = plan_export(run_dir, load_config(config_path, overrides), output_dir=output_dir,
+    config = load_config(config_path, overrides)
+    plan = plan_export(find_run(config, run), config, output_dir=output_dir,
                        quantization_bit=int(quantization_bit) if quantization_bit else None, checkpoint=checkpoint)
     if dry_run:
         click.echo(describe_export(plan))
@@ -34,3 +36,4 @@ def export(run_dir, output_dir, quantization_bit, checkpoint, config_path, overr
     console = Console(stderr=True)
     merged = export_run(plan, status=console.status(f"{plan.backend.name}: merging the adapter into the base model"))
     click.echo(f"merged model: {merged}")
+    click.echo(f"next: stylewrap deploy --run {plan.run_dir.name} --detach   (or: stylewrap publish model {plan.run_dir.name} --merged)")

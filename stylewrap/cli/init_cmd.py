@@ -10,7 +10,12 @@ import click
 @click.option("--force", is_flag=True, help="Overwrite an existing stylewrap.yaml.")
 def init(directory: Path, force: bool) -> None:
     """Scaffold a project in DIRECTORY: a stylewrap.yaml with every section commented."""
+    from stylewrap.config import MUST_SET
     from stylewrap.project import init_project
 
     path = init_project(directory, force=force)
     click.echo(f"wrote {path}")
+    click.echo("set the keys marked REQUIRED in it:")
+    for key, what in MUST_SET.items():
+        click.echo(f"  {key}: {what}")
+    click.echo(f"next: stylewrap run{'' if directory == Path('.') else f' {directory}'}   (or try it offline first: stylewrap demo)")

@@ -8,10 +8,10 @@ from stylewrap.cli import debug_enabled
 from stylewrap.cli.options import checkpoint_option, config_option, set_option
 
 repo_option = click.option("--repo", "repo_id", metavar="OWNER/NAME",
-                           help="ModelScope repo (default: publish.model_repo / publish.dataset_repo).")
+                           help="ModelScope repo [default: publish.model_repo / publish.dataset_repo].")
 visibility_option = click.option("--private/--public", "private", default=None,
-                                 help="Visibility of a repo this creates (default: private; publish.private).")
-license_option = click.option("--license", "license", default=None, help="License id (default: publish.license).")
+                                 help="Visibility of a repo this creates [default: private; publish.private].")
+license_option = click.option("--license", "license", default=None, help="License id [default: publish.license].")
 dry_run_option = click.option("--dry-run", is_flag=True,
                               help="List the files and sizes that would go up and print the card; upload nothing.")
 
@@ -82,12 +82,17 @@ def _quiet_sdk_logs() -> None:
     sdk.propagate = False
 
 
-def _run(function, source: Path, config_path, overrides, **kwargs) -> None:
+def _run(function, source, config_path, overrides, *, run_names: bool = False, **kwargs) -> None:
     from rich.console import Console
 
     from stylewrap.config import load_config
 
     config = load_config(config_path, overrides)
+    if run_names and not Path(source).exists():   # a run's id, prefix or `latest`
+        from stylewrap.backends.runs import find_run
+
+        source = find_run(config, source)
+    source = Path(source)
     _quiet_sdk_logs()
     console = Console(stderr=True, log_path=False)
     with console.status("publishing") as status:
@@ -97,7 +102,7 @@ def _run(function, source: Path, config_path, overrides, **kwargs) -> None:
 
 
 @publish.command()
-@click.argument("source", type=click.Path(exists=True, path_type=Path), metavar="RUN_DIR|MODEL_DIR")
+@click.argument("source", metavar="RUN|MODEL_DIR")
 @repo_option
 @click.option("--merged", "variant", flag_value="merged", help="Upload the merged model of the run.")
 @click.option("--adapter", "variant", flag_value="adapter", help="Upload the LoRA adapter of the run.")
@@ -106,8 +111,8 @@ def _run(function, source: Path, config_path, overrides, **kwargs) -> None:
 @click.option("--base-model-id", default=None, metavar="OWNER/NAME",
               help="Hub id of the base model, written into adapter_config.json and the card.")
 @click.option("--dataset-repo", "dataset_repos", multiple=True, metavar="OWNER/NAME",
-              help="Dataset repo(s) the card links to (repeatable; default: the repo the run's training file "
-                   "was published to from here, if it was).")
+              help="Dataset repo(s) the card links to (repeatable) [default: the repo the run's training file "
+                   "was published to from here, if it was].")
 @checkpoint_option
 @dry_run_option
 @config_option
@@ -121,7 +126,7 @@ def model(source, repo_id, variant, private, license, base_model_id, dataset_rep
     """
     from stylewrap.publish.hub import publish_model
 
-    _run(publish_model, source, config_path, overrides, repo_id=repo_id, dry_run=dry_run,
+    _run(publish_model, source, config_path, overrides, run_names=True, repo_id=repo_id, dry_run=dry_run,
          variant=variant or "auto", private=private, license=license, base_model_id=base_model_id,
          dataset_repos=dataset_repos, checkpoint=checkpoint)
 
@@ -132,7 +137,7 @@ def model(source, repo_id, variant, private, license, base_model_id, dataset_rep
 @visibility_option
 @license_option
 @click.option("--manifest", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
-              help="Generation manifest (default: manifest.json beside the data).")
+              help="Generation manifest [default: manifest.json beside the data].")
 @click.option("--stages", is_flag=True, help="From a datagen folder, also upload its stages (topics, plain and "
                                               "stylized dialogues) under stages/; by default only the training file and manifest.")
 @dry_run_option

@@ -24,7 +24,7 @@ stage_choice = click.Choice(STAGE_NAMES)
 def run(config, from_stage, to_stage, force, overrides, dry_run, quiet) -> None:
     """Run datagen -> data -> train -> export -> eval -> deploy -> publish from CONFIG.
 
-    CONFIG is a stylewrap.yaml or its folder (default: the nearest one upward). datagen runs only
+    CONFIG is a stylewrap.yaml or its folder [default: the nearest one upward]. datagen runs only
     with a datagen section (and no data.train_file), deploy and publish only with their sections.
     Each stage's inputs are fingerprinted into stylewrap.lock beside the config: a stage whose
     config, input files and upstream stages are unchanged is skipped; a changed one runs again

@@ -4,34 +4,58 @@ from __future__ import annotations
 
 import click
 
-from stylewrap.cli.options import config_option, set_option
+from stylewrap.cli.options import config_option, json_option, set_option
 
 
 @click.group()
 def runs() -> None:
-    """List and show training runs."""
+    """List and show training runs.
+    """
 
 
 @runs.command("list")
+@json_option
 @config_option
 @set_option
-def list_(config_path, overrides) -> None:
-    """The runs under train.output_dir, newest first."""
-    from rich.console import Console
-
-    from stylewrap.backends.runs import list_runs, runs_table
+def list_(as_json, config_path, overrides) -> None:
+    """The runs under train.output_dir, newest first; the id is what other commands take as RUN.
+    """
+    from stylewrap.backends.runs import list_runs, run_record, runs_table
     from stylewrap.config import load_config
 
-    Console(width=200).print(runs_table(list_runs(load_config(config_path, overrides))))
+    found = list_runs(load_config(config_path, overrides))
+    if as_json:
+        click.echo(dump_json([run_record(path) for path, _ in found]))
+        return
+    if not found:
+        click.echo("no runs yet; train one: stylewrap train")
+        return
+    from rich.console import Console
+
+    Console().print(runs_table(found))
+    click.echo(f"next: stylewrap runs show {found[0][1].run_id}")
 
 
 @runs.command()
-@click.argument("run")
+@click.argument("run", metavar="RUN")
+@json_option
 @config_option
 @set_option
-def show(run, config_path, overrides) -> None:
-    """Everything run.json records about RUN (a run id or directory)."""
-    from stylewrap.backends.runs import find_run, show_run
+def show(run, as_json, config_path, overrides) -> None:
+    """What run.json records about RUN: an id as `runs list` shows it, a unique prefix, latest, or a folder.
+    """
+    from stylewrap.backends.runs import find_run, run_record, show_run
     from stylewrap.config import load_config
 
-    click.echo(show_run(find_run(load_config(config_path, overrides), run)))
+    run_dir = find_run(load_config(config_path, overrides), run)
+    if as_json:
+        click.echo(dump_json(run_record(run_dir)))
+        return
+    click.echo(show_run(run_dir))
+    click.echo(f"next: stylewrap compare {run_dir.name}\n  or: stylewrap deploy --run {run_dir.name}")
+
+
+def dump_json(value) -> str:
+    import json
+
+    return json.dumps(value, ensure_ascii=False, indent=2)

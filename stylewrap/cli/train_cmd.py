@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from stylewrap.backends.deepspeed import DEEPSPEED_PRESETS
-from stylewrap.cli.options import config_option, dry_run_option, set_option
+from stylewrap.cli.options import backend_option, config_option, dry_run_option, set_option
 from stylewrap.config import PREFERENCE_METHODS
 
 DEEPSPEED_HELP = f"A DeepSpeed preset ({', '.join(DEEPSPEED_PRESETS)}) or a DeepSpeed JSON file."
@@ -17,7 +17,7 @@ def training_options(func):
     for option in reversed([
         config_option,
         set_option,
-        click.option("--backend", default=None, help="A backend from `stylewrap backend list` (default: train.backend)."),
+        backend_option("Which backend trains [default: train.backend].", default=None),
         click.option("--preset", default=None, help="A built-in run (seed-translational, seed-classical) or a preset YAML."),
         click.option("--nproc-per-node", type=click.IntRange(min=1), default=None, help="Processes (GPUs) per node."),
         click.option("--nnodes", type=click.IntRange(min=1), default=None, help="Number of nodes."),
@@ -68,3 +68,5 @@ def train(dry_run, resume, quiet, **request) -> None:
         return
     info = execute(plan, show_progress=not quiet)
     click.echo(summary(info, plan.run_dir))
+    if info.status == "succeeded":
+        click.echo(f"next: stylewrap compare {info.run_id} --open   (base vs tuned answers, the loss curve)")

@@ -47,7 +47,7 @@ class EvalRequest:
     api_key_env: str = "OPENAI_API_KEY"
     style: str | None = None                # preset name or YAML; default: the config's
     style_system: str | None = None         # the base+style variant's prompt; default: the preset's
-    probes: str = "standard"
+    probes: str | None = None               # default: the style's probe set
     style_data: Path | None = None
     judge_model: str | None = None
     persona: str | None = None
@@ -107,7 +107,7 @@ def plan_eval(request: EvalRequest, config: StylewrapConfig, *, measure: bool = 
     if not request.run_dir and not request.endpoint:
         raise InputError("nothing to evaluate: give a RUN_DIR, or --endpoint URL with --model NAME")
     preset = load_style(request.style or config.style.preset)
-    probe_source, probes = load_probes(request.probes)
+    probe_source, probes = load_probes(request.probes or preset.probes)
     folder = request.report_kind if request.report_kind == "compare" else "eval"
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     out_dir = Path(request.out_dir) if request.out_dir else (Path(request.run_dir) / folder / stamp if request.run_dir
@@ -222,7 +222,7 @@ def run_eval(plan: EvalPlan, *, console=None) -> EvalResult:
     if plan.run:
         result["run"] = {"run_id": plan.run.info.run_id, "backend": plan.run.backend.name,
                          "method": plan.run.info.method, "base_model": plan.run.info.base_model,
-                         "max_new_tokens": plan.request.max_new_tokens}
+                         "max_new_tokens": plan.request.max_new_tokens, **run_facts(plan.run.run_dir, plan.run.info)}
     if plan.measure:
         result.update(_measure(plan, answers, console))
     else:   # flags and highlighted markers need no extra: `compare` shows them anyway
@@ -240,6 +240,20 @@ def run_eval(plan: EvalPlan, *, console=None) -> EvalResult:
         info.save(plan.run.run_dir)
     return EvalResult(out_dir=plan.out_dir, eval_json=written["json"], markdown=written["markdown"],
                       html=written["html"], summary=result)
+
+
+def run_facts(run_dir: Path, info: RunInfo) -> dict:
+    """What the report opens with about the training run: how it went and its loss curve."""
+    metrics, settings = info.metrics, info.hyperparameters
+    keys = ("learning_rate", "num_train_epochs", "max_steps", "lora_rank", "per_device_train_batch_size",
+            "gradient_accumulation_steps")
+    return {"status": info.status, "created_at": info.created_at, "finished_at": info.finished_at,
+            "dataset": {k: info.dataset.get(k) for k in ("name", "rows", "source", "path") if info.dataset.get(k)},
+            "steps": metrics.get("steps"), "first_loss": metrics.get("first_loss"), "final_loss": metrics.get("final_loss"),
+            "eval_loss": metrics.get("eval_loss"), "runtime_s": metrics.get("backend_seconds"),
+            "settings": {k: settings[k] for k in keys if settings.get(k) is not None},
+            "checkpoint": info.extra.get("checkpoint"),
+            "loss_png": str(Path(run_dir) / info.loss_png) if info.loss_png and (Path(run_dir) / info.loss_png).is_file() else None}
 
 
 def _measure(plan: EvalPlan, answers: dict[str, list[str]], console) -> dict:

@@ -10,6 +10,7 @@ from stylewrap.backends.render import render
 from stylewrap.fsutil import atomic_write_json, atomic_write_text
 
 CHART = "metrics.png"
+LOSS_CURVE = "loss.png"
 HEADLINE_AXES = (("style", "p_style", "marker_rate"), ("content", "chrf_masked", None), ("health", "repetition", None))
 
 
@@ -97,15 +98,26 @@ def write_reports(out_dir: Path, result: dict, *, kind: str, chart: bool) -> dic
         from stylewrap.eval.chart import bar_chart
 
         picture = bar_chart(out_dir / CHART, result["variants"], labels)
+    loss_curve = _copy_loss_curve(out_dir, result.get("run"))
     eval_json = atomic_write_json(out_dir / "eval.json", {**result, "chart": picture.name if picture else None})
     flagged = sum(1 for row in result["rows"] for name in names if row["variants"][name].get("flags"))
     context = {"kind": kind, "result": result, "names": names, "headline": headline(result) if result["variants"] else [],
                "table": table(result) if result["variants"] else [], "rows": probe_rows(result, names),
-               "chart": picture.name if picture else None, "flagged": flagged,
+               "chart": picture.name if picture else None, "flagged": flagged, "loss_curve": loss_curve,
                "info": result["variant_info"], "measured": bool(result["variants"])}
     markdown = atomic_write_text(out_dir / "report.md", render("eval/report.md.j2", **context))
     html = atomic_write_text(out_dir / "report.html", render("eval/report.html.j2", **context))
     return {"json": eval_json, "markdown": markdown, "html": html}
+
+
+def _copy_loss_curve(out_dir: Path, run: dict | None) -> str | None:
+    """The run's loss curve beside the report, so the folder is whole when moved or sent."""
+    if not run or not run.get("loss_png"):
+        return None
+    from stylewrap.fsutil import atomic_write_bytes
+
+    atomic_write_bytes(out_dir / LOSS_CURVE, Path(run["loss_png"]).read_bytes())
+    return LOSS_CURVE
 
 
 def summary_lines(result) -> list[str]:

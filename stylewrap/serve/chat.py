@@ -2,13 +2,17 @@
 
 Commands typed at the prompt: `/reset` forgets the conversation, `/system TEXT` sets (or, without
 TEXT, clears) the system prompt and starts over, `/exit` leaves. Ctrl-C while a reply streams stops
-that reply (the unanswered turn is dropped from history); Ctrl-C or Ctrl-D at the prompt leaves.
+that reply (the unanswered turn is dropped from history); Ctrl-C at the prompt clears the line,
+Ctrl-D leaves. A model's output reaches the terminal without control characters or escape
+sequences (a random or broken model emits form feeds and ESC sequences that scramble the screen).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
+import unicodedata
 from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
@@ -41,13 +45,15 @@ class Endpoint:
     base_url: str
     model: str
     api_key: str
+    served: list[str] = field(default_factory=list)   # a stylewrap server's models, the tuned one first
 
 
-def resolve_endpoint(base_url: str | None, model: str | None, api_key_env: str | None) -> Endpoint:
-    """Fill what was not given from the stylewrap server there (or the only one running), then defaults."""
+def resolve_endpoint(base_url: str | None, model: str | None, api_key_env: str | None, *, choose=None) -> Endpoint:
+    """Fill what was not given from the stylewrap server there (or the one running: see
+    `known_server`; `choose(records)` picks among several), then defaults."""
     from stylewrap.serve.deploy import known_server
 
-    record = known_server(base_url)
+    record = known_server(base_url, model, choose)
     base_url = base_url or (record.base_url if record else DEFAULT_BASE_URL)
     # A key goes only where it was meant to: the variable named with --api-key-env, or the one the
     # stylewrap server recorded there requires. Never $OPENAI_API_KEY to whatever listens on a port.
@@ -57,7 +63,7 @@ def resolve_endpoint(base_url: str | None, model: str | None, api_key_env: str |
     api_key = (os.environ.get(key_env) if key_env else None) or "EMPTY"
     if model is None:
         model = record.models[0] if record else _first_model(base_url, api_key)
-    return Endpoint(base_url.rstrip("/"), model, api_key)
+    return Endpoint(base_url.rstrip("/"), model, api_key, list(record.models) if record else [])
 
 
 def _first_model(base_url: str, api_key: str) -> str:
@@ -101,6 +107,49 @@ def stream_reply(endpoint: Endpoint, messages: list[dict], **options) -> Iterato
                 yield chunk.choices[0].delta.content
 
 
+# ESC sequences: CSI (ESC [ ... final), OSC (ESC ] ... BEL or ESC \\), and two-character ones
+_ESCAPE = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[ -Z\\-~])")
+_UNFINISHED_ESCAPE = re.compile(r"\x1b(?:\[[0-?]*[ -/]*|\][^\x07\x1b]*\x1b?)?\Z")
+_BIDI_OVERRIDES = set("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+class TerminalText:
+    """Streamed model text made safe to print: escape sequences and control characters removed,
+    newlines and tabs kept. An escape sequence split across two pieces is held back until whole."""
+
+    def __init__(self) -> None:
+        self._held = ""
+
+    def feed(self, piece: str) -> str:
+        text = self._held + piece
+        unfinished = _UNFINISHED_ESCAPE.search(text)
+        cut = unfinished.start() if unfinished and len(text) - unfinished.start() < 256 else len(text)
+        text, self._held = text[:cut], text[cut:]
+        return _clean(text)
+
+    def flush(self) -> str:
+        text, self._held = self._held, ""
+        return _clean(text)
+
+
+def _clean(text: str) -> str:
+    text = _ESCAPE.sub("", text).replace("\r\n", "\n")
+    return "".join(char for char in text if char in "\n\t" or not (
+        unicodedata.category(char) == "Cc" or char in _BIDI_OVERRIDES))
+
+
+def line_editing(stream) -> bool:
+    """Arrow keys, history and Ctrl-A/E at the prompt: Python's `readline` (GNU readline or
+    libedit) hooks into `input()` once imported, on a terminal only (piped input stays plain)."""
+    if not stream.isatty():
+        return False
+    try:
+        import readline  # noqa: F401 - importing it is what turns line editing on
+    except ImportError:   # Python built without it (e.g. Windows): input() still works
+        return False
+    return True
+
+
 def chat_loop(
     endpoint: Endpoint,
     conversation: Conversation,
@@ -109,14 +158,18 @@ def chat_loop(
     write: Callable[[str], None],
     **options,
 ) -> Conversation:
-    """The REPL. `read(prompt)` returns a line (EOFError/KeyboardInterrupt end the chat)."""
-    write(f"chatting with {endpoint.model} at {endpoint.base_url}  ({HELP})\n")
+    """The REPL. `read(prompt)` returns a line; EOFError (Ctrl-D) ends the chat, KeyboardInterrupt
+    (Ctrl-C) drops the line being typed."""
+    write(f"chatting with {endpoint.model} at {endpoint.base_url}  ({HELP}; Ctrl-D leaves)\n")
     while True:
         try:
             line = read("you> ").strip()
-        except (EOFError, KeyboardInterrupt):
+        except EOFError:
             write("\n")
             return conversation
+        except KeyboardInterrupt:
+            write("^C\n")   # as a shell does: the line is dropped, the chat goes on (Ctrl-D leaves)
+            continue
         if not line:
             continue
         if line == "/exit":
@@ -134,10 +187,12 @@ def chat_loop(
             continue
         write(f"{endpoint.model}> ")
         pieces: list[str] = []
+        shown = TerminalText()
         try:
             for piece in stream_reply(endpoint, conversation.messages(line), **options):
                 pieces.append(piece)
-                write(piece)
+                write(shown.feed(piece))
+            write(shown.flush())
         except KeyboardInterrupt:
             write("\n(reply interrupted; that turn is not kept)\n")
             continue

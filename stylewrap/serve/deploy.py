@@ -203,10 +203,30 @@ def logs(port: int | None = None, lines: int = 50) -> tuple[ServerRecord, list[s
     return record, servers.tail(record.log_file, lines)
 
 
-def known_server(base_url: str | None = None) -> ServerRecord | None:
-    """The running stylewrap server at `base_url`, or without one, the only one running (chat and
-    app take its model names and key variable from it)."""
-    running = [r for r in servers.all_records() if servers.is_running(r)]
+def running_servers() -> list[ServerRecord]:
+    return sorted((r for r in servers.all_records() if servers.is_running(r)), key=lambda r: (r.host, r.port))
+
+
+def known_server(base_url: str | None = None, model: str | None = None,
+                 choose: Callable[[list[ServerRecord]], ServerRecord] | None = None) -> ServerRecord | None:
+    """The stylewrap server chat and app talk to (they take its model names and key variable from it).
+
+    With `base_url`: the running server there, if stylewrap started it. Without: the only one
+    running, or among several the only one serving `model`, or the one `choose` picks; with
+    several and no way to choose, an error naming them all (never a silent guess)."""
+    running = running_servers()
     if base_url is not None:
-        running = [r for r in running if r.base_url == base_url.rstrip("/")]
-    return running[0] if len(running) == 1 else None
+        return next((r for r in running if r.base_url == base_url.rstrip("/")), None)
+    if model is not None and len(running) > 1:
+        running = [r for r in running if model in r.models] or running
+    if len(running) <= 1:
+        return running[0] if running else None
+    if choose is not None:
+        return choose(running)
+    named = "; ".join(describe_server(r) for r in running)
+    raise InputError(f"{len(running)} stylewrap servers are running: {named}",
+                     hint="say which: --base-url URL (or --model NAME when only one serves it)")
+
+
+def describe_server(record: ServerRecord) -> str:
+    return f"{record.base_url} ({record.backend}: {', '.join(record.models)})"

@@ -23,7 +23,7 @@ import sys
 import urllib.error
 import urllib.parse
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
@@ -44,6 +44,7 @@ class Upstream:
     api_key: str | None
     default_model: str | None = None
     timeout: float = 300.0
+    roles: dict[str, str] = field(default_factory=dict)   # model -> "tuned" | "base", when known
 
     def request(self, path: str, body: dict | None = None) -> urllib.request.Request:
         data = None if body is None else json.dumps(body).encode()
@@ -156,13 +157,18 @@ class ChatHandler(BaseHTTPRequestHandler):
             with urllib.request.urlopen(self.upstream.request("/models"), timeout=30) as response:
                 ids = [m["id"] for m in json.loads(response.read()).get("data", [])]
         except urllib.error.HTTPError as exc:
-            return self._send_json(HTTPStatus.BAD_GATEWAY, {"error": f"upstream HTTP {exc.code}"})
-        except (urllib.error.URLError, OSError, ValueError) as exc:
-            return self._send_json(HTTPStatus.BAD_GATEWAY, {"error": f"upstream unreachable: {exc}"})
+            return self._send_json(HTTPStatus.BAD_GATEWAY, {
+                "error": f"the model server at {self.upstream.base_url} answered HTTP {exc.code} when asked for its models",
+                "hint": "check its key (--api-key-env) and `stylewrap deploy logs`"})
+        except (urllib.error.URLError, OSError, ValueError):
+            return self._send_json(HTTPStatus.BAD_GATEWAY, {
+                "error": f"cannot reach the model server at {self.upstream.base_url}",
+                "hint": "is it running? `stylewrap deploy status`; start one with `stylewrap deploy --detach`"})
         default = self.upstream.default_model if self.upstream.default_model in ids else (ids[0] if ids else None)
         # the default (the tuned model) first: side by side shows it on the left
         ordered = sorted(ids, key=lambda model_id: model_id != default)
-        self._send_json(HTTPStatus.OK, {"models": ordered, "default": default})
+        self._send_json(HTTPStatus.OK, {"models": ordered, "default": default, "endpoint": self.upstream.base_url,
+                                        "roles": {m: r for m, r in self.upstream.roles.items() if m in ids}})
 
     def _proxy_stream(self, request: dict) -> None:
         try:
@@ -216,12 +222,19 @@ def make_server(upstream: Upstream, host: str = "127.0.0.1", port: int = 7860, *
     return httpd
 
 
-def run_app(base_url: str | None, model: str | None, api_key_env: str | None, host: str, port: int, *, on_ready=None) -> None:
+def run_app(base_url: str | None, model: str | None, api_key_env: str | None, host: str, port: int, *,
+            choose=None, on_ready=None) -> None:
     """Serve the page for an endpoint (default: the running stylewrap server) until Ctrl-C."""
     from stylewrap.serve.chat import resolve_endpoint
 
-    endpoint = resolve_endpoint(base_url, model, api_key_env)
-    serve(Upstream(endpoint.base_url, endpoint.api_key, endpoint.model), host, port, on_ready=on_ready)
+    endpoint = resolve_endpoint(base_url, model, api_key_env, choose=choose)
+    serve(Upstream(endpoint.base_url, endpoint.api_key, endpoint.model, roles=served_roles(endpoint.served)),
+          host, port, on_ready=on_ready)
+
+
+def served_roles(served: list[str]) -> dict[str, str]:
+    """A stylewrap server lists its tuned model first and the base model (when served) second."""
+    return dict(zip(served, ["tuned", "base"]))
 
 
 def serve(upstream: Upstream, host: str, port: int, *, on_ready=None) -> None:

@@ -117,7 +117,7 @@ def test_app_sends_no_key_it_was_not_named_for_on_page_loads(fake, env, tmp_path
     app = App(fake, env, tmp_path, "--model", "teacher-1")
     try:
         status, _, body = app.request("GET", "/api/models", headers={"Cookie": app.cookie()})
-        assert status == 502 and b"upstream HTTP 401" in body  # the endpoint wanted a key; none was sent
+        assert status == 502 and b"answered HTTP 401" in body  # the endpoint wanted a key; none was sent
     finally:
         app.stop()
     seen = fake.authorizations()

@@ -142,3 +142,100 @@ def test_ctrl_c_while_a_reply_streams_ends_that_reply_and_the_chat_goes_on(fake,
     # the interrupted turn is not part of the history the next request carries
     assert sent_messages(fake) == [[{"role": "user", "content": "first question"}],
                                    [{"role": "user", "content": "second question"}]]
+
+
+def test_model_output_reaches_the_terminal_without_control_characters(fake, chat_env):
+    # form feed, clear-screen, a window-title sequence split over two pieces, bidi override, a bell
+    fake.script(reply="hi\x0c there\x1b[2J ok\x1b]0;pwned\x07\ttab \u202eend\x07\nsecond line")
+    terminal = Terminal([sys.executable, "-m", "stylewrap", *chat_args(fake)], chat_env)
+    try:
+        terminal.read_until("you> ")
+        terminal.type("say it\n")
+        shown = terminal.read_until("you> ")
+        terminal.type("\x04")
+        assert terminal.wait() == 0
+    finally:
+        terminal.close()
+    reply = shown.replace("\r\n", "\n").split(f"{MODEL}> ", 1)[1]
+    assert reply.startswith("hi there ok\ttab end\nsecond line\n"), repr(reply)
+    assert not any(char in reply for char in "\x0c\x1b\x07\u202e"), repr(reply)
+
+
+def test_the_prompt_edits_lines_ctrl_c_clears_one_ctrl_d_leaves(fake, chat_env):
+    fake.script(reply="noted")
+    terminal = Terminal([sys.executable, "-m", "stylewrap", *chat_args(fake)], chat_env)
+    try:
+        terminal.read_until("you> ")
+        terminal.type("first\n")
+        terminal.read_until("you> ")
+        terminal.type("half typed")
+        terminal.read_until("half typed")       # echoed: the prompt is reading, Ctrl-C lands in input()
+        terminal.type("\x03")
+        terminal.read_until("you> ")            # a fresh prompt, the chat goes on
+        terminal.type("\x1b[A")                 # arrow up: line editing recalls the last line sent
+        terminal.read_until("first")
+        terminal.type("\n")
+        terminal.read_until("you> ")
+        terminal.type("\x04")
+        returncode = terminal.wait()
+    finally:
+        terminal.close()
+    assert returncode == 0, terminal.screen
+    assert "^[[A" not in terminal.screen and "Traceback" not in terminal.screen
+    asked = [messages[-1]["content"] for messages in sent_messages(fake)]
+    assert asked == ["first", "first"], asked   # the Ctrl-C'd line was never sent, the recalled one was
+
+
+class ServerOfItsOwn(FakeServer):
+    """A fake server leading its own process group, as every server stylewrap starts does, so a
+    server record of it counts as running."""
+
+    def __init__(self, models: list[str]):
+        import fakeopenai
+
+        self.process = subprocess.Popen([sys.executable, fakeopenai.__file__], stdout=subprocess.PIPE, text=True,
+                                        start_new_session=True)
+        self.port = int(self.process.stdout.readline().split()[1])
+        self.base_url = f"http://127.0.0.1:{self.port}/v1"
+        self.script(models=models, reply=f"from {models[0]}")
+
+
+@pytest.fixture
+def two_servers(chat_env):
+    from stylewrap.serve import servers
+
+    served = [["tuned-a"], ["tuned-b", "base-b"]]
+    running = [ServerOfItsOwn(models) for models in served]
+    for server, models in zip(running, served):
+        servers.save_record(servers.ServerRecord(
+            pid=server.process.pid, host="127.0.0.1", port=server.port, backend="swift", models=models,
+            log_file=os.devnull, command="fake", api_key_env=KEY_ENV, start_ticks=servers._start_ticks(server.process.pid)))
+    yield running
+    for server in running:
+        server.stop()
+
+
+def test_two_servers_running_are_named_never_a_fallback_to_port_8000(two_servers, chat_env):
+    stylewrap = os.path.join(os.path.dirname(sys.executable), "stylewrap")
+    piped = subprocess.run([stylewrap, "chat"], input="/exit\n", capture_output=True, text=True, env=chat_env, timeout=60)
+    assert piped.returncode == 2, piped.stdout + piped.stderr
+    assert "2 stylewrap servers are running" in piped.stderr and "8000" not in piped.stderr
+    assert all(server.base_url in piped.stderr for server in two_servers)
+    # --model served by only one of them picks that one
+    chosen = subprocess.run([stylewrap, "chat", "--model", "base-b"], input="hello\n/exit\n", capture_output=True,
+                            text=True, env=chat_env, timeout=60)
+    assert chosen.returncode == 0, chosen.stderr
+    assert f"chatting with base-b at {two_servers[1].base_url}" in chosen.stdout and "from tuned-b" in chosen.stdout
+    # at a terminal it asks which
+    terminal = Terminal([stylewrap, "chat"], chat_env)
+    try:
+        asked = terminal.read_until("which one").replace("\r\n", "\n")
+        choices = dict(line.strip().split(". ", 1) for line in asked.splitlines() if line.startswith("  "))
+        assert sorted(choices.values()) == sorted([f"{two_servers[0].base_url} (swift: tuned-a)",
+                                                   f"{two_servers[1].base_url} (swift: tuned-b, base-b)"])
+        terminal.type(next(n for n, text in choices.items() if "tuned-b" in text) + "\n")
+        assert f"chatting with tuned-b at {two_servers[1].base_url}" in terminal.read_until("you> ")
+        terminal.type("\x04")
+        assert terminal.wait() == 0
+    finally:
+        terminal.close()

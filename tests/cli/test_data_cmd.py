@@ -38,7 +38,23 @@ def test_stats_counts_the_repeated_questions_of_stage_two(shared_data, tmp_path)
     assert numbers["roles"]["user"]["messages"] == 12000
     assert sum(numbers["length_histogram_chars"].values()) == 12000
     html = report.read_text(encoding="utf-8")
-    assert "<svg" in html and "12000 rows" in html
+    assert "<style>" in html and "<b>12000</b>rows" in html and '<img class="chart"' in html
+    assert "data:image/png;base64,iVBOR" in html   # the PNG is inside the page: one file to send
+
+
+def test_every_bar_label_of_the_stats_chart_is_inside_the_picture(shared_data):
+    from stylewrap.adapters.stats import dataset_stats, histogram_figure
+
+    stats = dataset_stats(shared_data / "tsldial/2_Dialogues.jsonl")
+    figure = histogram_figure(stats)
+    figure.canvas.draw()
+    renderer = figure.canvas.get_renderer()
+    labels = figure.axes[0].texts
+    assert sorted(int(text.get_text()) for text in labels) == sorted(count for _, count in stats.histogram_rows())
+    plot_area = figure.axes[0].get_window_extent(renderer)
+    for text in labels:   # the tallest bar's label was drawn above the top edge of the old chart
+        box = text.get_window_extent(renderer)
+        assert box.y1 <= plot_area.y1 and box.y0 >= plot_area.y0, text.get_text()
 
 
 def test_stats_prints_a_table_and_a_histogram(shared_data):
@@ -123,3 +139,26 @@ def test_custom_sharegpt_role_tags(tmp_path):
     assert CliRunner().invoke(cli, ["data", "validate", str(source), *tags]).exit_code == 0
     _invoke("convert", source, "--to", "messages", "-o", tmp_path / "m.jsonl", *tags)
     assert next(read_records(tmp_path / "m.jsonl")).messages[1] == {"role": "assistant", "content": "噢，老伙计！"}
+
+
+def test_open_shows_the_page_in_the_browser_or_says_where_it_is(shared_data, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    stylewrap = os.path.join(os.path.dirname(sys.executable), "stylewrap")
+    page = tmp_path / "stats.html"
+    opened = tmp_path / "opened.txt"
+    browser = tmp_path / "browser.sh"
+    browser.write_text(f"#!/bin/sh\necho \"$1\" > {opened}\n")
+    browser.chmod(0o755)
+    args = [stylewrap, "data", "stats", str(shared_data / "tsldial/TslDial.json"), "--html", str(page), "--open"]
+    shown = subprocess.run(args, capture_output=True, text=True, timeout=120,
+                           env={**os.environ, "DISPLAY": ":0", "BROWSER": str(browser)})
+    assert shown.returncode == 0, shown.stderr
+    assert opened.read_text().strip() == page.resolve().as_uri()   # webbrowser ran the user's $BROWSER
+    headless = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "BROWSER")}
+    opened.unlink()
+    skipped = subprocess.run(args, capture_output=True, text=True, timeout=120, env=headless)
+    assert skipped.returncode == 0 and f"no browser to open it here (no display); open {page.resolve().as_uri()}" in skipped.stderr
+    assert not opened.exists()

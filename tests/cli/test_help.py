@@ -91,3 +91,67 @@ def test_a_command_that_cannot_load_is_a_broken_install_not_a_typo():
     debug = subprocess.run([sys.executable, "-c", code, "data", "formats"], capture_output=True, text=True, timeout=60,
                            env={**os.environ, "STYLEWRAP_DEBUG": "1"})
     assert debug.returncode == 1 and "Traceback" in debug.stderr and "stylewrap/cli/data_cmd.py" in debug.stderr
+
+
+STYLEWRAP = os.path.join(os.path.dirname(sys.executable), "stylewrap")
+
+
+def command_at(path: tuple[str, ...]) -> click.Command:
+    command = cli
+    for name in path:
+        command = command.get_command(click.Context(command), name)
+    return command
+
+
+def test_a_misspelt_command_gets_a_suggestion_through_the_lazy_group():
+    result = subprocess.run([STYLEWRAP, "trian"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert "No such command 'trian'. Did you mean 'train'?" in result.stderr
+    assert "Did you mean 'convert'?" in subprocess.run([STYLEWRAP, "data", "conver"], capture_output=True,
+                                                        text=True, timeout=60).stderr
+
+
+def test_top_level_help_groups_every_command_by_workflow_stage():
+    from stylewrap.cli.helptext import STAGES
+
+    staged = [name for _, names in STAGES for name in names]
+    assert sorted(staged) == sorted(COMMANDS), "every command in exactly one stage"
+    output = subprocess.run([STYLEWRAP, "--help"], capture_output=True, text=True, timeout=60).stdout
+    positions = [output.index(f"\n{title}:\n") for title, _ in STAGES]
+    assert positions == sorted(positions) and "\nCommands:\n" not in output
+
+
+@pytest.mark.parametrize("path", [(), *ALL_COMMANDS], ids=lambda p: " ".join(p) or "stylewrap")
+def test_every_command_shows_examples_that_parse(path):
+    import shlex
+
+    output = CliRunner().invoke(cli, [*path, "--help"], terminal_width=100).output
+    assert "\n  Examples:\n    $ stylewrap" in output, output
+    examples = [line.split("$ ", 1)[1] for line in output.split("\n  Examples:\n", 1)[1].splitlines() if "$ " in line]
+    for example in examples:
+        words = shlex.split(example.split("&&")[0], comments=True)[1:]
+        # each example names real commands and options: parsed (not run) by the command it names
+        command, depth = cli, 0
+        while isinstance(command, click.Group) and depth < len(words) and words[depth] in command.list_commands(None):
+            command, depth = command.get_command(click.Context(command), words[depth]), depth + 1
+        known = {opt for param in command.params for opt in [*param.opts, *param.secondary_opts]}
+        unknown = [w for w in words[depth:] if w.startswith("-") and w.split("=")[0] not in known]
+        assert not unknown, f"{example}: {unknown} are not options of {' '.join(words[:depth]) or 'stylewrap'}"
+
+
+@pytest.mark.parametrize("path", [p for p in ALL_COMMANDS if isinstance(command_at(p), click.Group)], ids=" ".join)
+def test_no_summary_is_cut_off(path):
+    output = CliRunner().invoke(cli, [*path, "--help"], terminal_width=80).output
+    commands = output.split("\nCommands:\n", 1)[1].split("\n\n")[0]
+    assert "..." not in commands, commands
+
+
+def test_one_notation_for_defaults_and_backend_a_fixed_choice():
+    from stylewrap.backends.registry import backend_names
+
+    for path in ALL_COMMANDS:
+        for param in command_at(path).params:
+            text = getattr(param, "help", None) or ""
+            assert "(default" not in text.lower() and "default:" not in text.replace("[default: ", ""), (path, text)
+            if "--backend" in getattr(param, "opts", []):
+                assert isinstance(param.type, click.Choice) and list(param.type.choices) == backend_names(), path

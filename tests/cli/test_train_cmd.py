@@ -278,7 +278,7 @@ def test_runs_list_and_show(project, monkeypatch):
     run_dir = only_run(project)
     listing = invoke("runs", "list")
     assert run_dir.name in listing.output and "succeeded" in listing.output
-    shown = json.loads(invoke("runs", "show", run_dir.name).stdout)
+    shown = json.loads(invoke("runs", "show", run_dir.name, "--json").stdout)
     assert shown["run_id"] == run_dir.name and shown["adapter_dir"] == "output"
 
 
@@ -312,7 +312,7 @@ def test_export_refuses_full_runs_and_quantized_bases(project):
 
 def test_compare_plans_base_with_style_prompt_and_tuned(project):
     run_dir = _fake_run(project)
-    result = invoke("compare", str(run_dir), "--style-prompt", "classical", "--dry-run")
+    result = invoke("compare", str(run_dir), "--style-prompt", "classical", "--probes", "classical", "--dry-run")
     assert result.exit_code == 0, result.output
     assert result.output.count("#   swift infer config/infer_") == 3
     assert "树上有十只鸟，用枪打死一只，还剩多少只？" in result.output
@@ -320,6 +320,14 @@ def test_compare_plans_base_with_style_prompt_and_tuned(project):
     base_part, styled_part = head.split("[base+style]")
     assert "古文翻译腔" in styled_part and "古文翻译腔" not in base_part + tuned_part
     assert "adapters:" in tuned_part and "adapters:" not in base_part + styled_part
+
+
+@pytest.mark.parametrize("style, asked, not_asked", [("translational", "你去过北京吗", "树上有十只鸟"),
+                                                     ("classical", "树上有十只鸟", "你去过北京吗")])
+def test_compare_asks_the_probes_of_the_projects_style(project, style, asked, not_asked):
+    result = invoke("compare", str(_fake_run(project)), "--set", f"style.preset={style}", "--dry-run")
+    assert result.exit_code == 0, result.output
+    assert f"probes: {style} (" in result.output and asked in result.output and not_asked not in result.output
 
 
 def test_quantized_export_without_a_gpu_is_refused(project):

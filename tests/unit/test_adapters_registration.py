@@ -129,7 +129,8 @@ def test_register_command_for_both_backends(lf_dir, shared_data):
     assert json.loads((lf_dir / "custom_dataset_info.json").read_text(encoding="utf-8"))[0]["dataset_name"] == "tsl"
     result = runner.invoke(cli, ["data", "register", source, "--backend", "axolotl", "--dataset-dir", str(lf_dir / "new"),
                                  "--name", "tsl"])
-    assert result.exit_code == 2 and "cannot register a dataset with backend 'axolotl'" in result.output
+    # --backend chooses from the registry: an unknown one is refused with the list, nothing written
+    assert result.exit_code == 2 and "'axolotl' is not one of 'llamafactory', 'swift'" in result.output
     assert not (lf_dir / "new").exists()
 
 

@@ -222,23 +222,24 @@ def test_a_server_that_never_answers_is_stopped_after_the_timeout(world):
     assert record.pid and not servers.pid_alive(record.pid)
 
 
-def test_chat_commands_and_ctrl_c_at_the_prompt_end_cleanly():
+def test_chat_commands_then_ctrl_c_clears_the_line_and_ctrl_d_ends_cleanly():
     from stylewrap.serve.chat import Endpoint, chat_loop
 
-    typed = iter(["/system 用古文翻译腔回答", "/bogus", "/reset", "/system"])
+    typed = iter(["/system 用古文翻译腔回答", "/bogus", "/reset", "/system", KeyboardInterrupt, EOFError])
     written: list[str] = []
 
     def read(prompt: str) -> str:
-        try:
-            return next(typed)
-        except StopIteration:
-            raise KeyboardInterrupt from None
+        line = next(typed)
+        if isinstance(line, type):   # Ctrl-C drops the line and prompts again; Ctrl-D ends the chat
+            raise line
+        return line
 
     conversation = Conversation()
     conversation.add_exchange("q", "a")
     result = chat_loop(Endpoint("http://127.0.0.1:9/v1", "m", "EMPTY"), conversation, read=read, write=written.append)
     text = "".join(written)
     assert "system prompt set" in text and "unknown command" in text and "system prompt cleared" in text
+    assert text.endswith("^C\n\n")   # Ctrl-C: a fresh prompt; Ctrl-D: a clean end of the chat
     assert result.system is None and result.turns == []
 
 

@@ -68,3 +68,30 @@ def test_a_log_without_losses_draws_nothing(tmp_path, content):
     (tmp_path / "progress.jsonl").write_text(content)
     why = draw_loss_curve(ThisPython(), tmp_path / "progress.jsonl", tmp_path / "loss.png", "t")
     assert why is not None and "no loss values" in why and not (tmp_path / "loss.png").exists()
+
+
+def test_eval_losses_are_drawn_as_points(tmp_path):
+    eval_rgb = (0xE6, 0x55, 0x0D)   # backends/_loss_curve.py EVAL_COLOR
+    records = [{"step": i, "total": 40, "loss": 2.0 - i / 40} for i in range(1, 41)]
+    records += [{"step": step, "total": 40, "loss": None, "eval_loss": 1.9 - step / 50} for step in (10, 20, 30, 40)]
+    path = tmp_path / "progress.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    png = tmp_path / "loss.png"
+    assert draw_loss_curve(ThisPython(), path, png, "with eval") is None
+    from matplotlib import image
+
+    pixels = (image.imread(png)[:, :, :3] * 255).round().astype(int)
+    assert (abs(pixels - eval_rgb).sum(axis=2) <= 6).sum() > 50   # orange dots on the plot
+
+
+def test_an_eval_line_of_the_backend_log_becomes_an_eval_point():
+    from stylewrap.backends.base import get_backend
+
+    for name in ("llamafactory", "swift"):
+        backend = get_backend(name)
+        step_key = backend.log_fields.step_of_total or backend.log_fields.step
+        line = {step_key: "10/40" if backend.log_fields.step_of_total else 10, "eval_loss": 1.25}
+        if not backend.log_fields.step_of_total:
+            line[backend.log_fields.total] = 40
+        progress_row = backend.read_progress(line)
+        assert progress_row is not None and progress_row.eval_loss == 1.25 and progress_row.loss is None, name
