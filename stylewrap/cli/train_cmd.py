@@ -27,7 +27,7 @@ def training_options(func):
         click.option("--deepspeed", default=None, help=DEEPSPEED_HELP),
         click.option("--method", type=click.Choice(["sft", *PREFERENCE_METHODS]), default=None,
                      help="sft, or preference tuning on data.pairs_file: dpo, orpo, kto (pairs split into "
-                          "desirable/undesirable rows) or simpo (default: train.preference.method, else sft)."),
+                          "desirable/undesirable rows) or simpo [default: train.preference.method, else sft]."),
         click.option("--from-run", type=click.Path(exists=True, file_okay=False), default=None,
                      help="Start from this SFT run's adapter (or full weights); DPO/KTO use it as the reference."),
     ]):

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import click
 
-from stylewrap.cli.options import config_option, dry_run_option, set_option
+from stylewrap.cli.options import backend_option, config_option, dry_run_option, set_option
 
 
 @click.command()
-@click.option("--backend", default=None, help="Whose UI, from `stylewrap backend list` (default: train.backend).")
+@backend_option("Whose training UI [default: train.backend].", default=None)
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind (0.0.0.0 exposes it to the network).")
 @click.option("--port", type=click.IntRange(1, 65535), default=7860, show_default=True)
 @config_option
