@@ -103,6 +103,15 @@ class StepProgress:
         return {"step": self.step, "total": self.total, "loss": self.loss, "lr": self.lr, "eta": self.eta}
 
 
+@dataclass(frozen=True)
+class TemplateProbe:
+    """A unit's script that prints how the backend tokenizes a conversation (see `templatecheck`),
+    and the keys of the run's rendered train config that change its template, passed to it."""
+
+    script: Path
+    train_keys: tuple[str, ...] = ()
+
+
 class TableBackend:
     """A backend defined by data. A unit sets the class attributes below and nothing else."""
 
@@ -129,6 +138,11 @@ class TableBackend:
     argument_classes: ClassVar[dict[str, tuple[str, ...]]] = {}
     tables: ClassVar[dict[str, flags.StepTable]]     # step -> its option column (`flags`)
     serve_recipe: ClassVar[ServeRecipe | None] = None      # how `stylewrap deploy` starts its server
+    # how the backend's own template code tokenizes a conversation (`templatecheck`)
+    template_probe: ClassVar[TemplateProbe | None] = None
+    # hybrid-thinking template -> its no-thinking twin, used for style data without <think> (the
+    # backend's own advice), so no answer is trained or served behind a stray empty <think></think>
+    nothink_templates: ClassVar[dict[str, str]] = {}
 
     def __init__(self, env_dir: Path | None = None, executable: Path | None = None):
         self.env_dir = env_dir

@@ -20,6 +20,7 @@ from typing import Any, Iterable
 from stylewrap.backends import autotune
 from stylewrap.backends.base import CONFIG_DIR, OUTPUT_DIR, Launch, TableBackend, check_keys, get_backend
 from stylewrap.backends.deepspeed import DEEPSPEED_PRESETS
+from stylewrap.backends.flags import TRACKER_LOGS
 from stylewrap.backends.modelinfo import ModelShape, model_config, model_family
 from stylewrap.backends.presets import load_train_config
 from stylewrap.backends.render import render, render_deepspeed
@@ -129,6 +130,8 @@ def unified_options(config: StylewrapConfig, t: TrainConfig, model: str, dataset
         "save_total_limit": t.save_total_limit,
         "output_dir": OUTPUT_DIR,
         "resume_from_checkpoint": resume_checkpoint,
+        "loss_on": t.loss_on,
+        "report_to": t.report_to,
     }
 
 
@@ -336,7 +339,9 @@ def execute(plan: TrainPlan, *, show_progress: bool = True, console=None, echo=N
                    status="running", created_at=_now(),
                    extra={"launch": asdict(plan.launch), "env": redact_env(plan.invocation.env), "preset": plan.preset,
                           "log": LOG_FILE, "backend_log": f"{OUTPUT_DIR}/{plan.backend.log_file}",
-                          "resumed_from": plan.resume_checkpoint, "auto": plan.tuning.notes})
+                          "resumed_from": plan.resume_checkpoint, "auto": plan.tuning.notes,
+                          "tracking": {"report_to": plan.config.train.report_to,
+                                       "logs": TRACKER_LOGS.get(plan.config.train.report_to)}})
     info.save(plan.run_dir)
     bar = progress_bar(console) if show_progress else None
     feed = ProgressFeed(plan.backend, plan.run_dir / OUTPUT_DIR / plan.backend.log_file, bar)

@@ -112,6 +112,8 @@ class TrainConfig(Section):
     nproc_per_node: int = Field(1, ge=1, description="processes (GPUs) per node; >1 launches torchrun")
     nnodes: int = Field(1, ge=1)
     seed: int = 42
+    loss_on: Literal["all_turns", "last_turn"] = Field("all_turns", description="multi-turn rows: learn every answer, or only the last (earlier turns are context)")
+    report_to: Literal["none", "tensorboard", "swanlab", "wandb", "mlflow"] = Field("none", description="experiment tracker the backend logs to; swanlab runs in local (offline) mode, logs under the run folder")
     output_dir: str = "runs"
     extra_args: dict[str, Any] = Field(default_factory=dict, description="passed through to the backend")
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
-from stylewrap.backends.base import EnvSpec, LogFields, TableBackend
-from stylewrap.backends.flags import TRAINER_ARGUMENTS, Flag, StepTable, same
+from stylewrap.backends.base import EnvSpec, LogFields, TableBackend, TemplateProbe
+from stylewrap.backends.flags import TRACKER_LOGS, TRAINER_ARGUMENTS, Flag, StepTable, same
 from stylewrap.backends.llamafactory import registration
 from stylewrap.backends.serving import ServeRecipe
 
@@ -47,6 +47,14 @@ TRAIN = StepTable(
                                                False: {"disable_gradient_checkpointing": True}}),
         "liger_kernel": Flag("enable_liger_kernel"),
         **same(*TRAINER_ARGUMENTS),
+        # earlier answers stay in the row as context, without loss
+        "loss_on": Flag(expand={"all_turns": {}, "last_turn": {"mask_history": True}}),
+        # swanlab through its own switch (local mode: nothing leaves the machine), the rest through the HF Trainer
+        "report_to": Flag(expand={
+            **{tracker: {"report_to": tracker} for tracker in ("none", "tensorboard", "wandb", "mlflow")},
+            "swanlab": {"report_to": "none", "use_swanlab": True, "swanlab_mode": "local",
+                        "swanlab_logdir": TRACKER_LOGS["swanlab"]},
+        }),
     },
     constants={
         "method": {"stage": "sft", "do_train": True},
@@ -106,6 +114,9 @@ class LlamaFactoryBackend(TableBackend):
         for step in ("train", "export")
     }
     tables = {"train": TRAIN, "export": EXPORT, "infer": INFER}
+    # its own template code on one conversation, for `templatecheck`
+    template_probe = TemplateProbe(Path(__file__).with_name("template_probe.py"), train_keys=("enable_thinking", "mask_history"))
+    nothink_templates = {"qwen3": "qwen3_nothink", "qwen3_vl": "qwen3_vl_nothink", "qwen3_5": "qwen3_5_nothink"}
 
     # how `stylewrap deploy` starts this backend's own OpenAI-compatible server
     serve_recipe = ServeRecipe(

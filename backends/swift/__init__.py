@@ -10,7 +10,7 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
-from stylewrap.backends.base import EnvSpec, LogFields, TableBackend
+from stylewrap.backends.base import EnvSpec, LogFields, TableBackend, TemplateProbe
 from stylewrap.backends.flags import TRAINER_ARGUMENTS, Flag, StepTable, same
 from stylewrap.backends.serving import ServeRecipe
 from stylewrap.backends.swift import registration
@@ -47,6 +47,13 @@ TRAIN = StepTable(
         "gradient_checkpointing": Flag("gradient_checkpointing"),
         "liger_kernel": Flag("use_liger_kernel"),
         **same(*TRAINER_ARGUMENTS),
+        # ms-swift 4.6 loss_scale base strategies: default (every answer), last_round, all
+        "loss_on": Flag(expand={"all_turns": {}, "last_turn": {"loss_scale": "last_round"}}),
+        "report_to": Flag(expand={
+            **{tracker: {"report_to": tracker} for tracker in ("none", "tensorboard", "wandb", "mlflow")},
+            # local mode writes ./swanlog (TRACKER_LOGS) in the run directory, its cwd, and needs no account
+            "swanlab": {"report_to": "swanlab", "swanlab_mode": "local"},
+        }),
     },
     constants={
         # keep every row: ms-swift's default 'delete' drops rows longer than max_length, and a
@@ -102,6 +109,9 @@ class SwiftBackend(TableBackend):
     dataset_location = {"custom_dataset_info": "{data_dir}/" + registration.INFO_FILE}
     argument_classes = {"train": ("swift.arguments.SftArguments",), "export": ("swift.arguments.ExportArguments",)}
     tables = {"train": TRAIN, "export": EXPORT, "infer": INFER}
+    # its own template code on one conversation, for `templatecheck`
+    template_probe = TemplateProbe(Path(__file__).with_name("template_probe.py"), train_keys=("loss_scale", "enable_thinking", "add_non_thinking_prefix"))
+    nothink_templates = {"qwen3": "qwen3_nothinking"}
 
     # how `stylewrap deploy` starts this backend's own OpenAI-compatible server
     serve_recipe = ServeRecipe(

@@ -19,12 +19,14 @@ port_option = click.option("--port", type=click.IntRange(1, 65535), default=None
 @click.option("--served-model-name", default=None, help="Name of the tuned model in the API [default-lora].")
 @click.option("--api-key-env", default=None, metavar="VAR", help="Require the key held in this env var (401 without it).")
 @click.option("--template", default=None, help="Chat template name (default: the run's).")
+@click.option("--allow-template-mismatch", is_flag=True,
+              help="Serve even when the server's chat template differs from the training template.")
 @click.option("--detach", is_flag=True, help="Return once the server answers; it keeps running.")
 @config_option
 @set_option
 @dry_run_option
 @click.pass_context
-def deploy(ctx, backend, run_dir, model, adapter, host, port, served_model_name, api_key_env, template, detach,
+def deploy(ctx, backend, run_dir, model, adapter, host, port, served_model_name, api_key_env, template, allow_template_mismatch, detach,
            config_path, overrides, dry_run) -> None:
     """Serve a model behind an OpenAI-compatible API.
 
@@ -40,6 +42,7 @@ def deploy(ctx, backend, run_dir, model, adapter, host, port, served_model_name,
     request = deploy_lib.DeployRequest(
         run_dir=run_dir, model=model, adapter=adapter, backend=backend, host=host, port=port,
         served_model_name=served_model_name, api_key_env=api_key_env, template=template,
+        allow_template_mismatch=allow_template_mismatch,
     )
     if dry_run:
         click.echo(deploy_lib.plan(request, config).describe())

@@ -15,17 +15,22 @@ from stylewrap.cli.options import config_option, dry_run_option, set_option
               help="Where the merged model goes (default: RUN_DIR/merged).")
 @click.option("--quantization-bit", type=click.Choice(["2", "3", "4", "8"]), default=None,
               help="Also quantize the merged model (GPTQ/AWQ; needs a CUDA GPU).")
+@click.option("--to", "target", type=click.Choice(["merged", "ollama"]), default="merged", show_default=True,
+              help="ollama: also write RUN/ollama/Modelfile (template, system, stops from the run; GGUF where llama.cpp is installed).")
+@click.option("--allow-template-mismatch", is_flag=True,
+              help="Keep going when the merged model's or the Modelfile's chat template differs from training.")
 @config_option
 @set_option
 @dry_run_option
-def export(run_dir, output_dir, quantization_bit, config_path, overrides, dry_run) -> None:
-    """Merge a LoRA adapter into its base model."""
+def export(run_dir, output_dir, quantization_bit, target, allow_template_mismatch, config_path, overrides, dry_run) -> None:
+    """Merge a LoRA adapter into its base model (and write an Ollama Modelfile with --to ollama)."""
     from rich.console import Console
 
-    from stylewrap.backends.export import describe_export, export_run, plan_export
+    from stylewrap.backends.export import check_merged, describe_export, export_ollama, export_run, plan_export
     from stylewrap.config import load_config
 
-    plan = plan_export(run_dir, load_config(config_path, overrides), output_dir=output_dir,
+    config = load_config(config_path, overrides)
+    plan = plan_export(run_dir, config, output_dir=output_dir,
                        quantization_bit=int(quantization_bit) if quantization_bit else None)
     if dry_run:
         click.echo(describe_export(plan))
@@ -33,3 +38,7 @@ def export(run_dir, output_dir, quantization_bit, config_path, overrides, dry_ru
     console = Console(stderr=True)
     merged = export_run(plan, status=console.status(f"{plan.backend.name}: merging the adapter into the base model"))
     click.echo(f"merged model: {merged}")
+    with console.status("checking the chat template on every path (runs the backend's own template code)"):
+        lines = (export_ollama(run_dir, config, allow_mismatch=allow_template_mismatch)[1] if target == "ollama"
+                 else check_merged(run_dir, config, allow_mismatch=allow_template_mismatch))
+    click.echo("\n".join(lines))
