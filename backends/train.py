@@ -135,6 +135,17 @@ def unified_options(config: StylewrapConfig, t: TrainConfig, model: str, dataset
     }
 
 
+def thinking_template(backend: TableBackend, template: str, train_file: Path | None) -> str:
+    """A hybrid-thinking template's no-thinking twin when the answers carry no <think> block: both
+    backends otherwise add an empty <think></think> to every trained answer (docs/ecosystem.md)."""
+    if template not in backend.nothink_templates or train_file is None or not train_file.is_file():
+        return template
+    with train_file.open(encoding="utf-8", errors="replace") as handle:
+        if any("<think>" in line for line in handle):
+            return template
+    return backend.nothink_templates[template]
+
+
 def deepspeed_file(choice: str | None, config: StylewrapConfig) -> tuple[str | None, str | None, Path | None]:
     """(relative config path, rendered text or None, source file to copy or None)."""
     if not choice:
@@ -213,6 +224,8 @@ def plan_training(config: StylewrapConfig, *, backend_name: str | None = None, l
     tuning = tune(config, backend, model, launch, train_file)
     train = config.train.model_copy(update=tuning.values)
     options = unified_options(config, train, model, dataset, ds_relative, resume_checkpoint)
+    if not config.train.template:
+        options["template"] = thinking_template(backend, options["template"], train_file)
     sections = backend.sections("train", options)
     if config.train.extra_args:
         sections["extra"].update(config.train.extra_args)

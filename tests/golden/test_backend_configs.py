@@ -21,6 +21,10 @@ CASES = {
     f"{backend}-{method}": ([*HUB_MODEL, f"train.backend={backend}", f"train.method={method}"], None, None)
     for backend in ("llamafactory", "swift") for method in ("lora", "qlora", "full")
 }
+# multi-turn loss on the last answer only, SwanLab in local mode (docs/ecosystem.md)
+for backend in ("llamafactory", "swift"):
+    CASES[f"{backend}-last_turn-swanlab"] = ([*HUB_MODEL, f"train.backend={backend}", "train.loss_on=last_turn",
+                                              "train.report_to=swanlab"], None, None)
 CASES["seed-translational"] = ([], "seed-translational", None)
 CASES["seed-classical"] = ([], "seed-classical", None)
 CASES["swift-full-zero3_offload"] = ([*HUB_MODEL, "train.backend=swift", "train.method=full", "train.nproc_per_node=8"],
