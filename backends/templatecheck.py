@@ -67,6 +67,7 @@ class TemplateReport:
     renderings: list[Rendering] = field(default_factory=list)
     mismatches: list[Mismatch] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)      # path -> why it was not rendered
+    fingerprint: str = ""      # of everything rendered: an unchanged run is not rendered again
 
     @property
     def ok(self) -> bool:
@@ -193,6 +194,19 @@ def train_options(run_dir: Path) -> dict[str, Any]:
     return {key: value for key, value in data.items() if not isinstance(value, dict)}
 
 
+def _fingerprint(*parts: Any) -> str:
+    import hashlib
+
+    def state(part: Any) -> Any:
+        if isinstance(part, Path):
+            files = [part] if part.is_file() else sorted(part.glob("*token*")) + sorted(part.glob("*.jinja"))
+            return [(str(f), f.stat().st_mtime_ns, f.stat().st_size) for f in files if f.is_file()]
+        return part
+
+    text = json.dumps([state(part) for part in parts], ensure_ascii=False, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 def require_consistent(report: TemplateReport, *, allow: bool, action: str) -> None:
     if report.ok or allow:
         return
@@ -206,7 +220,16 @@ def check_run(run_dir: Path, backend: TableBackend, *, base_model: str, template
     """Every path that exists for this run against its training template; the report is saved in the run."""
     messages = conversation(system)
     options = train_options(run_dir)
-    report = TemplateReport()
+    fingerprint = _fingerprint(backend.name, base_model, template, model_type, messages, options, merged_dir,
+                               serve and (serve[0].name, serve[1]), modelfile)
+    saved = Path(run_dir) / REPORT_FILE
+    if saved.is_file():
+        data = json.loads(saved.read_text(encoding="utf-8"))
+        if data.get("fingerprint") == fingerprint:
+            return TemplateReport(renderings=[Rendering(**r) for r in data["renderings"]],
+                                  mismatches=[Mismatch(**m) for m in data["mismatches"]], skipped=data["skipped"],
+                                  fingerprint=fingerprint)
+    report = TemplateReport(fingerprint=fingerprint)
     reference, _ = trained or backend_rendering(backend, "train", model=base_model, template=template,
                                                 model_type=model_type, options=options, messages=messages)
     report.renderings.append(reference)

@@ -1,0 +1,43 @@
+"""The template check through the backends' own template code on the tiny model (LLaMA-Factory):
+a server given the wrong template is refused, and non-CoT style data on a hybrid-thinking
+template gains no <think> block once stylewrap picks the backend's no-thinking twin."""
+
+from __future__ import annotations
+
+import pytest
+
+from stylewrap.backends import templatecheck
+from stylewrap.backends.base import get_backend
+from stylewrap.errors import InputError
+
+
+@pytest.fixture(scope="module")
+def llamafactory():
+    backend = get_backend("llamafactory")
+    if backend.python() is None:
+        pytest.fail("the llamafactory environment is not installed")
+    return backend
+
+
+def test_a_server_with_the_wrong_template_is_refused(llamafactory, tiny_model, tmp_path):
+    report = templatecheck.check_run(tmp_path, llamafactory, base_model=str(tiny_model), template="qwen",
+                                     model_type="qwen2", system=None, serve=(llamafactory, "llama3"))
+    (mismatch,) = report.mismatches
+    assert mismatch.path == "serve" and mismatch.part == "prompt" and mismatch.token_index == 0
+    assert "<|im_start|>" in mismatch.expected
+    assert (tmp_path / templatecheck.REPORT_FILE).is_file()
+    with pytest.raises(InputError, match="deploy refused"):
+        templatecheck.require_consistent(report, allow=False, action="deploy")
+    templatecheck.require_consistent(report, allow=True, action="deploy")
+
+
+def test_non_cot_answers_gain_no_think_block(llamafactory, tiny_model):
+    def trained(template):
+        rendering, _ = templatecheck.backend_rendering(
+            llamafactory, "train", model=str(tiny_model), template=template, model_type="qwen2", options={},
+            messages=templatecheck.conversation())
+        return rendering.full["trained_text"]
+
+    # negative control: LLaMA-Factory's hybrid qwen3 template trains an empty <think></think> into every answer
+    assert "<think>" in trained("qwen3")
+    assert "<think>" not in trained(llamafactory.nothink_templates["qwen3"])
