@@ -23,7 +23,7 @@ _TRAIN_OPTIONS = {
     "model": ("model", "model_type", "template", "system", "dtype", "attention"),
     "method": ("method", "quantization_bit", "lora_rank", "lora_alpha", "lora_dropout", "lora_target"),
     "data": ("dataset", "dataset_dir", "custom_dataset_info", "eval_dataset", "val_size", "cutoff_len", "packing",
-             "dataloader_num_workers", "group_by_length", "loss_on"),
+             "dataloader_num_workers", "group_by_length", "loss_on", "model_name", "model_author"),
     "train": ("per_device_train_batch_size", "per_device_eval_batch_size", "gradient_accumulation_steps",
               "learning_rate", "num_train_epochs", "max_steps", "lr_scheduler_type", "warmup_ratio", "warmup_steps",
               "max_grad_norm", "gradient_checkpointing", "liger_kernel", "deepspeed", "seed", "eval_strategy",

@@ -34,20 +34,37 @@ def _trainable_rows(records: Iterable, count: RowCount) -> Iterator:
 
 
 def convert_rows(backend: TableBackend, config: StylewrapConfig, data_dir: Path, source: Path, name: str,
-                 field: str) -> dict[str, Any]:
-    """Convert `source` to the backend's format in `data_dir` and register it there as `name`."""
+                 field: str, *, with_added: bool = False) -> dict[str, Any]:
+    """Convert `source` to the backend's format in `data_dir` and register it there as `name`;
+    `with_added`: the identity and general rows (`mixing`) follow the style rows."""
     from stylewrap.adapters import detect_format, read_records
 
     if not source.is_file():
         raise InputError("data file not found", location=Location(source, field=field))
     fmt = config.data.format or detect_format(source)
     count = RowCount()
-    backend.register_dataset(_trainable_rows(read_records(source, fmt), count), data_dir, name)
+    rows = list(_trainable_rows(read_records(source, fmt), count))
     if count.kept == 0:
         # ms-swift would die later with ZeroDivisionError; llamafactory with an empty-dataset error
         raise DataError(f"none of the {count.read} rows has an assistant answer to train on",
                         location=Location(source), hint="check the file's format and fields")
-    return {"name": name, "path": str(source), "format": fmt, "rows": count.kept, "skipped_rows": count.read - count.kept}
+    added = added_rows(config, count.kept) if with_added else {}
+    backend.register_dataset([*rows, *(row for extra in added.values() for row in extra)], data_dir, name)
+    summary = {"name": name, "path": str(source), "format": fmt, "rows": count.kept, "skipped_rows": count.read - count.kept}
+    if added:
+        summary["added"] = {source_name: len(extra) for source_name, extra in added.items()}
+    return summary
+
+
+def added_rows(config: StylewrapConfig, style_rows: int) -> dict[str, list]:
+    """source -> rows: `style.identity` self-cognition rows (when mixed) and each `data.mix` file."""
+    from stylewrap.backends import mixing
+
+    added: dict[str, list] = {}
+    if config.style.identity is not None and config.style.identity.mix:
+        added["identity"] = mixing.identity_rows(config)
+    added.update(mixing.general_rows(config, style_rows))
+    return added
 
 
 def write_dataset(backend: TableBackend, config: StylewrapConfig, data_dir: Path, train_file: Path | None,
@@ -56,7 +73,7 @@ def write_dataset(backend: TableBackend, config: StylewrapConfig, data_dir: Path
     if train_file is None:
         raise ConfigError("no training data", location=Location(field="data.train_file"),
                           hint="set data.train_file (any format `stylewrap data` reads)")
-    dataset = convert_rows(backend, config, data_dir, train_file, dataset_name, "data.train_file")
+    dataset = convert_rows(backend, config, data_dir, train_file, dataset_name, "data.train_file", with_added=True)
     dataset.update({"source": str(train_file), "registration": f"{data_dir.name}/", "backend_format": backend.data_format})
     val_file = config.resolve_path(config.data.val_file)
     if val_file is not None:

@@ -131,6 +131,8 @@ def unified_options(config: StylewrapConfig, t: TrainConfig, model: str, dataset
         "output_dir": OUTPUT_DIR,
         "resume_from_checkpoint": resume_checkpoint,
         "loss_on": t.loss_on,
+        "model_name": [config.style.identity.name] if config.style.identity else None,
+        "model_author": [config.style.identity.author] if config.style.identity else None,
         "report_to": t.report_to,
     }
 

@@ -31,10 +31,23 @@ class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
 
+class IdentityConfig(Section):
+    name: str = Field(description="the name the model gives when asked who it is")
+    author: str = Field(description="who the model says made it")
+    file: str | None = Field(None, description="self-cognition rows with {{name}}/{{author}} placeholders (e.g. LLaMA-Factory's data/identity.json); default: stylewrap's built-in rows")
+    mix: bool = Field(True, description="add the filled rows to the training data")
+
+
+class MixSource(Section):
+    file: str = Field(description="general-purpose rows, any format stylewrap reads")
+    ratio: float = Field(gt=0, le=10, description="rows taken from it per style row (0.2: one general row for every five)")
+
+
 class StyleConfig(Section):
     preset: str = Field("translational", description="the style: a built-in style name (`stylewrap styles list`) or a style YAML path")
     system_prompt: str | None = Field(None, description="system prompt baked into training rows / compare")
     persona: str | None = Field(None, description="the name the model should give when asked who it is (eval's identity probes)")
+    identity: IdentityConfig | None = Field(None, description="{name, author}: fills self-cognition rows (docs/ecosystem.md)")
 
 
 class DatagenConfig(Section):
@@ -71,6 +84,7 @@ class DataConfig(Section):
     format: str | None = Field(None, description="force a format instead of auto-detecting")
     dataset_name: str = "stylewrap_style"
     val_size: float = Field(0.0, ge=0, lt=1)
+    mix: list[MixSource] = Field(default_factory=list, description="[{file, ratio}]: general rows mixed into training to keep general ability")
     prepared_dir: str = Field("data/prepared", description="where `stylewrap run` writes the validated, deduplicated, split and registered data")
 
 

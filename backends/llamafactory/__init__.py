@@ -47,6 +47,9 @@ TRAIN = StepTable(
                                                False: {"disable_gradient_checkpointing": True}}),
         "liger_kernel": Flag("enable_liger_kernel"),
         **same(*TRAINER_ARGUMENTS),
+        # its identity.json placeholders are filled in the rows stylewrap writes (`mixing`): no key
+        "model_name": Flag(drop=True),
+        "model_author": Flag(drop=True),
         # earlier answers stay in the row as context, without loss
         "loss_on": Flag(expand={"all_turns": {}, "last_turn": {"mask_history": True}}),
         # swanlab through its own switch (local mode: nothing leaves the machine), the rest through the HF Trainer

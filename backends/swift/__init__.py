@@ -47,6 +47,9 @@ TRAIN = StepTable(
         "gradient_checkpointing": Flag("gradient_checkpointing"),
         "liger_kernel": Flag("use_liger_kernel"),
         **same(*TRAINER_ARGUMENTS),
+        # fill {{NAME}}/{{AUTHOR}} in its own self-cognition dataset, should extra_args add it; stylewrap
+        # fills the identity rows it mixes in itself (`mixing`), the same for both backends
+        **same("model_name", "model_author"),
         # ms-swift 4.6 loss_scale base strategies: default (every answer), last_round, all
         "loss_on": Flag(expand={"all_turns": {}, "last_turn": {"loss_scale": "last_round"}}),
         "report_to": Flag(expand={
