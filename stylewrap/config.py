@@ -145,6 +145,7 @@ class DeployConfig(Section):
     served_model_name: str | None = Field(None, description="name of the tuned model; default 'default-lora' with an adapter, else the folder name")
     api_key_env: str | None = Field(None, description="env var whose value the server requires as API key")
     template: str | None = Field(None, description="chat template; default: the run's, else the backend's guess")
+    engine: Literal["transformers", "vllm", "sglang", "lmdeploy"] | None = Field(None, description="inference engine of the backend's server; default: transformers")
     startup_timeout: float = Field(300.0, gt=0)
     extra_args: dict[str, Any] = Field(default_factory=dict, description="passed to the backend's server as --key value")
 

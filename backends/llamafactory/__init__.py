@@ -133,4 +133,9 @@ class LlamaFactoryBackend(TableBackend):
         host_port_env=("API_HOST", "API_PORT"),
         # without it every answer claims to come from `gpt-3.5-turbo`
         name_env="API_MODEL_NAME",
+        # hparams/model_args.py EngineName; the pins are hparams/parser.py's check_version calls
+        engines={"transformers": {"infer_backend": "huggingface"}, "vllm": {"infer_backend": "vllm"},
+                 "sglang": {"infer_backend": "sglang"}},
+        engine_refusals={"lmdeploy": "LLaMA-Factory 0.9.5's infer_backend is huggingface, vllm or sglang"},
+        engine_pins={"vllm": ">=0.4.3,<=0.11.0", "sglang": ">=0.4.5"},
     )

@@ -129,4 +129,6 @@ class SwiftBackend(TableBackend):
         host_port_flags=("--host", "--port"),
         name_flag="--served_model_name",
         adapter_breaks_batching="max_batch_size",
+        # arguments/infer_args.py infer_backend (`pt` is its deprecated name for transformers)
+        engines={engine: {"infer_backend": engine} for engine in ("transformers", "vllm", "sglang", "lmdeploy")},
     )

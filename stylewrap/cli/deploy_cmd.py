@@ -19,6 +19,8 @@ port_option = click.option("--port", type=click.IntRange(1, 65535), default=None
 @click.option("--served-model-name", default=None, help="Name of the tuned model in the API [default-lora].")
 @click.option("--api-key-env", default=None, metavar="VAR", help="Require the key held in this env var (401 without it).")
 @click.option("--template", default=None, help="Chat template name (default: the run's).")
+@click.option("--engine", type=click.Choice(["transformers", "vllm", "sglang", "lmdeploy"]), default=None,
+              help="Inference engine of the backend's server [transformers]; refused where the backend has none.")
 @click.option("--allow-template-mismatch", is_flag=True,
               help="Serve even when the server's chat template differs from the training template.")
 @click.option("--detach", is_flag=True, help="Return once the server answers; it keeps running.")
@@ -26,7 +28,8 @@ port_option = click.option("--port", type=click.IntRange(1, 65535), default=None
 @set_option
 @dry_run_option
 @click.pass_context
-def deploy(ctx, backend, run_dir, model, adapter, host, port, served_model_name, api_key_env, template, allow_template_mismatch, detach,
+def deploy(ctx, backend, run_dir, model, adapter, host, port, served_model_name, api_key_env, template, engine,
+           allow_template_mismatch, detach,
            config_path, overrides, dry_run) -> None:
     """Serve a model behind an OpenAI-compatible API.
 
@@ -42,7 +45,7 @@ def deploy(ctx, backend, run_dir, model, adapter, host, port, served_model_name,
     request = deploy_lib.DeployRequest(
         run_dir=run_dir, model=model, adapter=adapter, backend=backend, host=host, port=port,
         served_model_name=served_model_name, api_key_env=api_key_env, template=template,
-        allow_template_mismatch=allow_template_mismatch,
+        allow_template_mismatch=allow_template_mismatch, engine=engine,
     )
     if dry_run:
         click.echo(deploy_lib.plan(request, config).describe())

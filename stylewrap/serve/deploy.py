@@ -42,6 +42,7 @@ class DeployRequest:
     template: str | None = None
     extra_args: dict[str, Any] = field(default_factory=dict)
     allow_template_mismatch: bool = False
+    engine: str | None = None
 
 
 @dataclass
@@ -59,6 +60,7 @@ def plan(request: DeployRequest, config: StylewrapConfig) -> DeployPlan:
     """Resolve the request into the exact process to start and the record it will have."""
     from stylewrap.backends.base import get_backend
     from stylewrap.backends.modelinfo import model_family
+    from stylewrap.backends.serving import engine_args
 
     cfg = config.deploy
     model, adapter, run_backend, run_template = _resolve_weights(request)
@@ -88,6 +90,7 @@ def plan(request: DeployRequest, config: StylewrapConfig) -> DeployPlan:
         "model_type": family.get("model_type"),
         "host": host, "port": port, "api_key_env": api_key_env,
         "extra_args": extra_args,
+        "engine_args": engine_args(backend, request.engine or cfg.engine),
     }
     invocation = backend.deploy_invocation(options)
     record = ServerRecord(
