@@ -137,6 +137,15 @@ def unified_options(config: StylewrapConfig, t: TrainConfig, model: str, dataset
     }
 
 
+def check_tracker(backend: TableBackend, tracker: str) -> None:
+    """The tracker's package must be in the backend env, or the run dies after loading the model."""
+    installed = backend.installed()
+    if tracker != "none" and installed and tracker not in installed:
+        raise InputError(f"{tracker} is not installed in the {backend.name} environment",
+                         location=Location(field="train.report_to"),
+                         hint=f"install it there (`{backend.python()} -m pip install {tracker}`) or use report_to: none")
+
+
 def thinking_template(backend: TableBackend, template: str, train_file: Path | None) -> str:
     """A hybrid-thinking template's no-thinking twin when the answers carry no <think> block: both
     backends otherwise add an empty <think></think> to every trained answer (docs/ecosystem.md)."""
@@ -228,6 +237,7 @@ def plan_training(config: StylewrapConfig, *, backend_name: str | None = None, l
     options = unified_options(config, train, model, dataset, ds_relative, resume_checkpoint)
     if not config.train.template:
         options["template"] = thinking_template(backend, options["template"], train_file)
+    check_tracker(backend, config.train.report_to)
     sections = backend.sections("train", options)
     if config.train.extra_args:
         sections["extra"].update(config.train.extra_args)

@@ -75,3 +75,17 @@ def test_loss_on_and_report_to_rows():
         "loss_scale": "last_round", "report_to": "swanlab", "swanlab_mode": "local"}
     assert train_keys("swift", loss_on="all_turns", report_to="tensorboard") == {"report_to": "tensorboard"}
     assert train_keys("llamafactory", loss_on="all_turns", report_to="none") == {"report_to": "none"}
+
+
+def test_a_tracker_missing_from_the_backend_env_is_refused_before_training(monkeypatch):
+    import pytest
+
+    from stylewrap.backends.train import check_tracker
+    from stylewrap.errors import InputError
+
+    swift = get_backend("swift")
+    monkeypatch.setattr(type(swift), "installed", lambda self: {"torch": "2.6.0", "tensorboard": "2.20.0"})
+    check_tracker(swift, "tensorboard")
+    check_tracker(swift, "none")
+    with pytest.raises(InputError, match="swanlab is not installed in the swift environment"):
+        check_tracker(swift, "swanlab")
