@@ -237,7 +237,6 @@ def plan_training(config: StylewrapConfig, *, backend_name: str | None = None, l
     options = unified_options(config, train, model, dataset, ds_relative, resume_checkpoint)
     if not config.train.template:
         options["template"] = thinking_template(backend, options["template"], train_file)
-    check_tracker(backend, config.train.report_to)
     sections = backend.sections("train", options)
     if config.train.extra_args:
         sections["extra"].update(config.train.extra_args)
@@ -356,6 +355,7 @@ def execute(plan: TrainPlan, *, show_progress: bool = True, console=None, echo=N
     from stylewrap import runner
 
     plan.backend.require_installed()
+    check_tracker(plan.backend, plan.config.train.report_to)
     dataset = write_plan(plan, with_data=True)
     info = RunInfo(run_id=plan.run_dir.name, backend=plan.backend.name, backend_version=plan.backend.version(),
                    base_model=plan.options["model"], method=plan.config.train.method, template=plan.options["template"],
