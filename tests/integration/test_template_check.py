@@ -41,3 +41,21 @@ def test_non_cot_answers_gain_no_think_block(llamafactory, tiny_model):
     # negative control: LLaMA-Factory's hybrid qwen3 template trains an empty <think></think> into every answer
     assert "<think>" in trained("qwen3")
     assert "<think>" not in trained(llamafactory.nothink_templates["qwen3"])
+
+
+@pytest.mark.parametrize("backend_name", ["llamafactory", "swift"])
+def test_loss_on_last_turn_trains_only_the_last_answer(backend_name, tiny_model):
+    """`train.loss_on: last_turn` as each backend's own row encoding applies the rendered key."""
+    from stylewrap.backends.flags import translate
+
+    backend = get_backend(backend_name)
+    sections = translate(backend_name, "train", backend.tables["train"], {"loss_on": "last_turn"})
+    options = {key: value for section in sections.values() for key, value in section.items()}
+    rendering, _ = templatecheck.backend_rendering(backend, "train", model=str(tiny_model), template="qwen",
+                                                   model_type="qwen2", options=options,
+                                                   messages=templatecheck.conversation())
+    (_, first_answer), (_, last_answer) = templatecheck.TURNS
+    assert last_answer in rendering.full["trained_text"]
+    assert first_answer not in rendering.full["trained_text"]
+    # the earlier answer is still in the row, as context
+    assert first_answer in rendering.full["text"]
