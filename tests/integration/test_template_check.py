@@ -31,16 +31,24 @@ def test_a_server_with_the_wrong_template_is_refused(llamafactory, tiny_model, t
     templatecheck.require_consistent(report, allow=True, action="deploy")
 
 
-def test_non_cot_answers_gain_no_think_block(llamafactory, tiny_model):
+@pytest.mark.parametrize("backend_name", ["llamafactory", "swift"])
+def test_non_cot_answers_gain_no_think_block(backend_name, tiny_model, tmp_path):
+    from stylewrap.backends.train import thinking_template
+
+    backend = get_backend(backend_name)
+
     def trained(template):
         rendering, _ = templatecheck.backend_rendering(
-            llamafactory, "train", model=str(tiny_model), template=template, model_type="qwen2", options={},
+            backend, "train", model=str(tiny_model), template=template, model_type="qwen2", options={},
             messages=templatecheck.conversation())
         return rendering.full["trained_text"]
 
-    # negative control: LLaMA-Factory's hybrid qwen3 template trains an empty <think></think> into every answer
+    style_rows = tmp_path / "style.jsonl"
+    style_rows.write_text('{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "噢"}]}\n')
+    chosen = thinking_template(backend, "qwen3", style_rows)
+    # negative control: both backends' hybrid qwen3 template trains an empty <think></think> into every answer
     assert "<think>" in trained("qwen3")
-    assert "<think>" not in trained(llamafactory.nothink_templates["qwen3"])
+    assert chosen != "qwen3" and "<think>" not in trained(chosen)
 
 
 @pytest.mark.parametrize("backend_name", ["llamafactory", "swift"])

@@ -89,3 +89,16 @@ def test_a_tracker_missing_from_the_backend_env_is_refused_before_training(monke
     check_tracker(swift, "none")
     with pytest.raises(InputError, match="swanlab is not installed in the swift environment"):
         check_tracker(swift, "swanlab")
+
+
+def test_hybrid_thinking_templates_switch_to_their_nothink_twin_only_for_non_cot_data(tmp_path):
+    from stylewrap.backends.train import thinking_template
+
+    plain, cot = tmp_path / "plain.jsonl", tmp_path / "cot.jsonl"
+    plain.write_text('{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "噢"}]}\n')
+    cot.write_text('{"messages": [{"role": "user", "content": "hi"}, '
+                   '{"role": "assistant", "content": "<think>想</think>噢"}]}\n')
+    assert thinking_template(get_backend("llamafactory"), "qwen3", plain) == "qwen3_nothink"
+    assert thinking_template(get_backend("swift"), "qwen3", plain) == "qwen3_nothinking"
+    assert thinking_template(get_backend("swift"), "qwen3", cot) == "qwen3"
+    assert thinking_template(get_backend("swift"), "qwen", plain) == "qwen"
