@@ -75,7 +75,8 @@ class TemplateReport:
 
     def lines(self) -> list[str]:
         checked = [r.path for r in self.renderings]
-        lines = [f"template check: {', '.join(checked)} " + ("agree" if self.ok else "DIFFER")]
+        verdict = ("agree" if self.ok else "DIFFER") if checked else "not run"
+        lines = [f"template check: {', '.join(checked)} {verdict}".replace("  ", " ")]
         lines += [f"  {m.line()}" for m in self.mismatches]
         lines += [f"  {path}: not checked ({why})" for path, why in self.skipped.items()]
         return lines
@@ -230,6 +231,12 @@ def check_run(run_dir: Path, backend: TableBackend, *, base_model: str, template
                                   mismatches=[Mismatch(**m) for m in data["mismatches"]], skipped=data["skipped"],
                                   fingerprint=fingerprint)
     report = TemplateReport(fingerprint=fingerprint)
+    tokenizer_here = Path(base_model).is_dir() and any((Path(base_model) / name).is_file()
+                                                       for name in ("tokenizer_config.json", "tokenizer.json"))
+    if trained is None and not tokenizer_here:
+        # a run trained elsewhere, or on a hub id: nothing here to render the training template with
+        report.skipped["all paths"] = f"the base model's tokenizer is not on this machine ({base_model})"
+        return report
     reference, _ = trained or backend_rendering(backend, "train", model=base_model, template=template,
                                                 model_type=model_type, options=options, messages=messages)
     report.renderings.append(reference)

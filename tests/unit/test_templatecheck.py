@@ -102,3 +102,13 @@ def test_hybrid_thinking_templates_switch_to_their_nothink_twin_only_for_non_cot
     assert thinking_template(get_backend("swift"), "qwen3", plain) == "qwen3_nothinking"
     assert thinking_template(get_backend("swift"), "qwen3", cot) == "qwen3"
     assert thinking_template(get_backend("swift"), "qwen", plain) == "qwen"
+
+
+def test_a_run_whose_base_model_is_not_here_is_reported_unchecked(tmp_path):
+    base = tmp_path / "base"
+    base.mkdir()       # a folder without tokenizer files, like a run copied from another machine
+    report = templatecheck.check_run(tmp_path, get_backend("swift"), base_model=str(base), template="qwen",
+                                     model_type="qwen2", system=None)
+    assert report.ok and report.renderings == []
+    assert report.lines()[0] == "template check: not run"
+    assert "tokenizer is not on this machine" in report.lines()[1]
