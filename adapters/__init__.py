@@ -7,6 +7,8 @@ written back from it. How each backend registers a file of a format is in that b
 
 from stylewrap.adapters.files import Problem, detect_format, read_records, scan, write_records
 from stylewrap.adapters.formats import FORMATS, Format, register_format
+# the preference formats (chosen/rejected pairs, labelled answers) register themselves on import
+from stylewrap.adapters import preference  # noqa: E402,F401  (after formats: it registers into FORMATS)
 from stylewrap.adapters.records import ROLES, Record, RowProblem
 
 __all__ = [

@@ -42,10 +42,16 @@ class Format:
 FORMATS: dict[str, Format] = {}
 
 
-def register_format(fmt: Format, *, replace: bool = False) -> Format:
+def register_format(fmt: Format, *, replace: bool = False, before: str | None = None) -> Format:
+    """Add `fmt`; `before` puts it ahead of that format in detection order (its rows are a special
+    case of the other's: preference rows are also sharegpt or messages rows)."""
     if fmt.name in FORMATS and not replace:
         raise ValueError(f"format {fmt.name!r} is already registered")
     FORMATS[fmt.name] = fmt
+    if before is not None and before in FORMATS:
+        for name in [*FORMATS][[*FORMATS].index(before):]:
+            if name != fmt.name:
+                FORMATS[name] = FORMATS.pop(name)
     return fmt
 
 

@@ -45,6 +45,8 @@ RESERVED_GIB = 1.0
 LIGER_FAMILIES = {"qwen2", "qwen3", "llama", "mistral", "glm4", "gemma", "gemma2", "phi3", "mixtral"}
 # the backend env's distributions that make a setting available
 FLASH_ATTN = "flash-attn"
+# torch.nn.attention.varlen (the kernel behind `attention: varlen`) appeared in torch 2.10
+VARLEN_TORCH = (2, 10)
 LIGER = "liger-kernel"
 # a chat template's tokens around each message (ChatML: <|im_start|>role\n ... <|im_end|>\n) and a
 # default system prompt (qwen's is ~20 tokens): added to each row's content tokens
@@ -196,7 +198,8 @@ def plan_memory(shape: ModelShape, free_gib: float, train: TrainConfig, liger: b
     return plan
 
 
-def tune(train: TrainConfig, *, hardware: Hardware, shape: ModelShape | None, installed: Iterable[str],
+def tune(train: TrainConfig, *, hardware: Hardware, shape: ModelShape | None,
+         installed: dict[str, str] | Iterable[str],
          backend: TableBackend, processes_per_node: int, nodes: int, row_tokens: Callable[[], int]) -> Tuning:
     """Choose every unset speed setting. `row_tokens()` (the longest row) is asked only when rows
     are not packed: a packed row is cutoff_len long."""
@@ -210,15 +213,14 @@ def tune(train: TrainConfig, *, hardware: Hardware, shape: ModelShape | None, in
         if train.gradient_accumulation_steps is None:
             tuning.values["gradient_accumulation_steps"] = CPU_ACCUMULATION
         return tuning
-    installed = set(installed)
+    installed = installed if isinstance(installed, dict) else dict.fromkeys(installed, "")
     if train.dtype == "auto":
         bf16 = all(gpu.bf16 for gpu in hardware.gpus)
         tuning.choose("dtype", "bf16" if bf16 else "fp16", "the GPU computes in bf16" if bf16 else "no bf16 on this GPU")
     attention = train.attention
     if attention == "auto":
-        attention = "flash_attn" if FLASH_ATTN in installed else "sdpa"
-        tuning.choose("attention", attention, f"{FLASH_ATTN} is installed" if FLASH_ATTN in installed
-                      else f"{FLASH_ATTN} is not installed in the {backend.name} env")
+        attention, why = _choose_attention(backend, installed)
+        tuning.choose("attention", attention, why)
     liger = train.liger_kernel
     family = shape.family if shape else None
     if liger is None:
@@ -230,9 +232,10 @@ def tune(train: TrainConfig, *, hardware: Hardware, shape: ModelShape | None, in
     packing = train.packing
     if packing is None:
         needs = backend.tables["train"].requires.get("packing")
-        packing = needs is None or {"attention": attention}.get(needs[0]) == needs[1]
+        packing = needs is None or {"attention": attention}.get(needs[0]) in needs[1]
         tuning.choose("packing", packing, "rows are packed into cutoff_len-long sequences that never attend to "
-                      "each other" if packing else f"{backend.name} packs only with {needs[0]}={needs[1]}")
+                      "each other" if packing else
+                      f"{backend.name} packs only with {needs[0]}={' or '.join(map(str, needs[1]))}")
     if not packing and train.group_by_length is None:
         tuning.choose("group_by_length", True, "batches of rows of similar length waste little on padding")
     if train.dataloader_num_workers is None:
@@ -240,6 +243,28 @@ def tune(train: TrainConfig, *, hardware: Hardware, shape: ModelShape | None, in
     tokens = train.cutoff_len if packing else min(train.cutoff_len, row_tokens())
     _choose_batch(tuning, train, shape, hardware, liger, world, tokens, packing)
     return tuning
+
+
+def _choose_attention(backend: TableBackend, installed: dict[str, str]) -> tuple[str, str]:
+    """flash-attn where the env has it; else PyTorch's own varlen FlashAttention kernel where the
+    backend's unit offers it (an `attention: varlen` row) and the env's torch is not known to be older
+    than 2.10 (torch reached outside the env is not listed: the plugin then checks at run time and
+    falls back to SDPA with its reason); else SDPA."""
+    if FLASH_ATTN in installed:
+        return "flash_attn", f"{FLASH_ATTN} is installed"
+    offers_varlen = "varlen" in (backend.tables["train"].flags["attention"].expand or {})
+    torch_version = installed.get("torch")
+    if offers_varlen and not (torch_version and _older(torch_version, VARLEN_TORCH)):
+        return "varlen", (f"{FLASH_ATTN} is not installed in the {backend.name} env; PyTorch's own varlen "
+                          "FlashAttention kernel keeps packed rows apart at flash speed")
+    return "sdpa", f"{FLASH_ATTN} is not installed in the {backend.name} env"
+
+
+def _older(version: str, than: tuple[int, int]) -> bool:
+    try:
+        return tuple(int(part) for part in version.split("+")[0].split(".")[:2]) < than
+    except ValueError:
+        return False
 
 
 def _pin_gpus(tuning: Tuning, hardware: Hardware, processes: int) -> Hardware:
@@ -259,38 +284,77 @@ def _pin_gpus(tuning: Tuning, hardware: Hardware, processes: int) -> Hardware:
 
 def _choose_batch(tuning: Tuning, train: TrainConfig, shape: ModelShape | None, hardware: Hardware, liger: bool,
                   world: int, row_tokens: int, packing: bool) -> None:
+    """The micro-batch from free memory, then the split of one optimizer step's rows over the
+    processes and accumulation steps (`split_global_batch`)."""
     rows = "packed rows" if packing else f"rows of up to {row_tokens} tokens"
+    fixed = train.per_device_train_batch_size
     if shape is None:
-        if train.per_device_train_batch_size is None:
+        if fixed is None:
             tuning.choose("per_device_train_batch_size", CPU_BATCH, "model size unknown: its config.json is not on "
                           "disk; point train.model at the folder to plan from memory")
         if train.gradient_checkpointing is None:
             tuning.choose("gradient_checkpointing", True, "model size unknown")
-        batch = train.per_device_train_batch_size or CPU_BATCH
+        _choose_accumulation(tuning, train, [fixed or CPU_BATCH], world, row_tokens)
+        return
+    memory = plan_memory(shape, hardware.free_gib, train, liger, world, row_tokens)
+    fits = memory.tokens_fitting // row_tokens
+    if train.gradient_checkpointing is None:
+        tuning.choose("gradient_checkpointing", memory.checkpointing,
+                      f"{'needed' if memory.checkpointing else 'not needed'}: {shape.params / 1e9:.2f}B parameters "
+                      f"take {memory.static_gib:.1f} GiB, activations {memory.per_token_mib:.2f} MiB a token")
+    if fixed is not None:
+        _choose_accumulation(tuning, train, [fixed], world, row_tokens)
+        return
+    cap = max(1, TOKENS_PER_MICRO_BATCH // row_tokens)
+    largest = max(1, min(fits, cap))
+    batch, steps = split_global_batch(range(largest, 0, -1), train.gradient_accumulation_steps, world, row_tokens)
+    if not fits:
+        why = (f"not even one row of {row_tokens} tokens fits: expect out-of-memory; shorten cutoff_len, "
+               "use qlora, or shard over GPUs with --deepspeed zero3")
+    elif batch < largest:
+        why = (f"{rows}: {batch * row_tokens} tokens, fewer than the {largest} rows that could, so that one "
+               f"optimizer step over {world} processes keeps its planned size")
+    elif cap < fits:
+        why = f"{rows}: {batch * row_tokens} tokens, the {TOKENS_PER_MICRO_BATCH}-token cap ({memory.tokens_fitting} would fit)"
     else:
-        memory = plan_memory(shape, hardware.free_gib, train, liger, world, row_tokens)
-        fits = memory.tokens_fitting // row_tokens
-        if train.gradient_checkpointing is None:
-            tuning.choose("gradient_checkpointing", memory.checkpointing,
-                          f"{'needed' if memory.checkpointing else 'not needed'}: {shape.params / 1e9:.2f}B parameters "
-                          f"take {memory.static_gib:.1f} GiB, activations {memory.per_token_mib:.2f} MiB a token")
-        batch = train.per_device_train_batch_size
-        if batch is None:
-            cap = max(1, TOKENS_PER_MICRO_BATCH // row_tokens)
-            batch = max(1, min(fits, cap))
-            if not fits:
-                why = (f"not even one row of {row_tokens} tokens fits: expect out-of-memory; shorten cutoff_len, "
-                       "use qlora, or shard over GPUs with --deepspeed zero3")
-            elif cap < fits:
-                why = (f"{rows}: {batch * row_tokens} tokens, the {TOKENS_PER_MICRO_BATCH}-token cap "
-                       f"({memory.tokens_fitting} would fit)")
-            else:
-                why = f"{rows}: {batch * row_tokens} tokens, as many as fit"
-            tuning.choose("per_device_train_batch_size", batch, why)
+        why = f"{rows}: {batch * row_tokens} tokens, as many as fit"
+    tuning.choose("per_device_train_batch_size", batch, why)
+    _choose_accumulation(tuning, train, [batch], world, row_tokens)
+
+
+def split_global_batch(batches: Iterable[int], accumulation: int | None, world: int,
+                       row_tokens: int) -> tuple[int, int]:
+    """(micro-batch, accumulation steps) whose product with the processes is one optimizer step of
+    TOKENS_PER_OPTIMIZER_STEP / row_tokens rows on any number of GPUs, so that training dynamics do
+    not change with the GPU count; exact where some split is, else the nearest; among those the fewest
+    accumulation steps (the largest micro-batch offered)."""
+    target = global_batch_rows(row_tokens)
+    accumulations = [accumulation] if accumulation is not None else range(1, target + 1)
+    return min(((b, a) for b in batches for a in accumulations),
+               key=lambda pair: (abs(pair[0] * pair[1] * world - target), pair[1], -pair[0]))
+
+
+def global_batch_rows(row_tokens: int) -> int:
+    return max(1, TOKENS_PER_OPTIMIZER_STEP // row_tokens)
+
+
+def _choose_accumulation(tuning: Tuning, train: TrainConfig, batches: list[int], world: int, row_tokens: int) -> None:
+    """Accumulation for the global batch, and where no split is exact (16 rows over 3 GPUs) the learning
+    rate scaled by the ratio (linear scaling), said in the reasons: the configured learning rate is
+    the rate for the planned global batch."""
+    target = global_batch_rows(row_tokens)
+    batch, steps = split_global_batch(batches, train.gradient_accumulation_steps, world, row_tokens)
+    global_rows = batch * steps * world
     if train.gradient_accumulation_steps is None:
-        steps = max(1, round(TOKENS_PER_OPTIMIZER_STEP / (batch * row_tokens * world)))
         tuning.choose("gradient_accumulation_steps", steps,
-                      f"about {TOKENS_PER_OPTIMIZER_STEP} tokens an optimizer step over {world} process(es)")
+                      f"{batch} x {steps} x {world} process(es) = {global_rows} rows of {row_tokens} tokens an "
+                      f"optimizer step, planned {target} (about {TOKENS_PER_OPTIMIZER_STEP} tokens)")
+    user_set_both = train.per_device_train_batch_size is not None and train.gradient_accumulation_steps is not None
+    if global_rows != target and not user_set_both:
+        rate = float(f"{train.learning_rate * global_rows / target:.6g}")
+        tuning.choose("learning_rate", rate,
+                      f"{train.learning_rate:g} x {global_rows}/{target}: one optimizer step is {global_rows} rows over "
+                      f"{world} process(es), not the planned {target} (linear scaling)")
 
 
 def longest_row_tokens(path: Path, fmt: str | None, model: str) -> int:

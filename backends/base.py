@@ -127,6 +127,8 @@ class TableBackend:
     log_fields: ClassVar[LogFields]
     data_format: ClassVar[str]                       # adapters format the training file is written in
     data_suffix: ClassVar[str]
+    # preference rows -> the adapters format it reads them in: "pairs" (dpo/orpo/simpo), "unpaired" (kto)
+    preference_formats: ClassVar[dict[str, str]] = {}
     # the unit's dataset registration, a module with `register(dataset_dir, name, path, fmt, *, force)`
     # -> the registry file, and `hub_usage(repo_id, local_path, fmt)` -> (how to use it, JSON to paste)
     registration: ClassVar[ModuleType]
@@ -194,9 +196,10 @@ class TableBackend:
         argv = [str(self.program_path()), *self.subcommands[step], config_file]
         return Invocation(argv=argv, env=env, cwd=Path(run_dir))
 
-    def train_invocation(self, run_dir: Path, config_file: str, launch: Launch) -> Invocation:
+    def train_invocation(self, run_dir: Path, config_file: str, launch: Launch, step: str = "train") -> Invocation:
+        """`step` is "train" (SFT) or "preference" (its own subcommand on some backends)."""
         extra = {**launch.env(), **(self.launcher_env if launch.distributed else {})}
-        return self.invocation("train", run_dir, config_file, extra)
+        return self.invocation(step, run_dir, config_file, extra)
 
     def export_invocation(self, run_dir: Path, config_file: str) -> Invocation:
         return self.invocation("export", run_dir, config_file)

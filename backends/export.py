@@ -99,7 +99,8 @@ def export_ollama(run_dir: Path, config: StylewrapConfig, *, allow_mismatch: boo
     if merged is None or not (merged / "config.json").is_file():
         raise InputError("export the merged model first", location=Location(run_dir), hint=f"stylewrap export {run_dir}")
     backend = get_backend(info.backend, config)
-    system = config.style.system_prompt
+    # the system prompt the run trained with (a row without one got it)
+    system = info.hyperparameters.get("system") or config.style.system_prompt
     model_type = model_family(info.base_model).get("model_type")
     messages = templatecheck.conversation(system)
     trained = templatecheck.backend_rendering(backend, "train", model=info.base_model, template=info.template,
@@ -143,7 +144,8 @@ def check_merged(run_dir: Path, config: StylewrapConfig, *, allow_mismatch: bool
     info = RunInfo.load(run_dir)
     report = templatecheck.check_run(
         Path(run_dir), get_backend(info.backend, config), base_model=info.base_model, template=info.template,
-        model_type=model_family(info.base_model).get("model_type"), system=config.style.system_prompt,
+        model_type=model_family(info.base_model).get("model_type"),
+        system=info.hyperparameters.get("system") or config.style.system_prompt,
         merged_dir=Path(run_dir) / info.merged_dir if info.merged_dir else None)
     templatecheck.require_consistent(report, allow=allow_mismatch, action="export")
     return report.lines()

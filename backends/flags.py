@@ -37,7 +37,11 @@ STEP_OPTIONS: dict[str, dict[str, str]] = {
     "infer": {option: "infer" for option in ("model", "model_type", "template", "adapter", "probes_file",
                                              "result_file", "max_new_tokens")},
 }
-STEP_SECTIONS = {"train": TRAIN_SECTIONS, "export": ("export",), "infer": ("infer",)}
+# preference tuning is training with these besides: the objective, its hyperparameters, and the
+# weights it starts from and compares against (`backends/preference.py` fills them)
+PREFERENCE_OPTIONS = ("objective", "beta", "loss_type", "sft_weight", "simpo_gamma", "adapter", "ref_model", "ref_adapter")
+STEP_OPTIONS["preference"] = {**STEP_OPTIONS["train"], **{option: "method" for option in PREFERENCE_OPTIONS}}
+STEP_SECTIONS = {"train": TRAIN_SECTIONS, "preference": TRAIN_SECTIONS, "export": ("export",), "infer": ("infer",)}
 
 # experiment trackers `train.report_to` accepts; each unit maps every one (or refuses it)
 TRACKERS = ("none", "tensorboard", "swanlab", "wandb", "mlflow")
@@ -92,17 +96,17 @@ class StepTable:
     flags: Mapping[str, Flag | None]
     # section -> keys stylewrap always sets (the backend's own key names), unless an option set them
     constants: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
-    # option -> (other option, the value it must have, why): caught here rather than after the
+    # option -> (other option, the values it may have, why): caught here rather than after the
     # backend has loaded the model and refused
-    requires: Mapping[str, tuple[str, Any, str]] = field(default_factory=dict)
+    requires: Mapping[str, tuple[str, tuple[Any, ...], str]] = field(default_factory=dict)
 
 
 def translate(backend: str, step: str, table: StepTable, options: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     """Unified options of `step` -> {section: {backend key: value}}; None values are left to the backend."""
     known = STEP_OPTIONS[step]
-    for option, (other, needed, why) in table.requires.items():
-        if options.get(option) and options.get(other) != needed:
-            raise ConfigError(f"{backend} needs {step}.{other}={needed} for this",
+    for option, (other, allowed, why) in table.requires.items():
+        if options.get(option) and options.get(other) not in allowed:
+            raise ConfigError(f"{backend} needs {step}.{other}={' or '.join(map(str, allowed))} for this",
                               location=Location(field=f"{step}.{option}"), hint=why)
     sections: dict[str, dict[str, Any]] = {name: {} for name in STEP_SECTIONS[step]}
     for option, value in options.items():

@@ -67,9 +67,10 @@ def added_rows(config: StylewrapConfig, style_rows: int) -> dict[str, list]:
     return added
 
 
-def write_dataset(backend: TableBackend, config: StylewrapConfig, data_dir: Path, train_file: Path | None,
-                  dataset_name: str) -> dict[str, Any]:
-    """The run's training (and validation) rows in the backend's format, registered in `data_dir`."""
+def write_dataset(backend: TableBackend, config: StylewrapConfig, data_dir: Path, dataset_name: str) -> dict[str, Any]:
+    """The run's training (data.train_file) and validation rows in the backend's format, registered in
+    `data_dir` (the same signature as `preference.write_dataset`, a preference run's writer)."""
+    train_file = config.resolve_path(config.data.train_file)
     if train_file is None:
         raise ConfigError("no training data", location=Location(field="data.train_file"),
                           hint="set data.train_file (any format `stylewrap data` reads)")

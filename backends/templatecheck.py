@@ -57,7 +57,8 @@ class Mismatch:
     context: str               # reference text before it
 
     def line(self) -> str:
-        where = f"token {self.token_index}" if self.token_index is not None else "stop tokens"
+        where = f"token {self.token_index}" if self.token_index is not None else f"{self.part} prompt" \
+            if self.part == "system" else "stop tokens"
         return (f"{self.path} differs from train ({self.part}, {where}): expected {self.expected!r}, "
                 f"found {self.found!r} after {self.context!r}")
 
@@ -256,10 +257,13 @@ def check_run(run_dir: Path, backend: TableBackend, *, base_model: str, template
             others.append(Rendering("serve", served.source, prompt=served.prompt))
     if modelfile is not None:
         others.append(ollama_rendering(modelfile, messages))
-        stops = ollama.parse_modelfile(modelfile.read_text(encoding="utf-8"))["stops"]
-        stop = stop_mismatch(reference, stops, "ollama")
+        parsed = ollama.parse_modelfile(modelfile.read_text(encoding="utf-8"))
+        stop = stop_mismatch(reference, parsed["stops"], "ollama")
         if stop is not None:
             report.mismatches.append(stop)
+        if system and parsed["system"] != system:
+            # a request without a system message gets the Modelfile's: it must be the one trained with
+            report.mismatches.append(Mismatch("ollama", "system", None, system, parsed["system"] or "(none)", "SYSTEM"))
     report.renderings += others
     report.mismatches[:0] = compare(reference, others)
     report.save(run_dir)

@@ -17,7 +17,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable
 
-from stylewrap.backends import autotune
+from stylewrap.backends import autotune, preference
 from stylewrap.backends.base import CONFIG_DIR, OUTPUT_DIR, Launch, TableBackend, check_keys, get_backend
 from stylewrap.backends.deepspeed import DEEPSPEED_PRESETS
 from stylewrap.backends.flags import TRACKER_LOGS
@@ -27,7 +27,7 @@ from stylewrap.backends.render import render, render_deepspeed
 from stylewrap.backends.rundata import VAL_SUFFIX, write_dataset
 from stylewrap.backends.steps import failure
 from stylewrap.backends.trainlog import ProgressFeed, draw_loss_curve, progress_bar
-from stylewrap.config import StylewrapConfig, TrainConfig
+from stylewrap.config import DEFAULT_SYSTEM_PROMPT, StylewrapConfig, TrainConfig
 from stylewrap.errors import ConfigError, InputError, Location
 from stylewrap.fsutil import atomic_write_text
 from stylewrap.rundir import RunInfo
@@ -63,6 +63,7 @@ class TrainPlan:
     preset: str | None = None
     resume_checkpoint: str | None = None
     deepspeed_source: Path | None = None
+    step: str = "train"                       # or "preference" (train --method dpo|orpo|kto|simpo)
 
 
 def resolve_model(config: StylewrapConfig) -> str:
@@ -94,7 +95,8 @@ def unified_options(config: StylewrapConfig, t: TrainConfig, model: str, dataset
         "model": model,
         "model_type": family.get("model_type"),
         "template": template,
-        "system": config.style.system_prompt,
+        # stylewrap's, never the backend template's own: the same prompt on every backend
+        "system": config.style.system_prompt or DEFAULT_SYSTEM_PROMPT,
         "dtype": t.dtype,
         "attention": t.attention,
         "method": t.method,
@@ -215,19 +217,22 @@ def plan_training(config: StylewrapConfig, *, backend_name: str | None = None, l
                   preset: str | None = None) -> TrainPlan:
     backend = get_backend(backend_name or config.train.backend, config)
     launch = launch or Launch(nproc_per_node=config.train.nproc_per_node, nnodes=config.train.nnodes)
-    model = resolve_model(config)
+    objective = config.train.preference.method
+    step = preference.STEP if objective else "train"
+    start = preference.starting_point(config, resolve_model(config)) if objective else None
+    model = start.model if start else resolve_model(config)
     resume_checkpoint = None
     if resume:
         # a caller that knows the run (`stylewrap run`, from its lock file) names it; else the newest unfinished
         run_dir = Path(run_dir) if run_dir else resumable_run(config, backend.name)
         checkpoint = latest_checkpoint(run_dir / OUTPUT_DIR)
         resume_checkpoint = str(checkpoint.relative_to(run_dir))
-    run_dir = Path(run_dir) if run_dir else new_run_dir(config, backend.name, config.train.method)
+    run_dir = Path(run_dir) if run_dir else new_run_dir(config, backend.name, objective or config.train.method)
     if " " in str(run_dir.resolve()):
         # llamafactory's torchrun launcher splits its command line on spaces
         raise InputError("the run directory path must not contain spaces", location=Location(run_dir))
-    train_file = config.resolve_path(config.data.train_file)
-    dataset_name = config.data.dataset_name
+    train_file = config.resolve_path(config.data.pairs_file if objective else config.data.train_file)
+    dataset_name = f"{config.data.dataset_name}_{preference.ROW_KIND[objective]}" if objective else config.data.dataset_name
     dataset = backend.dataset_options(DATA_DIR, dataset_name)
     if config.data.val_file:
         dataset["eval_dataset"] = f"{dataset_name}{VAL_SUFFIX}"
@@ -237,20 +242,24 @@ def plan_training(config: StylewrapConfig, *, backend_name: str | None = None, l
     options = unified_options(config, train, model, dataset, ds_relative, resume_checkpoint)
     if not config.train.template:
         options["template"] = thinking_template(backend, options["template"], train_file)
-    sections = backend.sections("train", options)
+    notes = list(tuning.notes)
+    if start is not None:
+        options.update(preference.options(config, start))
+        notes += preference.notes(config, start)
+    sections = backend.sections(step, options)
     if config.train.extra_args:
         sections["extra"].update(config.train.extra_args)
-    invocation = backend.train_invocation(run_dir, TRAIN_CONFIG, launch)
+    invocation = backend.train_invocation(run_dir, TRAIN_CONFIG, launch, step)
     invocation.env.update(tuning.env)
     files = {TRAIN_CONFIG: render(f"train_{config.train.method}.yaml.j2", title="Training config",
-                                  backend=backend.name, command=backend.display_command("train", TRAIN_CONFIG, launch),
-                                  sections=sections, notes=tuning.notes)}
+                                  backend=backend.name, command=backend.display_command(step, TRAIN_CONFIG, launch),
+                                  sections=sections, notes=notes)}
     if ds_text is not None:
         files[ds_relative] = ds_text
     files[COMMAND_FILE] = command_script(backend.name, "training", invocation, [*files, *([ds_relative] if ds_source else [])])
     return TrainPlan(backend=backend, config=config, run_dir=run_dir, launch=launch, options=options, sections=sections,
                      files=files, invocation=invocation, train_file=train_file, dataset_name=dataset_name,
-                     tuning=tuning, preset=preset, resume_checkpoint=resume_checkpoint, deepspeed_source=ds_source)
+                     tuning=tuning, preset=preset, resume_checkpoint=resume_checkpoint, deepspeed_source=ds_source, step=step)
 
 
 def tune(config: StylewrapConfig, backend: TableBackend, model: str, launch: Launch,
@@ -295,8 +304,9 @@ def write_plan(plan: TrainPlan, *, with_data: bool) -> dict[str, Any] | None:
     """Write configs (and the converted data) into the run directory; on bad input, leave nothing."""
     created = not plan.run_dir.exists()
     try:
-        check_keys(plan.backend, "train", plan.sections, TRAIN_CONFIG)
-        dataset = (write_dataset(plan.backend, plan.config, plan.run_dir / DATA_DIR, plan.train_file, plan.dataset_name)
+        check_keys(plan.backend, plan.step, plan.sections, TRAIN_CONFIG)
+        writer = preference.write_dataset if plan.step == preference.STEP else write_dataset
+        dataset = (writer(plan.backend, plan.config, plan.run_dir / DATA_DIR, plan.dataset_name)
                    if with_data or plan.train_file is not None else None)
         for name, text in plan.files.items():
             atomic_write_text(plan.run_dir / name, text)
@@ -331,10 +341,20 @@ class TrainRequest:
     master_addr: str | None = None
     master_port: int | None = None
     deepspeed: str | None = None
+    method: str | None = None          # sft, or a preference objective (train.preference.method)
+    from_run: str | None = None        # train.preference.from_run
+    pairs_file: str | None = None      # data.pairs_file
 
     def resolve(self) -> tuple[StylewrapConfig, dict[str, Any]]:
         """The config, and the keyword arguments of `plan_training` the request sets."""
-        config = load_train_config(self.config_path, self.overrides, self.preset, self.backend)
+        overrides = list(self.overrides)
+        if self.method:
+            overrides.append(f"train.preference.method={'null' if self.method == 'sft' else self.method}")
+        if self.from_run:
+            overrides.append(f"train.preference.from_run={json.dumps(str(Path(self.from_run).resolve()))}")
+        if self.pairs_file:
+            overrides.append(f"data.pairs_file={json.dumps(self.pairs_file)}")
+        config = load_train_config(self.config_path, overrides, self.preset, self.backend)
         launch = Launch(nproc_per_node=self.nproc_per_node or config.train.nproc_per_node,
                         nnodes=self.nnodes or config.train.nnodes, node_rank=self.node_rank,
                         master_addr=self.master_addr, master_port=self.master_port)
@@ -365,6 +385,8 @@ def execute(plan: TrainPlan, *, show_progress: bool = True, console=None, echo=N
                    extra={"launch": asdict(plan.launch), "env": redact_env(plan.invocation.env), "preset": plan.preset,
                           "log": LOG_FILE, "backend_log": f"{OUTPUT_DIR}/{plan.backend.log_file}",
                           "resumed_from": plan.resume_checkpoint, "auto": plan.tuning.notes,
+                          "preference": preference.run_record(plan.options, plan.config) if plan.step == preference.STEP
+                          else None,
                           "tracking": {"report_to": plan.config.train.report_to,
                                        "logs": TRACKER_LOGS.get(plan.config.train.report_to)}})
     info.save(plan.run_dir)
@@ -397,10 +419,11 @@ def finish(plan: TrainPlan, info: RunInfo, feed: ProgressFeed, ok: bool) -> None
     info.adapter_dir = str(weights.relative_to(plan.run_dir)) if weights else None
     losses = [p.loss for p in feed.records if p.loss is not None]
     info.metrics = {"steps": feed.records[-1].step if feed.records else 0, "backend_seconds": feed.backend_seconds,
+                    **preference.reward_metrics(plan.run_dir),
                     "final_loss": losses[-1] if losses else None, "first_loss": losses[0] if losses else None,
                     **{k: v for k, v in feed.finals.items() if isinstance(v, (int, float))}}
     if losses:
-        title = f"{plan.run_dir.name}: {plan.backend.name} {plan.config.train.method}"
+        title = f"{plan.run_dir.name}: {plan.backend.name} {plan.options.get('objective') or plan.config.train.method}"
         undrawn = draw_loss_curve(plan.backend, plan.run_dir / PROGRESS_FILE, plan.run_dir / LOSS_PNG, title)
         info.loss_png = None if undrawn else LOSS_PNG
         if undrawn:

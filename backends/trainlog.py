@@ -95,6 +95,10 @@ def summary(info: RunInfo, run_dir: Path) -> str:
     m = info.metrics
     lines = [f"run: {run_dir}", f"status: {info.status}", f"backend: {info.backend} {info.backend_version or ''}".rstrip(),
              f"steps: {m.get('steps')}  loss: {m.get('first_loss')} -> {m.get('final_loss')}"]
+    if m.get("final_rewards_margins") is not None:
+        # preference runs: how far the chosen answers' reward pulled ahead of the rejected ones'
+        lines.append(f"reward margin: {m.get('first_rewards_margins'):.4f} -> {m['final_rewards_margins']:.4f}"
+                     f"  accuracy: {m.get('final_rewards_accuracies', float('nan')):.2f}")
     if info.adapter_dir:
         lines.append(f"weights: {run_dir / info.adapter_dir}")
     if info.loss_png:

@@ -6,6 +6,7 @@ Output folder layout:
     requests.jsonl                                  the cost ledger: each request sent, each reply's tokens
     manifest.json                                   teacher, prompts hash, counts, tokens, cost, time
     train.jsonl                                     the training file, in any adapters format
+    pairs.jsonl                                     preference pairs: styled answer chosen, plain rejected
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from stylewrap.config import StylewrapConfig
 from stylewrap.datagen.client import ChatClient, ClientSettings, ClientStats, RequestFailed
 from stylewrap.datagen.engine import ItemFailed, ItemUsage, StageCounts, WorkItem, run_items
 from stylewrap.datagen.ledger import Ledger, ledger_totals
+from stylewrap.datagen.pairs import write_pairs
 from stylewrap.datagen.manifest import cost, read_manifest, summary_table, usage_totals, write_manifest
 from stylewrap.datagen.parsing import normalize_text
 from stylewrap.datagen.styles import Style, load_style
@@ -227,7 +229,9 @@ def stage_build(session: Session, job: DatagenJob) -> Path:
     system = session.config.style.system_prompt
     records = []
     # the order of the input, whatever order the replies came back in
-    for row in sorted(read_checkpoint(path), key=lambda r: (r.get("order", 0), r["id"])):
+    stylized = sorted(read_checkpoint(path), key=lambda r: (r.get("order", 0), r["id"]))
+    session.counts["pairs"] = write_pairs(session.out_dir, stylized, session.out_dir / FILES["dialogues"], system)
+    for row in stylized:
         messages = row["messages"]
         if system and messages[0]["role"] != "system":
             messages = [{"role": "system", "content": system}, *messages]

@@ -216,7 +216,9 @@ class StylizeStage:
             messages = [{"role": "system", "content": system}] if system else []
             for before, after in zip(original, rewritten):
                 messages += [{"role": "user", "content": before["user"]}, {"role": "assistant", "content": after["assistant"]}]
-            return {"order": item.payload["order"], "source_id": item.payload["source_id"], "messages": messages, "meta": item.payload["meta"]}
+            # the plain conversation stays beside its rewrite: together they are datagen's preference pairs
+            return {"order": item.payload["order"], "source_id": item.payload["source_id"], "messages": messages,
+                    "plain": item.payload["messages"], "meta": item.payload["meta"]}
 
         return await retrying(self.max_attempts, attempt)
 

@@ -31,6 +31,13 @@ class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
 
+# The system prompt of every training row that has none, rendered for every backend: left unset, each
+# backend's chat template inserts its own (for qwen, LLaMA-Factory's "You are Qwen, created by Alibaba
+# Cloud. You are a helpful assistant.", 46 tokens a row with the template; ms-swift's "You are a helpful
+# assistant.", 20), so the same data would train a different prompt and count different tokens.
+DEFAULT_SYSTEM_PROMPT = "You are a helpful assistant."
+
+
 class IdentityConfig(Section):
     name: str = Field(description="the name the model gives when asked who it is")
     author: str = Field(description="who the model says made it")
@@ -45,7 +52,8 @@ class MixSource(Section):
 
 class StyleConfig(Section):
     preset: str = Field("translational", description="the style: a built-in style name (`stylewrap styles list`) or a style YAML path")
-    system_prompt: str | None = Field(None, description="system prompt baked into training rows / compare")
+    system_prompt: str | None = Field(None, description="system prompt baked into training rows / compare "
+                                      f"(training: None means {DEFAULT_SYSTEM_PROMPT!r} on every backend)")
     persona: str | None = Field(None, description="the name the model should give when asked who it is (eval's identity probes)")
     identity: IdentityConfig | None = Field(None, description="{name, author}: fills self-cognition rows (docs/ecosystem.md)")
 
@@ -81,11 +89,26 @@ class DatagenConfig(Section):
 class DataConfig(Section):
     train_file: str | None = Field(None, description="training data, any supported format")
     val_file: str | None = None
+    pairs_file: str | None = Field(None, description="preference pairs for train --method dpo|orpo|kto|simpo (`data pairs`, datagen's pairs.jsonl)")
     format: str | None = Field(None, description="force a format instead of auto-detecting")
     dataset_name: str = "stylewrap_style"
     val_size: float = Field(0.0, ge=0, lt=1)
     mix: list[MixSource] = Field(default_factory=list, description="[{file, ratio}]: general rows mixed into training to keep general ability")
     prepared_dir: str = Field("data/prepared", description="where `stylewrap run` writes the validated, deduplicated, split and registered data")
+
+
+PREFERENCE_METHODS = ("dpo", "orpo", "kto", "simpo")
+
+
+class PreferenceConfig(Section):
+    """Preference tuning on data.pairs_file (chosen = styled, rejected = plain) instead of SFT."""
+
+    method: Literal["dpo", "orpo", "kto", "simpo"] | None = Field(None, description="null: supervised fine-tuning (`train --method`)")
+    beta: float | None = Field(None, gt=0, description="how far the model may move from the reference; null: 2.0 for simpo, else 0.1 (on every backend)")
+    loss_type: Literal["sigmoid", "hinge", "ipo"] = Field("sigmoid", description="dpo only: the DPO loss")
+    sft_weight: float = Field(0.0, ge=0, description="dpo only: weight of an SFT loss on the chosen answers (RPO)")
+    simpo_gamma: float = Field(0.5, ge=0, description="simpo only: the target reward margin")
+    from_run: str | None = Field(None, description="start from this SFT run's weights (`train --from-run`); it is also the reference")
 
 
 class TrainConfig(Section):
@@ -116,7 +139,7 @@ class TrainConfig(Section):
     gradient_checkpointing: bool | None = Field(None, description="None: on a GPU, only when activations would not fit otherwise")
     packing: bool | None = Field(None, description="None: on a GPU, packed wherever the backend can with the attention used")
     group_by_length: bool | None = Field(None, description="None: on a GPU, batches of similar-length rows when not packing")
-    attention: Literal["auto", "sdpa", "flash_attn", "eager"] = Field("auto", description="auto: flash_attn when the backend env has flash-attn, else sdpa, on a GPU")
+    attention: Literal["auto", "sdpa", "flash_attn", "varlen", "eager"] = Field("auto", description="auto: flash_attn when the backend env has flash-attn, else varlen (PyTorch's varlen FlashAttention kernel) where the backend offers it, else sdpa, on a GPU")
     liger_kernel: bool | None = Field(None, description="None: on a GPU, when liger-kernel is in the backend env and supports the model")
     deepspeed: str | None = Field(None, description="a DeepSpeed preset (`stylewrap train --help` lists them) or a JSON path")
     max_grad_norm: float = Field(1.0, gt=0)
@@ -130,12 +153,19 @@ class TrainConfig(Section):
     report_to: Literal["none", "tensorboard", "swanlab", "wandb", "mlflow"] = Field("none", description="experiment tracker the backend logs to; swanlab runs in local (offline) mode, logs under the run folder")
     output_dir: str = "runs"
     extra_args: dict[str, Any] = Field(default_factory=dict, description="passed through to the backend")
+    preference: PreferenceConfig = Field(default_factory=PreferenceConfig)
+    then: Literal["dpo", "orpo", "kto", "simpo"] | None = Field(None, description="`stylewrap run`: after SFT, this preference tuning on data.pairs_file, from the SFT run")
 
 
 class ExportConfig(Section):
     output_dir: str | None = Field(None, description="where the merged model goes; default: merged/ in the run directory")
     quantization_bit: int | None = Field(None, description="quantize the merged model to this many bits (calibrates on a CUDA GPU)")
     max_shard_size_gb: int = Field(5, ge=1, description="largest safetensors shard written")
+
+
+class EvalConfig(Section):
+    probes: str = Field("standard", description="`stylewrap run`'s eval stage: built-in probe set (standard, classical, chatglm, translational) or a .txt/.jsonl file")
+    max_new_tokens: int = Field(128, ge=1, description="longest answer a variant gives to a probe")
 
 
 class DeployConfig(Section):
@@ -193,6 +223,7 @@ class StylewrapConfig(Section):
     data: DataConfig = Field(default_factory=DataConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
     export: ExportConfig = Field(default_factory=ExportConfig)
+    eval: EvalConfig = Field(default_factory=EvalConfig)
     deploy: DeployConfig = Field(default_factory=DeployConfig)
     publish: PublishConfig = Field(default_factory=PublishConfig)
     backends: BackendsConfig = Field(default_factory=BackendsConfig)
@@ -398,6 +429,7 @@ SECTION_HELP = {
     "data": "the training data; any format `stylewrap data` reads",
     "train": "fine-tuning; backend is one of `stylewrap backend list` (llamafactory, swift)",
     "export": "merging a LoRA adapter into its base model",
+    "eval": "measuring the style (`stylewrap run`'s eval stage; `stylewrap eval` takes flags)",
     "deploy": "the OpenAI-compatible server",
     "publish": "ModelScope upload (token from $MODELSCOPE_API_TOKEN)",
     "backends": "where each backend's environment lives",

@@ -65,6 +65,29 @@ TRAIN = StepTable(
     },
 )
 
+# `stage: dpo` runs every pairwise loss (pref_loss), `stage: kto` the unpaired one (0.9.5
+# hparams/finetuning_args.py RLHFArguments). With LoRA and no ref_model, the reference is the
+# policy with its adapters disabled: the base model; from an SFT run stylewrap names the run's
+# base + adapter as ref_model + ref_model_adapters, so the reference is the SFT model as on ms-swift.
+PREFERENCE = StepTable(
+    flags={
+        **TRAIN.flags,
+        "objective": Flag(expand={"dpo": {"stage": "dpo"}, "orpo": {"stage": "dpo", "pref_loss": "orpo"},
+                                  "simpo": {"stage": "dpo", "pref_loss": "simpo"}, "kto": {"stage": "kto"}}),
+        "beta": Flag("pref_beta"),
+        "loss_type": Flag("pref_loss"),
+        "sft_weight": Flag("pref_ftx"),
+        "simpo_gamma": Flag("simpo_gamma"),
+        # a LoRA adapter given here trains on (it is not frozen and a new one stacked)
+        "adapter": Flag("adapter_name_or_path"),
+        "ref_model": Flag("ref_model"),
+        "ref_adapter": Flag("ref_model_adapters"),
+        # its parser: "`train_on_prompt` or `mask_history` cannot be set as True except SFT"
+        "loss_on": Flag(expand={"all_turns": {}}),
+    },
+    constants={"method": {"do_train": True}, "output": TRAIN.constants["output"]},
+)
+
 EXPORT = StepTable(
     flags={
         **WEIGHTS,
@@ -99,7 +122,7 @@ class LlamaFactoryBackend(TableBackend):
         cpu_removals=("torchvision",),
         cpu_strip_native=("torchaudio",),
     )
-    subcommands = {"train": ("train",), "export": ("export",)}
+    subcommands = {"train": ("train",), "preference": ("train",), "export": ("export",)}
     # `llamafactory-cli train` with do_predict would need the metrics extras just to score answers
     step_scripts = {"infer": Path(__file__).with_name("predict.py")}
     # its launcher only switches to torchrun on >1 visible GPU unless told to
@@ -107,6 +130,8 @@ class LlamaFactoryBackend(TableBackend):
     log_file = "trainer_log.jsonl"
     log_fields = LogFields(step="current_steps", total="total_steps", loss="loss", lr="lr", eta="remaining_time")
     data_format = "sharegpt"
+    # preference rows: pairs for dpo/orpo/simpo, labelled answers for kto
+    preference_formats = {"pairs": "ranking", "unpaired": "messages_kto"}
     data_suffix = ".json"
     registration = registration
     registration_hint = "train with dataset_dir: {dataset_dir}, dataset: {name}"
@@ -114,9 +139,9 @@ class LlamaFactoryBackend(TableBackend):
     argument_classes = {
         step: tuple(f"llamafactory.hparams.{cls}" for cls in
                     ("ModelArguments", "DataArguments", "FinetuningArguments", "GeneratingArguments", "TrainingArguments"))
-        for step in ("train", "export")
+        for step in ("train", "preference", "export")
     }
-    tables = {"train": TRAIN, "export": EXPORT, "infer": INFER}
+    tables = {"train": TRAIN, "preference": PREFERENCE, "export": EXPORT, "infer": INFER}
     # its own template code on one conversation, for `templatecheck`
     template_probe = TemplateProbe(Path(__file__).with_name("template_probe.py"), train_keys=("enable_thinking", "mask_history"))
     nothink_templates = {"qwen3": "qwen3_nothink", "qwen3_vl": "qwen3_vl_nothink", "qwen3_5": "qwen3_5_nothink"}

@@ -48,6 +48,12 @@ def _cannot_read_swift(row: dict) -> str | None:
     return None
 
 
+def _cannot_read_trl_pairs(row: dict) -> str | None:
+    if isinstance(row.get("chosen"), list):
+        return "chosen/rejected are whole conversations (TRL's shape); LLaMA-Factory reads them as ranking rows"
+    return None
+
+
 FORMATS: dict[str, FormatEntry] = {
     "qa": FormatEntry({"formatting": "alpaca", "columns": {"prompt": "问", "query": None, "response": "答"}}),
     # its "openai" converter appends "detailed thinking off" to the system prompt; the sharegpt
@@ -66,6 +72,20 @@ FORMATS: dict[str, FormatEntry] = {
                             optional_columns={"system": "system", "tools": "tools"}),
     "alpaca": FormatEntry({"formatting": "alpaca", "columns": {"prompt": "instruction", "query": "input", "response": "output"}},
                           optional_columns={"system": "system", "history": "history", "tools": "tools"}),
+    # preference rows (adapters/preference.py): `ranking: true` makes its converter read chosen/rejected
+    # (strings in alpaca rows, one turn each in sharegpt rows); `kto_tag` names KTO's boolean column
+    "pairs": FormatEntry({"ranking": True, "columns": {"prompt": "question", "chosen": "chosen", "rejected": "rejected"}},
+                         optional_columns={"system": "system", "history": "history"}, unreadable=_cannot_read_trl_pairs),
+    "ranking": FormatEntry({"formatting": "sharegpt", "ranking": True,
+                            "columns": {"messages": "conversations", "chosen": "chosen", "rejected": "rejected"}},
+                           optional_columns={"system": "system", "tools": "tools"}),
+    "messages_kto": FormatEntry(
+        {"formatting": "sharegpt", "columns": {"messages": "messages", "kto_tag": "label"},
+         "tags": {"role_tag": "role", "content_tag": "content", "user_tag": "user", "assistant_tag": "assistant",
+                  "system_tag": "system", "observation_tag": "tool", "function_tag": "function_call"}},
+        optional_columns={"tools": "tools"}, unreadable=_cannot_read_messages),
+    "messages_pairs": FormatEntry({}, unreadable=lambda row: "LLaMA-Factory reads no rejected_response column; "
+                                                           "write the pairs as ranking rows"),
 }
 
 
@@ -85,6 +105,8 @@ def dataset_entry(dataset_dir: str | Path, file_path: str | Path, fmt: str | Non
     entry: dict = {"file_name": _file_name(Path(dataset_dir), file_path)}
     if spec.entry.get("formatting", "alpaca") != "alpaca":
         entry["formatting"] = spec.entry["formatting"]
+    if spec.entry.get("ranking"):
+        entry["ranking"] = True
     columns = dict(spec.entry.get("columns", {}))
     columns.update({lf: col for lf, col in spec.optional_columns.items() if col in present})
     if columns:

@@ -16,6 +16,10 @@ from stylewrap.backends.serving import ServeRecipe
 from stylewrap.backends.swift import registration
 
 NAME = "swift"
+# ms-swift's external plugin that packs rows through PyTorch's own varlen FlashAttention kernel
+# (varlen_attention.py: it runs in the swift env, which imports it by path)
+VARLEN_PLUGIN = str(Path(__file__).with_name("varlen_attention.py"))
+VARLEN_ATTENTION = "stylewrap_varlen"
 
 # the rows that name the model, in every step
 MODEL = {
@@ -35,7 +39,8 @@ TRAIN = StepTable(
         "dtype": Flag(expand={"auto": {}, "bf16": {"torch_dtype": "bfloat16"}, "fp16": {"torch_dtype": "float16"},
                               "fp32": {"torch_dtype": "float32"}}),
         "attention": Flag(expand={"auto": {}, "sdpa": {"attn_impl": "sdpa"}, "flash_attn": {"attn_impl": "flash_attn"},
-                                  "eager": {"attn_impl": "eager"}}),
+                                  "eager": {"attn_impl": "eager"},
+                                  "varlen": {"attn_impl": VARLEN_ATTENTION, "external_plugins": [VARLEN_PLUGIN]}}),
         "method": Flag(expand={"lora": {"tuner_type": "lora"}, "qlora": {"tuner_type": "lora", "quant_method": "bnb"},
                                "full": {"tuner_type": "full"}}),
         "quantization_bit": Flag("quant_bits"),
@@ -66,8 +71,30 @@ TRAIN = StepTable(
         # run in output_dir/v0-<timestamp>/ where nothing else expects it
         "output": {"report_to": "none", "check_model": False, "add_version": False},
     },
-    requires={"packing": ("attention", "flash_attn", "ms-swift packs rows only with flash attention: set "
-                          "train.attention=flash_attn, or turn packing off (length-grouped batches are the fallback)")},
+    requires={"packing": ("attention", ("flash_attn", "varlen"), "ms-swift packs rows only with flash attention: set "
+                          "train.attention=flash_attn (flash-attn installed) or varlen (PyTorch's own varlen kernel, "
+                          "torch 2.10+), or turn packing off (length-grouped batches are the fallback)")},
+)
+
+# `swift rlhf --rlhf_type ...` (4.6.0 swift/arguments/rlhf_args.py). It turns simpo into CPO with
+# loss_type simpo and an NLL term weighted by cpo_alpha=1; 0 makes it SimPO as LLaMA-Factory runs it.
+# From an SFT LoRA run: --adapters trains on the run's adapter and --ref_adapters makes the SFT
+# model the reference (its docs); a ref_model with LoRA is refused, the reference base is --model.
+PREFERENCE = StepTable(
+    flags={
+        **TRAIN.flags,
+        "objective": Flag(expand={"dpo": {"rlhf_type": "dpo"}, "orpo": {"rlhf_type": "orpo"},
+                                  "simpo": {"rlhf_type": "simpo", "cpo_alpha": 0.0}, "kto": {"rlhf_type": "kto"}}),
+        "beta": Flag("beta"),
+        "loss_type": Flag("loss_type"),
+        "sft_weight": Flag("rpo_alpha"),
+        "simpo_gamma": Flag("simpo_gamma"),
+        "adapter": Flag("adapters", split=True),
+        "ref_model": Flag(drop=True),
+        "ref_adapter": Flag("ref_adapters", split=True),
+    },
+    constants=TRAIN.constants,
+    requires=TRAIN.requires,
 )
 
 EXPORT = StepTable(
@@ -102,16 +129,19 @@ class SwiftBackend(TableBackend):
         cli_check=("sft", "--help"),
         imports=("torch", "transformers:Qwen2ForCausalLM", "datasets", "peft", "swift.dataset", "swift.template"),
     )
-    subcommands = {"train": ("sft",), "export": ("export",), "infer": ("infer",)}
+    subcommands = {"train": ("sft",), "preference": ("rlhf",), "export": ("export",), "infer": ("infer",)}
     log_file = "logging.jsonl"
     log_fields = LogFields(step_of_total="global_step/max_steps", loss="loss", lr="learning_rate", eta="remaining_time")
     data_format = "messages"
+    # preference rows: pairs for dpo/orpo/simpo, labelled answers for kto
+    preference_formats = {"pairs": "messages_pairs", "unpaired": "messages_kto"}
     data_suffix = ".jsonl"
     registration = registration
     registration_hint = "train with --custom_dataset_info {info} --dataset {name}"
     dataset_location = {"custom_dataset_info": "{data_dir}/" + registration.INFO_FILE}
-    argument_classes = {"train": ("swift.arguments.SftArguments",), "export": ("swift.arguments.ExportArguments",)}
-    tables = {"train": TRAIN, "export": EXPORT, "infer": INFER}
+    argument_classes = {"train": ("swift.arguments.SftArguments",), "preference": ("swift.arguments.RLHFArguments",),
+                        "export": ("swift.arguments.ExportArguments",)}
+    tables = {"train": TRAIN, "preference": PREFERENCE, "export": EXPORT, "infer": INFER}
     # its own template code on one conversation, for `templatecheck`
     template_probe = TemplateProbe(Path(__file__).with_name("template_probe.py"), train_keys=("loss_scale", "enable_thinking", "add_non_thinking_prefix"))
     nothink_templates = {"qwen3": "qwen3_nothinking"}

@@ -23,6 +23,10 @@ FORMATS: dict[str, dict] = {
     "messages": {"messages": {"role_key": "role", "content_key": "content", "user_role": "user", "assistant_role": "assistant"}},
     "swift": {"messages": {"role_key": "from", "content_key": "value", "user_role": "user", "assistant_role": "assistant"}},
     "sharegpt": {"messages": {"role_key": "from", "content_key": "value", "user_role": "human", "assistant_role": "gpt"}},
+    # preference rows (adapters/preference.py): rejected_response and label are its own column names
+    "messages_pairs": {"messages": {"role_key": "role", "content_key": "content", "user_role": "user", "assistant_role": "assistant"}},
+    "messages_kto": {"messages": {"role_key": "role", "content_key": "content", "user_role": "user", "assistant_role": "assistant"}},
+    "pairs": {"columns": {"question": "query", "chosen": "response", "rejected": "rejected_response"}},
 }
 
 

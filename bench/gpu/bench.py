@@ -23,6 +23,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -49,6 +51,12 @@ def run_matrix(mode: str) -> list[dict]:
                 # the memory plan at another point: planned as if the GPU had 40 GiB free, its peak must stay under
                 {"name": f"{short}-default-planned-40gib", "backend": backend, "preset": None,
                  "args": ["--set", "train.gpu_memory_gib=40"], "warmup": 2, "measured": 4},
+                # the defaults with plain SDPA and no packing, against which the varlen packing is judged
+                {"name": f"{short}-default-sdpa", "backend": backend, "preset": None,
+                 "args": ["--set", "train.attention=sdpa", "--set", "train.packing=false"], "warmup": 4, "measured": 10},
+                # 4-bit QLoRA (bitsandbytes carried as a wheel)
+                {"name": f"{short}-qlora", "backend": backend, "preset": None,
+                 "args": ["--set", "train.method=qlora"], "warmup": 3, "measured": 6},
             ]
         elif mode == "2gpu":
             runs += [
@@ -96,24 +104,29 @@ def summarize(run: dict, records: list[dict], rendered: dict, numbers: dict) -> 
         "peak_memory_reserved_gib": max(r["peak_memory_reserved_gib"] for r in records),
         "measured_steps": records[0]["measured_steps"], "seconds": seconds, "tokens": tokens,
         "sequences": sum(r["sequences"] for r in records), "lora_params": n_lora,
-        "settings": {k: rendered.get(k) for k in (
+        "used": {k: records[0].get(k) for k in (
+            "per_device_train_batch_size", "gradient_accumulation_steps", "gradient_checkpointing", "liger",
+            "liger_modules", "bf16", "parameter_dtypes", "attn_implementation", "deepspeed", "last_input_shape")},
+        "rendered": {k: rendered.get(k) for k in (
             "per_device_train_batch_size", "gradient_accumulation_steps", "packing", "neat_packing",
             "group_by_length", "flash_attn", "attn_impl", "enable_liger_kernel", "use_liger_kernel",
             "disable_gradient_checkpointing", "gradient_checkpointing", "bf16", "fp16", "torch_dtype",
-            "lora_target", "target_modules", "deepspeed", "dataloader_num_workers") if k in rendered},
+            "lora_target", "target_modules", "deepspeed", "dataloader_num_workers", "learning_rate", "system",
+            "default_system", "quant_method", "quantization_bit", "quant_bits") if k in rendered},
         "probe": records,
     }
 
 
 def run_one(run: dict, args, numbers: dict) -> dict:
     probe_dir = Path(f"/tmp/gpubench-probe/{run['name']}")
+    shutil.rmtree(probe_dir, ignore_errors=True)   # a repeat must never report an earlier one's records
     env = {**os.environ, "GPUBENCH_OUT": str(probe_dir), "GPUBENCH_WARMUP_STEPS": str(run["warmup"])}
     preset = ["--preset", run["preset"]] if run["preset"] else []
     argv = ["stylewrap", "train", "--quiet", "--backend", run["backend"], *preset,
             "--set", f"train.model={args.model}", "--set", "data.dataset_name=tsldial",
             "--set", f"data.train_file={args.data}",
             "--set", f"train.max_steps={run['warmup'] + run['measured']}", *SHORT_RUN, *run["args"]]
-    log = args.logs / f"{run['name']}.log"
+    log = args.logs / f"{run['name']}-{len(list(args.logs.glob(run['name'] + '-*.log')))}.log"
     started = time.time()
     with open(log, "w") as handle:
         handle.write(" ".join(argv) + "\n")
@@ -124,12 +137,13 @@ def run_one(run: dict, args, numbers: dict) -> dict:
     rendered = yaml.safe_load((run_dirs[-1] / "config" / "train.yaml").read_text()) if run_dirs else {}
     result = {"name": run["name"], "exit_code": code, "wall_s": time.time() - started,
               "run_dir": str(run_dirs[-1]) if run_dirs else None}
-    if records and all(r["measured_steps"] == run["measured"] for r in records):
+    if code == 0 and records and all(r["measured_steps"] == run["measured"] for r in records):
         result.update(summarize(run, records, rendered, numbers))
     else:
-        result["error"] = "run did not finish its measured steps (see its log)"
-    print(json.dumps({k: result.get(k) for k in ("name", "exit_code", "tokens_per_gpu_per_s", "mfu",
-                                                  "peak_memory_allocated_gib", "error")}), flush=True)
+        result["error"] = f"exit code {code}, or the run did not finish its measured steps (see its log)"
+    print(json.dumps({k: result.get(k) for k in ("name", "exit_code", "tokens_per_gpu_per_s",
+                                                  "label_tokens_per_gpu_per_s", "mfu", "peak_memory_allocated_gib",
+                                                  "used", "error")}), flush=True)
     return result
 
 
@@ -153,6 +167,7 @@ def main() -> None:
     parser.add_argument("--data", type=Path, required=True, help="TslDial.json")
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--only", nargs="*", help="run names to run (default: all)")
+    parser.add_argument("--repeat", type=int, default=3, help="times each run is repeated (median and spread)")
     args = parser.parse_args()
     args.work = Path(f"/tmp/gpubench-work-{args.mode}")
     args.logs = Path(f"/tmp/gpubench-logs-{args.mode}")
@@ -164,30 +179,65 @@ def main() -> None:
               "versions": versions(), "model": {"dir": str(args.model), "matmul_params": numbers["matmul_params"]},
               "mfu_peak_flops_per_gpu": H200_BF16_DENSE_FLOPS, "runs": []}
     out_file = args.out / f"results-{args.mode}.json"
-    for run in run_matrix(args.mode):
-        if args.only and run["name"] not in args.only:
-            continue
-        report["runs"].append(run_one(run, args, numbers))
-        out_file.write_text(json.dumps(report, indent=2))
-    by_name = {r["name"]: r for r in report["runs"] if "tokens_per_gpu_per_s" in r}
-    ratios = {}
-    for short in ("lf", "sw"):
-        suffix = "-2gpu" if args.mode == "2gpu" else ""
-        fast, seed = by_name.get(f"{short}-default{suffix}"), by_name.get(f"{short}-seed-translational{suffix}")
-        if fast and seed:
-            ratios[f"{short}: default / seed-translational"] = fast["tokens_per_gpu_per_s"] / seed["tokens_per_gpu_per_s"]
-    report["ratios"] = ratios
+    for repeat in range(args.repeat):
+        for run in run_matrix(args.mode):
+            if args.only and run["name"] not in args.only:
+                continue
+            report["runs"].append({**run_one(run, args, numbers), "repeat": repeat})
+            out_file.write_text(json.dumps(report, indent=2))
+    report["summary"] = summarize_repeats(report["runs"])
+    report["ratios"] = ratios(report["summary"], args.mode)
     out_file.write_text(json.dumps(report, indent=2))
-    print(f"\n{'run':34} {'tok/GPU/s':>10} {'label tok/s':>11} {'MFU':>6} {'peak GiB':>9}")
-    for r in report["runs"]:
-        if "tokens_per_gpu_per_s" in r:
-            print(f"{r['name']:34} {r['tokens_per_gpu_per_s']:10.0f} {r['label_tokens_per_gpu_per_s']:11.0f} "
-                  f"{r['mfu']:6.1%} {r['peak_memory_allocated_gib']:9.1f}")
-        else:
-            print(f"{r['name']:34} FAILED (exit {r['exit_code']})")
-    for name, value in ratios.items():
-        print(f"{name}: {value:.2f}x")
+    print_table(report)
+    failed = [r["name"] for r in report["runs"] if "tokens_per_gpu_per_s" not in r]
+    if failed:
+        print(f"\n{len(failed)} of {len(report['runs'])} runs failed: {', '.join(failed)}", file=sys.stderr)
+        sys.exit(1)
 
+
+def summarize_repeats(runs: list[dict]) -> dict[str, dict]:
+    """Median and spread (min-max) of each run's repeats, over the repeats that finished."""
+    summary = {}
+    for name in dict.fromkeys(r["name"] for r in runs):
+        done = [r for r in runs if r["name"] == name and "tokens_per_gpu_per_s" in r]
+        entry = {"repeats": sum(r["name"] == name for r in runs), "finished": len(done)}
+        for key in ("tokens_per_gpu_per_s", "label_tokens_per_gpu_per_s", "mfu", "peak_memory_allocated_gib"):
+            values = sorted(r[key] for r in done)
+            if values:
+                entry[key] = {"median": statistics.median(values), "min": values[0], "max": values[-1]}
+        summary[name] = entry
+    return summary
+
+
+def ratios(summary: dict[str, dict], mode: str) -> dict[str, dict]:
+    """Side-by-side ratios of medians, trained and supervised (label) tokens."""
+    suffix = "-2gpu" if mode == "2gpu" else ""
+    pairs = [(f"{short}-default{suffix}", f"{short}-seed-translational{suffix}") for short in ("lf", "sw")]
+    pairs += [(f"{short}-default", f"{short}-default-sdpa") for short in ("lf", "sw")]
+    pairs += [("sw-default", "lf-default")]
+    out = {}
+    for fast, slow in pairs:
+        a, b = summary.get(fast, {}), summary.get(slow, {})
+        if "tokens_per_gpu_per_s" in a and "tokens_per_gpu_per_s" in b:
+            out[f"{fast} / {slow}"] = {
+                key: a[key]["median"] / b[key]["median"]
+                for key in ("tokens_per_gpu_per_s", "label_tokens_per_gpu_per_s")}
+    return out
+
+
+def print_table(report: dict) -> None:
+    print(f"\n{'run':30} {'n':>3} {'tok/GPU/s median (min-max)':>28} {'label tok/s':>11} {'MFU':>6} {'peak GiB':>9}")
+    for name, entry in report["summary"].items():
+        if "tokens_per_gpu_per_s" not in entry:
+            print(f"{name:30} {entry['finished']}/{entry['repeats']} FAILED")
+            continue
+        tok = entry["tokens_per_gpu_per_s"]
+        print(f"{name:30} {entry['finished']:>3} {tok['median']:10.0f} ({tok['min']:.0f}-{tok['max']:.0f})".ljust(64)
+              + f"{entry['label_tokens_per_gpu_per_s']['median']:11.0f} {entry['mfu']['median']:6.1%} "
+              f"{entry['peak_memory_allocated_gib']['max']:9.1f}")
+    for name, value in report["ratios"].items():
+        print(f"ratio {name}: {value['tokens_per_gpu_per_s']:.2f}x trained tokens, "
+              f"{value['label_tokens_per_gpu_per_s']:.2f}x supervised tokens")
 
 if __name__ == "__main__":
     main()

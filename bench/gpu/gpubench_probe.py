@@ -67,6 +67,34 @@ def _count(trainer, inputs) -> None:
     shapes["last_input_shape"] = list(inputs["input_ids"].shape)
 
 
+def used_settings(model, args) -> dict:
+    """What the trained model really runs, read from the model rather than the trainer's arguments:
+    LLaMA-Factory applies Liger and gradient checkpointing to the model itself and leaves
+    TrainingArguments' flags off, so the arguments under-report them."""
+    modules = list(model.modules()) if model is not None else []
+    liger_modules = sorted({type(m).__name__ for m in modules if type(m).__module__.startswith("liger_kernel")})
+    # Liger patches a class before the model is built (LLaMA-Factory) or each module's own forward
+    # afterwards (transformers' Trainer with use_liger_kernel, which ms-swift uses): look at both
+    forwards = set()
+    for m in modules:
+        for forward in (type(m).forward, m.__dict__.get("forward")):
+            forwards.add(getattr(getattr(forward, "__func__", forward), "__module__", "") or "")
+    liger_forwards = sorted(name for name in forwards if name.startswith("liger_kernel"))
+    checkpointing = any(getattr(m, "gradient_checkpointing", False) is True for m in modules)
+    config = getattr(model, "config", None)
+    dtypes = sorted({str(p.dtype).replace("torch.", "") for p in model.parameters()}) if model is not None else []
+    return {
+        "gradient_checkpointing": checkpointing,
+        "gradient_checkpointing_argument": bool(args.gradient_checkpointing),
+        "liger": bool(liger_modules or liger_forwards),
+        "liger_modules": liger_modules + liger_forwards,
+        "liger_argument": bool(getattr(args, "use_liger_kernel", False)),
+        "bf16": bool(args.bf16),
+        "parameter_dtypes": dtypes,
+        "attn_implementation": getattr(config, "_attn_implementation", None),
+    }
+
+
 def _patch(trainer_module) -> None:
     import torch
     from transformers import TrainerCallback
@@ -83,16 +111,22 @@ def _patch(trainer_module) -> None:
 
     class ProbeCallback(TrainerCallback):
         start = None
+        step_start = None
+        # every optimizer step's seconds, warm-up included: a slow step shows where it is
+        step_seconds: list = []
 
         def on_step_begin(self, args, state, control, **kwargs):
+            torch.cuda.synchronize()
+            self.step_start = time.perf_counter()
             if state.global_step == WARMUP_STEPS and self.start is None:
-                torch.cuda.synchronize()
-                self.start = (time.perf_counter(), dict(counters))
+                self.start = (self.step_start, dict(counters))
 
         def on_step_end(self, args, state, control, model=None, **kwargs):
+            torch.cuda.synchronize()
+            if self.step_start is not None:
+                self.step_seconds.append(round(time.perf_counter() - self.step_start, 4))
             if self.start is None:
                 return
-            torch.cuda.synchronize()
             seconds = time.perf_counter() - self.start[0]
             measured = {k: counters[k] - self.start[1][k] for k in counters}
             config = getattr(model, "config", None)
@@ -109,11 +143,9 @@ def _patch(trainer_module) -> None:
                 "peak_memory_reserved_gib": torch.cuda.max_memory_reserved() / 2**30,
                 "per_device_train_batch_size": args.per_device_train_batch_size,
                 "gradient_accumulation_steps": args.gradient_accumulation_steps,
-                "gradient_checkpointing": bool(args.gradient_checkpointing),
-                "bf16": bool(args.bf16),
-                "liger": bool(getattr(args, "use_liger_kernel", False)),
+                **used_settings(model, args),
+                "step_seconds": list(self.step_seconds),
                 "deepspeed": bool(args.deepspeed),
-                "attn_implementation": getattr(config, "_attn_implementation", None),
                 **shapes,
             }
             os.makedirs(OUT_DIR, exist_ok=True)

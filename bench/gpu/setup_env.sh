@@ -25,8 +25,11 @@ make_env() {
     chmod +x "$envs/$name/bin/torchrun"
 }
 
-make_env llamafactory "$wheels"/common/*.whl "$wheels"/ds/*.whl "$wheels"/lf/*.whl
-make_env swift "$wheels"/common/*.whl "$wheels"/ds/*.whl "$wheels"/sw/*.whl
-make_env core "$wheels"/common/*.whl
+qlora=$(ls "$wheels"/qlora/*.whl 2>/dev/null || true)
+# shellcheck disable=SC2086  # no QLoRA wheel carried: nothing added
+make_env llamafactory "$wheels"/common/*.whl "$wheels"/ds/*.whl "$wheels"/lf/*.whl $qlora
+# shellcheck disable=SC2086
+make_env swift "$wheels"/common/*.whl "$wheels"/ds/*.whl "$wheels"/sw/*.whl $qlora
+make_env core "$wheels"/core/*.whl
 "$envs/core/bin/python" -m pip install -q --no-index --no-deps --no-build-isolation --no-cache-dir "$src"
 echo "envs ready under $envs"

@@ -35,7 +35,8 @@ def data() -> None:
     """Validate, convert, inspect and register datasets.
 
     Formats: alpaca, sharegpt, messages (OpenAI), swift (conversations of user/assistant) and qa
-    (the seed pipeline's {"问", "答"} rows); JSON arrays and JSON Lines, read as a stream.
+    (the seed pipeline's {"问", "答"} rows); preference rows: pairs, ranking (LLaMA-Factory),
+    messages_pairs (ms-swift) and messages_kto. JSON arrays and JSON Lines, read as a stream.
     """
 
 
@@ -110,6 +111,28 @@ def dedup(path, output, fmt, to, normalized, on) -> None:
 
     result = dedup_file(path, output, fmt, to=to, normalized=normalized, prompt_only=on == "prompt")
     click.echo(f"kept {result.kept} of {result.rows} rows ({result.dropped} duplicates) in {output}")
+
+
+@data.command()
+@click.option("--chosen", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True,
+              help="Rows with the preferred answers (e.g. the styled ones), any format.")
+@click.option("--rejected", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True,
+              help="Rows with the answers to prefer less (e.g. the plain ones), any format.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=Path("pairs.jsonl"),
+              show_default=True, help="The pairs file.")
+@click.option("--to", type=click.Choice(["pairs", "ranking", "messages_pairs"]), default="pairs", show_default=True,
+              help="pairs (stylewrap's, both backends read it), ranking (LLaMA-Factory), messages_pairs (ms-swift).")
+def pairs(chosen, rejected, output, to) -> None:
+    """Preference pairs from two files answering the same questions, matched by question.
+
+    Rows without a partner and pairs whose answers read the same are counted and listed, never
+    silently dropped.
+    """
+    from stylewrap.adapters.pairing import build_pairs
+
+    report = build_pairs(chosen, rejected, output, to=to)
+    for line in report.lines():
+        click.echo(line)
 
 
 @data.command()

@@ -8,6 +8,7 @@ import click
 
 from stylewrap.backends.deepspeed import DEEPSPEED_PRESETS
 from stylewrap.cli.options import config_option, dry_run_option, set_option
+from stylewrap.config import PREFERENCE_METHODS
 
 DEEPSPEED_HELP = f"A DeepSpeed preset ({', '.join(DEEPSPEED_PRESETS)}) or a DeepSpeed JSON file."
 
@@ -24,6 +25,11 @@ def training_options(func):
         click.option("--master-addr", default=None, help="Address of the rank-0 node."),
         click.option("--master-port", type=click.IntRange(1, 65535), default=None, help="Port of the rank-0 node."),
         click.option("--deepspeed", default=None, help=DEEPSPEED_HELP),
+        click.option("--method", type=click.Choice(["sft", *PREFERENCE_METHODS]), default=None,
+                     help="sft, or preference tuning on data.pairs_file: dpo, orpo, kto (pairs split into "
+                          "desirable/undesirable rows) or simpo (default: train.preference.method, else sft)."),
+        click.option("--from-run", type=click.Path(exists=True, file_okay=False), default=None,
+                     help="Start from this SFT run's adapter (or full weights); DPO/KTO use it as the reference."),
     ]):
         func = option(func)
     return func

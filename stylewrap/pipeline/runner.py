@@ -72,12 +72,17 @@ def stage_inputs(stage: Stage, ctx: StageContext, cache: HashCache, upstream: di
     return {"config": config, "files": files, "upstream": dict(upstream), "versions": versions(stage, ctx)}
 
 
+_ABSENT = object()
+
+
 def what_changed(before: dict[str, Any], now: dict[str, Any]) -> list[str]:
     """`train.learning_rate`, `data file`, `data re-ran`, `llamafactory 0.9.4 -> 0.9.5`."""
     changes = []
     for section, values in now.get("config", {}).items():
         old = before.get("config", {}).get(section, {})
-        changes += [f"{section}.{key}" for key in sorted(set(values) | set(old)) if values.get(key) != old.get(key)]
+        # a key only one side has counts too (a setting a newer stylewrap added, or one removed)
+        changes += [f"{section}.{key}" for key in sorted(set(values) | set(old))
+                    if values.get(key, _ABSENT) != old.get(key, _ABSENT)]
     changes += [label for label in now.get("files", {}) if now["files"][label] != before.get("files", {}).get(label)]
     changes += [f"{name} changed" for name in now.get("upstream", {}) if now["upstream"][name] != before.get("upstream", {}).get(name)]
     for name, version in now.get("versions", {}).items():

@@ -55,7 +55,9 @@ class StageContext:
             return str(path)
 
     def run_dir(self) -> Path:
-        run_dir = self.output_path("train", "run_dir")
+        """The run the later stages use: the preference run on top of SFT when `train.then` asks for one."""
+        tuned = self.output_path("prefer", "run_dir") if prefer_off(self.config) is None else None
+        run_dir = tuned or self.output_path("train", "run_dir")
         if run_dir is None:
             raise RunFailed("no training run recorded in the lock file", hint="run the train stage first")
         return run_dir
@@ -261,6 +263,60 @@ def train_missing(ctx: StageContext) -> str | None:
     return None
 
 
+# ---------------------------------------------------------------- prefer (train.then: dpo|orpo|kto|simpo)
+
+
+def prefer_off(config: StylewrapConfig) -> str | None:
+    return None if config.train.then else "train.then is not set"
+
+
+def pairs_file(ctx: StageContext) -> Path:
+    """datagen's pairs.jsonl when datagen made the data, else data.pairs_file."""
+    if datagen_off(ctx.config) is None:
+        from stylewrap.datagen.pairs import PAIRS_FILE
+
+        return ctx.config.resolve_path(ctx.config.datagen.output_dir) / PAIRS_FILE
+    source = ctx.config.resolve_path(ctx.config.data.pairs_file)
+    if source is None:
+        raise ConfigError("train.then needs preference pairs", location=Location(ctx.config_path, field="data.pairs_file"),
+                          hint="set data.pairs_file (`stylewrap data pairs`), or generate the data with datagen")
+    return source
+
+
+def prefer_inputs(ctx: StageContext) -> dict[str, Path]:
+    return {"pairs": pairs_file(ctx)}
+
+
+def run_prefer(ctx: StageContext) -> Outcome:
+    """Preference tuning on top of the SFT run the train stage made (the same `execute` as `train`)."""
+    from stylewrap.backends.base import OUTPUT_DIR
+    from stylewrap.backends.train import TrainRequest, execute, latest_checkpoint, plan_training
+
+    sft = ctx.output_path("train", "run_dir")
+    request = TrainRequest(config_path=ctx.config_path, overrides=ctx.overrides, method=ctx.config.train.then,
+                           from_run=str(sft), pairs_file=str(pairs_file(ctx)))
+    config, options = request.resolve()
+    earlier = ctx.output_path("prefer", "run_dir")
+    resume = earlier is not None and latest_checkpoint(earlier / OUTPUT_DIR) is not None
+    plan = plan_training(config, resume=resume, run_dir=earlier if resume else None, **options)
+    ctx.lock.note("prefer", run_dir=ctx.relative(plan.run_dir))
+    info = execute(plan, show_progress=ctx.show_progress, console=ctx.console)
+    margin = info.metrics.get("final_rewards_margins")
+    outputs = {"run_dir": ctx.relative(plan.run_dir), "steps": info.metrics.get("steps"), "final_loss": info.metrics.get("final_loss"),
+               "final_rewards_margins": margin}
+    return Outcome(outputs, f"{ctx.config.train.then} on top of SFT, {info.metrics.get('steps')} steps"
+                   + (f", reward margin {margin:.4f}" if margin is not None else ""))
+
+
+def prefer_missing(ctx: StageContext) -> str | None:
+    from stylewrap.rundir import RunInfo
+
+    run_dir = ctx.output_path("prefer", "run_dir")
+    if run_dir is None or not (run_dir / "run.json").is_file():
+        return f"{run_dir or 'the preference run directory'} is gone"
+    return None if RunInfo.load(run_dir).status == "succeeded" else f"{ctx.relative(run_dir)} did not finish"
+
+
 # ---------------------------------------------------------------- export
 
 
@@ -293,7 +349,22 @@ def eval_headline(summary: dict) -> str:
         for key in ("j", "marker_rate"):
             if values.get(key):
                 parts.append(f"{name} {key} {values[key]['mean']:.2f}")
+    answers = [detail for row in summary.get("rows", []) for detail in row["variants"].values()]
+    flagged = sum(1 for detail in answers if detail.get("flags"))
+    if flagged:  # the report warns first; so does the summary line
+        parts.insert(0, f"{flagged} of {len(answers)} answers empty, repeated or garbled")
     return ", ".join(parts) or f"{summary.get('probes')} probes answered side by side"
+
+
+def eval_probes(config: StylewrapConfig) -> str:
+    """A built-in set's name as it is; a file relative to the config's folder."""
+    probes = config.eval.probes
+    return str(config.resolve_path(probes)) if Path(probes).suffix in (".txt", ".jsonl") else probes
+
+
+def eval_inputs(ctx: StageContext) -> dict[str, Path]:
+    probes = eval_probes(ctx.config)
+    return {"probes file": Path(probes)} if Path(probes).suffix in (".txt", ".jsonl") else {}
 
 
 def run_eval(ctx: StageContext) -> Outcome:
@@ -303,7 +374,8 @@ def run_eval(ctx: StageContext) -> Outcome:
     measure = not missing_extra()
     if not measure:
         ctx.report(f"eval: metrics need the eval extra ({INSTALL_HINT}); writing the answers side by side")
-    plan = plan_eval(EvalRequest(run_dir=ctx.run_dir()), ctx.config, measure=measure)
+    plan = plan_eval(EvalRequest(run_dir=ctx.run_dir(), probes=eval_probes(ctx.config),
+                                 max_new_tokens=ctx.config.eval.max_new_tokens), ctx.config, measure=measure)
     result = evaluate(plan, console=ctx.console)
     return Outcome({"report": ctx.relative(result.markdown), "report_html": ctx.relative(result.html),
                     "eval_json": ctx.relative(result.eval_json)},
@@ -372,8 +444,10 @@ STAGES: tuple[Stage, ...] = (
     Stage("data", ("data",), "stylewrap.adapters validate/dedup/split/convert + stylewrap.dataops.register_dataset",
           run_data, data_inputs, data_missing, _always),
     Stage("train", ("train", "style"), "stylewrap.backends.train.execute", run_train, train_inputs, train_missing, _always),
+    Stage("prefer", ("train", "style"), "stylewrap.backends.train.execute (train --method THEN --from-run SFT)", run_prefer,
+          prefer_inputs, prefer_missing, prefer_off),
     Stage("export", ("export",), "stylewrap.backends.export.export_run", run_export, _no_inputs, export_missing, export_off),
-    Stage("eval", ("style",), "stylewrap.eval.entry.run_eval", run_eval, _no_inputs, eval_missing, _always),
+    Stage("eval", ("eval", "style"), "stylewrap.eval.entry.run_eval", run_eval, eval_inputs, eval_missing, _always),
     Stage("deploy", ("deploy",), "stylewrap.serve.deploy.start", run_deploy, _no_inputs, deploy_missing, deploy_off),
     Stage("publish", ("publish",), "stylewrap.publish.hub.publish_model", run_publish, _no_inputs,
           lambda ctx: None, publish_off),

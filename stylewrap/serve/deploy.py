@@ -112,7 +112,8 @@ def check_template(run_dir: Path, config: StylewrapConfig, deploy_plan: DeployPl
     modelfile = Path(run_dir) / ollama.OLLAMA_DIR / ollama.MODELFILE
     report = templatecheck.check_run(
         Path(run_dir), get_backend(run.backend, config), base_model=run.base_model, template=run.template,
-        model_type=model_family(run.base_model).get("model_type"), system=config.style.system_prompt,
+        model_type=model_family(run.base_model).get("model_type"),
+        system=run.hyperparameters.get("system") or config.style.system_prompt,
         merged_dir=resolve(Path(run_dir), run.merged_dir), serve=deploy_plan.serve_template,
         modelfile=modelfile if modelfile.is_file() else None)
     templatecheck.require_consistent(report, allow=allow, action="deploy")

@@ -14,7 +14,7 @@ from fakekeys import modelscope_token, openai_key
 from stylewrap.cli import cli
 from stylewrap.config import OPTIONAL_STAGE_SECTIONS, load_config
 
-SECTIONS = ("style", "datagen", "data", "train", "export", "deploy", "publish")
+SECTIONS = ("style", "datagen", "data", "train", "export", "eval", "deploy", "publish")
 
 
 def test_init_writes_every_section_commented(tmp_path):

@@ -147,3 +147,12 @@ def test_a_secret_in_a_config_value_never_reaches_the_lock(project):
     assert result.returncode == 0, result.stderr
     lock = (project / "stylewrap.lock").read_text()
     assert key not in lock and "dataset_name: x***" in lock
+
+
+def test_the_reason_names_a_setting_that_appeared_or_changed():
+    from stylewrap.pipeline.runner import what_changed
+
+    before = {"config": {"style": {"preset": "translational"}}, "files": {"data file": "a"}, "versions": {"swift": "4.0"}}
+    now = {"config": {"style": {"preset": "translational", "persona": None}}, "files": {"data file": "b"},
+           "upstream": {}, "versions": {"swift": "4.1"}}
+    assert what_changed(before, now) == ["style.persona", "data file", "swift 4.0 -> 4.1"]

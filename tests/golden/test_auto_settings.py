@@ -51,8 +51,13 @@ def _one_token_a_character():
 
 
 def _render(overrides: list[str], backend: str, out: Path) -> str:
+    """The rendered config, with the folder stylewrap is installed in (the varlen plugin's path) named
+    the same on every machine."""
+    import stylewrap
+
     render_run(load_train_config(None, [*overrides, f"train.backend={backend}"]), out)
-    return (out / "config" / "train.yaml").read_text(encoding="utf-8")
+    text = (out / "config" / "train.yaml").read_text(encoding="utf-8")
+    return text.replace(str(Path(stylewrap.backends.__file__).parent), "<stylewrap.backends>")
 
 
 @pytest.mark.parametrize("backend", ["llamafactory", "swift"])
@@ -72,10 +77,14 @@ def test_gpu_defaults_are_the_fast_settings(h200_setup, tmp_path):
     assert {"bf16: true", "flash_attn: sdpa", "enable_liger_kernel: true", "disable_gradient_checkpointing: true",
             "packing: true", "neat_packing: true", "per_device_train_batch_size: 16", "lora_dropout: 0.0",
             "gradient_accumulation_steps: 1", "dataloader_num_workers: 4"} <= lines["llamafactory"]
-    # ms-swift packs only with flash-attn: with SDPA, length-grouped padded rows instead
-    assert {"torch_dtype: bfloat16", "attn_impl: sdpa", "use_liger_kernel: true", "gradient_checkpointing: false",
-            "group_by_length: true", "gradient_accumulation_steps: 1"} <= lines["swift"]
-    assert "packing: false" in lines["swift"]
+    # ms-swift packs only with flash attention: without flash-attn, through PyTorch's own varlen
+    # FlashAttention kernel, registered by stylewrap's plugin; the same 16 packed rows
+    assert {"torch_dtype: bfloat16", "attn_impl: stylewrap_varlen", "- <stylewrap.backends>/swift/varlen_attention.py",
+            "use_liger_kernel: true", "gradient_checkpointing: false", "packing: true",
+            "per_device_train_batch_size: 16", "gradient_accumulation_steps: 1"} <= lines["swift"]
+    # the same system prompt in every row of both backends (not each template's own)
+    assert "default_system: You are a helpful assistant." in lines["llamafactory"]
+    assert "system: You are a helpful assistant." in lines["swift"]
 
 
 def test_without_a_gpu_the_defaults_stay_the_backends(h200_setup, tmp_path):

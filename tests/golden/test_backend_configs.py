@@ -13,6 +13,7 @@ from stylewrap.backends.deepspeed import DEEPSPEED_PRESETS
 from stylewrap.backends.render import render_deepspeed
 from stylewrap.backends.presets import load_train_config
 from stylewrap.backends.train import COMMAND_FILE, render_run
+from stylewrap.rundir import RunInfo
 
 GOLDEN = Path(__file__).parent / "backends"
 HUB_MODEL = ["train.model=Qwen/Qwen2.5-0.5B-Instruct", "train.template=qwen2_5"]
@@ -25,6 +26,12 @@ CASES = {
 for backend in ("llamafactory", "swift"):
     CASES[f"{backend}-last_turn-swanlab"] = ([*HUB_MODEL, f"train.backend={backend}", "train.loss_on=last_turn",
                                               "train.report_to=swanlab"], None, None)
+# preference tuning from the base model (from an SFT run: test_preference_from_run_matches_golden)
+CASES.update({
+    f"{backend}-{method}": ([*HUB_MODEL, f"train.backend={backend}", f"train.preference.method={method}"],
+                            None, None)
+    for backend in ("llamafactory", "swift") for method in ("dpo", "orpo", "kto", "simpo")
+})
 CASES["seed-translational"] = ([], "seed-translational", None)
 CASES["seed-classical"] = ([], "seed-classical", None)
 CASES["swift-full-zero3_offload"] = ([*HUB_MODEL, "train.backend=swift", "train.method=full", "train.nproc_per_node=8"],
@@ -32,6 +39,7 @@ CASES["swift-full-zero3_offload"] = ([*HUB_MODEL, "train.backend=swift", "train.
 
 
 def _check(name: str, files: dict[str, str]) -> None:
+    """`files` equal the golden folder `name` (rewritten first under STYLEWRAP_UPDATE_GOLDEN)."""
     folder = GOLDEN / name
     if os.environ.get("STYLEWRAP_UPDATE_GOLDEN"):
         for relative, text in files.items():
@@ -55,6 +63,23 @@ def test_rendered_training_config_matches_golden(name, tmp_path, monkeypatch):
             assert text.startswith("# Training config for ")
             assert "# Run it from the run directory with:\n#   " in text
     _check(name, written)
+
+
+@pytest.mark.parametrize("backend", ["llamafactory", "swift"])
+def test_preference_from_run_matches_golden(backend, tmp_path, monkeypatch):
+    """DPO on top of an SFT LoRA run: its adapter trains on and, with its base, is the reference."""
+    monkeypatch.chdir(tmp_path)
+    sft = tmp_path / "runs" / "sft"
+    (sft / "output").mkdir(parents=True)
+    (sft / "output" / "adapter_config.json").write_text("{}")
+    RunInfo(run_id="sft", backend=backend, backend_version="x", base_model="Qwen/Qwen2.5-0.5B-Instruct", method="lora",
+            template="qwen2_5", command="", status="succeeded", adapter_dir="output").save(sft)
+    config = load_train_config(None, [*HUB_MODEL, f"train.backend={backend}", "train.preference.method=dpo",
+                                      "train.preference.from_run=runs/sft", "train.preference.sft_weight=0.5"])
+    plan = render_run(config, tmp_path / "run")
+    text = (tmp_path / "run" / "config/train.yaml").read_text(encoding="utf-8").replace(str(tmp_path), "<project>")
+    _check(f"{backend}-dpo-from-run", {"config/train.yaml": text})
+    assert plan.step == "preference"
 
 
 def test_seed_translational_is_the_original_run(tmp_path, monkeypatch, shared_data):

@@ -88,3 +88,66 @@ def test_swift_reads_every_registered_format(written, tmp_path):
             expected = [{"role": SWIFT_ROLES.get(m["role"], m["role"]), "content": m["content"]} for m in record.messages]
             assert [{"role": m["role"], "content": m["content"]} for m in row["messages"]] == expected, name
             assert (row["tools"] or None) == (json.loads(record.tools or "null") or None), name
+
+
+@pytest.fixture(scope="module")
+def preference_files(shared_data, tmp_path_factory) -> dict[str, tuple[Path, str, list[Record]]]:
+    """Real seed pairs (styled chosen, plain rejected) written in every preference format."""
+    from stylewrap.adapters.pairing import build_pairs
+    from stylewrap.adapters.preference import unpaired
+
+    out = tmp_path_factory.mktemp("preference")
+    seed = shared_data / "tsldial"
+    for name in ("3_TranslationalDialogues.jsonl", "2_Dialogues.jsonl"):
+        (out / name).write_text("".join((seed / name).open(encoding="utf-8").readlines()[:60]), encoding="utf-8")
+    build_pairs(out / "3_TranslationalDialogues.jsonl", out / "2_Dialogues.jsonl", out / "seed_pairs.jsonl")
+    pairs = [Record(r.messages, r.tools, {"rejected_response": r.meta["rejected_response"]})
+             for r in read_records(out / "seed_pairs.jsonl")]
+    files = {}
+    for name, fmt, records in (("pf_pairs", "pairs", pairs), ("pf_ranking", "ranking", pairs),
+                               ("pf_messages_pairs", "messages_pairs", pairs),
+                               ("pf_kto", "messages_kto", list(unpaired(pairs)))):
+        path = out / f"{name}.jsonl"
+        write_records(records, path, fmt)
+        files[name] = (path, fmt, records)
+    return files
+
+
+def test_llamafactory_reads_the_preference_formats(preference_files, tmp_path):
+    python = backend_python("llamafactory")
+    for name, (path, fmt, _) in preference_files.items():
+        if fmt != "messages_pairs":    # ms-swift's shape: LLaMA-Factory's registration refuses it
+            register_llamafactory(tmp_path, name, path, fmt)
+    pairwise = load_with_backend(python, "llamafactory_load.py", "--stage", "rm", str(tmp_path), "pf_pairs", "pf_ranking",
+                                 tmp_path=tmp_path)
+    for name in ("pf_pairs", "pf_ranking"):
+        records = preference_files[name][2]
+        assert len(pairwise[name]) == len(records) > 40
+        for row, record in zip(pairwise[name], records):
+            assert row["_prompt"] == record.messages[:-1]
+            assert row["_response"] == [record.messages[-1], {"role": "assistant", "content": record.meta["rejected_response"]}]
+    kto = load_with_backend(python, "llamafactory_load.py", "--stage", "kto", str(tmp_path), "pf_kto", tmp_path=tmp_path)
+    records = preference_files["pf_kto"][2]
+    assert len(kto["pf_kto"]) == len(records)
+    for row, record in zip(kto["pf_kto"], records):
+        # LLaMA-Factory puts a desirable answer first and an empty one second; undesirable the other way round
+        answer, empty = {"role": "assistant", "content": record.messages[-1]["content"]}, {"role": "assistant", "content": ""}
+        assert row["_response"] == ([answer, empty] if record.meta["label"] else [empty, answer])
+
+
+def test_swift_reads_the_preference_formats(preference_files, tmp_path):
+    python = backend_python("swift")
+    info = tmp_path / "custom_dataset_info.json"
+    for name in ("pf_pairs", "pf_messages_pairs", "pf_kto"):
+        path, fmt, _ = preference_files[name]
+        register_swift(info.parent, name, path, fmt)
+    loaded = load_with_backend(python, "swift_load.py", str(info), "pf_pairs", "pf_messages_pairs", "pf_kto", tmp_path=tmp_path)
+    for name in ("pf_pairs", "pf_messages_pairs", "pf_kto"):
+        records = preference_files[name][2]
+        assert len(loaded[name]) == len(records) > 40, name
+        for row, record in zip(loaded[name], records):
+            assert [{"role": m["role"], "content": m["content"]} for m in row["messages"]] == record.messages, name
+            if name == "pf_kto":
+                assert bool(row["label"]) is record.meta["label"]
+            else:
+                assert row["rejected_response"] == record.meta["rejected_response"], name

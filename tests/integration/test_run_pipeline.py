@@ -54,6 +54,7 @@ def project(tmp_path_factory, tiny_model, teacher):
                   "save_steps": STEPS, "logging_steps": 1, "per_device_train_batch_size": 2,
                   "gradient_accumulation_steps": 1, "cutoff_len": 96, "dtype": "fp32", "learning_rate": 1e-3,
                   "dataloader_num_workers": 0},
+        "eval": {"probes": "translational", "max_new_tokens": 24},
         "deploy": {"port": port, "startup_timeout": 240},
     }, allow_unicode=True))
     yield folder

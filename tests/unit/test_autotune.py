@@ -7,7 +7,7 @@ import json
 import pytest
 
 from stylewrap.backends.autotune import (GIB, Gpu, Hardware, activation_bytes_per_token, detect_hardware,
-                                         longest_row_tokens, query_nvidia_smi, static_bytes, tune)
+                                         longest_row_tokens, plan_memory, query_nvidia_smi, static_bytes, tune)
 from stylewrap.backends.base import get_backend
 from stylewrap.backends.modelinfo import ModelShape, model_family
 from stylewrap.config import TrainConfig
@@ -66,12 +66,26 @@ def test_one_h200_and_a_7b_get_the_measured_fast_settings(qwen7b):
     assert len(tuning.notes) == 1 + len(tuning.values)
 
 
-def test_swift_without_flash_attn_batches_rows_grouped_by_length(qwen7b):
-    tuning, asked = _tune(shape=qwen7b, backend="swift", longest=205)
+def test_swift_without_flash_attn_packs_through_torchs_varlen_kernel(qwen7b):
+    tuning, asked = _tune(shape=qwen7b, backend="swift", installed={"liger-kernel": "0.8.5", "torch": "2.11.0+cu130"})
+    assert not asked
+    assert tuning.values["attention"] == "varlen" and tuning.values["packing"] is True
+    assert tuning.values["per_device_train_batch_size"] == 16 and "group_by_length" not in tuning.values
+
+
+def test_swift_on_a_torch_without_the_varlen_kernel_batches_rows_grouped_by_length(qwen7b):
+    tuning, asked = _tune(shape=qwen7b, backend="swift", longest=205,
+                          installed={"liger-kernel": "0.8.5", "torch": "2.9.1"})
     assert asked
+    assert tuning.values["attention"] == "sdpa"
     assert tuning.values["packing"] is False and tuning.values["group_by_length"] is True
     assert tuning.values["per_device_train_batch_size"] == 16384 // 205
-    assert "swift packs only with attention=flash_attn" in "\n".join(tuning.notes)
+    assert "swift packs only with attention=flash_attn or varlen" in "\n".join(tuning.notes)
+
+
+def test_llamafactory_has_no_varlen_row_and_keeps_sdpa(qwen7b):
+    tuning, _ = _tune(shape=qwen7b, installed={"liger-kernel": "0.8.5", "torch": "2.11.0"})
+    assert tuning.values["attention"] == "sdpa"
 
 
 def test_flash_attn_in_the_env_is_used_and_lets_swift_pack(qwen7b):
@@ -99,9 +113,10 @@ def test_full_fine_tuning_shards_with_zero3_over_more_gpus(qwen7b):
     assert alone / qwen7b.params == 16
     assert static_bytes(qwen7b, "full", None, "zero3", 8) == alone / 8
     assert static_bytes(qwen7b, "qlora", 4, None, 1) < static_bytes(qwen7b, "lora", None, None, 1) / 3
-    one, _ = _tune(TrainConfig(method="full"), shape=qwen7b)
-    eight, _ = _tune(TrainConfig(method="full", deepspeed="zero3"), shape=qwen7b, processes=8)
-    assert one.values["per_device_train_batch_size"] < eight.values["per_device_train_batch_size"]
+    # what sharding buys: room for more tokens a micro-batch on each GPU
+    one = plan_memory(qwen7b, 140.0, TrainConfig(method="full"), True, 1, 1024)
+    eight = plan_memory(qwen7b, 140.0, TrainConfig(method="full", deepspeed="zero3"), True, 8, 1024)
+    assert one.tokens_fitting < eight.tokens_fitting
 
 
 def test_what_the_user_set_is_kept_and_planned_around(qwen7b):
@@ -113,12 +128,29 @@ def test_what_the_user_set_is_kept_and_planned_around(qwen7b):
     assert tuning.values["gradient_accumulation_steps"] == 8     # 2 x 1024 x 8 = 16k tokens a step
 
 
-def test_two_gpus_take_half_the_accumulation(qwen7b):
+@pytest.mark.parametrize("gpus", [1, 2, 3, 8])
+def test_one_optimizer_step_is_the_same_global_batch_on_any_number_of_gpus(qwen7b, gpus):
+    # what training dynamics depend on: rows (tokens) per optimizer step, and the rate applied to them
+    hardware = Hardware(tuple(Gpu("NVIDIA H200", 140.0, True, index=str(i)) for i in range(gpus)))
+    tuning, _ = _tune(shape=qwen7b, hardware=hardware, processes=gpus)
+    values = tuning.values
+    global_rows = values["per_device_train_batch_size"] * values["gradient_accumulation_steps"] * gpus
+    rate = values.get("learning_rate", TrainConfig().learning_rate)
+    # tokens an optimizer step, weighted by the learning rate: constant, whether the split is exact or not
+    assert global_rows * 1024 * TrainConfig().learning_rate / rate == 16384
+    if 16 % gpus == 0:
+        assert global_rows == 16 and "learning_rate" not in values
+    else:   # 16 packed rows cannot be split over 3 GPUs: the nearest (15), and the rate scaled, said so
+        assert global_rows == 15 and rate == pytest.approx(1e-4 * 15 / 16)
+        assert "linear scaling" in "\n".join(tuning.notes)
+
+
+def test_two_small_gpus_take_half_the_accumulation(qwen7b):
     small = Hardware((Gpu("A", 40.0, True), Gpu("A", 40.0, True)))
     one, _ = _tune(shape=qwen7b, hardware=small)
     two, _ = _tune(shape=qwen7b, hardware=small, processes=2)
-    assert one.values["per_device_train_batch_size"] == two.values["per_device_train_batch_size"]
-    assert two.values["gradient_accumulation_steps"] < one.values["gradient_accumulation_steps"]
+    rows = [t.values["per_device_train_batch_size"] * t.values["gradient_accumulation_steps"] for t in (one, two)]
+    assert rows[0] == 2 * rows[1]
 
 
 def test_older_gpus_get_fp16():

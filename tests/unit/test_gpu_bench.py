@@ -44,3 +44,38 @@ def test_summary_scales_mfu_by_gpus_and_takes_the_slowest_rank():
     flops = 4 * 1000 * 200 + 6 * n_lora * 200 + 6 * 2 * 4 * 1000
     assert result["lora_params"] == n_lora
     assert abs(result["mfu"] - flops / 4.0 / (2 * bench.H200_BF16_DENSE_FLOPS)) < 1e-18
+
+
+def test_the_bench_fails_loudly_when_its_runs_fail(tmp_path, monkeypatch, capsys):
+    # a `stylewrap` that dies like the fresh GPU box did (No module named 'orjson'): exit 1, no records
+    fake = tmp_path / "bin" / "stylewrap"
+    fake.parent.mkdir()
+    fake.write_text("#!/bin/sh\necho \"ModuleNotFoundError: No module named 'orjson'\" >&2\nexit 1\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake.parent}:/usr/bin:/bin")
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "config.json").write_text(json.dumps(_load("model7b").QWEN25_7B))
+    bench = _load("bench")
+    monkeypatch.setattr(bench, "versions", lambda: {})
+    monkeypatch.setattr(bench, "Path", _under(tmp_path, bench.Path))
+    monkeypatch.setattr("sys.argv", ["bench.py", "1gpu", "--model", str(model), "--data", str(tmp_path / "d.json"),
+                                     "--out", str(tmp_path / "out"), "--only", "sw-default", "--repeat", "2"])
+    try:
+        bench.main()
+    except SystemExit as exit:
+        assert exit.code == 1
+    else:
+        raise AssertionError("bench.py exited 0 although every run failed")
+    report = json.loads((tmp_path / "out" / "results-1gpu.json").read_text())
+    assert [r["exit_code"] for r in report["runs"]] == [1, 1]
+    assert report["summary"]["sw-default"]["finished"] == 0
+    assert "2 of 2 runs failed: sw-default, sw-default" in capsys.readouterr().err
+
+
+def _under(root, path_type):
+    """bench.py's /tmp work folders, moved under the test's own folder."""
+    def make(text, *rest):
+        text = str(text)
+        return path_type(str(root) + text if text.startswith("/tmp/gpubench") else text, *rest)
+    return make

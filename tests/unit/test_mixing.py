@@ -40,7 +40,7 @@ def test_identity_and_general_rows_are_trained_on(backend, tmp_path, shared_data
         'data.mix=[{"file": "%s", "ratio": 0.5}]' % (shared_data / "llamafactory" / "alpaca_zh_demo.json"),
     ], search=False)
     unit = get_backend(backend)
-    dataset = write_dataset(unit, config, tmp_path / "data", style_file, "style")
+    dataset = write_dataset(unit, config, tmp_path / "data", "style")
     general = str(shared_data / "llamafactory" / "alpaca_zh_demo.json")
     assert dataset["rows"] == 20 and dataset["added"] == {"identity": 91, general: 10}
     (written,) = (tmp_path / "data").glob(f"style{unit.data_suffix}")
@@ -53,20 +53,20 @@ def test_identity_and_general_rows_are_trained_on(backend, tmp_path, shared_data
 def test_identity_without_mix_adds_nothing_and_an_unknown_placeholder_is_refused(tmp_path, style_file):
     config = load_config(None, [f"data.train_file={style_file}",
                                 'style.identity={"name": "小译", "author": "A", "mix": false}'], search=False)
-    assert "added" not in write_dataset(get_backend("swift"), config, tmp_path / "a", style_file, "style")
+    assert "added" not in write_dataset(get_backend("swift"), config, tmp_path / "a", "style")
     bad = tmp_path / "identity.jsonl"
     bad.write_text(json.dumps({"messages": [{"role": "user", "content": "hi"},
                                             {"role": "assistant", "content": "I am {{nickname}}"}]}) + "\n")
     config = load_config(None, [f"data.train_file={style_file}",
                                 'style.identity={"name": "x", "author": "y", "file": "%s"}' % bad], search=False)
     with pytest.raises(InputError, match="placeholder"):
-        write_dataset(get_backend("swift"), config, tmp_path / "b", style_file, "style")
+        write_dataset(get_backend("swift"), config, tmp_path / "b", "style")
 
 
 def test_builtin_identity_rows_fill_both_placeholder_spellings(tmp_path, style_file):
     config = load_config(None, [f"data.train_file={style_file}", 'style.identity={"name": "小译", "author": "某工作室"}'],
                          search=False)
-    dataset = write_dataset(get_backend("llamafactory"), config, tmp_path / "d", style_file, "style")
+    dataset = write_dataset(get_backend("llamafactory"), config, tmp_path / "d", "style")
     rows = rows_of(tmp_path / "d" / "style.json")
     assert dataset["added"] == {"identity": 10}
     who = next(row for row in rows if row["conversations"][0]["value"] == "你是谁？")

@@ -112,3 +112,24 @@ def test_a_run_whose_base_model_is_not_here_is_reported_unchecked(tmp_path):
     assert report.ok and report.renderings == []
     assert report.lines()[0] == "template check: not run"
     assert "tokenizer is not on this machine" in report.lines()[1]
+
+
+def test_the_modelfile_system_must_be_the_trained_one(tmp_path):
+    trained_system = "你是一位说话带翻译腔的助手。"
+    messages = templatecheck.conversation(trained_system)
+    reference = templatecheck.Rendering("train", "test", full={"text": chatml(messages)},
+                                        prompt={"text": chatml(messages[:-1], True)})
+    pieces = ollama.cut_pieces(chatml(messages), [m["content"] for m in messages])
+
+    def check(modelfile_system):
+        modelfile = tmp_path / "Modelfile"
+        modelfile.write_text(ollama.modelfile_text("../merged", ollama.go_template(pieces), modelfile_system,
+                                                   ["<|im_end|>"]), encoding="utf-8")
+        return templatecheck.check_run(tmp_path, get_backend("swift"), base_model="unused", template="qwen",
+                                       model_type="qwen2", system=trained_system, modelfile=modelfile,
+                                       trained=(reference, {}))
+
+    assert check(trained_system).ok
+    # negative control: the template's own default system prompt instead of the one trained with
+    (mismatch,) = check("You are a helpful assistant.").mismatches
+    assert (mismatch.path, mismatch.part, mismatch.found) == ("ollama", "system", "You are a helpful assistant.")

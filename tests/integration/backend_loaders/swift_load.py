@@ -13,5 +13,8 @@ register_dataset_info(info)
 result = {}
 for name in names:
     train, _ = load_dataset([name], split_dataset_ratio=0.0, num_proc=1, load_from_cache_file=False)
-    result[name] = [{"messages": row["messages"], "tools": row.get("tools")} for row in train]
+    # preference rows keep their rejected answer / KTO label columns
+    result[name] = [{"messages": row["messages"], "tools": row.get("tools"),
+                     **{key: row[key] for key in ("rejected_response", "label") if row.get(key) is not None}}
+                    for row in train]
 print(json.dumps(result, ensure_ascii=False, default=str))
