@@ -1,5 +1,6 @@
 """`stylewrap export RUN --to ollama` on a real ms-swift run of the tiny model, through the installed
-console script: the Modelfile carries the run's template, system prompt and stop tokens, the check
+console script: the Modelfile carries the run's template, the system prompt it trained with (here
+stylewrap's default: the session's run sets none) and stop tokens, the check
 agrees on every path; a merged model whose chat_template was changed is then refused by publish."""
 
 from __future__ import annotations
@@ -9,18 +10,15 @@ import subprocess
 import sys
 from pathlib import Path
 
-import yaml
-
 from stylewrap.backends import ollama, templatecheck
+from stylewrap.config import DEFAULT_SYSTEM_PROMPT as SYSTEM
 
 STYLEWRAP = str(Path(sys.executable).with_name("stylewrap"))
-SYSTEM = "你是一位说话带翻译腔的助手。"
 
 
 def test_ollama_export_then_a_drifted_template_is_refused(swift_run, tmp_path):
     run = tmp_path / "run"
     shutil.copytree(swift_run, run)      # the session's run stays as other tests expect it
-    (tmp_path / "stylewrap.yaml").write_text(yaml.safe_dump({"style": {"system_prompt": SYSTEM}}, allow_unicode=True))
     exported = subprocess.run([STYLEWRAP, "export", str(run), "--to", "ollama"], capture_output=True, text=True,
                               cwd=tmp_path)
     assert exported.returncode == 0, exported.stderr
