@@ -115,6 +115,15 @@ class StepProgress:
         return shown if self.eval_loss is None else {**shown, "eval_loss": self.eval_loss}
 
 
+@dataclass(frozen=True)
+class TemplateProbe:
+    """A unit's script that prints how the backend tokenizes a conversation (see `templatecheck`),
+    and the keys of the run's rendered train config that change its template, passed to it."""
+
+    script: Path
+    train_keys: tuple[str, ...] = ()
+
+
 class TableBackend:
     """A backend defined by data. A unit sets the class attributes below and nothing else."""
 
@@ -148,6 +157,11 @@ class TableBackend:
     tables: ClassVar[dict[str, flags.StepTable]]     # step -> its option column (`flags`)
     serve_recipe: ClassVar[ServeRecipe | None] = None      # how `stylewrap deploy` starts its server
     webui: ClassVar[WebUI | None] = None                   # its own training UI (`stylewrap webui`)
+    # how the backend's own template code tokenizes a conversation (`templatecheck`)
+    template_probe: ClassVar[TemplateProbe | None] = None
+    # hybrid-thinking template -> its no-thinking twin, used for style data without <think> (the
+    # backend's own advice), so no answer is trained or served behind a stray empty <think></think>
+    nothink_templates: ClassVar[dict[str, str]] = {}
 
     def __init__(self, env_dir: Path | None = None, executable: Path | None = None):
         self.env_dir = env_dir

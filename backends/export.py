@@ -86,3 +86,68 @@ def export_run(plan: ExportPlan, *, status=None) -> Path:
 def describe_export(plan: ExportPlan) -> str:
     files = [f"--- {plan.run_dir / name}\n{text.rstrip()}" for name, text in plan.files.items()]
     return "\n".join([describe(plan.invocation), f"output: {plan.output_dir}", *files])
+
+
+def export_ollama(run_dir: Path, config: StylewrapConfig, *, allow_mismatch: bool = False) -> tuple[Path, list[str]]:
+    """Write RUN/ollama/Modelfile (TEMPLATE, SYSTEM, stops from the run's training template), check it
+    against the training template and the merged model, and convert to GGUF where llama.cpp is
+    installed. -> (the Modelfile, lines to show)."""
+    from stylewrap.backends import ollama, templatecheck
+    from stylewrap.fsutil import atomic_write_text
+
+    run_dir = Path(run_dir)
+    info = RunInfo.load(run_dir)
+    merged = run_dir / info.merged_dir if info.merged_dir else None
+    if merged is None or not (merged / "config.json").is_file():
+        raise InputError("export the merged model first", location=Location(run_dir), hint=f"stylewrap export {run_dir}")
+    backend = get_backend(info.backend, config)
+    # the system prompt the run trained with (a row without one got it)
+    system = info.hyperparameters.get("system") or config.style.system_prompt
+    model_type = model_family(info.base_model).get("model_type")
+    messages = templatecheck.conversation(system)
+    trained = templatecheck.backend_rendering(backend, "train", model=info.base_model, template=info.template,
+                                              model_type=model_type, options=templatecheck.train_options(run_dir),
+                                              messages=messages)
+    reference, probe = trained
+    text = reference.full.get("text") or "".join(reference.full["tokens"])
+    pieces = ollama.cut_pieces(text, [m["content"] for m in messages])
+    lines = []
+    converter = ollama.gguf_converter()
+    source = f"../{merged.relative_to(run_dir)}" if merged.is_relative_to(run_dir) else str(merged)
+    out_dir = run_dir / ollama.OLLAMA_DIR
+    if converter is not None:
+        from stylewrap import runner
+
+        gguf = out_dir / "model.gguf"
+        out_dir.mkdir(parents=True, exist_ok=True)
+        result = runner.run(runner.Invocation([str(backend.python()), str(converter), str(merged), "--outfile", str(gguf)]),
+                            log_file=run_dir / "gguf.log")
+        if not result.ok:
+            raise InputError(f"llama.cpp's converter failed (see {run_dir / 'gguf.log'})", location=Location(merged))
+        source = gguf.name
+    else:
+        lines.append(ollama.GGUF_MISSING)
+    modelfile = out_dir / ollama.MODELFILE
+    atomic_write_text(modelfile, ollama.modelfile_text(source, ollama.go_template(pieces),
+                                                       system or probe.get("default_system"), probe["stop_words"]))
+    report = templatecheck.check_run(run_dir, backend, base_model=info.base_model, template=info.template,
+                                     model_type=model_type, system=system, merged_dir=merged, modelfile=modelfile,
+                                     trained=trained)
+    lines += report.lines()
+    templatecheck.require_consistent(report, allow=allow_mismatch, action="ollama export")
+    lines.append(f"run `ollama create NAME -f {modelfile}` to import it")
+    return modelfile, lines
+
+
+def check_merged(run_dir: Path, config: StylewrapConfig, *, allow_mismatch: bool = False) -> list[str]:
+    """The merged model's chat_template against the training template."""
+    from stylewrap.backends import templatecheck
+
+    info = RunInfo.load(run_dir)
+    report = templatecheck.check_run(
+        Path(run_dir), get_backend(info.backend, config), base_model=info.base_model, template=info.template,
+        model_type=model_family(info.base_model).get("model_type"),
+        system=info.hyperparameters.get("system") or config.style.system_prompt,
+        merged_dir=Path(run_dir) / info.merged_dir if info.merged_dir else None)
+    templatecheck.require_consistent(report, allow=allow_mismatch, action="export")
+    return report.lines()

@@ -23,12 +23,12 @@ _TRAIN_OPTIONS = {
     "model": ("model", "model_type", "template", "system", "dtype", "attention"),
     "method": ("method", "quantization_bit", "lora_rank", "lora_alpha", "lora_dropout", "lora_target"),
     "data": ("dataset", "dataset_dir", "custom_dataset_info", "eval_dataset", "val_size", "cutoff_len", "overlength", "packing",
-             "dataloader_num_workers", "group_by_length"),
+             "dataloader_num_workers", "group_by_length", "loss_on", "model_name", "model_author"),
     "train": ("per_device_train_batch_size", "per_device_eval_batch_size", "gradient_accumulation_steps",
               "learning_rate", "num_train_epochs", "max_steps", "lr_scheduler_type", "warmup_ratio", "warmup_steps",
               "max_grad_norm", "gradient_checkpointing", "liger_kernel", "deepspeed", "seed", "eval_strategy",
               "eval_steps"),
-    "output": ("logging_steps", "save_steps", "save_total_limit", "output_dir", "resume_from_checkpoint"),
+    "output": ("logging_steps", "save_steps", "save_total_limit", "output_dir", "resume_from_checkpoint", "report_to"),
 }
 STEP_OPTIONS: dict[str, dict[str, str]] = {
     "train": {option: section for section, options in _TRAIN_OPTIONS.items() for option in options},
@@ -42,6 +42,11 @@ STEP_OPTIONS: dict[str, dict[str, str]] = {
 PREFERENCE_OPTIONS = ("objective", "beta", "loss_type", "sft_weight", "simpo_gamma", "adapter", "ref_model", "ref_adapter")
 STEP_OPTIONS["preference"] = {**STEP_OPTIONS["train"], **{option: "method" for option in PREFERENCE_OPTIONS}}
 STEP_SECTIONS = {"train": TRAIN_SECTIONS, "preference": TRAIN_SECTIONS, "export": ("export",), "infer": ("infer",)}
+
+# experiment trackers `train.report_to` accepts; each unit maps every one (or refuses it)
+TRACKERS = ("none", "tensorboard", "swanlab", "wandb", "mlflow")
+# where a tracker writes its local logs, relative to the run directory (linked from run.json)
+TRACKER_LOGS = {"tensorboard": "output/runs", "swanlab": "swanlog"}
 
 # Hugging Face TrainingArguments, read under these names by any backend built on the HF Trainer (both built-ins)
 TRAINER_ARGUMENTS = (

@@ -102,8 +102,9 @@ def _trainable_rows(records: Iterable, count: RowCount, max_tokens: int | None =
 
 
 def convert_rows(backend: TableBackend, config: StylewrapConfig, data_dir: Path, source: Path, name: str,
-                 field: str) -> dict[str, Any]:
-    """Convert `source` to the backend's format in `data_dir` and register it there as `name`."""
+                 field: str, *, with_added: bool = False) -> dict[str, Any]:
+    """Convert `source` to the backend's format in `data_dir` and register it there as `name`;
+    `with_added`: the identity and general rows (`mixing`) follow the style rows."""
     from stylewrap.adapters import detect_format, read_records
 
     if not source.is_file():
@@ -112,7 +113,7 @@ def convert_rows(backend: TableBackend, config: StylewrapConfig, data_dir: Path,
     count = RowCount()
     max_tokens, drop = config.data.max_tokens, config.data.overlength == "drop"
     counter, counted_with = token_counter(_model_path(config)) if max_tokens else (None, None)
-    backend.register_dataset(_trainable_rows(read_records(source, fmt), count, max_tokens, drop, counter), data_dir, name)
+    rows = list(_trainable_rows(read_records(source, fmt), count, max_tokens, drop, counter))
     if count.kept == 0:
         # ms-swift would die later with ZeroDivisionError; llamafactory with an empty-dataset error
         why = (f"all {count.dropped_long} rows with an answer are longer than data.max_tokens {max_tokens}"
@@ -120,11 +121,26 @@ def convert_rows(backend: TableBackend, config: StylewrapConfig, data_dir: Path,
         raise DataError(why, location=Location(source),
                         hint="raise data.max_tokens or set data.overlength: truncate" if count.dropped_long
                         else "check the file's format and fields")
+    added = added_rows(config, count.kept) if with_added else {}
+    backend.register_dataset([*rows, *(row for extra in added.values() for row in extra)], data_dir, name)
     dataset = {"name": name, "path": str(source), "format": fmt, "rows": count.kept, "skipped_rows": count.read - count.kept}
+    if added:
+        dataset["added"] = {source_name: len(extra) for source_name, extra in added.items()}
     if max_tokens:
         dataset["overlength"] = {"max_tokens": max_tokens, "policy": config.data.overlength, "longer": count.longer,
                                  "dropped": count.dropped_long, "counted_with": counted_with}
     return dataset
+
+
+def added_rows(config: StylewrapConfig, style_rows: int) -> dict[str, list]:
+    """source -> rows: `style.identity` self-cognition rows (when mixed) and each `data.mix` file."""
+    from stylewrap.backends import mixing
+
+    added: dict[str, list] = {}
+    if config.style.identity is not None and config.style.identity.mix:
+        added["identity"] = mixing.identity_rows(config)
+    added.update(mixing.general_rows(config, style_rows))
+    return added
 
 
 def write_dataset(backend: TableBackend, config: StylewrapConfig, data_dir: Path, dataset_name: str) -> dict[str, Any]:
@@ -140,7 +156,7 @@ def write_dataset(backend: TableBackend, config: StylewrapConfig, data_dir: Path
     if train_file is None:
         raise ConfigError("no training data", location=Location(field="data.train_file"),
                           hint="set data.train_file (any format `stylewrap data` reads)")
-    dataset = convert_rows(backend, config, data_dir, train_file, dataset_name, "data.train_file")
+    dataset = convert_rows(backend, config, data_dir, train_file, dataset_name, "data.train_file", with_added=True)
     dataset.update({"source": str(train_file), "registration": f"{data_dir.name}/", "backend_format": backend.data_format})
     val_file = config.resolve_path(config.data.val_file)
     if val_file is not None:

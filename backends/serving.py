@@ -10,11 +10,11 @@ decides *what* to serve; this module knows only *how* a backend serves it.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
 
-from stylewrap.errors import BackendNotInstalled
+from stylewrap.errors import BackendNotInstalled, InputError, Location
 from stylewrap.runner import Invocation, script_invocation
 
 if TYPE_CHECKING:
@@ -43,6 +43,41 @@ class ServeRecipe:
     # adapter (ms-swift 4.6 passes one adapter name for a batch of N: peft raises "Length of
     # `adapter_names` should be the same as the number of inputs", ms-swift issue #5285)
     adapter_breaks_batching: str | None = None
+    # `deploy --engine`: engine -> the server args that select it; an engine left out is refused
+    # with its `engine_refusals` reason; `engine_pins`: the versions the backend accepts
+    engines: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    engine_refusals: Mapping[str, str] = field(default_factory=dict)
+    engine_pins: Mapping[str, str] = field(default_factory=dict)
+
+
+ENGINES = ("transformers", "vllm", "sglang", "lmdeploy")
+# the distribution each engine needs in the backend env
+ENGINE_PACKAGES = {"vllm": "vllm", "sglang": "sglang", "lmdeploy": "lmdeploy"}
+
+
+def engine_args(backend: TableBackend, engine: str | None) -> dict[str, str]:
+    """The server args selecting `engine`, or an InputError saying why this backend cannot use it."""
+    from packaging.specifiers import SpecifierSet
+
+    recipe = backend.serve_recipe
+    if engine is None:
+        return {}
+    where = Location(field="deploy.engine")
+    if engine not in recipe.engines:
+        why = recipe.engine_refusals.get(engine, f"{backend.name} serves with {', '.join(recipe.engines)}")
+        raise InputError(f"{backend.name} cannot serve with {engine}: {why}", location=where)
+    package = ENGINE_PACKAGES.get(engine)
+    installed = backend.installed()
+    if package and installed:
+        version = installed.get(package)
+        if version is None:
+            raise InputError(f"{engine} is not installed in the {backend.name} environment", location=where,
+                             hint=f"install it there (it needs a CUDA GPU), or serve with --engine transformers")
+        pin = recipe.engine_pins.get(engine)
+        if pin and version not in SpecifierSet(pin):
+            raise InputError(f"{backend.name} {backend.version()} accepts {engine}{pin}, the env has {version}",
+                             location=where)
+    return dict(recipe.engines[engine])
 
 
 def server_invocation(backend: TableBackend, options: Mapping[str, Any]) -> Invocation:
@@ -68,7 +103,7 @@ def server_invocation(backend: TableBackend, options: Mapping[str, Any]) -> Invo
         argv += [recipe.host_port_flags[0], host, recipe.host_port_flags[1], str(port)]
     if recipe.host_port_env:
         env.update({recipe.host_port_env[0]: host, recipe.host_port_env[1]: str(port)})
-    for key, value in {**recipe.default_args, **options["extra_args"]}.items():
+    for key, value in {**recipe.default_args, **options.get("engine_args", {}), **options["extra_args"]}.items():
         argv += [f"--{key}", _flag_value(value)]
     spec = {"module": recipe.module, "argv": argv, "host": host, "port": port,
             "served_models": options["models"], "api_key_env": options["api_key_env"]}

@@ -20,6 +20,7 @@ from typing import Any, Iterable
 from stylewrap.backends import autotune, preference
 from stylewrap.backends.base import CONFIG_DIR, OUTPUT_DIR, Launch, TableBackend, check_keys, get_backend
 from stylewrap.backends.deepspeedrun import deepspeed_file, require_deepspeed, single_process_deepspeed
+from stylewrap.backends.flags import TRACKER_LOGS
 from stylewrap.backends.modelinfo import ModelShape, model_config, model_family
 from stylewrap.backends.presets import load_preset, load_train_config, values_from_elsewhere
 from stylewrap.backends.render import render
@@ -134,7 +135,31 @@ def unified_options(config: StylewrapConfig, t: TrainConfig, model: str, dataset
         "save_total_limit": t.save_total_limit,
         "output_dir": OUTPUT_DIR,
         "resume_from_checkpoint": resume_checkpoint,
+        "loss_on": t.loss_on,
+        "model_name": [config.style.identity.name] if config.style.identity else None,
+        "model_author": [config.style.identity.author] if config.style.identity else None,
+        "report_to": t.report_to,
     }
+
+
+def check_tracker(backend: TableBackend, tracker: str) -> None:
+    """The tracker's package must be in the backend env, or the run dies after loading the model."""
+    installed = backend.installed()
+    if tracker != "none" and installed and tracker not in installed:
+        raise InputError(f"{tracker} is not installed in the {backend.name} environment",
+                         location=Location(field="train.report_to"),
+                         hint=f"install it there (`{backend.python()} -m pip install {tracker}`) or use report_to: none")
+
+
+def thinking_template(backend: TableBackend, template: str, train_file: Path | None) -> str:
+    """A hybrid-thinking template's no-thinking twin when the answers carry no <think> block: both
+    backends otherwise add an empty <think></think> to every trained answer (docs/ecosystem.md)."""
+    if template not in backend.nothink_templates or train_file is None or not train_file.is_file():
+        return template
+    with train_file.open(encoding="utf-8", errors="replace") as handle:
+        if any("<think>" in line for line in handle):
+            return template
+    return backend.nothink_templates[template]
 
 
 def new_run_dir(config: StylewrapConfig, backend: str, method: str) -> Path:
@@ -213,6 +238,8 @@ def plan_training(config: StylewrapConfig, *, backend_name: str | None = None, l
     tuning = tune(config, backend, model, launch, train_file)
     train = config.train.model_copy(update=tuning.values)
     options = unified_options(config, train, model, dataset, ds_relative, resume_checkpoint)
+    if not config.train.template:
+        options["template"] = thinking_template(backend, options["template"], train_file)
     notes = list(tuning.notes)
     if start is not None:
         options.update(preference.options(config, start))
@@ -360,6 +387,7 @@ def execute(plan: TrainPlan, *, show_progress: bool = True, console=None, echo=N
 
     plan.backend.require_installed()
     require_deepspeed(plan.backend, plan.options.get("deepspeed"))
+    check_tracker(plan.backend, plan.config.train.report_to)
     dataset = write_plan(plan, with_data=True)
     info = RunInfo(run_id=plan.run_dir.name, backend=plan.backend.name, backend_version=plan.backend.version(),
                    base_model=plan.options["model"], method=plan.config.train.method, template=plan.options["template"],
@@ -370,7 +398,9 @@ def execute(plan: TrainPlan, *, show_progress: bool = True, console=None, echo=N
                           "log": LOG_FILE, "backend_log": f"{OUTPUT_DIR}/{plan.backend.log_file}",
                           "resumed_from": plan.resume_checkpoint, "auto": plan.tuning.notes,
                           "preference": preference.run_record(plan.options, plan.config) if plan.step == preference.STEP
-                          else None})
+                          else None,
+                          "tracking": {"report_to": plan.config.train.report_to,
+                                       "logs": TRACKER_LOGS.get(plan.config.train.report_to)}})
     info.save(plan.run_dir)
     bar = progress_bar(console) if show_progress else None
     feed = ProgressFeed(plan.backend, plan.run_dir / OUTPUT_DIR / plan.backend.log_file, bar)

@@ -38,11 +38,24 @@ class Section(BaseModel):
 DEFAULT_SYSTEM_PROMPT = "You are a helpful assistant."
 
 
+class IdentityConfig(Section):
+    name: str = Field(description="the name the model gives when asked who it is")
+    author: str = Field(description="who the model says made it")
+    file: str | None = Field(None, description="self-cognition rows with {{name}}/{{author}} placeholders (e.g. LLaMA-Factory's data/identity.json); default: stylewrap's built-in rows")
+    mix: bool = Field(True, description="add the filled rows to the training data")
+
+
+class MixSource(Section):
+    file: str = Field(description="general-purpose rows, any format stylewrap reads")
+    ratio: float = Field(gt=0, le=10, description="rows taken from it per style row (0.2: one general row for every five)")
+
+
 class StyleConfig(Section):
     preset: str = Field("translational", description="the style: a built-in style name (`stylewrap styles list`) or a style YAML path")
     system_prompt: str | None = Field(None, description="system prompt baked into training rows / compare "
                                       f"(training: None means {DEFAULT_SYSTEM_PROMPT!r} on every backend)")
     persona: str | None = Field(None, description="the name the model should give when asked who it is (eval's identity probes)")
+    identity: IdentityConfig | None = Field(None, description="{name, author}: fills self-cognition rows (docs/ecosystem.md)")
 
 
 class DatagenConfig(Section):
@@ -83,6 +96,7 @@ class DataConfig(Section):
     val_size: float = Field(0.0, ge=0, lt=1)
     max_tokens: int | None = Field(None, ge=8, description="longest row in tokens (the model's tokenizer); also the backend's cutoff")
     overlength: Literal["truncate", "drop"] = Field("truncate", description="a row over max_tokens: cut at max_tokens, or left out of training")
+    mix: list[MixSource] = Field(default_factory=list, description="[{file, ratio}]: general rows mixed into training to keep general ability")
     prepared_dir: str = Field("data/prepared", description="where `stylewrap run` writes the validated, deduplicated, split and registered data")
 
 
@@ -138,6 +152,8 @@ class TrainConfig(Section):
     nproc_per_node: int = Field(1, ge=1, description="processes (GPUs) per node; >1 launches torchrun")
     nnodes: int = Field(1, ge=1)
     seed: int = 42
+    loss_on: Literal["all_turns", "last_turn"] = Field("all_turns", description="multi-turn rows: learn every answer, or only the last (earlier turns are context)")
+    report_to: Literal["none", "tensorboard", "swanlab", "wandb", "mlflow"] = Field("none", description="experiment tracker the backend logs to; swanlab runs in local (offline) mode, logs under the run folder")
     output_dir: str = "runs"
     extra_args: dict[str, Any] = Field(default_factory=dict, description="passed through to the backend")
     preference: PreferenceConfig = Field(default_factory=PreferenceConfig)
@@ -163,6 +179,7 @@ class DeployConfig(Section):
     base_served_name: str | None = Field(None, description="name of the base model served beside an adapter; default its folder/hub id's last part, lowercased")
     api_key_env: str | None = Field(None, description="env var whose value the server requires as API key")
     template: str | None = Field(None, description="chat template; default: the run's, else the backend's guess")
+    engine: Literal["transformers", "vllm", "sglang", "lmdeploy"] | None = Field(None, description="inference engine of the backend's server; default: transformers")
     startup_timeout: float = Field(300.0, gt=0)
     extra_args: dict[str, Any] = Field(default_factory=dict, description="passed to the backend's server as --key value")
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
-from stylewrap.backends.base import EnvSpec, LogFields, TableBackend, WebUI
-from stylewrap.backends.flags import TRAINER_ARGUMENTS, Flag, StepTable, same
+from stylewrap.backends.base import EnvSpec, LogFields, TableBackend, TemplateProbe, WebUI
+from stylewrap.backends.flags import TRACKER_LOGS, TRAINER_ARGUMENTS, Flag, StepTable, same
 from stylewrap.backends.llamafactory import registration
 from stylewrap.backends.serving import ServeRecipe
 
@@ -50,6 +50,17 @@ TRAIN = StepTable(
                                                False: {"disable_gradient_checkpointing": True}}),
         "liger_kernel": Flag("enable_liger_kernel"),
         **same(*TRAINER_ARGUMENTS),
+        # its identity.json placeholders are filled in the rows stylewrap writes (`mixing`): no key
+        "model_name": Flag(drop=True),
+        "model_author": Flag(drop=True),
+        # earlier answers stay in the row as context, without loss
+        "loss_on": Flag(expand={"all_turns": {}, "last_turn": {"mask_history": True}}),
+        # swanlab through its own switch (local mode: nothing leaves the machine), the rest through the HF Trainer
+        "report_to": Flag(expand={
+            **{tracker: {"report_to": tracker} for tracker in ("none", "tensorboard", "wandb", "mlflow")},
+            "swanlab": {"report_to": "none", "use_swanlab": True, "swanlab_mode": "local",
+                        "swanlab_logdir": TRACKER_LOGS["swanlab"]},
+        }),
     },
     constants={
         "method": {"stage": "sft", "do_train": True},
@@ -74,6 +85,8 @@ PREFERENCE = StepTable(
         "adapter": Flag("adapter_name_or_path"),
         "ref_model": Flag("ref_model"),
         "ref_adapter": Flag("ref_model_adapters"),
+        # its parser: "`train_on_prompt` or `mask_history` cannot be set as True except SFT"
+        "loss_on": Flag(expand={"all_turns": {}}),
     },
     constants={"method": {"do_train": True}, "output": TRAIN.constants["output"]},
 )
@@ -137,6 +150,9 @@ class LlamaFactoryBackend(TableBackend):
         for step in ("train", "preference", "export")
     }
     tables = {"train": TRAIN, "preference": PREFERENCE, "export": EXPORT, "infer": INFER}
+    # its own template code on one conversation, for `templatecheck`
+    template_probe = TemplateProbe(Path(__file__).with_name("template_probe.py"), train_keys=("enable_thinking", "mask_history"))
+    nothink_templates = {"qwen3": "qwen3_nothink", "qwen3_vl": "qwen3_vl_nothink", "qwen3_5": "qwen3_5_nothink"}
 
     # how `stylewrap deploy` starts this backend's own OpenAI-compatible server
     serve_recipe = ServeRecipe(
@@ -150,4 +166,9 @@ class LlamaFactoryBackend(TableBackend):
         host_port_env=("API_HOST", "API_PORT"),
         # without it every answer claims to come from `gpt-3.5-turbo`
         name_env="API_MODEL_NAME",
+        # hparams/model_args.py EngineName; the pins are hparams/parser.py's check_version calls
+        engines={"transformers": {"infer_backend": "huggingface"}, "vllm": {"infer_backend": "vllm"},
+                 "sglang": {"infer_backend": "sglang"}},
+        engine_refusals={"lmdeploy": "LLaMA-Factory 0.9.5's infer_backend is huggingface, vllm or sglang"},
+        engine_pins={"vllm": ">=0.4.3,<=0.11.0", "sglang": ">=0.4.5"},
     )

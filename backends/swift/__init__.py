@@ -10,7 +10,7 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
-from stylewrap.backends.base import EnvSpec, LogFields, TableBackend, WebUI
+from stylewrap.backends.base import EnvSpec, LogFields, TableBackend, TemplateProbe, WebUI
 from stylewrap.backends.flags import TRAINER_ARGUMENTS, Flag, StepTable, same
 from stylewrap.backends.serving import ServeRecipe
 from stylewrap.backends.swift import registration
@@ -55,6 +55,16 @@ TRAIN = StepTable(
         "gradient_checkpointing": Flag("gradient_checkpointing"),
         "liger_kernel": Flag("use_liger_kernel"),
         **same(*TRAINER_ARGUMENTS),
+        # fill {{NAME}}/{{AUTHOR}} in its own self-cognition dataset, should extra_args add it; stylewrap
+        # fills the identity rows it mixes in itself (`mixing`), the same for both backends
+        **same("model_name", "model_author"),
+        # ms-swift 4.6 loss_scale base strategies: default (every answer), last_round, all
+        "loss_on": Flag(expand={"all_turns": {}, "last_turn": {"loss_scale": "last_round"}}),
+        "report_to": Flag(expand={
+            **{tracker: {"report_to": tracker} for tracker in ("none", "tensorboard", "wandb", "mlflow")},
+            # local mode writes ./swanlog (TRACKER_LOGS) in the run directory, its cwd, and needs no account
+            "swanlab": {"report_to": "swanlab", "swanlab_mode": "local"},
+        }),
     },
     constants={
         # offline-friendly: check_model looks the model up on the hub; add_version would put the
@@ -134,6 +144,9 @@ class SwiftBackend(TableBackend):
     argument_classes = {"train": ("swift.arguments.SftArguments",), "preference": ("swift.arguments.RLHFArguments",),
                         "export": ("swift.arguments.ExportArguments",)}
     tables = {"train": TRAIN, "preference": PREFERENCE, "export": EXPORT, "infer": INFER}
+    # its own template code on one conversation, for `templatecheck`
+    template_probe = TemplateProbe(Path(__file__).with_name("template_probe.py"), train_keys=("loss_scale", "enable_thinking", "add_non_thinking_prefix"))
+    nothink_templates = {"qwen3": "qwen3_nothinking"}
 
     # `swift web-ui`, the tutorial's 界面化; Gradio comes with `backend install swift --webui`
     webui = WebUI(args=("web-ui", "--server_name", "{host}", "--server_port", "{port}"))
@@ -151,4 +164,6 @@ class SwiftBackend(TableBackend):
         host_port_flags=("--host", "--port"),
         name_flag="--served_model_name",
         adapter_breaks_batching="max_batch_size",
+        # arguments/infer_args.py infer_backend (`pt` is its deprecated name for transformers)
+        engines={engine: {"infer_backend": engine} for engine in ("transformers", "vllm", "sglang", "lmdeploy")},
     )

@@ -23,12 +23,17 @@ port_option = click.option("--port", type=click.IntRange(1, 65535), default=None
 @checkpoint_option
 @click.option("--api-key-env", default=None, metavar="VAR", help="Require the key held in this env var (401 without it).")
 @click.option("--template", default=None, help="Chat template name [default: the run's].")
+@click.option("--engine", type=click.Choice(["transformers", "vllm", "sglang", "lmdeploy"]), default=None,
+              help="Inference engine of the backend's server [default: transformers]; refused where the backend has none.")
+@click.option("--allow-template-mismatch", is_flag=True,
+              help="Serve even when the server's chat template differs from the training template.")
 @click.option("--detach", is_flag=True, help="Return once the server answers; it keeps running.")
 @config_option
 @set_option
 @dry_run_option
 @click.pass_context
-def deploy(ctx, backend, run, model, adapter, host, port, served_model_name, base_served_name, checkpoint, api_key_env, template, detach,
+def deploy(ctx, backend, run, model, adapter, host, port, served_model_name, base_served_name, checkpoint, api_key_env, template, engine,
+           allow_template_mismatch, detach,
            config_path, overrides, dry_run) -> None:
     """Serve a model behind an OpenAI-compatible API.
 
@@ -48,6 +53,7 @@ def deploy(ctx, backend, run, model, adapter, host, port, served_model_name, bas
         run_dir=(Path(run) if model else find_run(config, run, field="--run")) if run else None, model=model, adapter=adapter, backend=backend, host=host, port=port,
         served_model_name=served_model_name, base_served_name=base_served_name, checkpoint=checkpoint,
         api_key_env=api_key_env, template=template,
+        allow_template_mismatch=allow_template_mismatch, engine=engine,
     )
     if dry_run:
         click.echo(deploy_lib.plan(request, config).describe())

@@ -15,20 +15,26 @@ from stylewrap.cli.options import checkpoint_option, config_option, dry_run_opti
               help="Where the merged model goes [default: the run's merged/].")
 @click.option("--quantization-bit", type=click.Choice(["2", "3", "4", "8"]), default=None,
               help="Also quantize the merged model (GPTQ/AWQ; needs a CUDA GPU).")
+@click.option("--to", "target", type=click.Choice(["merged", "ollama"]), default="merged", show_default=True,
+              help="ollama: also write RUN/ollama/Modelfile (template, system, stops from the run; GGUF where llama.cpp is installed).")
+@click.option("--allow-template-mismatch", is_flag=True,
+              help="Keep going when the merged model's or the Modelfile's chat template differs from training.")
 @checkpoint_option
 @config_option
 @set_option
 @dry_run_option
-def export(run, output_dir, quantization_bit, checkpoint, config_path, overrides, dry_run) -> None:
-    """Merge a LoRA adapter into its base model."""
+def export(run, output_dir, quantization_bit, target, allow_template_mismatch, checkpoint, config_path, overrides,
+           dry_run) -> None:
+    """Merge a LoRA adapter into its base model (and write an Ollama Modelfile with --to ollama)."""
     from rich.console import Console
 
-    from stylewrap.backends.export import describe_export, export_run, plan_export
+    from stylewrap.backends.export import check_merged, describe_export, export_ollama, export_run, plan_export
     from stylewrap.backends.runs import find_run
     from stylewrap.config import load_config
 
     config = load_config(config_path, overrides)
-    plan = plan_export(find_run(config, run), config, output_dir=output_dir,
+    run_dir = find_run(config, run)
+    plan = plan_export(run_dir, config, output_dir=output_dir,
                        quantization_bit=int(quantization_bit) if quantization_bit else None, checkpoint=checkpoint)
     if dry_run:
         click.echo(describe_export(plan))
@@ -36,4 +42,8 @@ def export(run, output_dir, quantization_bit, checkpoint, config_path, overrides
     console = Console(stderr=True)
     merged = export_run(plan, status=console.status(f"{plan.backend.name}: merging the adapter into the base model"))
     click.echo(f"merged model: {merged}")
+    with console.status("checking the chat template on every path (runs the backend's own template code)"):
+        lines = (export_ollama(run_dir, config, allow_mismatch=allow_template_mismatch)[1] if target == "ollama"
+                 else check_merged(run_dir, config, allow_mismatch=allow_template_mismatch))
+    click.echo("\n".join(lines))
     click.echo(f"next: stylewrap deploy --run {plan.run_dir.name} --detach   (or: stylewrap publish model {plan.run_dir.name} --merged)")

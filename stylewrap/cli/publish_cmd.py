@@ -113,12 +113,14 @@ def _run(function, source, config_path, overrides, *, run_names: bool = False, *
 @click.option("--dataset-repo", "dataset_repos", multiple=True, metavar="OWNER/NAME",
               help="Dataset repo(s) the card links to (repeatable) [default: the repo the run's training file "
                    "was published to from here, if it was].")
+@click.option("--allow-template-mismatch", is_flag=True,
+              help="Publish a run even when its merged model's or Modelfile's chat template differs from training.")
 @checkpoint_option
 @dry_run_option
 @config_option
 @set_option
-def model(source, repo_id, variant, private, license, base_model_id, dataset_repos, checkpoint, dry_run, config_path,
-          overrides) -> None:
+def model(source, repo_id, variant, private, license, base_model_id, dataset_repos, allow_template_mismatch, checkpoint,
+          dry_run, config_path, overrides) -> None:
     """Upload a run's adapter or merged model (or a model folder) with a generated model card.
 
     Without --merged/--adapter a run directory publishes its merged model when one exists, else
@@ -128,7 +130,7 @@ def model(source, repo_id, variant, private, license, base_model_id, dataset_rep
 
     _run(publish_model, source, config_path, overrides, run_names=True, repo_id=repo_id, dry_run=dry_run,
          variant=variant or "auto", private=private, license=license, base_model_id=base_model_id,
-         dataset_repos=dataset_repos, checkpoint=checkpoint)
+         dataset_repos=dataset_repos, checkpoint=checkpoint, allow_template_mismatch=allow_template_mismatch)
 
 
 @publish.command()

@@ -230,10 +230,32 @@ def upload(plan: UploadPlan, config: PublishConfig, *, report: Report = lambda _
 def publish_model(source: Path, config: PublishConfig, *, repo_id: str | None = None, dry_run: bool = False,
                   report: Report = lambda _msg: None, key_envs: Iterable[str] = (), **options: Any) -> PublishResult:
     """`key_envs`: variables configured to hold a key (datagen.api_key_env, ...): never uploaded."""
+    allow_mismatch = options.pop("allow_template_mismatch", False)
+    if not dry_run and (Path(source) / "run.json").is_file():
+        report("checking the chat template on every path")
+        for line in check_run_template(Path(source), allow=allow_mismatch):
+            report(line)
     plan = plan_model(source, check_repo_id(repo_id or config.model_repo, "model"), config,
                       endpoint=os.environ.get(ENDPOINT_ENV), **options)
     plan.key_envs += list(key_envs)
     return _finish(plan, config, dry_run, report)
+
+
+def check_run_template(run_dir: Path, *, allow: bool) -> list[str]:
+    """A run is published only when its training, merged and Ollama templates agree (`templatecheck`)."""
+    from stylewrap.backends import ollama, templatecheck
+    from stylewrap.backends.base import get_backend
+    from stylewrap.backends.modelinfo import model_family
+    from stylewrap.rundir import RunInfo, resolve
+
+    info = RunInfo.load(run_dir)
+    modelfile = run_dir / ollama.OLLAMA_DIR / ollama.MODELFILE
+    result = templatecheck.check_run(
+        run_dir, get_backend(info.backend), base_model=info.base_model, template=info.template,
+        model_type=model_family(info.base_model).get("model_type"), system=info.hyperparameters.get("system"),
+        merged_dir=resolve(run_dir, info.merged_dir), modelfile=modelfile if modelfile.is_file() else None)
+    templatecheck.require_consistent(result, allow=allow, action="publish")
+    return result.lines()
 
 
 def publish_dataset(source: Path, config: PublishConfig, *, repo_id: str | None = None, dry_run: bool = False,

@@ -43,6 +43,8 @@ class DeployRequest:
     checkpoint: str | None = None           # N, best or last (default) of --run
     base_served_name: str | None = None
     extra_args: dict[str, Any] = field(default_factory=dict)
+    allow_template_mismatch: bool = False
+    engine: str | None = None
 
 
 @dataclass
@@ -50,6 +52,7 @@ class DeployPlan:
     invocation: Invocation
     record: ServerRecord
     startup_timeout: float
+    serve_template: tuple[Any, str | None] | None = None    # (serving backend, template it is given)
 
     def describe(self) -> str:
         return describe(self.invocation)
@@ -59,6 +62,7 @@ def plan(request: DeployRequest, config: StylewrapConfig) -> DeployPlan:
     """Resolve the request into the exact process to start and the record it will have."""
     from stylewrap.backends.base import get_backend
     from stylewrap.backends.modelinfo import model_family
+    from stylewrap.backends.serving import engine_args
 
     cfg = config.deploy
     model, adapter, run_backend, run_template = _resolve_weights(request)
@@ -89,13 +93,33 @@ def plan(request: DeployRequest, config: StylewrapConfig) -> DeployPlan:
         "model_type": family.get("model_type"),
         "host": host, "port": port, "api_key_env": api_key_env,
         "extra_args": extra_args,
+        "engine_args": engine_args(backend, request.engine or cfg.engine),
     }
     invocation = backend.deploy_invocation(options)
     record = ServerRecord(
         pid=0, host=host, port=port, backend=backend.name, models=options["models"],
         log_file=str(servers.log_path(port)), command=invocation.shell_line(), api_key_env=api_key_env,
     )
-    return DeployPlan(invocation, record, cfg.startup_timeout)
+    return DeployPlan(invocation, record, cfg.startup_timeout, serve_template=(backend, options["template"]))
+
+
+def check_template(run_dir: Path, config: StylewrapConfig, deploy_plan: DeployPlan, *, allow: bool) -> None:
+    """The server's template against the run's training template (and the merged model's, if any)."""
+    from stylewrap.backends import templatecheck
+    from stylewrap.backends.base import get_backend
+    from stylewrap.backends.modelinfo import model_family
+
+    from stylewrap.backends import ollama
+
+    run = RunInfo.load(run_dir)
+    modelfile = Path(run_dir) / ollama.OLLAMA_DIR / ollama.MODELFILE
+    report = templatecheck.check_run(
+        Path(run_dir), get_backend(run.backend, config), base_model=run.base_model, template=run.template,
+        model_type=model_family(run.base_model).get("model_type"),
+        system=run.hyperparameters.get("system") or config.style.system_prompt,
+        merged_dir=resolve(Path(run_dir), run.merged_dir), serve=deploy_plan.serve_template,
+        modelfile=modelfile if modelfile.is_file() else None)
+    templatecheck.require_consistent(report, allow=allow, action="deploy")
 
 
 def _resolve_weights(request: DeployRequest) -> tuple[str, Path | None, str | None, str | None]:
@@ -143,6 +167,8 @@ def _served_names(model: str, adapter: Path | None, requested: str | None,
 def start(request: DeployRequest, config: StylewrapConfig) -> ServerRecord:
     """Start in the background and return once the server answers (`--detach`)."""
     deploy_plan = plan(request, config)
+    if request.run_dir:
+        check_template(request.run_dir, config, deploy_plan, allow=request.allow_template_mismatch)
     return servers.start(deploy_plan.invocation, deploy_plan.record, startup_timeout=deploy_plan.startup_timeout)
 
 

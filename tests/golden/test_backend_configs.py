@@ -22,6 +22,10 @@ CASES = {
     f"{backend}-{method}": ([*HUB_MODEL, f"train.backend={backend}", f"train.method={method}"], None, None)
     for backend in ("llamafactory", "swift") for method in ("lora", "qlora", "full")
 }
+# multi-turn loss on the last answer only, SwanLab in local mode (docs/ecosystem.md)
+for backend in ("llamafactory", "swift"):
+    CASES[f"{backend}-last_turn-swanlab"] = ([*HUB_MODEL, f"train.backend={backend}", "train.loss_on=last_turn",
+                                              "train.report_to=swanlab"], None, None)
 # preference tuning from the base model (from an SFT run: test_preference_from_run_matches_golden)
 CASES.update({
     f"{backend}-{method}": ([*HUB_MODEL, f"train.backend={backend}", f"train.preference.method={method}"],
