@@ -99,7 +99,9 @@ def _probe_file(questions: list[str], system: str | None) -> str:
 
 
 def plan_compare(run_dir: Path, config: StylewrapConfig, *, probes: str = "classical", base_system: str | None = None,
-                 max_new_tokens: int = 128) -> ComparePlan:
+                 max_new_tokens: int = 128, template: str | None = None) -> ComparePlan:
+    """`template` prompts both models with another chat template than the run was trained with
+    (e.g. the model's own, to see what a run trained with the wrong one answers once served)."""
     run_dir = Path(run_dir)
     info = RunInfo.load(run_dir)
     if not info.adapter_dir or not (run_dir / info.adapter_dir).is_dir():
@@ -111,7 +113,7 @@ def plan_compare(run_dir: Path, config: StylewrapConfig, *, probes: str = "class
     full = info.method == "full"
     tuned_system = info.hyperparameters.get("system")
     # no cutoff: ms-swift refuses (MaxLengthError) a prompt longer than max_length at inference
-    common = {"template": info.template, "max_new_tokens": max_new_tokens}
+    common = {"template": template or info.template, "max_new_tokens": max_new_tokens}
     variants = {
         "base": {"model": info.base_model, "adapter": None, "system": style_prompt(base_system)},
         "tuned": {"model": weights if full else info.base_model, "adapter": None if full else weights, "system": tuned_system},

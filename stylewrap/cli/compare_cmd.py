@@ -17,10 +17,11 @@ from stylewrap.cli.options import config_option, dry_run_option, set_option
               help="System prompt for the base model, asking for the style in words; a built-in name (classical) "
                    "uses the tutorial's prompt. Default: style.system_prompt.")
 @click.option("--max-new-tokens", type=click.IntRange(min=1), default=128, show_default=True)
+@click.option("--template", default=None, help="Chat template to prompt both models with (default: the run's).")
 @config_option
 @set_option
 @dry_run_option
-def compare(run_dir, probes, style_prompt, max_new_tokens, config_path, overrides, dry_run) -> None:
+def compare(run_dir, probes, style_prompt, max_new_tokens, template, config_path, overrides, dry_run) -> None:
     """Base vs tuned answers side by side."""
     from rich.console import Console
 
@@ -29,7 +30,7 @@ def compare(run_dir, probes, style_prompt, max_new_tokens, config_path, override
 
     config = load_config(config_path, overrides)
     plan = plan_compare(run_dir, config, probes=probes, base_system=style_prompt or config.style.system_prompt,
-                        max_new_tokens=max_new_tokens)
+                        max_new_tokens=max_new_tokens, template=template)
     if dry_run:
         click.echo(describe_compare(plan))
         return
