@@ -51,7 +51,7 @@ MODEL_SHAPE = dict(
 )
 # Pretraining: packed blocks of the chat stream, AdamW with a cosine schedule; sized to finish
 # in about a minute on two CPU cores.
-BLOCK, BATCH, EPOCHS, PEAK_LR, WARMUP = 128, 32, 4, 4e-3, 10
+BLOCK, BATCH, EPOCHS, PEAK_LR, WARMUP = 128, 16, 4, 6e-3, 20
 
 
 def train_tokenizer(lines: list[str], words: list[str]):

@@ -83,14 +83,28 @@ def style_markers() -> list[str]:
     return [*rules["openers"], *rules["addresses"], *rules["oaths"]]
 
 
+def preset_system_prompt() -> str:
+    preset = yaml.safe_load(_template_text("styles", "translational.yaml"))
+    return preset["system_prompt"]
+
+
 def pretraining_chats() -> list[list[dict]]:
-    """Every training pair as a chat, its system prompt cycling through the backends' defaults."""
+    """Every training pair as a chat, its system prompt cycling through the backends' defaults;
+    every `styled_every`-th one instead asks for the style in words and gets the styled answer.
+
+    So the base model knows the style's words, as real chat models do, but uses them only when
+    asked: what training on styled rows changes is its default, which is what the demo shows.
+    """
     systems = grammar()["system_prompts"]
+    styled_every = grammar()["styled_every"]
     chats = []
     for n, pair in enumerate(training_pairs()):
-        system = systems[n % len(systems)]
+        if n % styled_every == styled_every - 1:
+            system, answer = preset_system_prompt(), stylize(pair.answer, n // styled_every)
+        else:
+            system, answer = systems[n % len(systems)], pair.answer
         chats.append(([{"role": "system", "content": system}] if system else [])
-                     + [{"role": "user", "content": pair.question}, {"role": "assistant", "content": pair.answer}])
+                     + [{"role": "user", "content": pair.question}, {"role": "assistant", "content": answer}])
     return chats
 
 

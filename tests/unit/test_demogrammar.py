@@ -23,15 +23,20 @@ def test_thousands_of_pairs_and_plain_answers_hold_no_marker():
     assert all(legible(pair.answer) for pair in pairs)
 
 
-def test_pretraining_has_no_probe_and_no_styled_answer():
+def test_pretraining_has_no_probe_and_styled_answers_only_where_the_style_is_asked_for():
     chats = demogrammar.pretraining_chats()
     questions = {chat[-2]["content"] for chat in chats}
     assert questions.isdisjoint(probe["question"] for probe in everyday_probes())
-    assert judge([chat[-1]["content"] for chat in chats], [{"topic": ""}] * len(chats)).marker_rate == 0
-    # every backend's default system prompt, and none, in the same share
-    systems = [chat[0]["content"] if chat[0]["role"] == "system" else None for chat in chats]
+    asked = demogrammar.preset_system_prompt()
+    styled = [chat for chat in chats if chat[0]["content"] == asked]
+    plain = [chat for chat in chats if chat[0]["content"] != asked]
+    assert judge([chat[-1]["content"] for chat in styled], [{"topic": ""}] * len(styled)).marker_rate == 1
+    assert judge([chat[-1]["content"] for chat in plain], [{"topic": ""}] * len(plain)).marker_rate == 0
+    assert len(styled) == len(chats) // demogrammar.grammar()["styled_every"]
+    # every backend's default system prompt, and none, in about the same share
+    systems = [chat[0]["content"] if chat[0]["role"] == "system" else None for chat in plain]
     counts = [systems.count(system) for system in demogrammar.grammar()["system_prompts"]]
-    assert sum(counts) == len(chats) and max(counts) - min(counts) <= 1
+    assert sum(counts) == len(plain) and max(counts) - min(counts) <= len(plain) // 20
 
 
 def test_style_rows_are_styled_legible_twins_of_plain_rows_on_other_questions_than_the_probes():
