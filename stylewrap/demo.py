@@ -28,14 +28,14 @@ DEMO_ROWS = 300
 
 # Teaches the tiny model the style in about a minute on two CPU cores on either backend.
 DEMO_TRAIN = {
-    "max_steps": 60,
+    "max_steps": 40,
     "cutoff_len": 128,
     "per_device_train_batch_size": 8,
     "gradient_accumulation_steps": 1,
-    "learning_rate": 5e-3,
+    "learning_rate": 3e-3,
     "lora_rank": 8,
     "logging_steps": 2,
-    "save_steps": 60,
+    "save_steps": 40,
     "dataloader_num_workers": 0,
 }
 

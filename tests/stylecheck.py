@@ -2,7 +2,8 @@
 
 An answer is styled when it holds one of the translational preset's markers
 (templates/styles/translational.yaml), legible when it has no U+FFFD and at least 90% of its
-characters are CJK or punctuation, on topic when it keeps the probe's topic word.
+characters are CJK or punctuation, on topic when it keeps one of the probe's topic words (its
+category's slot words; `exact_topic_rate` counts answers keeping the probe's own `topic` word).
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ class Verdict:
     marker_rate: float
     illegible: list[str]
     off_topic: list[tuple[str, str]]     # (topic word, answer)
+    exact_topic_rate: float
 
     def problems(self, *, styled: bool) -> list[str]:
         """Why these answers do not show what they should (styled: the tuned model; else the base)."""
@@ -65,5 +67,7 @@ def judge(answers: list[str], probes: list[dict]) -> Verdict:
     return Verdict(
         marker_rate=styled / len(answers),
         illegible=[answer for answer in answers if not legible(answer)],
-        off_topic=[(probe["topic"], answer) for probe, answer in zip(probes, answers) if probe["topic"] not in answer],
+        off_topic=[(probe["topic"], answer) for probe, answer in zip(probes, answers)
+                   if not any(word in answer for word in probe.get("topic_words", [probe["topic"]]))],
+        exact_topic_rate=sum(probe["topic"] in answer for probe, answer in zip(probes, answers)) / len(answers),
     )
