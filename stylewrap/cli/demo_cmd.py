@@ -17,6 +17,6 @@ def demo(directory: Path, backend: str, force: bool) -> None:
     """
     from stylewrap.demo import prepare_demo
 
-    click.echo("building the tiny model (once; about a minute on two CPU cores)")
+    click.echo("tiny model: built once per machine (about a minute on two CPU cores), then reused")
     project = prepare_demo(directory, backend=backend, force=force, on_build_line=lambda line: click.echo(f"  {line}"))
     click.echo(f"model:  {project.model_dir}\ndata:   {project.data_file}\nconfig: {project.config_file}")
