@@ -87,10 +87,11 @@ def served_answers(project: Path, weights: list[str], questions: list[str]) -> l
     from openai import OpenAI
 
     port = free_port()
-    stylewrap(project, "deploy", *weights, "--port", str(port), "--detach", timeout=600)
+    printed = stylewrap(project, "deploy", *weights, "--port", str(port), "--detach", timeout=600)
     try:
         client = OpenAI(api_key="EMPTY", base_url=f"http://127.0.0.1:{port}/v1", max_retries=0, timeout=120)
-        model = client.models.list().data[0].id
+        # `models: TUNED[, BASE]`: the tuned model comes first
+        model = next(line for line in printed.splitlines() if line.startswith("models: "))[len("models: "):].split(", ")[0]
         return [client.chat.completions.create(model=model, messages=[{"role": "user", "content": question}],
                                                max_tokens=int(MAX_NEW_TOKENS), temperature=0).choices[0].message.content
                 for question in questions]
