@@ -1,6 +1,6 @@
 """Build the tiny demo model. Runs INSIDE a backend env's python (it needs torch, transformers and
 tokenizers, which the stylewrap core does not install), as a script that imports nothing from
-stylewrap (see `stylewrap.runner.script_invocation`):
+stylewrap (see `stylewrap.backends.envs.env_script_invocation`):
 
     _tinymodel_build.py OUT_DIR CHATS_JSONL TOKENIZER_TEXT WORDS
 
