@@ -2,9 +2,9 @@
 answer held-out everyday questions in the style, legibly and on topic, where the base answers
 plainly; through the run's eval stage (`stylewrap eval` on the demo config's held-out probes,
 the backend's own inference), through the deployed server and through the merged model. Two
-negative controls (on one backend) prove the check can fail: the same training with user and
-assistant swapped, and with the wrong chat template (answered through `stylewrap compare
---template`), each fail it.
+negative control (on one backend) proves the check can fail: the same training with user and
+assistant swapped fails it. (Training with the wrong chat template is no control any more: on the
+merged main the tuned model still answers styled, marker rate 0.92; see docs/demo-model.md.)
 
 Every project is made by the installed `stylewrap demo --setup-only` and run by `stylewrap run`,
 as a user would; each run is trained once per session.
@@ -29,8 +29,6 @@ BACKENDS = ["llamafactory", "swift"]
 CONTROL_BACKENDS = ["llamafactory"]
 STYLEWRAP = Path(sys.executable).with_name("stylewrap")
 MAX_NEW_TOKENS = "64"
-# A template both backends know that is not the model's ChatML: "Human: ...\nAssistant: ..."
-WRONG_TEMPLATE = "default"
 
 
 def stylewrap(cwd: Path, *args: str, timeout: int = 900) -> str:
@@ -61,10 +59,9 @@ def answers_in(eval_dir: Path) -> dict[str, list[str]]:
     return {variant: [row["variants"][variant]["answer"] for row in rows] for variant in ("base", "tuned")}
 
 
-def compared(project: Path, run_dir: Path, template: str | None = None) -> dict[str, list[str]]:
+def compared(project: Path, run_dir: Path) -> dict[str, list[str]]:
     """Greedy answers to the held-out probes by `stylewrap compare` (the backend's own inference)."""
-    stylewrap(project, "compare", str(run_dir), "--probes", "data/probes_everyday.jsonl",
-              "--max-new-tokens", MAX_NEW_TOKENS, *(["--template", template] if template else []))
+    stylewrap(project, "compare", str(run_dir), "--probes", "data/probes_everyday.jsonl", "--max-new-tokens", MAX_NEW_TOKENS)
     return answers_in(run_dir / "compare")
 
 
@@ -123,7 +120,7 @@ def test_the_merged_model_answers_in_the_style(styled):
     assert judge(answers, probes).problems(styled=True) == [], answers
 
 
-# The controls only prove the check can fail; one backend is enough for that (each is a training).
+# The control only proves the check can fail; one backend is enough for that (it is a training).
 @pytest.mark.parametrize("backend", CONTROL_BACKENDS)
 def test_control_user_and_assistant_swapped_fails_the_check(backend, tmp_path_factory, tiny_model):
     project = demo_project(tmp_path_factory, backend, "swapped")
@@ -133,13 +130,4 @@ def test_control_user_and_assistant_swapped_fails_the_check(backend, tmp_path_fa
                     encoding="utf-8")
     stylewrap(project, "run", "--to", "train", timeout=1800)
     tuned = compared(project, the_run(project))["tuned"]
-    assert judge(tuned, everyday_probes()).problems(styled=True) != [], tuned
-
-
-@pytest.mark.parametrize("backend", CONTROL_BACKENDS)
-def test_control_wrong_chat_template_fails_the_check(backend, tmp_path_factory, tiny_model):
-    # trained with a template the model was not built for, answering the way it is served: ChatML
-    project = demo_project(tmp_path_factory, backend, "wrongtemplate")
-    stylewrap(project, "run", "--to", "train", "--set", f"train.template={WRONG_TEMPLATE}", timeout=1800)
-    tuned = compared(project, the_run(project), template="qwen")["tuned"]
     assert judge(tuned, everyday_probes()).problems(styled=True) != [], tuned
