@@ -113,7 +113,7 @@ def main() -> None:
     if model is None:
         from stylewrap.tinymodel import build_tiny_model
 
-        model = build_tiny_model(project / "tiny-model", corpus=SEED / "3_TranslationalDialogues.jsonl")
+        model = build_tiny_model(project / "tiny-model")
     stylewrap(project, "data", "pairs", "--chosen", str(SEED / "3_TranslationalDialogues.jsonl"),
               "--rejected", str(SEED / "2_Dialogues.jsonl"), "-o", "all_pairs.jsonl")
     pairs = list(read_records(project / "all_pairs.jsonl"))

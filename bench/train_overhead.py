@@ -56,7 +56,7 @@ def main() -> None:
     from stylewrap.tinymodel import build_tiny_model
 
     work = Path(tempfile.mkdtemp(prefix="stylewrap-bench-"))
-    model = build_tiny_model(work / "tiny-model", corpus=TSLDIAL.parent / "3_TranslationalDialogues.jsonl")
+    model = build_tiny_model(work / "tiny-model")
     rows = json.loads(TSLDIAL.read_text(encoding="utf-8"))[:200]
     (work / "rows.json").write_text(json.dumps(rows, ensure_ascii=False), encoding="utf-8")
     config = {"data": {"train_file": str(work / "rows.json")},

@@ -19,12 +19,13 @@ from stylewrap.cli.options import (checkpoint_option, config_option, dry_run_opt
               help="System prompt for the base model, asking for the style in words; a built-in name (classical) "
                    "uses the tutorial's prompt. Default: style.system_prompt, else the preset's.")
 @click.option("--max-new-tokens", type=click.IntRange(min=1), default=128, show_default=True)
+@click.option("--template", default=None, help="Chat template to prompt both models with [default: the run's].")
 @checkpoint_option
 @open_option
 @config_option
 @set_option
 @dry_run_option
-def compare(run, probes, style_prompt, max_new_tokens, checkpoint, open_page, config_path, overrides, dry_run) -> None:
+def compare(run, probes, style_prompt, max_new_tokens, template, checkpoint, open_page, config_path, overrides, dry_run) -> None:
     """Base vs tuned answers side by side (the eval report; its metrics when stylewrap[eval] is installed)."""
     from stylewrap.backends.runs import find_run
     from stylewrap.config import load_config
@@ -33,7 +34,7 @@ def compare(run, probes, style_prompt, max_new_tokens, checkpoint, open_page, co
 
     config = load_config(config_path, overrides)
     request = EvalRequest(run_dir=find_run(config, run), probes=probes, style_system=style_prompt, max_new_tokens=max_new_tokens,
-                          report_kind="compare", checkpoint=checkpoint)
+                          template=template, report_kind="compare", checkpoint=checkpoint)
     plan = plan_eval(request, config, measure=not missing_extra())
     if dry_run:
         click.echo(describe_eval(plan))

@@ -33,13 +33,15 @@ from stylewrap.cli.options import (checkpoint_option, config_option, dry_run_opt
               help="Output folder [default: the run's eval/<time>, else ./eval/<time>].")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the bootstrap, the classifier and the endpoints.")
 @click.option("--max-new-tokens", type=click.IntRange(min=1), default=128, show_default=True)
+@click.option("--template", default=None, help="Chat template to prompt the run's variants with [default: the run's].")
 @checkpoint_option
 @open_option
 @config_option
 @set_option
 @dry_run_option
 def eval_command(run, endpoint, models, system, api_key_env, style, style_prompt, probes, style_data, judge_model,
-                 persona, reference, out_dir, seed, max_new_tokens, checkpoint, open_page, config_path, overrides, dry_run) -> None:
+                 persona, reference, out_dir, seed, max_new_tokens, template, checkpoint, open_page, config_path, overrides,
+                 dry_run) -> None:
     """Measure a style: a run's tuned model, its base and the base told the style (RUN), and/or
     models behind an OpenAI-compatible --endpoint; writes eval.json, report.md and report.html."""
     from stylewrap.backends.runs import find_run
@@ -51,7 +53,7 @@ def eval_command(run, endpoint, models, system, api_key_env, style, style_prompt
     request = EvalRequest(run_dir=find_run(config, run) if run else None, endpoint=endpoint, models=list(models), system=system,
                           api_key_env=api_key_env, style=style, style_system=style_prompt, probes=probes,
                           style_data=style_data, judge_model=judge_model, persona=persona, out_dir=out_dir, seed=seed,
-                          max_new_tokens=max_new_tokens, reference=reference, checkpoint=checkpoint)
+                          max_new_tokens=max_new_tokens, template=template, reference=reference, checkpoint=checkpoint)
     plan = plan_eval(request, config)
     if dry_run:
         click.echo(describe_eval(plan))

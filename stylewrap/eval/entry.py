@@ -54,6 +54,7 @@ class EvalRequest:
     out_dir: Path | None = None
     seed: int = 0
     max_new_tokens: int = 128
+    template: str | None = None             # chat template for a run's variants; default: the run's
     reference: str | None = None            # the variant others are compared with; default base
     report_kind: str = "eval"               # "compare": the same report, named after the command
     checkpoint: str | None = None           # N, best or last (default): which weights of the run are "tuned"
@@ -116,7 +117,8 @@ def plan_eval(request: EvalRequest, config: StylewrapConfig, *, measure: bool = 
     if request.run_dir:
         run = plan_run_inference(Path(request.run_dir), config, [p.question for p in probes], out_dir,
                                  style_system=_style_system(request, config, preset),
-                                 max_new_tokens=request.max_new_tokens, checkpoint=request.checkpoint)
+                                 max_new_tokens=request.max_new_tokens, checkpoint=request.checkpoint,
+                                 template=request.template)
     endpoints = endpoint_variants(request.endpoint, request.models, request.system) if request.endpoint else []
     names = [v.name for v in (run.variants if run else [])] + [v.name for v in endpoints]
     if len(set(names)) != len(names):

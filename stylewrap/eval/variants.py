@@ -73,7 +73,10 @@ def _file_stem(name: str) -> str:
 
 
 def plan_run_inference(run_dir: Path, config: StylewrapConfig, questions: list[str], out_dir: Path, *,
-                       style_system: str | None, max_new_tokens: int, checkpoint: str | None = None) -> RunInference:
+                       style_system: str | None, max_new_tokens: int, checkpoint: str | None = None,
+                       template: str | None = None) -> RunInference:
+    """`template` prompts every variant with another chat template than the run was trained with
+    (a negative control: a model trained with the wrong template answers its own badly)."""
     run_dir = Path(run_dir)
     info = load_run(run_dir, checkpoint)
     if not info.adapter_dir or not (run_dir / info.adapter_dir).is_dir():
@@ -88,7 +91,7 @@ def plan_run_inference(run_dir: Path, config: StylewrapConfig, questions: list[s
                             system=info.hyperparameters.get("system")))
     plan = RunInference(backend=backend, info=info, run_dir=run_dir, out_dir=out_dir, max_new_tokens=max_new_tokens)
     # no cutoff: ms-swift refuses (MaxLengthError) a prompt longer than max_length at inference
-    common = {"template": info.template, "max_new_tokens": max_new_tokens}
+    common = {"template": template or info.template, "max_new_tokens": max_new_tokens}
     for variant in variants:
         stem = _file_stem(variant.name)
         probes_file, result_file = f"data/probes_{stem}.jsonl", f"predictions_{stem}.jsonl"

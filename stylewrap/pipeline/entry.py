@@ -104,22 +104,15 @@ def demo_overrides(environ: dict[str, str] | None = None) -> tuple[str, ...]:
             "datagen.output_dir=data/generated")
 
 
-def demo_eval_overrides(config_file: Path) -> tuple[str, ...]:
-    """Short answers to the style's own probes, sized for a CPU like the rest of the demo, unless the
-    demo project says how it is measured."""
-    if "eval" in load_config(config_file).model_fields_set:
-        return ()
-    return ("eval.probes=translational", "eval.max_new_tokens=32")
-
-
 def run_demo(directory: Path, *, backend: str, force: bool, port: int | None = None, setup_only: bool = False,
              console=None, report: Report = print) -> PipelineResult | None:
     """`stylewrap demo`: the demo project, then `stylewrap run` on it: the path a user takes."""
     from stylewrap.demo import prepare_demo
 
-    project = prepare_demo(directory, backend=backend, force=force)
+    report("tiny model: built once per machine, then reused by every project")
+    project = prepare_demo(directory, backend=backend, force=force, on_build_line=lambda line: report(f"  {line}"))
     report(f"demo project: {project.directory}")
     if setup_only:
         return None
-    overrides = (*demo_overrides(), *demo_eval_overrides(project.config_file), *((f"deploy.port={port}",) if port else ()))
+    overrides = (*demo_overrides(), *((f"deploy.port={port}",) if port else ()))
     return run(RunRequest(config_path=project.config_file, overrides=overrides), console=console, report=report)

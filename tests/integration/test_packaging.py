@@ -62,5 +62,7 @@ def test_editable_install_imports_adapters_from_the_source_folder(source_tree, t
     )
     out = subprocess.run([str(python), "-c", probe], capture_output=True, text=True, check=True, cwd=tmp_path).stdout.splitlines()
     assert Path(out[0]).resolve() == (source_tree / "adapters" / "__init__.py").resolve()
-    assert out[1] == str(sorted(["alpaca", "messages", "qa", "sharegpt", "swift"]))
+    # the formats the package registers on import (the preference rows' formats register there too)
+    assert out[1] == str(sorted(["alpaca", "messages", "messages_kto", "messages_pairs", "pairs", "qa", "ranking",
+                                 "sharegpt", "swift"]))
     assert out[2] == "[]"  # no bare top-level adapters/datagen/backends/templates importable

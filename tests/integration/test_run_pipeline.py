@@ -111,7 +111,8 @@ def test_full_pass_runs_every_configured_stage(project, teacher):
     assert info.status == "succeeded" and info.metrics["steps"] == STEPS and info.merged_dir
     assert (run_dir / info.merged_dir / "config.json").is_file()
     summary = json.loads((run_dir / "summary.json").read_text())
-    assert [(s["name"], s["action"]) for s in summary["stages"]] == [*((s, "ran") for s in PIPELINE_STAGES), ("publish", "off")]
+    ran = [(s, "ran") for s in PIPELINE_STAGES]
+    assert [(s["name"], s["action"]) for s in summary["stages"]] == [*ran[:3], ("prefer", "off"), *ran[3:], ("publish", "off")]
     assert "final loss" in (run_dir / "summary.md").read_text()
     assert models_served(lock(project)["deploy"]["outputs"]["port"])
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from stylewrap.backends.envs import env_python
+from stylewrap.demogrammar import grammar
 from stylewrap.tinymodel import STAMP_FILE, build_tiny_model
 
 CHECK_SCRIPT = Path(__file__).with_name("tinymodel_check.py")
@@ -17,7 +18,7 @@ pytestmark = pytest.mark.integration
 def test_tiny_model_is_a_small_complete_model_folder(tiny_model):
     names = {path.name for path in tiny_model.iterdir()}
     assert {"config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "generation_config.json"} <= names
-    assert (tiny_model / "model.safetensors").stat().st_size < 1_000_000
+    assert (tiny_model / "model.safetensors").stat().st_size < 2_000_000
     config = json.loads((tiny_model / "config.json").read_text())
     assert config["model_type"] == "qwen2" and config["architectures"] == ["Qwen2ForCausalLM"]
     tokenizer_config = json.loads((tiny_model / "tokenizer_config.json").read_text())
@@ -27,9 +28,9 @@ def test_tiny_model_is_a_small_complete_model_folder(tiny_model):
     assert 1000 <= len(vocab) <= 2000
 
 
-def test_building_again_from_the_same_recipe_reuses_the_folder(tiny_model, shared_data):
+def test_building_again_from_the_same_recipe_reuses_the_folder(tiny_model):
     before = (tiny_model / "model.safetensors").stat().st_mtime_ns
-    again = build_tiny_model(tiny_model, corpus=shared_data / "tsldial" / "3_TranslationalDialogues.jsonl")
+    again = build_tiny_model(tiny_model)
     assert again == tiny_model
     assert (tiny_model / "model.safetensors").stat().st_mtime_ns == before
     assert json.loads((tiny_model / STAMP_FILE).read_text())["recipe"]
@@ -53,3 +54,7 @@ def test_each_backend_loads_generates_and_templates_it_like_chatml(tiny_model, b
     assert report["round_trip"].startswith("<|im_start|>system\n你是一个说话带翻译腔的助手。<|im_end|>\n<|im_start|>user\n")
     # the backend's `qwen` template (training mode) produces exactly the tokenizer's own template
     assert report["backend_ids"] == report["own_ids"]
+    # a row without a system prompt gets the backend's default one, which pretraining covered
+    rendered = report["no_system_rendering"]
+    systems = [s for s in grammar()["system_prompts"] if s]
+    assert any(rendered.startswith(f"<|im_start|>system\n{system}<|im_end|>\n<|im_start|>user\n") for system in systems), rendered

@@ -28,6 +28,7 @@ if backend == "llamafactory":
     template = get_template_and_fix_tokenizer(tokenizer, DataArguments(template="qwen"))
     prompt_ids, answer_ids = template.encode_oneturn(tokenizer, conversation[1:], system=conversation[0]["content"])
     backend_ids = prompt_ids + answer_ids
+    no_system_ids = sum(template.encode_oneturn(tokenizer, conversation[1:]), [])
 else:
     from swift.model import get_processor
     from swift.template import get_template
@@ -36,6 +37,7 @@ else:
     template = get_template(processor, template_type="qwen")
     template.set_mode("train")
     backend_ids = template.encode({"messages": conversation})["input_ids"]
+    no_system_ids = template.encode({"messages": conversation[1:]})["input_ids"]
 
 print(
     json.dumps(
@@ -46,6 +48,7 @@ print(
             "round_trip": tokenizer.decode(own_ids, skip_special_tokens=False),
             "own_ids": list(own_ids),
             "backend_ids": list(backend_ids),
+            "no_system_rendering": tokenizer.decode(no_system_ids, skip_special_tokens=False),
         },
         ensure_ascii=False,
     )
