@@ -19,7 +19,7 @@ from typing import Any, Callable
 
 from stylewrap.config import StylewrapConfig
 from stylewrap.errors import InputError, Location, RunFailed
-from stylewrap.rundir import load_run, resolve
+from stylewrap.rundir import RunInfo, load_run, resolve
 from stylewrap.runner import Invocation, describe
 from stylewrap.serve import servers
 from stylewrap.serve.servers import ServerRecord
