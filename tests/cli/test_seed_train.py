@@ -98,8 +98,8 @@ def test_seed_classical_deletes_over_long_rows_like_swift_2(tmp_path):
 
 def lengths_data(path):
     rows = ([{"instruction": "", "input": "你好", "output": "嗨"}] * 3                       # short
-            + [{"instruction": "", "input": "你看过电影吗", "output": STYLED * 3}] * 4      # 306 bytes, ~40 tokens
-            + [{"instruction": "", "input": "讲个故事", "output": STYLED * 12}] * 2)       # ~160 tokens
+            + [{"instruction": "", "input": "你看过电影吗", "output": STYLED * 3}] * 4      # 306 bytes, under 250 tokens with the prompt (the tiny model's tokenizer)
+            + [{"instruction": "", "input": "讲个故事", "output": STYLED * 12}] * 2)       # ~500 tokens
     path.write_text(json.dumps(rows, ensure_ascii=False), encoding="utf-8")
     return path
 
@@ -107,11 +107,11 @@ def lengths_data(path):
 @pytest.mark.parametrize("backend", ["llamafactory", "swift"])
 def test_max_tokens_drop_leaves_out_what_the_tokenizer_counts_as_longer(tmp_path, tiny_model, backend):
     project = write_project(tmp_path / "p", {
-        "data": {"train_file": str(lengths_data(tmp_path / "rows.json")), "max_tokens": 150, "overlength": "drop"},
+        "data": {"train_file": str(lengths_data(tmp_path / "rows.json")), "max_tokens": 250, "overlength": "drop"},
         "train": {"backend": backend, "model": str(tiny_model), "max_steps": 1}})
     result = run_stylewrap("render", "--out", tmp_path / "out", cwd=project)
     assert result.returncode == 0, result.stderr
-    # by bytes, the middle rows would be over 150 too; the model's tokenizer says only the last two are
+    # by bytes, the middle rows would be over 250 too; the model's tokenizer says only the last two are
     assert f"counted with the tokenizer of {tiny_model}" in result.stderr
     assert "2 of 9 rows are longer; truncate cuts them and drops 0, drop leaves them out and trains on 7" in result.stderr
     data = next((tmp_path / "out" / "data").glob("stylewrap_style.json*"))
@@ -119,12 +119,12 @@ def test_max_tokens_drop_leaves_out_what_the_tokenizer_counts_as_longer(tmp_path
     rows = json.loads(text) if text.lstrip().startswith("[") else [json.loads(line) for line in text.splitlines()]
     assert len(rows) == 7
     config = rendered(tmp_path / "out")
-    assert config.get("cutoff_len", config.get("max_length")) == 150
+    assert config.get("cutoff_len", config.get("max_length")) == 250
 
 
 def test_max_tokens_truncate_keeps_every_row(tmp_path, tiny_model):
     project = write_project(tmp_path / "p", {
-        "data": {"train_file": str(lengths_data(tmp_path / "rows.json")), "max_tokens": 150},
+        "data": {"train_file": str(lengths_data(tmp_path / "rows.json")), "max_tokens": 250},
         "train": {"backend": "swift", "model": str(tiny_model), "max_steps": 1}})
     result = run_stylewrap("render", "--out", tmp_path / "out", cwd=project)
     assert result.returncode == 0, result.stderr
