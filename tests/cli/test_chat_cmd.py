@@ -171,7 +171,13 @@ def test_the_prompt_edits_lines_ctrl_c_clears_one_ctrl_d_leaves(fake, chat_env):
         terminal.type("half typed")
         terminal.read_until("half typed")       # echoed: the prompt is reading, Ctrl-C lands in input()
         terminal.type("\x03")
-        terminal.read_until("you> ")            # a fresh prompt, the chat goes on
+        try:
+            terminal.read_until("you> ", timeout=15)   # a fresh prompt, the chat goes on
+        except AssertionError:
+            # CPython can drop a SIGINT that lands while readline sets the terminal up (seen once on a
+            # loaded machine): a second Ctrl-C must then clear the line all the same
+            terminal.type("\x03")
+            terminal.read_until("you> ")
         terminal.type("\x1b[A")                 # arrow up: line editing recalls the last line sent
         terminal.read_until("first")
         terminal.type("\n")
