@@ -52,6 +52,7 @@ DEFAULT_SCRIPT = {
     "topics_per_reply": 20,
     "repeat_questions": 0,     # the first N dialogue replies all ask the same question
     "slow_seconds": 5.0,
+    "stream_interval": 0.0,     # seconds between streamed pieces (a reply that takes a while to arrive)
     "retry_after": "0.05",
     "style_prefix": "噢，亲爱的，",
     "hold_until_in_flight": 0,
@@ -214,6 +215,8 @@ class FakeOpenAI:
         for index, word in enumerate(re.findall(r"\S+\s*", text) or [text]):
             if stall and index == 1:
                 await asyncio.sleep(self.script["slow_seconds"])
+            elif index and self.script["stream_interval"]:
+                await asyncio.sleep(self.script["stream_interval"])
             await send({"role": "assistant", "content": word} if index == 0 else {"content": word})
         await send({}, finish_reason)
         await response.write(b"data: [DONE]\n\n")

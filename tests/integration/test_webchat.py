@@ -13,6 +13,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -178,12 +179,14 @@ def test_page_answers_one_model_and_side_by_side(deployed, browser, tmp_path_fac
         page.close()
 
 
-def test_stop_ends_the_answer_and_the_next_one_comes(deployed, browser):
-    page = Page(browser, "--base-url", deployed.base_url)
+def test_stop_ends_the_answer_and_the_next_one_comes(browser, state_dir, monkeypatch):
+    # a reply still streaming when Stop is clicked: the speaking tiny model ends its answers within a
+    # few tokens, too soon to stop, so a scripted server streams 60 pieces 0.1 s apart
+    fake = FakeServer()
+    fake.script(models=["tuned"], reply=" ".join(["很长"] * 60), stream_interval=0.1)
+    monkeypatch.setenv("STYLEWRAP_TEST_FAKE_KEY", "test-key")
+    page = Page(browser, "--base-url", fake.base_url, "--model", "tuned", "--api-key-env", "STYLEWRAP_TEST_FAKE_KEY")
     try:
-        # long enough to be still streaming when Stop is clicked; short enough that the server,
-        # which finishes a reply whose reader left (both backends do), is free again soon
-        page.set_value("max-tokens", "160")
         browser.find_element("id", "input").send_keys("长一点")
         browser.find_element("id", "send").click()
         page.wait.until(lambda d: int(page.find(".msg.assistant")[-1].get_attribute("data-chunks") or 0) >= 2)
@@ -194,13 +197,14 @@ def test_stop_ends_the_answer_and_the_next_one_comes(deployed, browser):
         assert stopped.get_attribute("data-done") == "stopped" and "stopped" in stopped.text
         chunks_at_stop = int(stopped.get_attribute("data-chunks"))
         assert page.find("#send")[0].is_displayed()
-        page.set_value("max-tokens", "8")
+        time.sleep(1)   # the abandoned stream would go on arriving now, were it still read
         (reply,) = page.ask("再来")
         assert reply.get_attribute("data-done") == "true"
         # nothing more reached the stopped reply
         assert int(page.find(".msg.assistant")[-2].get_attribute("data-chunks")) == chunks_at_stop
     finally:
         page.close()
+        fake.stop()
 
 
 def test_an_unreachable_server_is_said_plainly(browser, state_dir, tmp_path_factory):
