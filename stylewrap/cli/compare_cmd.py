@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import click
 
-from stylewrap.cli.options import (checkpoint_option, config_option, dry_run_option, open_in_browser, open_option,
+from stylewrap.cli.options import (checkpoint_option, config_option, dry_run_option, open_option,
                                    set_option)
 
 
@@ -28,19 +28,11 @@ def compare(run, probes, style_prompt, max_new_tokens, template, checkpoint, ope
     """Base vs tuned answers side by side (the eval report; its metrics when stylewrap[eval] is installed)."""
     from stylewrap.backends.runs import find_run
     from stylewrap.config import load_config
-    from stylewrap.eval.entry import EvalRequest, describe_eval, missing_extra, plan_eval, run_eval
-    from stylewrap.eval.report import summary_lines
+    from stylewrap.cli.eval_cmd import run_and_show
+    from stylewrap.eval.entry import EvalRequest, missing_extra, plan_eval
 
     config = load_config(config_path, overrides)
     request = EvalRequest(run_dir=find_run(config, run), probes=probes, style_system=style_prompt, max_new_tokens=max_new_tokens,
                           template=template, report_kind="compare", checkpoint=checkpoint)
     plan = plan_eval(request, config, measure=not missing_extra())
-    if dry_run:
-        click.echo(describe_eval(plan))
-        return
-    result = run_eval(plan)
-    click.echo("\n".join(summary_lines(result)))
-    if open_page:
-        open_in_browser(result.html)
-    if plan.run:
-        click.echo(f"next: stylewrap deploy --run {plan.run.run_dir.name} --detach   (or: stylewrap export {plan.run.run_dir.name})")
+    run_and_show(plan, dry_run=dry_run, open_page=open_page)

@@ -46,8 +46,7 @@ def eval_command(run, endpoint, models, system, api_key_env, style, style_prompt
     models behind an OpenAI-compatible --endpoint; writes eval.json, report.md and report.html."""
     from stylewrap.backends.runs import find_run
     from stylewrap.config import load_config
-    from stylewrap.eval.entry import EvalRequest, describe_eval, plan_eval, run_eval
-    from stylewrap.eval.report import summary_lines
+    from stylewrap.eval.entry import EvalRequest, plan_eval
 
     config = load_config(config_path, overrides)
     request = EvalRequest(run_dir=find_run(config, run) if run else None, endpoint=endpoint, models=list(models), system=system,
@@ -55,6 +54,15 @@ def eval_command(run, endpoint, models, system, api_key_env, style, style_prompt
                           style_data=style_data, judge_model=judge_model, persona=persona, out_dir=out_dir, seed=seed,
                           max_new_tokens=max_new_tokens, template=template, reference=reference, checkpoint=checkpoint)
     plan = plan_eval(request, config)
+    run_and_show(plan, dry_run=dry_run, open_page=open_page)
+
+
+def run_and_show(plan, *, dry_run: bool, open_page: bool) -> None:
+    """What `eval` and `compare` (its view) both do with a plan: describe it, or run it and print the
+    summary, open the page, name the next command."""
+    from stylewrap.eval.entry import describe_eval, run_eval
+    from stylewrap.eval.report import summary_lines
+
     if dry_run:
         click.echo(describe_eval(plan))
         return
