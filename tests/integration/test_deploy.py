@@ -22,6 +22,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from chromium import open_chromium
 from click.testing import CliRunner
 
 from fakekeys import openai_key
@@ -316,23 +317,11 @@ def test_terminal_chat_writes_the_reply_piece_by_piece(deployed):
     assert "".join(pieces) == whole.choices[0].message.content
 
 
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                  "--window-size=1280,800"]
 
 
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory):
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = "/usr/bin/chromium"
-    for flag in [*CHROMIUM_FLAGS, f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}"]:
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
-    yield driver
-    driver.quit()
+    yield from open_chromium(tmp_path_factory, "1280,800")
 
 
 def artifact_dir(tmp_path_factory) -> Path:

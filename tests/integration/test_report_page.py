@@ -8,13 +8,12 @@ import os
 from pathlib import Path
 
 import pytest
+from chromium import open_chromium
 
 from stylewrap.eval.report import write_reports
 
 pytestmark = pytest.mark.integration
 
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--window-size=1280,1400"]
 
 
 def interval(mean: float) -> dict:
@@ -62,16 +61,7 @@ def report(tmp_path) -> Path:
 
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory):
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = "/usr/bin/chromium"
-    for flag in [*CHROMIUM_FLAGS, f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}"]:
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
-    yield driver
-    driver.quit()
+    yield from open_chromium(tmp_path_factory, "1280,1400")
 
 
 def test_the_report_opens_with_the_run_then_reads_well(report, browser, tmp_path):

@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
+from chromium import open_chromium
 
 from fakeopenai import FakeServer
 from stylewrap.serve import servers
@@ -32,9 +33,6 @@ base = AutoModelForCausalLM.from_pretrained(sys.argv[1])
 config = LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], init_lora_weights=False, task_type="CAUSAL_LM")
 get_peft_model(base, config).save_pretrained(sys.argv[2])
 """
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                  "--window-size=1280,800"]
 QUESTION = "我听说在遥远的东方？"
 
 
@@ -76,16 +74,7 @@ def deployed(request, state_dir, tiny_model, lora_adapter):
 
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory):
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = "/usr/bin/chromium"
-    for flag in [*CHROMIUM_FLAGS, f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}"]:
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
-    yield driver
-    driver.quit()
+    yield from open_chromium(tmp_path_factory, "1280,800")
 
 
 def screenshot(browser, tmp_path_factory, name: str) -> None:
