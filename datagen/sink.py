@@ -8,14 +8,13 @@ writing. On reopen a half-written last line is cut off (and reported), never par
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 from pathlib import Path
 from typing import Iterator
 
-from stylewrap.errors import InputError, Location
-from stylewrap.fsutil import atomic_write_text
+from stylewrap.errors import Location
+from stylewrap.fsutil import atomic_write_text, held_exclusively
 
 LOCK_FILE = ".datagen.lock"
 
@@ -24,17 +23,9 @@ LOCK_FILE = ".datagen.lock"
 def folder_lock(folder: Path) -> Iterator[None]:
     """One run per output folder: a second one would send the same items twice and could cut
     the first one's line in half when it tidies a checkpoint's tail."""
-    folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / LOCK_FILE, "w") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise InputError("another `stylewrap datagen` run is writing here", location=Location(folder),
-                             hint="wait for it, or use another --output") from None
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    with held_exclusively(folder / LOCK_FILE, "another `stylewrap datagen` run is writing here",
+                          location=Location(folder), hint="wait for it, or use another --output"):
+        yield
 
 
 def read_checkpoint(path: Path) -> Iterator[dict]:

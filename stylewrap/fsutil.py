@@ -86,3 +86,21 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
 
 def atomic_write_json(path: str | os.PathLike, obj: Any, *, indent: int | None = 2) -> Path:
     return atomic_write_text(path, json.dumps(obj, ensure_ascii=False, indent=indent) + "\n")
+
+
+@contextlib.contextmanager
+def held_exclusively(lock_file: Path, busy: str, *, location: Location, hint: str) -> Iterator[None]:
+    """One holder at a time (`filelock`, released when the holder dies); a second is refused at once
+    with `busy` rather than left waiting."""
+    import filelock
+
+    lock_file.parent.mkdir(parents=True, exist_ok=True)
+    lock = filelock.FileLock(lock_file, timeout=0)
+    try:
+        lock.acquire()
+    except filelock.Timeout:
+        raise InputError(busy, location=location, hint=hint) from None
+    try:
+        yield
+    finally:
+        lock.release()

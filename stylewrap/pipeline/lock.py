@@ -9,7 +9,6 @@ Deleting it makes every stage run again.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -17,8 +16,8 @@ from typing import Any, Iterator
 
 import yaml
 
-from stylewrap.errors import ConfigError, InputError, Location
-from stylewrap.fsutil import atomic_write_text
+from stylewrap.errors import ConfigError, Location
+from stylewrap.fsutil import atomic_write_text, held_exclusively
 from stylewrap.secrets import redact
 
 LOCK_FILENAME = "stylewrap.lock"
@@ -99,17 +98,9 @@ class Lock:
 @contextlib.contextmanager
 def one_run_at_a_time(state_dir: Path, config_path: Path) -> Iterator[None]:
     """Two runs on one project would train twice and overwrite each other's lock records."""
-    state_dir.mkdir(parents=True, exist_ok=True)
-    with open(state_dir / "run.lock", "w") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise InputError("another `stylewrap run` is running on this project", location=Location(config_path),
-                             hint="wait for it to finish") from None
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    with held_exclusively(state_dir / "run.lock", "another `stylewrap run` is running on this project",
+                          location=Location(config_path), hint="wait for it to finish"):
+        yield
 
 
 def _dropped_nones(record: dict) -> dict:
