@@ -5,6 +5,7 @@ install has no plotting library) and the closing summary."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -13,31 +14,33 @@ from stylewrap.rundir import RunInfo
 from stylewrap import runner
 
 LOSS_CURVE_SCRIPT = Path(__file__).with_name("_loss_curve.py")
+HEAD_BYTES = 256   # enough of a log's first line to tell a restarted file from the same one grown
 
 
 class LogTail:
-    """New complete lines of a file another process appends to."""
+    """New complete lines of a file another process appends to, or starts again."""
 
     def __init__(self, path: Path):
         self.path = path
         self.offset = 0
-        self.partial = ""
-        self.inode: int | None = None
+        self.partial = b""
+        self.head = b""
 
     def lines(self) -> list[str]:
         if not self.path.is_file():
             return []
-        stat = self.path.stat()
-        if stat.st_size < self.offset or stat.st_ino != self.inode:
-            # a new file, or the backend started it again (LLaMA-Factory does when it resumes from a checkpoint)
-            self.offset, self.partial, self.inode = 0, "", stat.st_ino
-        with open(self.path, encoding="utf-8", errors="replace") as handle:
+        with open(self.path, "rb") as handle:
+            if self.offset and (handle.read(len(self.head)) != self.head or os.fstat(handle.fileno()).st_size < self.offset):
+                # the backend started the file again (LLaMA-Factory does when it resumes from a checkpoint);
+                # told by its first bytes, since a removed file's inode is often reused at once
+                self.offset, self.partial, self.head = 0, b"", b""
             handle.seek(self.offset)
             chunk = handle.read()
-            self.offset = handle.tell()
-        text = self.partial + chunk
-        *complete, self.partial = text.split("\n")
-        return [line for line in complete if line.strip()]
+        if not self.head:
+            self.head = chunk[:HEAD_BYTES]
+        self.offset += len(chunk)
+        *complete, self.partial = (self.partial + chunk).split(b"\n")
+        return [text for line in complete if (text := line.decode("utf-8", errors="replace")).strip()]
 
 
 class ProgressFeed:
@@ -64,11 +67,20 @@ class ProgressFeed:
             progress = self.backend.read_progress(record)
             if progress is None:
                 continue
+            if self.records and went_back(self.records[-1], progress):
+                # the backend resumed from a checkpoint: the steps after it are trained again, and the
+                # loss curve must show them once, not the lost ones and then their repeats
+                self.records = [kept for kept in self.records if kept.step < progress.step]
             self.records.append(progress)
             if self.bar is not None and progress.loss is not None:
                 self.bar.update(self.task, completed=progress.step, total=progress.total,
                                 loss=f"{progress.loss:.4f}" if progress.loss is not None else "-",
                                 lr=f"{progress.lr:.2e}" if progress.lr is not None else "-", eta=progress.eta or "-")
+
+
+def went_back(last: StepProgress, new: StepProgress) -> bool:
+    """True when `new` repeats or precedes `last`'s training step (an evaluation shares its step)."""
+    return new.step < last.step or (new.step == last.step and new.loss is not None and last.loss is not None)
 
 
 def progress_bar(console=None):
