@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import json
 import re
 import socket
@@ -80,8 +81,15 @@ class FakeOpenAI:
         self.authorizations: list[str | None] = []  # the Authorization header of every API request
         self.topic_cursor = 0
         self.question_counter = 0
-        self.in_flight = 0
+        # requests in flight per script: a handler a previous test left sleeping (its client timed out)
+        # must not count against the next test's concurrency check
+        self.script_number = 0
+        self.in_flight_by_script: collections.Counter[int] = collections.Counter()
         self.released = asyncio.Event()
+
+    @property
+    def in_flight(self) -> int:
+        return self.in_flight_by_script[self.script_number]
 
     # ------------------------------------------------------------------ control
 
@@ -91,6 +99,7 @@ class FakeOpenAI:
         self.authorizations.clear()
         self.topic_cursor = self.question_counter = 0
         self.released = asyncio.Event()
+        self.script_number += 1
         return web.json_response({"ok": True})
 
     async def get_log(self, request: web.Request) -> web.Response:
@@ -126,11 +135,12 @@ class FakeOpenAI:
         return None
 
     async def chat(self, request: web.Request) -> web.StreamResponse:
-        self.in_flight += 1
+        script_number = self.script_number
+        self.in_flight_by_script[script_number] += 1
         try:
             return await self._chat(request)
         finally:
-            self.in_flight -= 1
+            self.in_flight_by_script[script_number] -= 1
 
     async def _hold(self) -> None:
         wanted = self.script["hold_until_in_flight"]
