@@ -13,22 +13,13 @@ from pathlib import Path
 from typing import Iterator
 
 from stylewrap.adapters.records import Record
-from stylewrap.config import IdentityConfig, StylewrapConfig
+from stylewrap.config import StylewrapConfig
 from stylewrap.errors import InputError, Location
-
-# LLaMA-Factory's identity.json spells them {{name}}/{{author}}; ms-swift's self-cognition {{NAME}}/{{AUTHOR}}
-PLACEHOLDERS = {"name": ("{{name}}", "{{NAME}}"), "author": ("{{author}}", "{{AUTHOR}}")}
+from stylewrap.identitynames import contradictions, fill
 
 
 def builtin_identity_file() -> Path:
     return Path(str(resources.files("stylewrap.templates") / "identity" / "identity.jsonl"))
-
-
-def fill(text: str, identity: IdentityConfig) -> str:
-    for key, spellings in PLACEHOLDERS.items():
-        for placeholder in spellings:
-            text = text.replace(placeholder, getattr(identity, key))
-    return text
 
 
 def identity_rows(config: StylewrapConfig) -> list[Record]:
@@ -41,12 +32,30 @@ def identity_rows(config: StylewrapConfig) -> list[Record]:
         raise InputError("identity file not found", location=Location(identity.file, field="style.identity.file"))
     rows = []
     for record in read_records(source):
-        messages = [{**m, "content": fill(str(m.get("content") or ""), identity)} for m in record.messages]
+        # LLaMA-Factory's identity.json spells them {{name}}/{{author}}; ms-swift's self-cognition {{NAME}}/{{AUTHOR}}
+        messages = [{**m, "content": fill(str(m.get("content") or ""), identity.name, identity.author)}
+                    for m in record.messages]
         if any("{{" in m["content"] for m in messages):
             raise InputError("a placeholder other than {{name}}/{{author}} is left",
                              location=Location(source, record.line, field="style.identity.file"))
         rows.append(Record(messages=messages, tools=record.tools, meta={**record.meta, "source": "identity"}))
     return rows
+
+
+def check_row_systems(rows: list[Record], source: Path, config: StylewrapConfig) -> None:
+    """A style row whose own system message names the model otherwise contradicts the identity rows
+    trained beside it (the model learns both names)."""
+    identity = config.style.identity
+    if identity is None:
+        return
+    for record in rows:
+        for message in record.messages:
+            if message.get("role") != "system":
+                continue
+            for _, problem in contradictions(identity.name, None, str(message.get("content") or "")):
+                raise InputError(problem.replace("the system prompt", "this row's system message"),
+                                 location=Location(source, record.line, field="messages[system]"),
+                                 hint="drop or fix the system message, or change style.identity.name")
 
 
 def general_rows(config: StylewrapConfig, style_rows: int) -> Iterator[tuple[str, list[Record]]]:

@@ -121,6 +121,10 @@ def convert_rows(backend: TableBackend, config: StylewrapConfig, data_dir: Path,
         raise DataError(why, location=Location(source),
                         hint="raise data.max_tokens or set data.overlength: truncate" if count.dropped_long
                         else "check the file's format and fields")
+    if with_added:
+        from stylewrap.backends.mixing import check_row_systems
+
+        check_row_systems(rows, source, config)
     added = added_rows(config, count.kept) if with_added else {}
     backend.register_dataset([*rows, *(row for extra in added.values() for row in extra)], data_dir, name)
     dataset = {"name": name, "path": str(source), "format": fmt, "rows": count.kept, "skipped_rows": count.read - count.kept}
