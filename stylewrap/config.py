@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, model_validator
 
 from stylewrap.errors import ConfigError, Location
 from stylewrap import identitynames
@@ -47,8 +47,16 @@ class IdentityConfig(Section):
 
 
 class MixSource(Section):
-    file: str = Field(description="general-purpose rows, any format stylewrap reads")
+    file: str | None = Field(None, description="general-purpose rows, any format stylewrap reads")
+    dataset: str | None = Field(None, description="instead of file: a dataset name registered with train.backend (LLaMA-Factory dataset_info.json, ms-swift's registry); must be on this machine")
+    registry: str | None = Field(None, description="the registry file naming `dataset` (LLaMA-Factory dataset_info.json, ms-swift --custom_dataset_info); default: the backend's")
     ratio: float = Field(gt=0, le=10, description="rows taken from it per style row (0.2: one general row for every five)")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "MixSource":
+        if (self.file is None) == (self.dataset is None):
+            raise ValueError("give one of file or dataset")
+        return self
 
 
 class StyleConfig(Section):
@@ -98,7 +106,7 @@ class DataConfig(Section):
     val_size: float = Field(0.0, ge=0, lt=1)
     max_tokens: int | None = Field(None, ge=8, description="longest row in tokens (the model's tokenizer); also the backend's cutoff")
     overlength: Literal["truncate", "drop"] = Field("truncate", description="a row over max_tokens: cut at max_tokens, or left out of training")
-    mix: list[MixSource] = Field(default_factory=list, description="[{file, ratio}]: general rows mixed into training to keep general ability")
+    mix: list[MixSource] = Field(default_factory=list, description="[{file or dataset, ratio}]: general rows mixed into training to keep general ability")
     prepared_dir: str = Field("data/prepared", description="where `stylewrap run` writes the validated, deduplicated, split and registered data")
 
 
