@@ -90,7 +90,7 @@ def convert(python: Path, merged: Path, out_file: Path, log_file: Path, *, fetch
 
     found = converter(fetch=fetch)
     if found is None:
-        raise InputError("llama.cpp's converter is not here", hint=f"`stylewrap export RUN --to gguf` fetches it")
+        raise InputError("llama.cpp's converter is not here", hint="`stylewrap export RUN --to gguf` fetches it")
     script, paths = found
     out_file.parent.mkdir(parents=True, exist_ok=True)
     partial = out_file.with_name(out_file.name + ".partial")
