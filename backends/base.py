@@ -162,6 +162,11 @@ class TableBackend:
     # hybrid-thinking template -> its no-thinking twin, used for style data without <think> (the
     # backend's own advice), so no answer is trained or served behind a stray empty <think></think>
     nothink_templates: ClassVar[dict[str, str]] = {}
+    # how the backend names a dataset (`data.mix: [{dataset: NAME}]`): its script resolving a name
+    # through the backend's own registry code, and the registry file read when none is given
+    # (relative to the config's folder; None: the backend's built-in registry)
+    dataset_probe: ClassVar[Path | None] = None
+    dataset_registry: ClassVar[str | None] = None
 
     def __init__(self, env_dir: Path | None = None, executable: Path | None = None):
         self.env_dir = env_dir

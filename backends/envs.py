@@ -121,7 +121,10 @@ def constraints_file(gpu: bool) -> Path:
 
 
 # optional parts of a managed env, `stylewrap backend install NAME --<extra>`: extra -> pins file
-EXTRAS = {"deepspeed": "extra-deepspeed.txt", "webui": "extra-webui.txt"}
+EXTRAS = {"deepspeed": "extra-deepspeed.txt", "webui": "extra-webui.txt",
+          # experiment trackers (`train.report_to`), `--with TRACKER`
+          "swanlab": "extra-swanlab.txt", "tensorboard": "extra-tensorboard.txt", "wandb": "extra-wandb.txt",
+          "mlflow": "extra-mlflow.txt"}
 
 
 def extra_files(extras: Iterable[str]) -> list[Path]:

@@ -92,7 +92,7 @@ def export_ollama(run_dir: Path, config: StylewrapConfig, *, allow_mismatch: boo
     """Write RUN/ollama/Modelfile (TEMPLATE, SYSTEM, stops from the run's training template), check it
     against the training template and the merged model, and convert to GGUF where llama.cpp is
     installed. -> (the Modelfile, lines to show)."""
-    from stylewrap.backends import ollama, templatecheck
+    from stylewrap.backends import gguf, ollama, templatecheck
     from stylewrap.fsutil import atomic_write_text
 
     run_dir = Path(run_dir)
@@ -112,19 +112,15 @@ def export_ollama(run_dir: Path, config: StylewrapConfig, *, allow_mismatch: boo
     text = reference.full.get("text") or "".join(reference.full["tokens"])
     pieces = ollama.cut_pieces(text, [m["content"] for m in messages])
     lines = []
-    converter = ollama.gguf_converter()
     source = f"../{merged.relative_to(run_dir)}" if merged.is_relative_to(run_dir) else str(merged)
     out_dir = run_dir / ollama.OLLAMA_DIR
-    if converter is not None:
-        from stylewrap import runner
-
-        gguf = out_dir / "model.gguf"
-        out_dir.mkdir(parents=True, exist_ok=True)
-        result = runner.run(runner.Invocation([str(backend.python()), str(converter), str(merged), "--outfile", str(gguf)]),
-                            log_file=run_dir / "gguf.log")
-        if not result.ok:
-            raise InputError(f"llama.cpp's converter failed (see {run_dir / 'gguf.log'})", location=Location(merged))
-        source = gguf.name
+    if gguf.converter(fetch=False) is not None:
+        try:
+            source = gguf.convert(backend.python(), merged, out_dir / "model.gguf", run_dir / gguf.GGUF_DIR / gguf.LOG_FILE,
+                                  fetch=False).name
+        except InputError as refused:
+            # the safetensors folder still imports: Ollama reads Qwen2/Llama/Mistral/Gemma folders itself
+            lines.append(f"no GGUF: {refused.message}; the Modelfile imports the merged folder")
     else:
         lines.append(ollama.GGUF_MISSING)
     modelfile = out_dir / ollama.MODELFILE
@@ -137,6 +133,21 @@ def export_ollama(run_dir: Path, config: StylewrapConfig, *, allow_mismatch: boo
     templatecheck.require_consistent(report, allow=allow_mismatch, action="ollama export")
     lines.append(f"run `ollama create NAME -f {modelfile}` to import it")
     return modelfile, lines
+
+
+def export_gguf(run_dir: Path, config: StylewrapConfig, *, allow_mismatch: bool = False) -> tuple[Path, list[str]]:
+    """RUN/gguf/model-f16.gguf from the merged model by llama.cpp's converter (`backends/gguf.py`),
+    after the merged model's template check. -> (the GGUF file, lines to show)."""
+    from stylewrap.backends import gguf
+
+    lines = check_merged(run_dir, config, allow_mismatch=allow_mismatch)
+    info = RunInfo.load(run_dir)
+    merged = Path(run_dir) / info.merged_dir
+    out_dir = Path(run_dir) / gguf.GGUF_DIR
+    written = gguf.convert(get_backend(info.backend, config).python(), merged, out_dir / "model-f16.gguf",
+                           out_dir / gguf.LOG_FILE)
+    return written, [*lines, f"GGUF (f16, llama.cpp's converter from {gguf.LLAMA_CPP_SDIST[0]} "
+                             f"{gguf.LLAMA_CPP_SDIST[1]}): {written}"]
 
 
 def check_merged(run_dir: Path, config: StylewrapConfig, *, allow_mismatch: bool = False) -> list[str]:

@@ -46,7 +46,18 @@ STEP_SECTIONS = {"train": TRAIN_SECTIONS, "preference": TRAIN_SECTIONS, "export"
 # experiment trackers `train.report_to` accepts; each unit maps every one (or refuses it)
 TRACKERS = ("none", "tensorboard", "swanlab", "wandb", "mlflow")
 # where a tracker writes its local logs, relative to the run directory (linked from run.json)
-TRACKER_LOGS = {"tensorboard": "output/runs", "swanlab": "swanlog"}
+TRACKER_LOGS = {"tensorboard": "output/runs", "swanlab": "swanlog", "wandb": "wandb", "mlflow": "mlruns"}
+# the environment that keeps a tracker on this machine: wandb offline, MLflow's file store in the run
+# ({run_dir}); swanlab's local mode is a backend key (each unit's report_to row)
+TRACKER_ENV = {"wandb": {"WANDB_MODE": "offline", "WANDB_DIR": "{run_dir}"},
+               "mlflow": {"MLFLOW_TRACKING_URI": "{run_dir}/mlruns"}}
+# the distributions that provide a tracker's module (MLflow's client alone is mlflow-skinny)
+TRACKER_PACKAGES = {"tensorboard": ("tensorboard",), "swanlab": ("swanlab",), "wandb": ("wandb",),
+                    "mlflow": ("mlflow", "mlflow-skinny")}
+# what shows a tracker's local logs: {logs} is the folder
+TRACKER_VIEWERS = {"tensorboard": "tensorboard --logdir {logs}", "swanlab": "swanlab watch {logs}",
+                   "wandb": "wandb sync {logs}/offline-run-* (uploads: only when you choose)",
+                   "mlflow": "mlflow ui --backend-store-uri {logs}"}
 
 # Hugging Face TrainingArguments, read under these names by any backend built on the HF Trainer (both built-ins)
 TRAINER_ARGUMENTS = (

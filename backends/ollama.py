@@ -1,5 +1,5 @@
 """`stylewrap export RUN --to ollama`: an Ollama Modelfile whose TEMPLATE, SYSTEM and stop tokens
-come from the run's own chat template, and, where llama.cpp's converter is installed, a GGUF file.
+come from the run's own chat template, and, where llama.cpp's converter is here (`gguf.py`), a GGUF file.
 
 The TEMPLATE is cut from the conversation the training backend itself rendered (`templatecheck`
 finds each message's text in it; what lies between is the template), so it cannot drift from what
@@ -9,20 +9,14 @@ the model was trained on; `templatecheck` renders the written Modelfile back wit
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Sequence
 
 from stylewrap.errors import InputError, Location
 
 MODELFILE = "Modelfile"
 OLLAMA_DIR = "ollama"
-# llama.cpp's converter is a script, not an installable module: a checkout named here, or on PATH
-CONVERTER_ENV = "STYLEWRAP_LLAMA_CPP"
-CONVERTER_SCRIPT = "convert_hf_to_gguf.py"
 
 
 @dataclass(frozen=True)
@@ -193,16 +187,6 @@ def _run(nodes, scope: dict, out: list[str]) -> None:
 
 # ---------------------------------------------------------------- GGUF
 
-
-def gguf_converter() -> Path | None:
-    checkout = os.environ.get(CONVERTER_ENV)
-    if checkout and (Path(checkout) / CONVERTER_SCRIPT).is_file():
-        return Path(checkout) / CONVERTER_SCRIPT
-    found = shutil.which(CONVERTER_SCRIPT)
-    return Path(found) if found else None
-
-
-GGUF_MISSING = (f"no GGUF written: llama.cpp's {CONVERTER_SCRIPT} is not installed (it is a script in a llama.cpp "
-                f"checkout, not a pip package); set {CONVERTER_ENV}=/path/to/llama.cpp (with `pip install gguf` in "
-                "the backend env) to get one. The Modelfile imports the merged safetensors folder directly, which "
-                "`ollama create` supports for Qwen2/Llama/Mistral/Gemma architectures.")
+GGUF_MISSING = ("no GGUF written: llama.cpp's converter is not on this machine yet; `stylewrap export RUN --to gguf` "
+                "fetches it from PyPI (backends/gguf.py). The Modelfile imports the merged safetensors folder "
+                "directly, which `ollama create` supports for Qwen2/Llama/Mistral/Gemma architectures.")

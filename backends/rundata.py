@@ -121,11 +121,21 @@ def convert_rows(backend: TableBackend, config: StylewrapConfig, data_dir: Path,
         raise DataError(why, location=Location(source),
                         hint="raise data.max_tokens or set data.overlength: truncate" if count.dropped_long
                         else "check the file's format and fields")
+    if with_added:
+        from stylewrap.backends.mixing import check_row_systems
+
+        check_row_systems(rows, source, config)
     added = added_rows(config, count.kept) if with_added else {}
     backend.register_dataset([*rows, *(row for extra in added.values() for row in extra)], data_dir, name)
     dataset = {"name": name, "path": str(source), "format": fmt, "rows": count.kept, "skipped_rows": count.read - count.kept}
     if added:
         dataset["added"] = {source_name: len(extra) for source_name, extra in added.items()}
+    if with_added and config.data.mix:
+        # which general data went in at which ratio: eval's report shows it beside the general probes
+        from stylewrap.backends.mixing import source_name
+
+        dataset["mix"] = [{"source": source_name(config, entry), "ratio": entry.ratio,
+                           "rows": len(added.get(source_name(config, entry), []))} for entry in config.data.mix]
     if max_tokens:
         dataset["overlength"] = {"max_tokens": max_tokens, "policy": config.data.overlength, "longer": count.longer,
                                  "dropped": count.dropped_long, "counted_with": counted_with}

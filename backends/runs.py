@@ -75,12 +75,14 @@ def show_run(run_dir: Path) -> str:
         ("method", f"{info.method}" + (f", template {info.template}" if info.template else "")),
         ("dataset", ", ".join(str(x) for x in [dataset.get("name"), f"{dataset['rows']} rows" if dataset.get("rows") else None,
                                                 dataset.get("source") or dataset.get("path")] if x)),
+        ("mixed in", ", ".join(f"{m['source']} at ratio {m['ratio']} ({m['rows']} rows)" for m in dataset.get("mix", []))),
         ("when", " → ".join(x for x in [info.created_at, info.finished_at] if x)),
         ("result", ", ".join(x for x in outcome if x)),
         ("settings", ", ".join(f"{k}={v}" for k, v in settings.items() if v is not None)),
         ("weights", info.adapter_dir),
         ("merged", info.merged_dir),
         ("loss curve", info.loss_png),
+        ("tracking", tracking_line(run_dir, info.extra.get("tracking") or {})),
         ("reports", ", ".join(info.compare_reports)),
         ("command", _short_command(info.command)),
     ]
@@ -88,6 +90,18 @@ def show_run(run_dir: Path) -> str:
     return "\n".join(textwrap.fill(f"{label.ljust(width)}  {value}", 100, subsequent_indent=" " * (width + 2),
                                    break_on_hyphens=False, break_long_words=False)
                      for label, value in rows if value)
+
+
+def tracking_line(run_dir: Path, tracking: dict) -> str | None:
+    """Where the run's tracker wrote its logs, and the command that shows them."""
+    from stylewrap.backends.flags import TRACKER_VIEWERS
+
+    tracker, logs = tracking.get("report_to"), tracking.get("logs")
+    if not logs or tracker not in TRACKER_VIEWERS:
+        return None
+    folder = run_dir / logs
+    state = "" if folder.exists() else "  (not written yet)"
+    return f"{tracker}: {folder}{state}; view: {TRACKER_VIEWERS[tracker].format(logs=folder)}"
 
 
 def _short_command(command: str) -> str:

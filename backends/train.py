@@ -20,7 +20,7 @@ from typing import Any, Iterable
 from stylewrap.backends import autotune, preference
 from stylewrap.backends.base import CONFIG_DIR, OUTPUT_DIR, Launch, TableBackend, check_keys, get_backend
 from stylewrap.backends.deepspeedrun import deepspeed_file, require_deepspeed, single_process_deepspeed
-from stylewrap.backends.flags import TRACKER_LOGS
+from stylewrap.backends.flags import TRACKER_ENV, TRACKER_LOGS, TRACKER_PACKAGES
 from stylewrap.backends.modelinfo import ModelShape, model_config, model_family
 from stylewrap.backends.presets import load_preset, load_train_config, values_from_elsewhere
 from stylewrap.backends.render import render
@@ -145,10 +145,10 @@ def unified_options(config: StylewrapConfig, t: TrainConfig, model: str, dataset
 def check_tracker(backend: TableBackend, tracker: str) -> None:
     """The tracker's package must be in the backend env, or the run dies after loading the model."""
     installed = backend.installed()
-    if tracker != "none" and installed and tracker not in installed:
+    if tracker != "none" and installed and not any(package in installed for package in TRACKER_PACKAGES[tracker]):
         raise InputError(f"{tracker} is not installed in the {backend.name} environment",
                          location=Location(field="train.report_to"),
-                         hint=f"install it there (`{backend.python()} -m pip install {tracker}`) or use report_to: none")
+                         hint=f"`stylewrap backend install {backend.name} --with {tracker}`, or use report_to: none")
 
 
 def thinking_template(backend: TableBackend, template: str, train_file: Path | None) -> str:
@@ -249,6 +249,8 @@ def plan_training(config: StylewrapConfig, *, backend_name: str | None = None, l
         sections["extra"].update(config.train.extra_args)
     invocation = backend.train_invocation(run_dir, TRAIN_CONFIG, launch, step)
     invocation.env.update(tuning.env)
+    invocation.env.update({key: value.format(run_dir=run_dir.resolve())
+                           for key, value in TRACKER_ENV.get(config.train.report_to, {}).items()})
     if hub_id:
         invocation.env.update(backend.hub_dataset_env)
     files = {TRAIN_CONFIG: render(f"train_{config.train.method}.yaml.j2", title="Training config",

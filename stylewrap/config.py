@@ -15,9 +15,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, model_validator
 
 from stylewrap.errors import ConfigError, Location
+from stylewrap import identitynames
 from stylewrap.yamlfile import load_yaml_with_lines
 
 CONFIG_FILENAME = "stylewrap.yaml"
@@ -46,15 +47,24 @@ class IdentityConfig(Section):
 
 
 class MixSource(Section):
-    file: str = Field(description="general-purpose rows, any format stylewrap reads")
+    file: str | None = Field(None, description="general-purpose rows, any format stylewrap reads")
+    dataset: str | None = Field(None, description="instead of file: a dataset name registered with train.backend (LLaMA-Factory dataset_info.json, ms-swift's registry); must be on this machine")
+    registry: str | None = Field(None, description="the registry file naming `dataset` (LLaMA-Factory dataset_info.json, ms-swift --custom_dataset_info); default: the backend's")
     ratio: float = Field(gt=0, le=10, description="rows taken from it per style row (0.2: one general row for every five)")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "MixSource":
+        if (self.file is None) == (self.dataset is None):
+            raise ValueError("give one of file or dataset")
+        return self
 
 
 class StyleConfig(Section):
     preset: str = Field("translational", description="the style: a built-in style name (`stylewrap styles list`) or a style YAML path")
     system_prompt: str | None = Field(None, description="system prompt baked into training rows / compare "
-                                      f"(training: None means {DEFAULT_SYSTEM_PROMPT!r} on every backend)")
-    persona: str | None = Field(None, description="the name the model should give when asked who it is (eval's identity probes)")
+                                      f"(training: None means {DEFAULT_SYSTEM_PROMPT!r} on every backend); "
+                                      "{{name}}/{{author}} are style.identity's")
+    persona: str | None = Field(None, description="the name the model should give when asked who it is (eval's identity probes); default: style.identity.name")
     identity: IdentityConfig | None = Field(None, description="{name, author}: fills self-cognition rows (docs/ecosystem.md)")
 
 
@@ -96,7 +106,7 @@ class DataConfig(Section):
     val_size: float = Field(0.0, ge=0, lt=1)
     max_tokens: int | None = Field(None, ge=8, description="longest row in tokens (the model's tokenizer); also the backend's cutoff")
     overlength: Literal["truncate", "drop"] = Field("truncate", description="a row over max_tokens: cut at max_tokens, or left out of training")
-    mix: list[MixSource] = Field(default_factory=list, description="[{file, ratio}]: general rows mixed into training to keep general ability")
+    mix: list[MixSource] = Field(default_factory=list, description="[{file or dataset, ratio}]: general rows mixed into training to keep general ability")
     prepared_dir: str = Field("data/prepared", description="where `stylewrap run` writes the validated, deduplicated, split and registered data")
 
 
@@ -164,6 +174,7 @@ class ExportConfig(Section):
     output_dir: str | None = Field(None, description="where the merged model goes; default: merged/ in the run directory")
     quantization_bit: int | None = Field(None, description="quantize the merged model to this many bits (calibrates on a CUDA GPU)")
     max_shard_size_gb: int = Field(5, ge=1, description="largest safetensors shard written")
+    allow_template_mismatch: bool = Field(False, description="`stylewrap run`'s export stage keeps going when the merged model's chat template differs from training (as `export --allow-template-mismatch`)")
 
 
 class EvalConfig(Section):
@@ -310,6 +321,33 @@ def _did_you_mean(model: type[BaseModel], path: tuple) -> str | None:
     return f"did you mean {matches[0]!r}?" if matches else f"known keys: {', '.join(target.model_fields)}"
 
 
+def _location(path: tuple, source: str, lines: dict[tuple, int]) -> Location:
+    """The line of the key, else of the nearest section above it that is written in the file."""
+    line = None
+    for depth in range(len(path), 0, -1):
+        line = lines.get(path[:depth])
+        if line:
+            break
+    return Location(source, line, ".".join(path))
+
+
+def _one_identity_name(config: StylewrapConfig, source: str, lines: dict[tuple, int],
+                       override_sources: dict[tuple, str]) -> None:
+    """`style.identity.name` is the one name: the persona defaults to it, `{{name}}`/`{{author}}` in
+    the system prompt are filled with it, and a place that names the model otherwise is an error."""
+    style = config.style
+    identity = style.identity
+    for field, message in identitynames.contradictions(identity and identity.name, style.persona, style.system_prompt):
+        path = ("style", field)
+        origin = next((override_sources[path[:d]] for d in range(2, 0, -1) if path[:d] in override_sources), None)
+        raise ConfigError(message, location=_location(path, origin, {}) if origin else _location(path, source, lines),
+                          hint="name the model once, in style.identity.name; write {{name}} in the system prompt")
+    if identity is not None:
+        style.persona = identity.name
+        if style.system_prompt:
+            style.system_prompt = identitynames.fill(style.system_prompt, identity.name, identity.author)
+
+
 def _raise_validation(
     exc: ValidationError, source: str, lines: dict[tuple, int], override_sources: dict[tuple, str]
 ) -> None:
@@ -320,12 +358,7 @@ def _raise_validation(
         if path[:depth] in override_sources:
             source, lines = override_sources[path[:depth]], {}
             break
-    line = None
-    for depth in range(len(path), 0, -1):
-        line = lines.get(path[:depth])
-        if line:
-            break
-    where = Location(source, line, ".".join(path))
+    where = _location(path, source, lines)
     if err["type"] == "extra_forbidden":
         raise ConfigError("unknown key", location=where, hint=_did_you_mean(StylewrapConfig, path)) from None
     raise ConfigError(err["msg"].lower(), location=where) from None
@@ -417,6 +450,7 @@ def load_config(
         config = StylewrapConfig.model_validate(data)
     except ValidationError as exc:
         _raise_validation(exc, source, lines, override_sources)
+    _one_identity_name(config, source, lines, override_sources)
     config._root = config_path.parent.resolve() if config_path else Path.cwd()
     return config
 

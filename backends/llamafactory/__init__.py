@@ -153,6 +153,8 @@ class LlamaFactoryBackend(TableBackend):
     # its own template code on one conversation, for `templatecheck`
     template_probe = TemplateProbe(Path(__file__).with_name("template_probe.py"), train_keys=("enable_thinking", "mask_history"))
     nothink_templates = {"qwen3": "qwen3_nothink", "qwen3_vl": "qwen3_vl_nothink", "qwen3_5": "qwen3_5_nothink"}
+    dataset_probe = Path(__file__).with_name("dataset_probe.py")
+    dataset_registry = "data/dataset_info.json"   # its default dataset_dir "data"
 
     # how `stylewrap deploy` starts this backend's own OpenAI-compatible server
     serve_recipe = ServeRecipe(

@@ -147,6 +147,8 @@ class SwiftBackend(TableBackend):
     # its own template code on one conversation, for `templatecheck`
     template_probe = TemplateProbe(Path(__file__).with_name("template_probe.py"), train_keys=("loss_scale", "enable_thinking", "add_non_thinking_prefix"))
     nothink_templates = {"qwen3": "qwen3_nothinking"}
+    dataset_probe = Path(__file__).with_name("dataset_probe.py")
+    dataset_registry = None   # its built-in registry; data.mix[].registry: a --custom_dataset_info file
 
     # `swift web-ui`, the tutorial's 界面化; Gradio comes with `backend install swift --webui`
     webui = WebUI(args=("web-ui", "--server_name", "{host}", "--server_port", "{port}"))

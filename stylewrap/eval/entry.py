@@ -250,7 +250,7 @@ def run_facts(run_dir: Path, info: RunInfo) -> dict:
     keys = ("learning_rate", "num_train_epochs", "max_steps", "lora_rank", "per_device_train_batch_size",
             "gradient_accumulation_steps")
     return {"status": info.status, "created_at": info.created_at, "finished_at": info.finished_at,
-            "dataset": {k: info.dataset.get(k) for k in ("name", "rows", "source", "path") if info.dataset.get(k)},
+            "dataset": {k: info.dataset.get(k) for k in ("name", "rows", "source", "path", "added", "mix") if info.dataset.get(k)},
             "steps": metrics.get("steps"), "first_loss": metrics.get("first_loss"), "final_loss": metrics.get("final_loss"),
             "eval_loss": metrics.get("eval_loss"), "runtime_s": metrics.get("backend_seconds"),
             "settings": {k: settings[k] for k in keys if settings.get(k) is not None},

@@ -89,6 +89,32 @@ def probe_rows(result: dict, names: list[str]) -> list[dict]:
     return rows
 
 
+# probe kinds that test the style itself, not what the model knew before it
+STYLE_KINDS = ("identity",)
+
+
+def ability_by_kind(result: dict, names: list[str]) -> list[dict]:
+    """Per general probe kind (everyday, knowledge, arithmetic, ...), each variant's share of known
+    answers right, content kept (chrF to the reference, markers masked) and broken answers: whether
+    the model kept its general ability (what `data.mix` is for)."""
+    kinds: dict[str, list[dict]] = {}
+    for row in result["rows"]:
+        if row["kind"] not in STYLE_KINDS:
+            kinds.setdefault(row["kind"], []).append(row)
+    table = []
+    for kind, rows in kinds.items():
+        cells = []
+        for name in names:
+            details = [row["variants"][name] for row in rows]
+            known = [d["correct"] for d in details if d.get("correct") is not None]
+            kept = [d["chrf_masked"] for d in details if d.get("chrf_masked") is not None]
+            cells.append({"correct": f"{sum(known)}/{len(known)}" if known else "–",
+                          "kept": f"{sum(kept) / len(kept):.2f}" if kept else "–",
+                          "broken": sum(1 for d in details if d.get("flags"))})
+        table.append({"kind": kind, "probes": len(rows), "cells": cells})
+    return table
+
+
 def write_reports(out_dir: Path, result: dict, *, kind: str, chart: bool) -> dict[str, Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     names = list(result["variant_info"])
@@ -104,7 +130,8 @@ def write_reports(out_dir: Path, result: dict, *, kind: str, chart: bool) -> dic
     context = {"kind": kind, "result": result, "names": names, "headline": headline(result) if result["variants"] else [],
                "table": table(result) if result["variants"] else [], "rows": probe_rows(result, names),
                "chart": picture.name if picture else None, "flagged": flagged, "loss_curve": loss_curve,
-               "info": result["variant_info"], "measured": bool(result["variants"])}
+               "info": result["variant_info"], "measured": bool(result["variants"]),
+               "ability": ability_by_kind(result, names) if result["variants"] else []}
     markdown = atomic_write_text(out_dir / "report.md", render("eval/report.md.j2", **context))
     html = atomic_write_text(out_dir / "report.html", render("eval/report.html.j2", **context))
     return {"json": eval_json, "markdown": markdown, "html": html}

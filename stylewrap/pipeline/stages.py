@@ -323,10 +323,16 @@ def export_off(config: StylewrapConfig) -> str | None:
 
 
 def run_export(ctx: StageContext) -> Outcome:
-    from stylewrap.backends.export import export_run, plan_export
+    """The merge and the template check `stylewrap export` runs: a merged model whose chat template
+    drifted from training is refused here too, unless export.allow_template_mismatch."""
+    from stylewrap.backends.export import check_merged, export_run, plan_export
 
     plan = plan_export(ctx.run_dir(), ctx.config)
     merged = export_run(plan, status=ctx.console.status(f"{plan.backend.name}: merging the adapter into the base model"))
+    with ctx.console.status("checking the chat template on every path (runs the backend's own template code)"):
+        lines = check_merged(plan.run_dir, ctx.config, allow_mismatch=ctx.config.export.allow_template_mismatch)
+    for line in lines:
+        ctx.report(f"export: {line}")
     return Outcome({"merged_dir": ctx.relative(merged)}, f"merged model in {ctx.relative(merged)}")
 
 
@@ -444,7 +450,7 @@ STAGES: tuple[Stage, ...] = (
     Stage("train", ("train", "style"), "stylewrap.backends.train.execute", run_train, train_inputs, train_missing, _always),
     Stage("prefer", ("train", "style"), "stylewrap.backends.train.execute (train --method THEN --from-run SFT)", run_prefer,
           prefer_inputs, prefer_missing, prefer_off),
-    Stage("export", ("export",), "stylewrap.backends.export.export_run", run_export, _no_inputs, export_missing, export_off),
+    Stage("export", ("export",), "stylewrap.backends.export.export_run + check_merged", run_export, _no_inputs, export_missing, export_off),
     Stage("eval", ("eval", "style"), "stylewrap.eval.entry.run_eval", run_eval, eval_inputs, eval_missing, _always),
     Stage("deploy", ("deploy",), "stylewrap.serve.deploy.start", run_deploy, _no_inputs, deploy_missing, deploy_off),
     Stage("publish", ("publish",), "stylewrap.publish.hub.publish_model", run_publish, _no_inputs,

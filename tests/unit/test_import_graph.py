@@ -23,7 +23,7 @@ REPO = Path(__file__).resolve().parents[2]
 # Floors, lowest first (ARCHITECTURE.md). A module may import its own floor and the floors below.
 FLOORS = [
     ("ground", ("stylewrap", "stylewrap.errors", "stylewrap.fsutil", "stylewrap.secrets", "stylewrap.runner", "stylewrap.yamlfile",
-                "stylewrap.rundir", "stylewrap.config", "stylewrap.templates")),
+                "stylewrap.rundir", "stylewrap.config", "stylewrap.identitynames", "stylewrap.templates")),
     ("formats", ("stylewrap.adapters",)),
     ("backends", ("stylewrap.backends",)),
     ("features", ("stylewrap.serve", "stylewrap.publish", "stylewrap.datagen", "stylewrap.eval", "stylewrap.pipeline", "stylewrap.dataops",
