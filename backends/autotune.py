@@ -207,6 +207,11 @@ def tune(train: TrainConfig, *, hardware: Hardware, shape: ModelShape | None,
     tuning = Tuning()
     hardware = _pin_gpus(tuning, hardware, processes_per_node)
     tuning.hardware = hardware.describe()
+    if not hardware.gpus and world > 1:
+        # without it accelerate >= 1.12 (ms-swift's env) sees no distributed run on CPUs: each process
+        # trains a whole copy alone, on every row (transformers passes cpu=True only for use_cpu)
+        tuning.env["ACCELERATE_USE_CPU"] = "true"
+        tuning.reasons.append(f"ACCELERATE_USE_CPU=true ({world} processes and no GPU: DDP over gloo on the CPUs)")
     if not hardware.gpus or not train.auto:
         if train.per_device_train_batch_size is None:
             tuning.values["per_device_train_batch_size"] = CPU_BATCH

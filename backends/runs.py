@@ -6,6 +6,7 @@ import re
 import textwrap
 from pathlib import Path
 
+from stylewrap.backends import slurm
 from stylewrap.config import StylewrapConfig
 from stylewrap.rundir import RunInfo, run_dirs
 from stylewrap.rundir import find_run as find_run_dir
@@ -45,11 +46,13 @@ def model_name(base_model: str) -> str:
     return path.name if path.is_absolute() or base_model.startswith((".", "~")) else base_model
 
 
-def run_record(run_dir: Path) -> dict:
-    """run.json with the folder it is in: what `runs list/show --json` print."""
+def run_record(run_dir: Path, *, refresh: bool = False) -> dict:
+    """run.json with the folder it is in: what `runs list/show --json` print; `refresh`: a Slurm
+    run's job state asked of the scheduler first (`slurm.refresh`)."""
     from dataclasses import asdict
 
-    return {"run_dir": str(Path(run_dir).resolve()), **asdict(RunInfo.load(run_dir))}
+    info = slurm.refresh(run_dir) if refresh else RunInfo.load(run_dir)
+    return {"run_dir": str(Path(run_dir).resolve()), **asdict(info)}
 
 
 def find_run(config: StylewrapConfig, name: str | Path, *, field: str = "RUN") -> Path:
@@ -58,8 +61,9 @@ def find_run(config: StylewrapConfig, name: str | Path, *, field: str = "RUN") -
 
 
 def show_run(run_dir: Path) -> str:
-    """run.json for a person: what was trained on what, how it went, where everything is."""
-    info = RunInfo.load(run_dir)
+    """run.json for a person: what was trained on what, how it went, where everything is (a Slurm
+    run's job state asked of the scheduler first)."""
+    info = slurm.refresh(run_dir)
     run_dir = Path(run_dir).resolve()
     metrics, settings = info.metrics, info.hyperparameters
     loss = metrics.get("final_loss")
@@ -76,6 +80,7 @@ def show_run(run_dir: Path) -> str:
         ("dataset", ", ".join(str(x) for x in [dataset.get("name"), f"{dataset['rows']} rows" if dataset.get("rows") else None,
                                                 dataset.get("source") or dataset.get("path")] if x)),
         ("when", " → ".join(x for x in [info.created_at, info.finished_at] if x)),
+        ("slurm", slurm.slurm_line(info)),
         ("result", ", ".join(x for x in outcome if x)),
         ("settings", ", ".join(f"{k}={v}" for k, v in settings.items() if v is not None)),
         ("weights", info.adapter_dir),
@@ -93,3 +98,10 @@ def show_run(run_dir: Path) -> str:
 def _short_command(command: str) -> str:
     """The training command with the PATH it set cut to its first entry (the backend env's bin)."""
     return re.sub(r"\bPATH=([^:\s]+):\S+", r"PATH=\1:…", command) + "  (whole: config/command.sh)"
+
+
+def cancel_run(config_path: Path | None, overrides, name: str) -> RunInfo:
+    """`stylewrap runs cancel`: the named run's Slurm job cancelled (`slurm.cancel`)."""
+    from stylewrap.config import load_config
+
+    return slurm.cancel(find_run(load_config(config_path, overrides), name))
