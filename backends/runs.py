@@ -90,9 +90,17 @@ def show_run(run_dir: Path) -> str:
         ("command", _short_command(info.command)),
     ]
     width = max(len(label) for label, _ in rows)
-    return "\n".join(textwrap.fill(f"{label.ljust(width)}  {value}", 100, subsequent_indent=" " * (width + 2),
-                                   break_on_hyphens=False, break_long_words=False)
-                     for label, value in rows if value)
+    shown = "\n".join(textwrap.fill(f"{label.ljust(width)}  {value}", 100, subsequent_indent=" " * (width + 2),
+                                    break_on_hyphens=False, break_long_words=False)
+                      for label, value in rows if value)
+    return f"{shown}\n{next_commands(info)}"
+
+
+def next_commands(info: RunInfo) -> str:
+    """What to do with the run now: look at its answers once trained; follow or cancel a queued job."""
+    if info.status in ("submitted", "running") and info.extra.get("slurm"):
+        return f"next: stylewrap runs show {info.run_id}   (again, for the job's state)\n  or: stylewrap runs cancel {info.run_id}"
+    return f"next: stylewrap compare {info.run_id}\n  or: stylewrap deploy --run {info.run_id}"
 
 
 def _short_command(command: str) -> str:

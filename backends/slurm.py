@@ -113,7 +113,8 @@ def submit(request: TrainRequest, *, dry_run: bool = False, resume: bool = False
 def describe_job(job: Job) -> str:
     lines = [f"run: {job.run_dir}", f"sbatch script: {job.script}"]
     if job.job_id is None:
-        lines += ["not submitted (--dry-run); submit it with:", f"  cd {job.run_dir} && sbatch {SBATCH_FILE}"]
+        lines += ["not submitted (--dry-run); submit it with:", f"  cd {job.run_dir} && sbatch {SBATCH_FILE}",
+                  "", f"--- {SBATCH_FILE}", job.script.read_text(encoding="utf-8").rstrip()]
     else:
         lines += [f"submitted: Slurm job {job.job_id} (it runs on without this terminal; Ctrl-C does not stop it)",
                   f"log: {job.run_dir / LOG_FILE}",

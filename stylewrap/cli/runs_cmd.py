@@ -52,7 +52,6 @@ def show(run, as_json, config_path, overrides) -> None:
         click.echo(dump_json(run_record(run_dir, refresh=True)))
         return
     click.echo(show_run(run_dir))
-    click.echo(f"next: stylewrap compare {run_dir.name}\n  or: stylewrap deploy --run {run_dir.name}")
 
 
 @runs.command()
