@@ -445,6 +445,7 @@ SECTION_HELP = {
     "datagen": "dataset generation through any OpenAI-compatible API (key from $OPENAI_API_KEY)",
     "data": "the training data; any format `stylewrap data` reads",
     "train": "fine-tuning; backend is one of `stylewrap backend list` (llamafactory, swift)",
+    "slurm": "the job `stylewrap train --launcher slurm` submits (train.launcher: slurm; docs/cluster.md)",
     "export": "merging a LoRA adapter into its base model",
     "eval": "measuring the style (`stylewrap run`'s eval stage; `stylewrap eval` takes flags)",
     "deploy": "the OpenAI-compatible server",
