@@ -239,7 +239,7 @@ def plan_training(config: StylewrapConfig, *, backend_name: str | None = None, l
     deepspeed_file(deepspeed or config.train.deepspeed, config)   # a bad path is refused even where it is left out
     ds_choice = single_process_deepspeed(deepspeed or config.train.deepspeed, launch, backend.name, notices)
     ds_relative, ds_text, ds_source = deepspeed_file(ds_choice, config)
-    tuning = tune(config, backend, model, launch, train_file)
+    tuning = tune(config, backend, model, launch, train_file, deepspeed=bool(ds_choice))
     train = config.train.model_copy(update=tuning.values)
     options = unified_options(config, train, model, dataset, ds_relative, resume_checkpoint)
     if not config.train.template:
@@ -268,7 +268,7 @@ def plan_training(config: StylewrapConfig, *, backend_name: str | None = None, l
 
 
 def tune(config: StylewrapConfig, backend: TableBackend, model: str, launch: Launch,
-         train_file: Path | None) -> autotune.Tuning:
+         train_file: Path | None, deepspeed: bool = False) -> autotune.Tuning:
     """The unset speed settings, chosen for the GPUs this machine has (see `autotune`)."""
     def longest_row() -> int:
         if train_file is None or not train_file.is_file():
@@ -277,7 +277,8 @@ def tune(config: StylewrapConfig, backend: TableBackend, model: str, launch: Lau
 
     return autotune.tune(config.train, hardware=autotune.detect_hardware(config.train), shape=ModelShape.of(model),
                          installed=backend.installed(), backend=backend,
-                         processes_per_node=launch.nproc_per_node, nodes=launch.nnodes, row_tokens=longest_row)
+                         processes_per_node=launch.nproc_per_node, nodes=launch.nnodes, row_tokens=longest_row,
+                         deepspeed=deepspeed)
 
 
 def shell_exports(invocation: Invocation) -> dict[str, str]:
