@@ -88,6 +88,10 @@ def test_two_nodes_train_one_run(project, backend):
     assert (main / info.adapter_dir / ADAPTER).is_file() and info.status == "succeeded"
     assert worker_info.status == "succeeded" and worker_info.adapter_dir is None
     assert worker_info.extra["launch"]["node_rank"] == 1 and worker_info.extra["launch"]["nnodes"] == 2
+    # the trainer ran as one world of two: each rank kept its RNG state under its global rank
+    # (a process that trains alone writes rng_state.pth, and its own adapter)
+    assert {path.name for path in main.rglob("rng_state*.pth")} == {"rng_state_0.pth"}
+    assert {path.name for path in worker.rglob("rng_state*.pth")} == {"rng_state_1.pth"}
 
     # one optimizer step takes GLOBAL_BATCH rows: the epoch the trainer logs after each step is the
     # share of the ROWS rows trained so far (two nodes training alone, each on every row, show half)
