@@ -83,7 +83,8 @@ def show_run(run_dir: Path) -> str:
         ("slurm", slurm.slurm_line(info)),
         ("result", ", ".join(x for x in outcome if x)),
         ("settings", ", ".join(f"{k}={v}" for k, v in settings.items() if v is not None)),
-        ("weights", info.adapter_dir),
+        ("weights", info.adapter_dir or (f"written by node rank 0 (this folder is node rank {node}'s)"
+                                         if (node := info.extra.get("launch", {}).get("node_rank")) else None)),
         ("merged", info.merged_dir),
         ("loss curve", info.loss_png),
         ("reports", ", ".join(info.compare_reports)),
@@ -98,6 +99,8 @@ def show_run(run_dir: Path) -> str:
 
 def next_commands(info: RunInfo) -> str:
     """What to do with the run now: look at its answers once trained; follow or cancel a queued job."""
+    if info.extra.get("launch", {}).get("node_rank"):
+        return "next: the run's weights, loss and report are node rank 0's: `stylewrap runs list` there"
     if info.status in ("submitted", "running") and info.extra.get("slurm"):
         return f"next: stylewrap runs show {info.run_id}   (again, for the job's state)\n  or: stylewrap runs cancel {info.run_id}"
     return f"next: stylewrap compare {info.run_id}\n  or: stylewrap deploy --run {info.run_id}"
