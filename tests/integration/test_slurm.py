@@ -88,7 +88,9 @@ def test_training_job_through_sbatch(cluster, project, backend):
     info = RunInfo.load(run_dir)
     assert (run_dir / info.adapter_dir / "adapter_model.safetensors").is_file()
     assert info.metrics["steps"] == STEPS and (run_dir / "loss.png").is_file()
-    # one srun task started torchrun with two processes: each optimizer step took 2 rows x 2 ranks
+    # one srun task started torchrun with two processes, one world of two: each rank kept its RNG
+    # state under its rank, and each optimizer step took 2 rows x 2 ranks
+    assert {path.name for path in run_dir.rglob("rng_state*.pth")} == {"rng_state_0.pth", "rng_state_1.pth"}
     assert rows_per_step(run_dir, ROWS) == pytest.approx([4] * STEPS, rel=1e-3)
 
     text = run_stylewrap("runs", "show", run_dir.name, cwd=project, env={"SLURM_CONF": str(cluster.conf)})
