@@ -200,13 +200,21 @@ def plan_memory(shape: ModelShape, free_gib: float, train: TrainConfig, liger: b
 
 def tune(train: TrainConfig, *, hardware: Hardware, shape: ModelShape | None,
          installed: dict[str, str] | Iterable[str],
-         backend: TableBackend, processes_per_node: int, nodes: int, row_tokens: Callable[[], int]) -> Tuning:
+         backend: TableBackend, processes_per_node: int, nodes: int, row_tokens: Callable[[], int],
+         deepspeed: bool = False) -> Tuning:
     """Choose every unset speed setting. `row_tokens()` (the longest row) is asked only when rows
     are not packed: a packed row is cutoff_len long."""
     world = processes_per_node * nodes
     tuning = Tuning()
     hardware = _pin_gpus(tuning, hardware, processes_per_node)
     tuning.hardware = hardware.describe()
+    if not hardware.gpus and world > 1 and not deepspeed:
+        # without it accelerate >= 1.12 (ms-swift's env) sees no distributed run on CPUs: each process
+        # trains a whole copy alone, on every row (transformers passes cpu=True only for use_cpu).
+        # Not with DeepSpeed: transformers would then take its CPU branch and silently leave ZeRO out;
+        # DeepSpeed picks its own CPU accelerator and runs distributed by itself
+        tuning.env["ACCELERATE_USE_CPU"] = "true"
+        tuning.reasons.append(f"ACCELERATE_USE_CPU=true ({world} processes and no GPU: DDP over gloo on the CPUs)")
     if not hardware.gpus or not train.auto:
         if train.per_device_train_batch_size is None:
             tuning.values["per_device_train_batch_size"] = CPU_BATCH

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 
 CONFIG_DIR = "config"        # inside a run directory
 OUTPUT_DIR = "output"
+DEFAULT_MASTER_PORT = 29500   # torchrun's
 KEYS_SCRIPT = Path(__file__).with_name("_known_keys.py")
 
 
@@ -70,9 +71,23 @@ class Launch:
     master_addr: str | None = None
     master_port: int | None = None
 
+    def __post_init__(self):
+        if self.node_rank >= self.nnodes:
+            raise InputError(f"node rank {self.node_rank} is not below the number of nodes ({self.nnodes})",
+                             location=Location(field="--node-rank"), hint=f"ranks count from 0 to {self.nnodes - 1}")
+        if self.nnodes > 1 and not self.master_addr:
+            # both launchers would fall back to 127.0.0.1: every node waits for a rank 0 of its own
+            raise InputError(f"{self.nnodes} nodes need the address of node rank 0", location=Location(field="--master-addr"),
+                             hint="give every node the same --master-addr and --master-port")
+
     @property
     def distributed(self) -> bool:
         return self.nproc_per_node > 1 or self.nnodes > 1
+
+    @property
+    def worker(self) -> bool:
+        """A node other than rank 0: it trains, but the weights, logs and loss are written on rank 0."""
+        return self.node_rank > 0
 
     def env(self) -> dict[str, str]:
         """The variables both launchers read (llamafactory's launcher.py, swift's cli/main.py)."""
@@ -82,8 +97,10 @@ class Launch:
                "NODE_RANK": str(self.node_rank)}
         if self.master_addr:
             env["MASTER_ADDR"] = self.master_addr
-        if self.master_port:
-            env["MASTER_PORT"] = str(self.master_port)
+        if self.master_port or self.nnodes > 1:
+            # LLaMA-Factory's launcher picks a free port of its own when none is given: on several
+            # nodes each would pick a different one and never meet; torchrun's default for all
+            env["MASTER_PORT"] = str(self.master_port or DEFAULT_MASTER_PORT)
         return env
 
 

@@ -6,6 +6,7 @@ import re
 import textwrap
 from pathlib import Path
 
+from stylewrap.backends import slurm
 from stylewrap.config import StylewrapConfig
 from stylewrap.rundir import RunInfo, run_dirs
 from stylewrap.rundir import find_run as find_run_dir
@@ -45,11 +46,13 @@ def model_name(base_model: str) -> str:
     return path.name if path.is_absolute() or base_model.startswith((".", "~")) else base_model
 
 
-def run_record(run_dir: Path) -> dict:
-    """run.json with the folder it is in: what `runs list/show --json` print."""
+def run_record(run_dir: Path, *, refresh: bool = False) -> dict:
+    """run.json with the folder it is in: what `runs list/show --json` print; `refresh`: a Slurm
+    run's job state asked of the scheduler first (`slurm.refresh`)."""
     from dataclasses import asdict
 
-    return {"run_dir": str(Path(run_dir).resolve()), **asdict(RunInfo.load(run_dir))}
+    info = slurm.refresh(run_dir) if refresh else RunInfo.load(run_dir)
+    return {"run_dir": str(Path(run_dir).resolve()), **asdict(info)}
 
 
 def find_run(config: StylewrapConfig, name: str | Path, *, field: str = "RUN") -> Path:
@@ -58,8 +61,9 @@ def find_run(config: StylewrapConfig, name: str | Path, *, field: str = "RUN") -
 
 
 def show_run(run_dir: Path) -> str:
-    """run.json for a person: what was trained on what, how it went, where everything is."""
-    info = RunInfo.load(run_dir)
+    """run.json for a person: what was trained on what, how it went, where everything is (a Slurm
+    run's job state asked of the scheduler first)."""
+    info = slurm.refresh(run_dir)
     run_dir = Path(run_dir).resolve()
     metrics, settings = info.metrics, info.hyperparameters
     loss = metrics.get("final_loss")
@@ -77,9 +81,11 @@ def show_run(run_dir: Path) -> str:
                                                 dataset.get("source") or dataset.get("path")] if x)),
         ("mixed in", ", ".join(f"{m['source']} at ratio {m['ratio']} ({m['rows']} rows)" for m in dataset.get("mix", []))),
         ("when", " → ".join(x for x in [info.created_at, info.finished_at] if x)),
+        ("slurm", slurm.slurm_line(info)),
         ("result", ", ".join(x for x in outcome if x)),
         ("settings", ", ".join(f"{k}={v}" for k, v in settings.items() if v is not None)),
-        ("weights", info.adapter_dir),
+        ("weights", info.adapter_dir or (f"written by node rank 0 (this folder is node rank {node}'s)"
+                                         if (node := info.extra.get("launch", {}).get("node_rank")) else None)),
         ("merged", info.merged_dir),
         ("loss curve", info.loss_png),
         ("tracking", tracking_line(run_dir, info.extra.get("tracking") or {})),
@@ -87,9 +93,19 @@ def show_run(run_dir: Path) -> str:
         ("command", _short_command(info.command)),
     ]
     width = max(len(label) for label, _ in rows)
-    return "\n".join(textwrap.fill(f"{label.ljust(width)}  {value}", 100, subsequent_indent=" " * (width + 2),
-                                   break_on_hyphens=False, break_long_words=False)
-                     for label, value in rows if value)
+    shown = "\n".join(textwrap.fill(f"{label.ljust(width)}  {value}", 100, subsequent_indent=" " * (width + 2),
+                                    break_on_hyphens=False, break_long_words=False)
+                      for label, value in rows if value)
+    return f"{shown}\n{next_commands(info)}"
+
+
+def next_commands(info: RunInfo) -> str:
+    """What to do with the run now: look at its answers once trained; follow or cancel a queued job."""
+    if info.extra.get("launch", {}).get("node_rank"):
+        return "next: the run's weights, loss and report are node rank 0's: `stylewrap runs list` there"
+    if info.status in ("submitted", "running") and info.extra.get("slurm"):
+        return f"next: stylewrap runs show {info.run_id}   (again, for the job's state)\n  or: stylewrap runs cancel {info.run_id}"
+    return f"next: stylewrap compare {info.run_id}\n  or: stylewrap deploy --run {info.run_id}"
 
 
 def tracking_line(run_dir: Path, tracking: dict) -> str | None:
@@ -107,3 +123,10 @@ def tracking_line(run_dir: Path, tracking: dict) -> str | None:
 def _short_command(command: str) -> str:
     """The training command with the PATH it set cut to its first entry (the backend env's bin)."""
     return re.sub(r"\bPATH=([^:\s]+):\S+", r"PATH=\1:…", command) + "  (whole: config/command.sh)"
+
+
+def cancel_run(config_path: Path | None, overrides, name: str) -> RunInfo:
+    """`stylewrap runs cancel`: the named run's Slurm job cancelled (`slurm.cancel`)."""
+    from stylewrap.config import load_config
+
+    return slurm.cancel(find_run(load_config(config_path, overrides), name))

@@ -162,14 +162,17 @@ def thinking_template(backend: TableBackend, template: str, train_file: Path | N
     return backend.nothink_templates[template]
 
 
-def new_run_dir(config: StylewrapConfig, backend: str, method: str) -> Path:
+def new_run_dir(config: StylewrapConfig, backend: str, method: str, node_rank: int = 0) -> Path:
+    """runs/<time>-<backend>-<method>; a node other than rank 0 adds -node<R>: its folder holds its
+    config, data and log, never weights, and two nodes on one shared disk never meet in one folder."""
     root = config.resolve_path(config.train.output_dir) or Path(config.train.output_dir)
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    candidate = root / f"{stamp}-{backend}-{method}"
+    node = f"-node{node_rank}" if node_rank else ""
+    candidate = root / f"{stamp}-{backend}-{method}{node}"
     suffix = 1
     while candidate.exists():
         suffix += 1
-        candidate = root / f"{stamp}-{backend}-{method}-{suffix}"
+        candidate = root / f"{stamp}-{backend}-{method}-{suffix}{node}"
     return candidate
 
 
@@ -213,7 +216,8 @@ def plan_training(config: StylewrapConfig, *, backend_name: str | None = None, l
         run_dir = Path(run_dir) if run_dir else resumable_run(config, backend.name)
         checkpoint = latest_checkpoint(run_dir / OUTPUT_DIR)
         resume_checkpoint = str(checkpoint.relative_to(run_dir))
-    run_dir = Path(run_dir) if run_dir else new_run_dir(config, backend.name, objective or config.train.method)
+    run_dir = Path(run_dir) if run_dir else new_run_dir(config, backend.name, objective or config.train.method,
+                                                         launch.node_rank)
     if " " in str(run_dir.resolve()):
         # llamafactory's torchrun launcher splits its command line on spaces
         raise InputError("the run directory path must not contain spaces", location=Location(run_dir))
@@ -235,7 +239,7 @@ def plan_training(config: StylewrapConfig, *, backend_name: str | None = None, l
     deepspeed_file(deepspeed or config.train.deepspeed, config)   # a bad path is refused even where it is left out
     ds_choice = single_process_deepspeed(deepspeed or config.train.deepspeed, launch, backend.name, notices)
     ds_relative, ds_text, ds_source = deepspeed_file(ds_choice, config)
-    tuning = tune(config, backend, model, launch, train_file)
+    tuning = tune(config, backend, model, launch, train_file, deepspeed=bool(ds_choice))
     train = config.train.model_copy(update=tuning.values)
     options = unified_options(config, train, model, dataset, ds_relative, resume_checkpoint)
     if not config.train.template:
@@ -266,7 +270,7 @@ def plan_training(config: StylewrapConfig, *, backend_name: str | None = None, l
 
 
 def tune(config: StylewrapConfig, backend: TableBackend, model: str, launch: Launch,
-         train_file: Path | None) -> autotune.Tuning:
+         train_file: Path | None, deepspeed: bool = False) -> autotune.Tuning:
     """The unset speed settings, chosen for the GPUs this machine has (see `autotune`)."""
     def longest_row() -> int:
         if train_file is None or not train_file.is_file():
@@ -275,20 +279,26 @@ def tune(config: StylewrapConfig, backend: TableBackend, model: str, launch: Lau
 
     return autotune.tune(config.train, hardware=autotune.detect_hardware(config.train), shape=ModelShape.of(model),
                          installed=backend.installed(), backend=backend,
-                         processes_per_node=launch.nproc_per_node, nodes=launch.nnodes, row_tokens=longest_row)
+                         processes_per_node=launch.nproc_per_node, nodes=launch.nnodes, row_tokens=longest_row,
+                         deepspeed=deepspeed)
 
 
-def command_script(backend: str, purpose: str, invocation: Invocation, files: Iterable[str]) -> str:
+def shell_exports(invocation: Invocation) -> dict[str, str]:
+    """The invocation's env as shell-quoted values for `export` lines, secrets redacted; the env's
+    bin goes in front of whatever PATH the shell running the script has."""
     import os
     import shlex
 
     env = {key: shlex.quote(value) for key, value in redact_env(invocation.env).items()}
     inherited = os.pathsep + os.environ.get("PATH", "")
     if invocation.env.get("PATH", "").endswith(inherited):
-        # the env's bin in front of whatever PATH the person running the script has
         env["PATH"] = shlex.quote(invocation.env["PATH"][: -len(inherited)]) + os.pathsep + '"$PATH"'
+    return env
+
+
+def command_script(backend: str, purpose: str, invocation: Invocation, files: Iterable[str]) -> str:
     return render("command.sh.j2", backend=backend, purpose=purpose, script=COMMAND_FILE, files=list(files),
-                  env=env, argv=invocation.argv)
+                  env=shell_exports(invocation), argv=invocation.argv)
 
 
 def describe_plan(plan: TrainPlan) -> str:
@@ -350,10 +360,15 @@ class TrainRequest:
     method: str | None = None          # sft, or a preference objective (train.preference.method)
     from_run: str | None = None        # train.preference.from_run
     pairs_file: str | None = None      # data.pairs_file
+    launcher: str | None = None        # train.launcher
+    cluster: dict[str, Any] = field(default_factory=dict)   # slurm.<key> -> value given on the command line
 
     def resolve(self) -> tuple[StylewrapConfig, dict[str, Any]]:
         """The config, and the keyword arguments of `plan_training` the request sets."""
         overrides = list(self.overrides)
+        if self.launcher:
+            overrides.append(f"train.launcher={self.launcher}")
+        overrides += [f"slurm.{key}={json.dumps(value)}" for key, value in self.cluster.items() if value is not None]
         if self.method:
             overrides.append(f"train.preference.method={'null' if self.method == 'sft' else self.method}")
         if self.from_run:
@@ -374,6 +389,11 @@ class TrainRequest:
                         "notices": notices}
 
 
+def on_cluster(request: TrainRequest) -> bool:
+    """Whether the request goes to a scheduler (`--launcher slurm`, or train.launcher in the config)."""
+    return (request.launcher or request.resolve()[0].train.launcher) == "slurm"
+
+
 def plan_request(request: TrainRequest, *, resume: bool = False) -> TrainPlan:
     config, options = request.resolve()
     return plan_training(config, resume=resume, **options)
@@ -384,18 +404,18 @@ def render_request(request: TrainRequest, out_dir: Path) -> TrainPlan:
     return render_run(config, out_dir, **options)
 
 
-def execute(plan: TrainPlan, *, show_progress: bool = True, console=None, echo=None) -> RunInfo:
-    from stylewrap import runner
-
+def prepare_run(plan: TrainPlan, status: str = "running") -> RunInfo:
+    """Check the backend env, write the run folder and its run.json: all a start needs (here, or
+    the cluster job `slurm` submits)."""
     plan.backend.require_installed()
     require_deepspeed(plan.backend, plan.options.get("deepspeed"))
     check_tracker(plan.backend, plan.config.train.report_to)
     dataset = write_plan(plan, with_data=True)
-    info = RunInfo(run_id=plan.run_dir.name, backend=plan.backend.name, backend_version=plan.backend.version(),
+    return RunInfo(run_id=plan.run_dir.name, backend=plan.backend.name, backend_version=plan.backend.version(),
                    base_model=plan.options["model"], method=plan.config.train.method, template=plan.options["template"],
                    command=plan.invocation.shell_line(), config_files=list(plan.files), dataset=dataset or {},
                    hyperparameters={k: v for k, v in plan.options.items() if v is not None},
-                   status="running", created_at=_now(),
+                   status=status, created_at=_now(),
                    extra={"launch": asdict(plan.launch), "env": redact_env(plan.invocation.env), "preset": plan.preset,
                           "log": LOG_FILE, "backend_log": f"{OUTPUT_DIR}/{plan.backend.log_file}",
                           "resumed_from": plan.resume_checkpoint, "auto": plan.tuning.notes,
@@ -403,6 +423,12 @@ def execute(plan: TrainPlan, *, show_progress: bool = True, console=None, echo=N
                           else None,
                           "tracking": {"report_to": plan.config.train.report_to,
                                        "logs": TRACKER_LOGS.get(plan.config.train.report_to)}})
+
+
+def execute(plan: TrainPlan, *, show_progress: bool = True, console=None, echo=None) -> RunInfo:
+    from stylewrap import runner
+
+    info = prepare_run(plan)
     info.save(plan.run_dir)
     bar = progress_bar(console) if show_progress else None
     feed = ProgressFeed(plan.backend, plan.run_dir / OUTPUT_DIR / plan.backend.log_file, bar)
@@ -428,23 +454,31 @@ def execute(plan: TrainPlan, *, show_progress: bool = True, console=None, echo=N
 
 
 def finish(plan: TrainPlan, info: RunInfo, feed: ProgressFeed, ok: bool) -> None:
-    atomic_write_text(plan.run_dir / PROGRESS_FILE, "".join(json.dumps(p.as_json()) + "\n" for p in feed.records))
-    weights = weights_dir(plan.run_dir / OUTPUT_DIR)
-    info.adapter_dir = str(weights.relative_to(plan.run_dir)) if weights else None
+    record_outcome(plan.backend, plan.run_dir, info, feed, ok, worker=plan.launch.worker)
+
+
+def record_outcome(backend: TableBackend, run_dir: Path, info: RunInfo, feed: ProgressFeed, ok: bool, *,
+                   worker: bool = False) -> None:
+    """run.json, progress.jsonl and the loss curve once the backend has stopped (here, or in a
+    cluster job: `slurm`)."""
+    atomic_write_text(run_dir / PROGRESS_FILE, "".join(json.dumps(p.as_json()) + "\n" for p in feed.records))
+    # a worker node's output/ has at most its own ranks' RNG states: the trainer saves weights on rank 0 only
+    weights = None if worker else weights_dir(run_dir / OUTPUT_DIR)
+    info.adapter_dir = str(weights.relative_to(run_dir)) if weights else None
     losses = [p.loss for p in feed.records if p.loss is not None]
     info.metrics = {"steps": feed.records[-1].step if feed.records else 0, "backend_seconds": feed.backend_seconds,
-                    **preference.reward_metrics(plan.run_dir),
+                    **preference.reward_metrics(run_dir),
                     "final_loss": losses[-1] if losses else None, "first_loss": losses[0] if losses else None,
                     **{k: v for k, v in feed.finals.items() if isinstance(v, (int, float))}}
     if losses:
-        title = f"{plan.run_dir.name}: {plan.backend.name} {plan.options.get('objective') or plan.config.train.method}"
-        undrawn = draw_loss_curve(plan.backend, plan.run_dir / PROGRESS_FILE, plan.run_dir / LOSS_PNG, title)
+        title = f"{run_dir.name}: {backend.name} {info.hyperparameters.get('objective') or info.method}"
+        undrawn = draw_loss_curve(backend, run_dir / PROGRESS_FILE, run_dir / LOSS_PNG, title)
         info.loss_png = None if undrawn else LOSS_PNG
         if undrawn:
             info.extra["loss_curve"] = undrawn
-    info.status = "succeeded" if ok and weights else "failed"
+    info.status = "succeeded" if ok and (weights or worker) else "failed"
     info.finished_at = _now()
-    info.save(plan.run_dir)
+    info.save(run_dir)
 
 
 def _now() -> str:

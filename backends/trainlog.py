@@ -113,6 +113,8 @@ def summary(info: RunInfo, run_dir: Path) -> str:
                      f"  accuracy: {m.get('final_rewards_accuracies', float('nan')):.2f}")
     if info.adapter_dir:
         lines.append(f"weights: {run_dir / info.adapter_dir}")
+    elif (node := info.extra.get("launch", {}).get("node_rank")):
+        lines.append(f"weights: written by node rank 0 (this is node rank {node}: its log, config and data only)")
     if info.loss_png:
         lines.append(f"loss curve: {run_dir / info.loss_png}")
     return "\n".join(lines)

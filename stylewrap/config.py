@@ -161,6 +161,7 @@ class TrainConfig(Section):
     dataloader_num_workers: int | None = Field(None, ge=0, description="None: 4 on a GPU, else the backend's default")
     nproc_per_node: int = Field(1, ge=1, description="processes (GPUs) per node; >1 launches torchrun")
     nnodes: int = Field(1, ge=1)
+    launcher: Literal["local", "slurm"] = Field("local", description="local: train here (torchrun for several processes); slurm: write an sbatch script in the run folder and submit it (the slurm section)")
     seed: int = 42
     loss_on: Literal["all_turns", "last_turn"] = Field("all_turns", description="multi-turn rows: learn every answer, or only the last (earlier turns are context)")
     report_to: Literal["none", "tensorboard", "swanlab", "wandb", "mlflow"] = Field("none", description="experiment tracker the backend logs to; swanlab runs in local (offline) mode, logs under the run folder")
@@ -168,6 +169,17 @@ class TrainConfig(Section):
     extra_args: dict[str, Any] = Field(default_factory=dict, description="passed through to the backend")
     preference: PreferenceConfig = Field(default_factory=PreferenceConfig)
     then: Literal["dpo", "orpo", "kto", "simpo"] | None = Field(None, description="`stylewrap run`: after SFT, this preference tuning on data.pairs_file, from the SFT run")
+
+
+class SlurmConfig(Section):
+    nodes: int = Field(1, ge=1, description="nodes of the job: one srun task each, starting torchrun for its processes")
+    gpus_per_node: int = Field(0, ge=0, description="GPUs asked for on each node, one process each (0: CPU processes, train.nproc_per_node of them)")
+    partition: str | None = Field(None, description="sbatch --partition; null: the cluster's default")
+    time: str | None = Field(None, description="sbatch --time, e.g. 1-00:00:00; null: the partition's limit")
+    account: str | None = Field(None, description="sbatch --account")
+    cpus_per_task: int | None = Field(None, ge=1, description="sbatch --cpus-per-task (the one task on each node runs all its processes)")
+    master_port: int = Field(29500, ge=1, le=65535, description="port of node rank 0's rendezvous")
+    sbatch_args: list[str] = Field(default_factory=list, description="more #SBATCH lines, as options, e.g. [--qos=high, --exclusive]")
 
 
 class ExportConfig(Section):
@@ -237,6 +249,7 @@ class StylewrapConfig(Section):
     datagen: DatagenConfig = Field(default_factory=DatagenConfig)
     data: DataConfig = Field(default_factory=DataConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
+    slurm: SlurmConfig = Field(default_factory=SlurmConfig)
     export: ExportConfig = Field(default_factory=ExportConfig)
     eval: EvalConfig = Field(default_factory=EvalConfig)
     deploy: DeployConfig = Field(default_factory=DeployConfig)
@@ -466,6 +479,7 @@ SECTION_HELP = {
     "datagen": "dataset generation through any OpenAI-compatible API (key from $OPENAI_API_KEY)",
     "data": "the training data; any format `stylewrap data` reads",
     "train": "fine-tuning; backend is one of `stylewrap backend list` (llamafactory, swift)",
+    "slurm": "the job `stylewrap train --launcher slurm` submits (train.launcher: slurm; docs/cluster.md)",
     "export": "merging a LoRA adapter into its base model",
     "eval": "measuring the style (`stylewrap run`'s eval stage; `stylewrap eval` takes flags)",
     "deploy": "the OpenAI-compatible server",

@@ -38,7 +38,7 @@ class RunInfo:
     config_files: list[str] = field(default_factory=list)      # rendered configs, relative
     dataset: dict[str, Any] = field(default_factory=dict)      # {"name", "path", "format", "rows", "source", "hub_repo"}
     hyperparameters: dict[str, Any] = field(default_factory=dict)
-    status: str = "created"           # created | running | succeeded | failed
+    status: str = "created"           # created | running | succeeded | failed; a Slurm job: submitted, cancelled
     created_at: str | None = None
     finished_at: str | None = None
     adapter_dir: str | None = None    # relative: the trained adapter (LoRA) or full weights

@@ -167,6 +167,18 @@ def _terminate(proc: subprocess.Popen, whole_group: bool) -> None:
             pass
 
 
+def query(argv: list[str], *, cwd: Path | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
+    """A short command whose output is data, not a log (a scheduler's sbatch, squeue, sacct, scancel):
+    captured, never echoed; a missing program or a hang is a non-zero return code with the reason."""
+    try:
+        return subprocess.run(argv, cwd=str(cwd) if cwd else None, capture_output=True, text=True, timeout=timeout,
+                              stdin=subprocess.DEVNULL)
+    except FileNotFoundError:
+        return subprocess.CompletedProcess(argv, 127, "", f"{argv[0]}: not found on PATH")
+    except subprocess.TimeoutExpired:
+        return subprocess.CompletedProcess(argv, 124, "", f"{argv[0]}: no answer in {timeout:g} s")
+
+
 def python_of_venv(venv: Path) -> Path:
     return venv / ("Scripts/python.exe" if sys.platform == "win32" else "bin/python")
 

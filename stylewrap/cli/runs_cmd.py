@@ -9,7 +9,7 @@ from stylewrap.cli.options import config_option, json_option, set_option
 
 @click.group()
 def runs() -> None:
-    """List and show training runs.
+    """List, show and cancel training runs.
     """
 
 
@@ -49,10 +49,22 @@ def show(run, as_json, config_path, overrides) -> None:
 
     run_dir = find_run(load_config(config_path, overrides), run)
     if as_json:
-        click.echo(dump_json(run_record(run_dir)))
+        click.echo(dump_json(run_record(run_dir, refresh=True)))
         return
     click.echo(show_run(run_dir))
-    click.echo(f"next: stylewrap compare {run_dir.name}\n  or: stylewrap deploy --run {run_dir.name}")
+
+
+@runs.command()
+@click.argument("run", metavar="RUN")
+@config_option
+@set_option
+def cancel(run, config_path, overrides) -> None:
+    """Cancel RUN's Slurm job (scancel); a local run stops with Ctrl-C in its terminal.
+    """
+    from stylewrap.backends.runs import cancel_run
+
+    info = cancel_run(config_path, overrides, run)
+    click.echo(f"cancelled Slurm job {info.extra['slurm']['job_id']} of run {info.run_id}")
 
 
 def dump_json(value) -> str:

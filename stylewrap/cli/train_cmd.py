@@ -50,17 +50,44 @@ def render(out_dir, **request) -> None:
         click.echo(out_dir / name)
 
 
+def cluster_options(func):
+    for option in reversed([
+        click.option("--launcher", type=click.Choice(["local", "slurm"]), default=None,
+                     help="local: train here; slurm: write config/sbatch.sh in the run folder and submit it with "
+                          "sbatch [default: train.launcher, else local]."),
+        click.option("--nodes", type=click.IntRange(min=1), default=None, help="Slurm: nodes of the job [slurm.nodes]."),
+        click.option("--gpus-per-node", type=click.IntRange(min=0), default=None,
+                     help="Slurm: GPUs on each node, one process each; 0 for CPU processes [slurm.gpus_per_node]."),
+        click.option("--partition", default=None, help="Slurm: the partition [slurm.partition]."),
+        click.option("--time", "time_limit", default=None, help="Slurm: the job's time limit, e.g. 1-00:00:00 [slurm.time]."),
+        click.option("--account", default=None, help="Slurm: the account charged [slurm.account]."),
+    ]):
+        func = option(func)
+    return func
+
+
 @click.command()
 @training_options
+@cluster_options
 @dry_run_option
 @click.option("--resume", is_flag=True, help="Continue the latest unfinished run from its newest checkpoint.")
 @click.option("--quiet", is_flag=True, help="No progress bar (the full log is in the run's train.log).")
-def train(dry_run, resume, quiet, **request) -> None:
-    """Fine-tune with LLaMA-Factory or ms-swift."""
-    from stylewrap.backends.train import TrainRequest, describe_plan, execute, plan_request
+def train(dry_run, resume, quiet, launcher, nodes, gpus_per_node, partition, time_limit, account, **request) -> None:
+    """Fine-tune with LLaMA-Factory or ms-swift, here or as a Slurm job."""
+    from stylewrap.backends.train import TrainRequest, describe_plan, execute, on_cluster, plan_request
     from stylewrap.backends.trainlog import summary
 
-    plan = plan_request(TrainRequest(**request), resume=resume)
+    request = TrainRequest(**request, launcher=launcher, cluster={
+        "nodes": nodes, "gpus_per_node": gpus_per_node, "partition": partition, "time": time_limit, "account": account})
+    if on_cluster(request):
+        from stylewrap.backends.slurm import describe_job, submit
+
+        job = submit(request, dry_run=dry_run, resume=resume)
+        for notice in job.notices:
+            click.echo(f"notice: {notice}", err=True)
+        click.echo(describe_job(job))
+        return
+    plan = plan_request(request, resume=resume)
     for notice in plan.notices:
         click.echo(f"notice: {notice}", err=True)
     if dry_run:

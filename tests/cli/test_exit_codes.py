@@ -69,6 +69,9 @@ CASES = [
     ("run-data-ok", ["run", "--to", "data", "--set", "data.train_file=good.jsonl"], 0),
     ("run-bad-set", ["run", "--set", "train.method=lorra"], 2),
     ("run-unknown-stage", ["run", "--to", "no-such-stage"], 2),
+    ("train-nodes-without-master", ["train", "--nnodes", "2"], 2),
+    ("train-rank-past-nodes", ["train", "--nnodes", "2", "--node-rank", "2", "--master-addr", "10.0.0.1"], 2),
+    ("train-slurm-resume", ["train", "--launcher", "slurm", "--resume", "--dry-run"], 2),
 ]
 
 

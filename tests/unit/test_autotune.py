@@ -259,3 +259,14 @@ def test_the_training_process_is_pinned_to_its_gpus(fake_nvidia_smi, tmp_path, m
     assert plan.invocation.env["CUDA_VISIBLE_DEVICES"] == "0"
     assert "CUDA_VISIBLE_DEVICES=0" in plan.files[COMMAND_FILE]
     assert "bf16: true" in plan.files["config/train.yaml"]   # planned for the GPUs nvidia-smi listed
+
+
+@pytest.mark.parametrize("processes, deepspeed, expected", [(2, False, {"ACCELERATE_USE_CPU": "true"}), (1, False, {}),
+                                                             (2, True, {})])
+def test_several_cpu_processes_run_distributed(processes, deepspeed, expected):
+    # accelerate 1.15 (ms-swift's env) starts DDP on CPUs only when told: without it every process
+    # trained its own copy on every row (tests/integration/test_multinode.py); DeepSpeed picks its
+    # CPU accelerator itself, and with the variable transformers would leave ZeRO out
+    tuning = tune(TrainConfig(), hardware=Hardware(), shape=None, installed=(), backend=get_backend("swift"),
+                  processes_per_node=processes, nodes=1, row_tokens=lambda: 64, deepspeed=deepspeed)
+    assert tuning.env == expected

@@ -20,7 +20,7 @@ def test_scaffold_is_valid_and_complete(tmp_path):
     path.write_text(commented_yaml())
     data = yaml.safe_load(path.read_text())
     # the optional stages of `stylewrap run` are there, commented out: on only when written
-    assert set(data) == {"style", "data", "train", "export", "eval", "backends"}
+    assert set(data) == {"style", "data", "train", "slurm", "export", "eval", "backends"}
     assert load_config(path, environ={}).model_dump() == load_config(None, search=False, environ={}).model_dump()
     lines, inside = [], False
     for line in path.read_text().splitlines():  # what a person does: uncomment each block under its marker
@@ -28,7 +28,7 @@ def test_scaffold_is_valid_and_complete(tmp_path):
         lines.append(line[2:] if inside and not line.startswith("# uncomment") else line)
     uncommented = "\n".join(lines)
     path.write_text(uncommented)
-    assert set(yaml.safe_load(uncommented)) == {"style", "datagen", "data", "train", "export", "eval", "deploy", "publish", "backends"}
+    assert set(yaml.safe_load(uncommented)) == {"style", "datagen", "data", "train", "slurm", "export", "eval", "deploy", "publish", "backends"}
     config = load_config(path, environ={})
     assert {"datagen", "deploy", "publish"} <= config.model_fields_set
 
