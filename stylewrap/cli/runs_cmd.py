@@ -33,7 +33,7 @@ def list_(as_json, config_path, overrides) -> None:
     from rich.console import Console
 
     Console().print(runs_table(found))
-    click.echo(f"next: stylewrap runs show {found[0][1].run_id}")
+    echo_next(f"stylewrap runs show {found[0][1].run_id}")
 
 
 @runs.command()
@@ -52,7 +52,7 @@ def show(run, as_json, config_path, overrides) -> None:
         click.echo(dump_json(run_record(run_dir)))
         return
     click.echo(show_run(run_dir))
-    click.echo(f"next: stylewrap compare {run_dir.name}\n  or: stylewrap deploy --run {run_dir.name}")
+    echo_next(f"stylewrap compare {run_dir.name}", f"stylewrap deploy --run {run_dir.name}")
 
 
 def dump_json(value) -> str:

@@ -89,6 +89,8 @@ def deployed(request, endless_model, tmp_path_factory):
         result = subprocess.run(argv, capture_output=True, text=True, timeout=400)
         assert result.returncode == 0, result.stdout + result.stderr
         record = servers.load_record(port)
+        assert result.stdout.rstrip().splitlines()[-2:] == [
+            f"next: stylewrap chat --base-url {record.base_url}", f"  or: stylewrap app --base-url {record.base_url}   (the web page)"]
         yield record
         servers.stop(record)
 
