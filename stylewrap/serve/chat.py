@@ -160,7 +160,8 @@ def chat_loop(
 ) -> Conversation:
     """The REPL. `read(prompt)` returns a line; EOFError (Ctrl-D) ends the chat, KeyboardInterrupt
     (Ctrl-C) drops the line being typed."""
-    write(f"chatting with {endpoint.model} at {endpoint.base_url}  ({HELP}; Ctrl-D leaves)\n")
+    # two short lines: one long line wrapped mid-word in an 80-column terminal
+    write(f"chatting with {endpoint.model} at {endpoint.base_url}\n{HELP}; Ctrl-C stops a reply, Ctrl-D leaves\n")
     while True:
         try:
             line = read("you> ").strip()
