@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from stylewrap.cli.options import config_option, json_option, set_option
+from stylewrap.cli.options import config_option, echo_next, json_option, set_option
 
 
 @click.group()
