@@ -101,8 +101,15 @@ def test_styles_and_init_name_the_next_step(tmp_path):
     assert steps(run_stylewrap("styles", "list", cwd=tmp_path), tmp_path)[0].startswith("stylewrap styles show ")
     assert steps(run_stylewrap("styles", "show", "classical", cwd=tmp_path), tmp_path) == [
         "stylewrap datagen run --style classical"]
-    assert steps(run_stylewrap("init", "my project", cwd=tmp_path, env={"HOME": str(tmp_path)}), tmp_path) == [
-        "stylewrap run 'my project'", "stylewrap demo"]
+    init = run_stylewrap("init", "my project", cwd=tmp_path, env={"HOME": str(tmp_path)})
+    assert steps(init, tmp_path) == ["stylewrap run 'my project'", "stylewrap demo"]
+    # the keys a user must set are named, and marked in the file
+    from stylewrap.config import MUST_SET
+
+    written = (tmp_path / "my project" / "stylewrap.yaml").read_text(encoding="utf-8")
+    for key in MUST_SET:
+        assert f"  {key}: " in init.stdout
+        assert any(key.split(".")[-1] in line and "REQUIRED" in line for line in written.splitlines()), key
 
 
 def test_publish_names_the_upload_after_a_dry_run(tmp_path):
