@@ -43,6 +43,13 @@ class ServerRecord:
     api_key_env: str | None = None     # the env var holding the key (never the key)
     started_at: float = field(default_factory=time.time)
     start_ticks: int | None = None     # /proc start time: tells our process from a recycled PID
+    # "tuned" / "base" per model; [] for a model served without a run or adapter (how it was trained
+    # is unknown); None in a record written before roles were kept (then by position)
+    roles: list[str] | None = None
+
+    def model_roles(self) -> dict[str, str]:
+        """model -> "tuned" | "base", for the models whose role is known."""
+        return dict(zip(self.models, ["tuned", "base"] if self.roles is None else self.roles))
 
     @property
     def base_url(self) -> str:

@@ -277,13 +277,8 @@ def run_app(base_url: str | None, model: str | None, api_key_env: str | None, ho
     from stylewrap.serve.chat import resolve_endpoint
 
     endpoint = resolve_endpoint(base_url, model, api_key_env, choose=choose)
-    serve(Upstream(endpoint.base_url, endpoint.api_key, endpoint.model, roles=served_roles(endpoint.served)),
-          host, port, on_ready=on_ready)
-
-
-def served_roles(served: list[str]) -> dict[str, str]:
-    """A stylewrap server lists its tuned model first and the base model (when served) second."""
-    return dict(zip(served, ["tuned", "base"]))
+    serve(Upstream(endpoint.base_url, endpoint.api_key, endpoint.model, roles=endpoint.roles), host, port,
+          on_ready=on_ready)
 
 
 def serve(upstream: Upstream, host: str, port: int, *, on_ready=None) -> None:
