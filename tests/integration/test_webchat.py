@@ -233,6 +233,10 @@ def test_an_answer_cut_at_max_tokens_says_so(browser, state_dir, monkeypatch, tm
         page.set_value("max-tokens", "5")
         (cut,) = page.ask("长一点")
         assert cut.get_attribute("data-finish") == "length" and "cut at max tokens (5)" in cut.text, cut.text
+        page.set_value("max-tokens", "256")
+        # the note stays with the answer when the page lays the conversation out again
+        browser.execute_script("document.getElementById('model').dispatchEvent(new Event('change'))")
+        assert "cut at max tokens (5)" in page.find(".msg.assistant")[0].text
         (whole,) = page.ask("再来")
         assert whole.get_attribute("data-finish") == "stop" and "cut at" not in whole.text, whole.text
         screenshot(browser, tmp_path_factory, "webchat-cut-at-max-tokens")
