@@ -61,8 +61,10 @@ def main(progress_file: str, png_file: str, title: str) -> None:
     axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes.set_ylabel("loss")
     axes.grid(True, color="#e5e5e5")
-    axes.annotate(f"last {losses[-1]:.4g}", xy=(steps[-1], losses[-1]), xytext=(-4, 8), textcoords="offset points",
-                  ha="right", color=SMOOTH_COLOR)
+    # below the last point when it is in the upper half (a rising loss): above it, the label ran into the frame
+    upper_half = losses[-1] > (min(losses) + max(losses)) / 2
+    axes.annotate(f"last {losses[-1]:.4g}", xy=(steps[-1], losses[-1]), xytext=(-6, -10 if upper_half else 8),
+                  textcoords="offset points", ha="right", va="top" if upper_half else "bottom", color=SMOOTH_COLOR)
     partial = f"{png_file}.partial"
     figure.savefig(partial, format="png")
     os.replace(partial, png_file)

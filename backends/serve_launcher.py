@@ -15,7 +15,14 @@ leaves its uvicorn child serving when killed) and hooks `uvicorn.run`, which bot
   replies after the base model).
 - drop every `Access-Control-Allow-*` response header (llamafactory allows any origin *with
   credentials*, so any web page could use a model served on localhost): only same-origin pages and
-  non-browser clients can read replies.
+  non-browser clients can read replies;
+- stop generating once no client is waiting for an answer. Neither backend's transformers engine
+  does: both run `model.generate` in a thread of their own that feeds a queue, and a client that
+  leaves (the web page's Stop) only stops the queue being read, so the model went on to max_tokens,
+  holding the CPU/GPU and, on ms-swift, whose one worker answers requests in turn, the next
+  question. A stopping criterion added to every `generate` call ends it when the count of model
+  requests still open is zero. It cannot tell apart which request a generation serves (ms-swift
+  batches several into one), so an abandoned answer runs on while another request is open.
 
 Only the standard library and what uvicorn needs are imported here.
 """
@@ -25,6 +32,7 @@ import os
 import runpy
 import secrets
 import sys
+import threading
 
 PUBLIC_PATHS = frozenset({"/health", "/ping"})
 MODEL_PATHS = frozenset({"/v1/chat/completions", "/v1/completions"})
@@ -35,6 +43,39 @@ async def _send_json(send, status: int, message: str, code: str) -> None:
     await send({"type": "http.response.start", "status": status,
                 "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
     await send({"type": "http.response.body", "body": body})
+
+
+class OpenRequests:
+    """How many model requests are still being answered to a client that is still there."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.lock = threading.Lock()
+
+    def opened(self) -> None:
+        with self.lock:
+            self.count += 1
+
+    def closed(self) -> None:
+        with self.lock:
+            self.count -= 1
+
+    def none_open(self) -> bool:
+        return self.count == 0
+
+
+OPEN_REQUESTS = OpenRequests()
+
+
+def watch_disconnect(receive, on_gone):
+    """A `receive` that calls `on_gone` when the client disconnects."""
+    async def receive_watched():
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            on_gone()
+        return message
+
+    return receive_watched
 
 
 class Guard:
@@ -68,7 +109,23 @@ class Guard:
                     "model_not_found")
             if model is not None:
                 send = ReplyNamer(send, model)
+            return await self._answer_while_open(scope, receive, send)
         return await self.app(scope, receive, send)
+
+    async def _answer_while_open(self, scope, receive, send):
+        """Count the request open until its client leaves or its answer ends, whichever comes first."""
+        open_ = [True]
+
+        def close_once():
+            if open_[0]:
+                open_[0] = False
+                OPEN_REQUESTS.closed()
+
+        OPEN_REQUESTS.opened()
+        try:
+            return await self.app(scope, watch_disconnect(receive, close_once), send)
+        finally:
+            close_once()
 
 
 def normalized_path(path: str) -> str:
@@ -164,6 +221,25 @@ async def _buffer_body(receive):
     return body, replay
 
 
+def stop_generating_when_nobody_waits() -> None:
+    """Add a stopping criterion to every `generate` call: stop once no model request is open."""
+    import torch
+    from transformers import StoppingCriteria, StoppingCriteriaList
+    from transformers.generation.utils import GenerationMixin
+
+    class NobodyWaits(StoppingCriteria):
+        def __call__(self, input_ids, scores, **kwargs):
+            return torch.full((input_ids.shape[0],), OPEN_REQUESTS.none_open(), dtype=torch.bool, device=input_ids.device)
+
+    real_generate = GenerationMixin.generate
+
+    def generate(self, *args, stopping_criteria=None, **kwargs):
+        criteria = StoppingCriteriaList([*(stopping_criteria or []), NobodyWaits()])
+        return real_generate(self, *args, stopping_criteria=criteria, **kwargs)
+
+    GenerationMixin.generate = generate
+
+
 def main() -> None:
     spec = json.loads(sys.argv[1])
     api_key = os.environ.get(spec["api_key_env"]) if spec.get("api_key_env") else None
@@ -178,6 +254,7 @@ def main() -> None:
         return real_run(Guard(app, api_key, spec["served_models"]), *args, **kwargs)
 
     uvicorn.run = guarded_run
+    stop_generating_when_nobody_waits()
     sys.argv = [spec["module"], *spec["argv"]]
     runpy.run_module(spec["module"], run_name="__main__", alter_sys=True)
 

@@ -20,10 +20,11 @@ listens. A test scripts it over HTTP (`POST /_control/script`) and reads what it
   prose (object wrapped in text and a code fence), python (dict quoting), fullwidth (full-width
   punctuation), truncate (finish_reason=length), unchanged (answer not restyled), question
   (question altered), empty (empty answer), garbage (no object at all), stall (a streamed reply
-  sends its first word, then waits `slow_seconds` before the rest), drip (the reply in `drip_pieces`
-  pieces `drip_interval` seconds apart).
+  sends its first word, then waits `slow_seconds`, or until its client leaves, before the rest),
+  drip (the reply in `drip_pieces` pieces `drip_interval` seconds apart).
 
-The log keeps each chat request's messages.
+The log keeps each chat request's messages; a streamed reply's entry counts the pieces it sent
+(`pieces_sent`) and, when the client left first, how many had been sent then (`client_left_after`).
 """
 
 from __future__ import annotations
@@ -187,7 +188,7 @@ class FakeOpenAI:
         prompt_tokens = sum(len(m.get("content") or "") for m in body["messages"])
         entry["usage"] = [prompt_tokens, len(text)]
         if body.get("stream"):
-            return await self._stream(request, body["model"], text, finish_reason, stall=kind == "stall")
+            return await self._stream(request, entry, text, finish_reason, stall=kind == "stall")
         reply = {
             "id": f"chatcmpl-{len(self.log)}", "object": "chat.completion", "created": int(time.time()),
             "model": body["model"],
@@ -211,22 +212,35 @@ class FakeOpenAI:
         await response.write_eof()
         return response
 
-    async def _stream(self, request: web.Request, model: str, text: str, finish_reason: str, *,
+    async def _stream(self, request: web.Request, entry: dict, text: str, finish_reason: str, *,
                       stall: bool) -> web.StreamResponse:
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
         await response.prepare(request)
         chunk_id = f"chatcmpl-{len(self.log)}"
+        model = entry["params"]["model"]
+        entry["pieces_sent"] = 0
 
         async def send(delta: dict, finish: str | None = None) -> None:
             chunk = {"id": chunk_id, "object": "chat.completion.chunk", "created": int(time.time()), "model": model,
                      "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
             await response.write(f"data: {json.dumps(chunk, ensure_ascii=False)}\n\n".encode())
+            entry["pieces_sent"] += 1
+
+        def client_left() -> bool:
+            gone = request.transport is None or request.transport.is_closing()
+            if gone:
+                entry.setdefault("client_left_after", entry["pieces_sent"])
+            return gone
 
         for index, word in enumerate(re.findall(r"\S+\s*", text) or [text]):
             if stall and index == 1:
-                await asyncio.sleep(self.script["slow_seconds"])
+                deadline = time.monotonic() + self.script["slow_seconds"]
+                while time.monotonic() < deadline and not client_left():
+                    await asyncio.sleep(0.02)
             elif index and self.script["stream_interval"]:
                 await asyncio.sleep(self.script["stream_interval"])
+            if client_left():
+                return response
             await send({"role": "assistant", "content": word} if index == 0 else {"content": word})
         await send({}, finish_reason)
         await response.write(b"data: [DONE]\n\n")

@@ -4,7 +4,7 @@ import click
 
 from stylewrap.backends.registry import backend_names
 from stylewrap.backends.flags import TRACKERS
-from stylewrap.cli.options import config_option, json_option, set_option
+from stylewrap.cli.options import config_option, echo_next, json_option, set_option
 
 
 def versions_text(versions: dict[str, str]) -> str:
@@ -104,4 +104,4 @@ def doctor(names, config_path, overrides) -> None:
             click.echo(f"    fix: {problem.fix}")
     if not all(report.ok for report in reports):
         raise SystemExit(1)
-    click.echo(f"next: stylewrap train --backend {names[0]}" if len(names) == 1 else "next: stylewrap train")
+    echo_next(f"stylewrap train --backend {names[0]}" if len(names) == 1 else "stylewrap train")

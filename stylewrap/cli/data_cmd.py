@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from stylewrap.adapters import FORMATS
-from stylewrap.cli.options import backend_option, open_in_browser, open_option
+from stylewrap.cli.options import backend_option, echo_next, open_in_browser, open_option, shell_words
 
 # the registry is plain Python (no heavy imports), so the choices are the registered formats
 FORMAT_NAMES = sorted(FORMATS)
@@ -21,6 +21,15 @@ output_option = click.option("-o", "--output", type=click.Path(dir_okay=False, p
 seed_option = click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
 tag_option = click.option("--tag", "tags", multiple=True, metavar="KEY=VALUE",
                           help="sharegpt input role tag, e.g. --tag user_tag=user --tag assistant_tag=bot (repeatable).")
+
+
+def train_on(path: Path, key: str = "data.train_file", *more: str) -> str:
+    """The command that trains on a data file."""
+    return shell_words("stylewrap", "train", *more, "--set", f"{key}={path}")
+
+
+def look_at(path: Path) -> str:
+    return shell_words("stylewrap", "data", "stats", path, "--html", "stats.html", "--open")
 
 
 def _tags(tags: tuple[str, ...]) -> dict[str, str]:
@@ -64,7 +73,11 @@ def validate(ctx, path, fmt, drop_invalid, output, rejects, tags) -> None:
         click.echo(printable(f"  {count:>8}  {kind}"), err=True)
     click.echo(report.summary())
     if not report.ok and not drop_invalid:
+        echo_next(shell_words("stylewrap", "data", "validate", path, "--drop-invalid")
+                  + "   (keeps the good rows, the others go to a rejects file)")
         ctx.exit(2)
+    good = report.good_path or path
+    echo_next(train_on(good), look_at(good))
 
 
 @data.command()
@@ -79,6 +92,7 @@ def convert(path, to, output, fmt, tags) -> None:
 
     count = convert_file(path, output, to, fmt, **_tags(tags))
     click.echo(f"wrote {count} rows ({to}) to {output}")
+    echo_next(train_on(output), look_at(output))
 
 
 @data.command()
@@ -99,6 +113,13 @@ def stats(path, fmt, as_json, html_path, open_page, tokenizer) -> None:
         click.echo(f"wrote {html_path}")
     if html_path and open_page:
         open_in_browser(html_path)
+    if as_json:
+        return   # the output is for a script: JSON alone
+    if numbers["duplicates"]["exact"]:
+        echo_next(shell_words("stylewrap", "data", "dedup", path, "-o", path.with_name(f"{path.stem}.dedup.jsonl"))
+                  + "   (drops the repeated rows)", train_on(path))
+    else:
+        echo_next(train_on(path))
 
 
 @data.command()
@@ -115,6 +136,7 @@ def dedup(path, output, fmt, to, normalized, on) -> None:
 
     result = dedup_file(path, output, fmt, to=to, normalized=normalized, prompt_only=on == "prompt")
     click.echo(f"kept {result.kept} of {result.rows} rows ({result.dropped} duplicates) in {output}")
+    echo_next(train_on(output))
 
 
 @data.command()
@@ -137,6 +159,8 @@ def pairs(chosen, rejected, output, to) -> None:
     report = build_pairs(chosen, rejected, output, to=to)
     for line in report.lines():
         click.echo(line)
+    echo_next(train_on(output, "data.pairs_file", "--method", "dpo", "--from-run", "RUN")
+              + "   (RUN: the SFT run to start from, `stylewrap runs list`)")
 
 
 @data.command()
@@ -153,6 +177,7 @@ def split(path, train_path, val_path, val_size, seed, fmt, to) -> None:
 
     train_count, val_count = split_file(path, train_path, val_path, val_size=val_size, seed=seed, fmt=fmt, to=to)
     click.echo(f"wrote {train_count} rows to {train_path} and {val_count} rows to {val_path}")
+    echo_next(shell_words("stylewrap", "train", "--set", f"data.train_file={train_path}", "--set", f"data.val_file={val_path}"))
 
 
 @data.command()
@@ -168,6 +193,7 @@ def sample(path, output, count, seed, fmt, to) -> None:
 
     written = sample_file(path, output, count, seed=seed, fmt=fmt, to=to)
     click.echo(f"wrote {written} rows to {output}")
+    echo_next(look_at(output), train_on(output))
 
 
 @data.command()
@@ -183,7 +209,8 @@ def register(path, backend, dataset_dir, name, fmt, force) -> None:
     from stylewrap.dataops import register_dataset
 
     registration = register_dataset(backend, dataset_dir, name, path, fmt, force=force)
-    click.echo(f"registered {name} in {registration.info} ({registration.how_to_train})")
+    click.echo(f"registered {name} in {registration.info} (the backend's own CLI: {registration.how_to_train})")
+    echo_next(train_on(path))
 
 
 @data.command()
@@ -191,3 +218,4 @@ def formats() -> None:
     """List the dataset formats stylewrap reads and writes."""
     for name, fmt in FORMATS.items():
         click.echo(f"{name:<10} {fmt.description}")
+    echo_next("stylewrap data validate FILE   (the format is detected; --format NAME to insist)")

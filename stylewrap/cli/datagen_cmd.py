@@ -7,7 +7,7 @@ import click
 
 from stylewrap.backends.registry import backend_names
 
-from stylewrap.cli.options import config_option, set_option
+from stylewrap.cli.options import config_option, echo_next, set_option
 
 TEACHER_OPTIONS = [
     click.option("--style", help="Style name (`stylewrap styles list`) or a style YAML path."),
@@ -70,7 +70,8 @@ def _run(stages: tuple[str, ...], config_path, overrides, quiet=False, retry_err
     if code:
         raise click.exceptions.Exit(code)
     if "build" in stages:
-        click.echo("next: stylewrap train   (data.train_file: the training file above; look first: stylewrap data stats FILE --html stats.html)")
+        echo_next("stylewrap train   (data.train_file: the training file above)",
+                  "stylewrap data stats FILE --html stats.html --open   (look at it first)")
 
 
 def stage_command(stages: tuple[str, ...], *groups):

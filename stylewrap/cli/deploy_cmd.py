@@ -4,7 +4,7 @@ from pathlib import Path
 
 import click
 
-from stylewrap.cli.options import backend_option, checkpoint_option, config_option, dry_run_option, set_option
+from stylewrap.cli.options import backend_option, checkpoint_option, config_option, dry_run_option, echo_next, set_option
 
 port_option = click.option("--port", type=click.IntRange(1, 65535), default=None, help="Which server [default: the only one].")
 
@@ -62,7 +62,7 @@ def deploy(ctx, backend, run, model, adapter, host, port, served_model_name, bas
         record = deploy_lib.start(request, config)
         _print_ready(record)
         click.echo(f"stop it with: stylewrap deploy stop --port {record.port}")
-        click.echo(f"next: stylewrap chat --base-url {record.base_url}   (or the web page: stylewrap app --base-url {record.base_url})")
+        echo_next(f"stylewrap chat --base-url {record.base_url}", f"stylewrap app --base-url {record.base_url}   (the web page)")
         return
     try:
         deploy_lib.serve(request, config, on_ready=_print_ready, on_line=click.echo)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from stylewrap.cli.options import (checkpoint_option, config_option, dry_run_option, open_in_browser, open_option,
+from stylewrap.cli.options import (checkpoint_option, config_option, dry_run_option, echo_next, open_in_browser, open_option,
                                    set_option)
 
 
@@ -71,4 +71,4 @@ def run_and_show(plan, *, dry_run: bool, open_page: bool) -> None:
     if open_page:
         open_in_browser(result.html)
     if plan.run:
-        click.echo(f"next: stylewrap deploy --run {plan.run.run_dir.name} --detach   (or: stylewrap export {plan.run.run_dir.name})")
+        echo_next(f"stylewrap deploy --run {plan.run.run_dir.name} --detach", f"stylewrap export {plan.run.run_dir.name}")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from stylewrap.cli.options import checkpoint_option, config_option, dry_run_option, set_option
+from stylewrap.cli.options import checkpoint_option, config_option, dry_run_option, echo_next, set_option
 
 
 @click.command()
@@ -49,4 +49,4 @@ def export(run, output_dir, quantization_bit, target, allow_template_mismatch, c
         lines = (write(run_dir, config, allow_mismatch=allow_template_mismatch)[1] if write
                  else check_merged(run_dir, config, allow_mismatch=allow_template_mismatch))
     click.echo("\n".join(lines))
-    click.echo(f"next: stylewrap deploy --run {plan.run_dir.name} --detach   (or: stylewrap publish model {plan.run_dir.name} --merged)")
+    echo_next(f"stylewrap deploy --run {plan.run_dir.name} --detach", f"stylewrap publish model {plan.run_dir.name} --merged")

@@ -4,6 +4,8 @@ from pathlib import Path
 
 import click
 
+from stylewrap.cli.options import echo_next, shell_words
+
 
 @click.command()
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path), default=".")
@@ -18,4 +20,5 @@ def init(directory: Path, force: bool) -> None:
     click.echo("set the keys marked REQUIRED in it:")
     for key, what in MUST_SET.items():
         click.echo(f"  {key}: {what}")
-    click.echo(f"next: stylewrap run{'' if directory == Path('.') else f' {directory}'}   (or try it offline first: stylewrap demo)")
+    echo_next("stylewrap run" if directory == Path(".") else shell_words("stylewrap", "run", directory),
+              "stylewrap demo   (try it offline first)")

@@ -74,3 +74,17 @@ def open_in_browser(page) -> None:
     headless = sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
     if headless or not webbrowser.open(url):
         click.echo(f"no browser to open it here (no display); open {url}", err=True)
+
+
+def echo_next(*commands: str) -> None:
+    """The line every step ends with, in one format: `next: COMMAND`, then `  or: COMMAND` for each
+    alternative (a note in parentheses after a command says why)."""
+    for index, command in enumerate(commands):
+        click.echo(f"{'next' if index == 0 else '  or'}: {command}")
+
+
+def shell_words(*words: str | Path) -> str:
+    """Words as a shell command the user can paste (paths with spaces quoted)."""
+    import shlex
+
+    return shlex.join(str(word) for word in words)

@@ -5,7 +5,7 @@ from pathlib import Path
 import click
 
 from stylewrap.cli import debug_enabled
-from stylewrap.cli.options import checkpoint_option, config_option, set_option
+from stylewrap.cli.options import checkpoint_option, config_option, echo_next, set_option, shell_words
 
 repo_option = click.option("--repo", "repo_id", metavar="OWNER/NAME",
                            help="ModelScope repo [default: publish.model_repo / publish.dataset_repo].")
@@ -99,6 +99,24 @@ def _run(function, source, config_path, overrides, *, run_names: bool = False, *
         result = function(source, config.publish, report=lambda msg: status.update(msg) or console.log(msg),
                           key_envs=config.key_envs(), **kwargs)
     _show(result)
+    _show_next(result)
+
+
+def _show_next(result) -> None:
+    import sys
+
+    from stylewrap.publish.plan import unlinked_training_file
+
+    if result.dry_run:
+        echo_next(shell_words("stylewrap", *(word for word in sys.argv[1:] if word != "--dry-run"))
+                  + "   (uploads the files above)")
+    elif result.plan.repo_type == "dataset":
+        echo_next("stylewrap publish model latest   (its card links this dataset)")
+    elif (data := unlinked_training_file(result.plan.run_dir)) is not None:
+        echo_next(shell_words("stylewrap", "publish", "dataset", data) + "   (the data it was trained on; "
+                  "the model card links it once published)")
+    else:
+        echo_next(f"open {result.url}   (the model page; its card says how to use it)")
 
 
 @publish.command()

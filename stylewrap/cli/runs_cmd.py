@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from stylewrap.cli.options import config_option, json_option, set_option
+from stylewrap.cli.options import config_option, echo_next, json_option, set_option
 
 
 @click.group()
@@ -33,7 +33,7 @@ def list_(as_json, config_path, overrides) -> None:
     from rich.console import Console
 
     Console().print(runs_table(found))
-    click.echo(f"next: stylewrap runs show {found[0][1].run_id}")
+    echo_next(f"stylewrap runs show {found[0][1].run_id}")
 
 
 @runs.command()
@@ -51,7 +51,7 @@ def show(run, as_json, config_path, overrides) -> None:
     if as_json:
         click.echo(dump_json(run_record(run_dir, refresh=True)))
         return
-    click.echo(show_run(run_dir))
+    click.echo(show_run(run_dir))   # ends with the next command, which depends on the run's state
 
 
 @runs.command()

@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import click
 
+from stylewrap.cli.options import echo_next, shell_words
+
 
 @click.group()
 def styles() -> None:
@@ -13,8 +15,10 @@ def list_styles() -> None:
     """Built-in styles: name, title, description."""
     from stylewrap.datagen.styles import style_summaries
 
-    for name, title, description in style_summaries():
+    summaries = style_summaries()
+    for name, title, description in summaries:
         click.echo(f"{name:<16} {title}  {description}")
+    echo_next(f"stylewrap styles show {summaries[0][0] if summaries else 'NAME'}   (its rules and examples)")
 
 
 @styles.command()
@@ -25,3 +29,4 @@ def show(name: str, prompts: bool) -> None:
     from stylewrap.datagen.styles import describe_style
 
     click.echo(describe_style(name, with_prompts=prompts), nl=False)
+    echo_next(shell_words("stylewrap", "datagen", "run", "--style", name) + "   (a dataset in this style)")

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from stylewrap.backends.deepspeed import DEEPSPEED_PRESETS
-from stylewrap.cli.options import backend_option, config_option, dry_run_option, set_option
+from stylewrap.cli.options import backend_option, config_option, dry_run_option, echo_next, set_option
 from stylewrap.config import PREFERENCE_METHODS
 
 DEEPSPEED_HELP = f"A DeepSpeed preset ({', '.join(DEEPSPEED_PRESETS)}) or a DeepSpeed JSON file."
@@ -96,4 +96,4 @@ def train(dry_run, resume, quiet, launcher, nodes, gpus_per_node, partition, tim
     info = execute(plan, show_progress=not quiet)
     click.echo(summary(info, plan.run_dir))
     if info.status == "succeeded":
-        click.echo(f"next: stylewrap compare {info.run_id} --open   (base vs tuned answers, the loss curve)")
+        echo_next(f"stylewrap compare {info.run_id} --open   (base vs tuned answers, the loss curve)")

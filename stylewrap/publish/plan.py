@@ -385,3 +385,15 @@ def plan_dataset(
         license=license, files=files, skipped=skipped, commit_message=f"Upload {rows} rows with stylewrap",
         key_envs=[name for name in [((manifest_data or {}).get("settings") or {}).get("api_key_env")] if isinstance(name, str)],
     )
+
+
+def unlinked_training_file(run_dir: Path | None) -> Path | None:
+    """The file a run trained on, when it is here and was not published from here: published, it
+    is the dataset the model card links (`publish model` finds it by content)."""
+    from stylewrap.publish.ledger import published_as
+
+    if run_dir is None:
+        return None
+    dataset = RunInfo.load(run_dir).dataset
+    source = Path(dataset["source"]) if dataset.get("source") and not dataset.get("hub_repo") else None
+    return source if source is not None and source.is_file() and not published_as(source) else None

@@ -46,6 +46,7 @@ class Endpoint:
     model: str
     api_key: str
     served: list[str] = field(default_factory=list)   # a stylewrap server's models, the tuned one first
+    roles: dict[str, str] = field(default_factory=dict)   # model -> "tuned" | "base", where known
 
 
 def resolve_endpoint(base_url: str | None, model: str | None, api_key_env: str | None, *, choose=None) -> Endpoint:
@@ -63,7 +64,8 @@ def resolve_endpoint(base_url: str | None, model: str | None, api_key_env: str |
     api_key = (os.environ.get(key_env) if key_env else None) or "EMPTY"
     if model is None:
         model = record.models[0] if record else _first_model(base_url, api_key)
-    return Endpoint(base_url.rstrip("/"), model, api_key, list(record.models) if record else [])
+    return Endpoint(base_url.rstrip("/"), model, api_key, list(record.models) if record else [],
+                    record.model_roles() if record else {})
 
 
 def _first_model(base_url: str, api_key: str) -> str:
@@ -160,7 +162,8 @@ def chat_loop(
 ) -> Conversation:
     """The REPL. `read(prompt)` returns a line; EOFError (Ctrl-D) ends the chat, KeyboardInterrupt
     (Ctrl-C) drops the line being typed."""
-    write(f"chatting with {endpoint.model} at {endpoint.base_url}  ({HELP}; Ctrl-D leaves)\n")
+    # two short lines: one long line wrapped mid-word in an 80-column terminal
+    write(f"chatting with {endpoint.model} at {endpoint.base_url}\n{HELP}; Ctrl-C stops a reply, Ctrl-D leaves\n")
     while True:
         try:
             line = read("you> ").strip()

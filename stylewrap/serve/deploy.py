@@ -96,9 +96,12 @@ def plan(request: DeployRequest, config: StylewrapConfig) -> DeployPlan:
         "engine_args": engine_args(backend, request.engine or cfg.engine),
     }
     invocation = backend.deploy_invocation(options)
+    # a run's weights (adapter or merged) or an adapter are tuned; a model folder alone may be anything
+    tuned_weights = adapter is not None or request.run_dir is not None
     record = ServerRecord(
         pid=0, host=host, port=port, backend=backend.name, models=options["models"],
         log_file=str(servers.log_path(port)), command=invocation.shell_line(), api_key_env=api_key_env,
+        roles=["tuned", "base"][:len(options["models"])] if tuned_weights else [],
     )
     return DeployPlan(invocation, record, cfg.startup_timeout, serve_template=(backend, options["template"]))
 

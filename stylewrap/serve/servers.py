@@ -18,7 +18,7 @@ import time
 import urllib.error
 import urllib.request
 from collections import deque
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from stylewrap.errors import InputError, Location, RunFailed
@@ -43,6 +43,13 @@ class ServerRecord:
     api_key_env: str | None = None     # the env var holding the key (never the key)
     started_at: float = field(default_factory=time.time)
     start_ticks: int | None = None     # /proc start time: tells our process from a recycled PID
+    # "tuned" / "base" per model; [] for a model served without a run or adapter (how it was trained
+    # is unknown); None in a record written before roles were kept (then by position)
+    roles: list[str] | None = None
+
+    def model_roles(self) -> dict[str, str]:
+        """model -> "tuned" | "base", for the models whose role is known."""
+        return dict(zip(self.models, ["tuned", "base"] if self.roles is None else self.roles))
 
     @property
     def base_url(self) -> str:
@@ -172,7 +179,10 @@ def save_record(record: ServerRecord) -> Path:
 def load_record(port: int) -> ServerRecord | None:
     path = record_path(port)
     try:
-        return ServerRecord(**json.loads(path.read_text(encoding="utf-8")))
+        stored = json.loads(path.read_text(encoding="utf-8"))
+        # a record written by a newer stylewrap may carry fields this one does not know: they are left out
+        known = {each.name for each in fields(ServerRecord)}
+        return ServerRecord(**{key: value for key, value in stored.items() if key in known})
     except FileNotFoundError:
         return None
     except (ValueError, TypeError) as exc:

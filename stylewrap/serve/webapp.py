@@ -18,8 +18,12 @@ from __future__ import annotations
 import ipaddress
 import json
 import logging
+import os
 import secrets
+import select
+import socket
 import sys
+import threading
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -183,13 +187,16 @@ class ChatHandler(BaseHTTPRequestHandler):
             self.send_header("Content-Type", "text/event-stream; charset=utf-8")
             self.send_header("Cache-Control", "no-cache")
             self.end_headers()
+            watch = ClientWatch(self.connection, response)
             try:
                 # line by line, so each server-sent event reaches the page the moment it is produced
                 for line in response:
                     self.wfile.write(line)
                     self.wfile.flush()
-            except (BrokenPipeError, ConnectionResetError):
-                pass  # the page went away mid-answer; closing the upstream response stops generation
+            except OSError:
+                pass  # the page went away mid-answer (its connection broke, or the watch shut the upstream one)
+            finally:
+                watch.finish()
 
     def _send(self, status: HTTPStatus, body: bytes, content_type: str) -> None:
         self.send_response(status)
@@ -200,6 +207,48 @@ class ChatHandler(BaseHTTPRequestHandler):
 
     def _send_json(self, status: HTTPStatus, obj: dict) -> None:
         self._send(status, json.dumps(obj).encode(), "application/json")
+
+
+class ClientWatch:
+    """Shuts the upstream connection the moment the page closes its own (Stop), instead of at the next
+    piece the server sends: a model server sees its client leave only when that connection closes, and
+    one that is silent for a while (ms-swift answering another request first) would otherwise
+    generate the whole answer for nobody."""
+
+    def __init__(self, client: socket.socket, response) -> None:
+        self.client = client
+        self.response = response
+        self.lock = threading.Lock()   # the upstream socket is shut only while the response is open
+        self.answered = False
+        threading.Thread(target=self._watch, daemon=True).start()
+
+    def finish(self) -> None:
+        """The answer ended (or the page left): stop watching before the response is closed."""
+        with self.lock:
+            self.answered = True
+
+    def _watch(self) -> None:
+        while not self.answered:
+            try:
+                readable, _, _ = select.select([self.client], [], [], 0.2)
+                if not readable:
+                    continue
+                if self.client.recv(1, socket.MSG_PEEK):
+                    return   # the page sent something (it does not, mid-answer): nothing to watch for
+            except (OSError, ValueError):
+                pass  # reset or closed: gone as well
+            with self.lock:
+                if not self.answered:
+                    self._shut_upstream()
+            return
+
+    def _shut_upstream(self) -> None:
+        # a duplicate of the socket's descriptor: shutting it down ends the connection the reading thread uses
+        with socket.socket(fileno=os.dup(self.response.fileno())) as upstream:
+            try:
+                upstream.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
 
 
 class AppServer(ThreadingHTTPServer):
@@ -228,13 +277,8 @@ def run_app(base_url: str | None, model: str | None, api_key_env: str | None, ho
     from stylewrap.serve.chat import resolve_endpoint
 
     endpoint = resolve_endpoint(base_url, model, api_key_env, choose=choose)
-    serve(Upstream(endpoint.base_url, endpoint.api_key, endpoint.model, roles=served_roles(endpoint.served)),
-          host, port, on_ready=on_ready)
-
-
-def served_roles(served: list[str]) -> dict[str, str]:
-    """A stylewrap server lists its tuned model first and the base model (when served) second."""
-    return dict(zip(served, ["tuned", "base"]))
+    serve(Upstream(endpoint.base_url, endpoint.api_key, endpoint.model, roles=endpoint.roles), host, port,
+          on_ready=on_ready)
 
 
 def serve(upstream: Upstream, host: str, port: int, *, on_ready=None) -> None:

@@ -45,6 +45,7 @@ def train(project: Path, *args: str) -> Path:
     result = run_stylewrap("train", "--quiet", *args, cwd=project, timeout=600)
     assert result.returncode == 0, result.stdout + result.stderr
     (run_dir,) = set((project / "runs").glob("*")) - before
+    assert f"next: stylewrap compare {RunInfo.load(run_dir).run_id} --open" in result.stdout, result.stdout
     return run_dir
 
 
@@ -105,6 +106,8 @@ def test_dpo_on_top_of_an_sft_run(project, sft_runs, backend):
     assert info.base_model == sft_info.base_model and info.method == "lora"
     merged = run_stylewrap("export", run_dir, cwd=project, timeout=600)
     assert merged.returncode == 0, merged.stderr
+    assert merged.stdout.rstrip().splitlines()[-2:] == [f"next: stylewrap deploy --run {run_dir.name} --detach",
+                                                        f"  or: stylewrap publish model {run_dir.name} --merged"]
     assert not any("lora" in name for name in tensor_names(run_dir / "merged" / "model.safetensors"))
 
 
@@ -115,6 +118,7 @@ def test_orpo_from_the_base_model(project, backend):
     assert "adapter" not in info.extra["preference"] and info.extra["preference"]["from_run"] is None
     compared = run_stylewrap("compare", run_dir, "--probes", "chatglm", "--max-new-tokens", "8", cwd=project, timeout=600)
     assert compared.returncode == 0, compared.stderr
+    assert f"next: stylewrap deploy --run {run_dir.name} --detach" in compared.stdout, compared.stdout
     assert list((run_dir / "compare").glob("*/report.md"))
 
 

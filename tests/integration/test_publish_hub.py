@@ -320,3 +320,28 @@ def test_a_published_training_file_is_linked_from_the_model_card_without_dataset
     card = hub.repo("model", "alice/guwen").files["README.md"].decode()
     assert "- On ModelScope: [alice/guwen-data](" in card and "train_file: alice/guwen-data" in card
     assert yaml.safe_load(card.split("---\n")[1])["datasets"] == {"train": ["alice/guwen-data"]}
+
+
+def test_after_an_upload_the_console_script_names_the_next_step(hub, tmp_path):
+    """The installed console script (the hub's address and token reach it through the environment)."""
+    import dataclasses
+
+    from console import run_stylewrap
+
+    base = tmp_path / "models" / "qwen2-tiny"
+    base.mkdir(parents=True)
+    run_dir = make_run_dir(tmp_path, base_model=base, planted_secret=TOKEN)
+    data = tmp_path / "styled.jsonl"
+    data.write_text('{"instruction": "周末做什么？", "output": "噢，亲爱的，去公园跑步吧！"}\n', encoding="utf-8")
+    info = RunInfo.load(run_dir)   # a run that trained on a file here, not on a hub dataset
+    dataclasses.replace(info, dataset={"name": "styled", "format": "alpaca", "rows": 1, "source": str(data)}).save(run_dir)
+    up = run_stylewrap("publish", "model", run_dir, "--repo", "alice/guwen-lora", "--base-model-id", BASE_ID, cwd=tmp_path)
+    assert up.returncode == 0, up.stdout + up.stderr
+    assert up.stdout.rstrip().splitlines()[-1] == f"next: stylewrap publish dataset {data}   (the data it was trained " \
+                                                  "on; the model card links it once published)"
+    up = run_stylewrap("publish", "dataset", data, "--repo", "alice/guwen-style", cwd=tmp_path)
+    assert up.returncode == 0, up.stdout + up.stderr
+    assert up.stdout.rstrip().splitlines()[-1] == "next: stylewrap publish model latest   (its card links this dataset)"
+    up = run_stylewrap("publish", "model", run_dir, "--repo", "alice/guwen-lora", "--base-model-id", BASE_ID, cwd=tmp_path)
+    assert up.returncode == 0, up.stdout + up.stderr
+    assert up.stdout.rstrip().splitlines()[-1].startswith("next: open http")

@@ -46,7 +46,7 @@ def report(tmp_path) -> Path:
         "reference": "base", "seed": 0, "persona": None, "classifier": None, "judge": None,
         "variant_info": {name: {"origin": "run", "model": "m", "adapter": None, "endpoint": None, "system": None}
                          for name in answers},
-        "run": {"run_id": "20261201-101500-swift-lora", "backend": "swift", "method": "lora", "base_model": "tiny",
+        "run": {"run_id": "20261201-101500-swift-lora", "backend": "swift", "method": "lora", "base_model": "/work/models/qwen/tiny-model",
                 "max_new_tokens": 32, "status": "succeeded", "steps": 120, "first_loss": 2.0, "final_loss": 1.2,
                 "eval_loss": 1.3, "runtime_s": 42.0, "dataset": {"name": "style", "rows": 300},
                 "settings": {"learning_rate": 1e-4}, "loss_png": str(draw_loss_curve(tmp_path / "run-loss.png"))},
@@ -71,6 +71,9 @@ def test_the_report_opens_with_the_run_then_reads_well(report, browser, tmp_path
     # the order a reader meets: the run's facts and loss curve, the headline, then the answers
     assert run.location["y"] < headline.location["y"] < answers.location["y"]
     assert "20261201-101500-swift-lora" in run.text and "2.0000 → 1.2000" in run.text and "300 rows" in run.text
+    # a local base model by its folder's name (its whole path on hover), the finish time readable
+    assert "swift, lora on tiny-model" in run.text and "/work/models" not in run.text
+    assert run.find_element("css selector", "dd code[title]").get_attribute("title") == "/work/models/qwen/tiny-model"
     curve = run.find_element("css selector", "img")
     assert browser.execute_script("return arguments[0].naturalWidth", curve) > 0   # loss.png beside the report
     assert (report.parent / "loss.png").is_file()

@@ -168,7 +168,7 @@ def test_page_answers_one_model_and_side_by_side(deployed, browser, tmp_path_fac
         page.close()
 
 
-def test_stop_ends_the_answer_and_the_next_one_comes(browser, state_dir, monkeypatch):
+def test_stop_ends_the_answer_and_the_next_one_comes(browser, state_dir, monkeypatch, tmp_path_factory):
     # a reply still streaming when Stop is clicked: the speaking tiny model ends its answers within a
     # few tokens, too soon to stop, so a scripted server streams 60 pieces 0.1 s apart
     fake = FakeServer()
@@ -191,6 +191,7 @@ def test_stop_ends_the_answer_and_the_next_one_comes(browser, state_dir, monkeyp
         assert reply.get_attribute("data-done") == "true"
         # nothing more reached the stopped reply
         assert int(page.find(".msg.assistant")[-2].get_attribute("data-chunks")) == chunks_at_stop
+        screenshot(browser, tmp_path_factory, "webchat-stopped")
     finally:
         page.close()
         fake.stop()
@@ -203,6 +204,7 @@ def test_an_unreachable_server_is_said_plainly(browser, state_dir, tmp_path_fact
         notice = page.find("#notice")[0]
         assert notice.is_displayed() and f"cannot reach the model server at {nobody}" in notice.text
         assert "stylewrap deploy status" in notice.text and not page.find("#send")[0].is_enabled()
+        assert not page.find("#model")[0].is_displayed()   # no empty picker: there is nothing to pick
         screenshot(browser, tmp_path_factory, "webchat-unreachable")
     finally:
         page.close()
@@ -216,6 +218,28 @@ def test_a_server_with_no_model_is_said_plainly(browser, state_dir, monkeypatch)
     try:
         notice = page.find("#notice")[0]
         assert notice.is_displayed() and "serves no model" in notice.text
+    finally:
+        page.close()
+        fake.stop()
+
+
+def test_an_answer_cut_at_max_tokens_says_so(browser, state_dir, monkeypatch, tmp_path_factory):
+    # the server ends the reply with finish_reason "length": the answer stops mid-sentence
+    fake = FakeServer()
+    fake.script(models=["tuned"], reply="一个 很长 的 回答 还没", faults=["truncate"])
+    monkeypatch.setenv("STYLEWRAP_TEST_FAKE_KEY", "test-key")
+    page = Page(browser, "--base-url", fake.base_url, "--model", "tuned", "--api-key-env", "STYLEWRAP_TEST_FAKE_KEY")
+    try:
+        page.set_value("max-tokens", "5")
+        (cut,) = page.ask("长一点")
+        assert cut.get_attribute("data-finish") == "length" and "cut at max tokens (5)" in cut.text, cut.text
+        page.set_value("max-tokens", "256")
+        # the note stays with the answer when the page lays the conversation out again
+        browser.execute_script("document.getElementById('model').dispatchEvent(new Event('change'))")
+        assert "cut at max tokens (5)" in page.find(".msg.assistant")[0].text
+        (whole,) = page.ask("再来")
+        assert whole.get_attribute("data-finish") == "stop" and "cut at" not in whole.text, whole.text
+        screenshot(browser, tmp_path_factory, "webchat-cut-at-max-tokens")
     finally:
         page.close()
         fake.stop()

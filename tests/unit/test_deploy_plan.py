@@ -257,3 +257,38 @@ def test_swift_refuses_to_batch_requests_to_an_unmerged_adapter(world):
     assert "--max_batch_size" in spec_of(merged.invocation)["argv"]
     plan(DeployRequest(model=str(model), adapter=adapter, backend="swift"), config)
     plan(DeployRequest(model=str(model), adapter=adapter, backend="llamafactory", extra_args=batched), config)
+
+
+def test_the_page_and_chat_call_a_model_tuned_only_when_it_is(world, monkeypatch):
+    """A model folder served alone was labelled "tuned" on the web page; a run's or an adapter's weights are."""
+    from stylewrap.serve.chat import resolve_endpoint
+
+    tmp_path, model, adapter = world
+    config = load_config(search=False)
+    swift = plan(DeployRequest(model=str(model), adapter=adapter, backend="swift", port=8123), config).record
+    assert swift.model_roles() == {"default-lora": "tuned", "qwen2-7b-instruct": "base"}
+    factory = plan(DeployRequest(model=str(model), adapter=adapter, backend="llamafactory", port=8124), config).record
+    assert factory.model_roles() == {"default-lora": "tuned"}
+    alone = plan(DeployRequest(model=str(model), backend="llamafactory", port=8125), config).record
+    assert alone.model_roles() == {}
+    # what `stylewrap app` hands the page comes from the server's record
+    monkeypatch.setattr("stylewrap.serve.deploy.known_server", lambda *args: alone)
+    assert resolve_endpoint(None, None, None).roles == {}
+    monkeypatch.setattr("stylewrap.serve.deploy.known_server", lambda *args: swift)
+    assert resolve_endpoint(None, None, None).roles == {"default-lora": "tuned", "qwen2-7b-instruct": "base"}
+    # a record written before roles were kept: by position, as then
+    old = servers.ServerRecord(**{k: v for k, v in servers.asdict(swift).items() if k != "roles"})
+    assert old.model_roles() == swift.model_roles()
+
+
+def test_a_server_record_from_a_newer_stylewrap_is_read(tmp_path, monkeypatch):
+    """A field this version does not know (a newer stylewrap wrote the record) is left out, not fatal:
+    `deploy status` and `chat` keep working while two versions share a machine."""
+    import json
+
+    from stylewrap.serve import servers
+
+    monkeypatch.setattr(servers, "record_path", lambda port: tmp_path / f"{port}.json")
+    tmp_path.joinpath("8123.json").write_text(json.dumps({"pid": 1, "host": "127.0.0.1", "port": 8123, "backend": "swift", "models": ["m"],
+                                                         "log_file": "x.log", "command": "swift deploy", "a_field_from_the_future": 1}))
+    assert servers.load_record(8123).port == 8123

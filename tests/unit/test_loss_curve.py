@@ -95,3 +95,17 @@ def test_an_eval_line_of_the_backend_log_becomes_an_eval_point():
             line[backend.log_fields.total] = 40
         progress_row = backend.read_progress(line)
         assert progress_row is not None and progress_row.eval_loss == 1.25 and progress_row.loss is None, name
+
+
+def test_the_last_value_of_a_rising_run_is_labelled_inside_the_frame(tmp_path):
+    # a short preference run's loss can rise: its last point is the top of the plot, and a label
+    # above it ran into the frame and the title
+    from matplotlib import image
+
+    png = tmp_path / "loss.png"
+    assert draw_loss_curve(ThisPython(), progress(tmp_path / "progress.jsonl", [11.8, 12.38, 12.51]), png, "rising") is None
+    pixels = (image.imread(png)[:, :, :3] * 255).round().astype(int)
+    dark = (pixels.sum(axis=2) < 100)
+    frame_top = next(row for row in range(dark.shape[0]) if dark[row].sum() > dark.shape[1] / 2)  # the axes' top edge
+    # nothing curve-coloured (the line, the last point's marker, its label) crosses the frame
+    assert min(y for _, y in curve_pixels(png)) > frame_top, frame_top
