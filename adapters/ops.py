@@ -26,7 +26,7 @@ from stylewrap.adapters.parallel import Slice, line_shifts, map_slices, workers_
 from stylewrap.adapters.progress import with_progress
 from stylewrap.adapters.records import Record, RowProblem
 from stylewrap.adapters.stats import record_key
-from stylewrap.adapters.typedrows import TYPED_FORMATS
+from stylewrap.adapters.typedrows import DIRECT_WRITERS, TYPED_FORMATS
 from stylewrap.errors import DataError, InputError, Location
 from stylewrap.fsutil import atomic_writer
 
@@ -80,6 +80,7 @@ def _convert_slice(path: str, byte_range: tuple[int, int], part: str, fmt: str, 
     """
     write_row = format_named(to).write_row
     typed = TYPED_FORMATS.get(fmt)  # None: every line comes as a (RawRow, item) pair
+    direct = DIRECT_WRITERS.get((fmt, to))
     with open(part, "wb") as handle:
         sink = RowSink(handle, as_array, fragment=True)
         for entry in scan_lines(path, fmt, byte_range, **read_options):
@@ -87,7 +88,13 @@ def _convert_slice(path: str, byte_range: tuple[int, int], part: str, fmt: str, 
                 item = entry[1]
                 if isinstance(item, Problem):
                     return sink.count, ("row", item.line, item.message, item.field)
-            else:  # a line typedrows proved valid
+            elif direct is not None:  # a line typedrows proved valid, written without a Record
+                try:
+                    sink.add(dump_row(direct(entry)))
+                    continue
+                except RowProblem:
+                    item = typed.record(entry)  # the writer below names the problem
+            else:
                 item = typed.record(entry)
             try:
                 sink.add(dump_row(write_row(item)))

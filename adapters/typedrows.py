@@ -22,11 +22,13 @@ from typing import Annotated, Any, Callable, NamedTuple, Union
 import msgspec
 from msgspec import UNSET, Meta, Struct, UnsetType
 
+from stylewrap.adapters.formats import function_calls
 from stylewrap.adapters.records import (
     ASSISTANT,
     FUNCTION_CALL,
     OBSERVATION,
     SYSTEM,
+    TOOL,
     USER,
     Record,
     RowProblem,
@@ -82,10 +84,10 @@ class ShareGPTRow(Struct, forbid_unknown_fields=True, gc=False):
 _check_tools = msgspec.json.Decoder(Union[list[msgspec.Raw], dict[str, msgspec.Raw]]).decode
 
 
-def _roles_ok(roles: tuple) -> bool:
-    """`check_messages`' verdict on the roles alone: (has a system message, turn type, turn type, ...)."""
-    messages = [{"role": SYSTEM, "content": "x"}] if roles[0] else []
-    messages += [{"role": ROLE_OF_TURN[kind], "content": "x"} for kind in roles[1:]]
+def _roles_ok(has_system: bool, turn_types: tuple) -> bool:
+    """`check_messages`' verdict on the roles alone."""
+    messages = [{"role": SYSTEM, "content": "x"}] if has_system else []
+    messages += [{"role": ROLE_OF_TURN[kind], "content": "x"} for kind in turn_types]
     try:
         check_messages(messages, str, "")
     except RowProblem:
@@ -105,7 +107,10 @@ def sharegpt_prover() -> Callable[[bytes], ShareGPTRow | None]:
     kept == the line's colons proves it and the strings are not walked at all.
     """
     decode = msgspec.json.Decoder(ShareGPTRow).decode
-    verdicts: dict[tuple, bool] = {}
+    # role-order verdicts for rows without and with a system prompt, and tools strings seen valid
+    # (a real file repeats a few tool lists: checking one again costs its hash, not a parse)
+    verdicts: tuple[dict[tuple, bool], dict[tuple, bool]] = ({}, {})
+    tools_seen: set[str] = set()
     value = attrgetter("value")
     isspace = str.isspace
     decode_error = msgspec.DecodeError
@@ -134,19 +139,23 @@ def sharegpt_prover() -> Callable[[bytes], ShareGPTRow | None]:
                 return None
         if any(map(isspace, map(value, turns))):
             return None
-        roles = (system is not UNSET and system != "", *map(type, turns))
-        verdict = verdicts.get(roles)
+        has_system = system is not UNSET and system != ""
+        roles = tuple(map(type, turns))
+        known = verdicts[has_system]
+        verdict = known.get(roles)
         if verdict is None:
-            verdict = _roles_ok(roles)
-            if len(verdicts) < MAX_VERDICTS:
-                verdicts[roles] = verdict
+            verdict = _roles_ok(has_system, roles)
+            if len(known) < MAX_VERDICTS:
+                known[roles] = verdict
         if not verdict:
             return None
-        if tools is not UNSET and tools != "":
+        if tools is not UNSET and tools != "" and tools not in tools_seen:
             try:
                 _check_tools(tools)
             except decode_error:
                 return None
+            if len(tools_seen) < MAX_VERDICTS:
+                tools_seen.add(tools)
         return row
 
     return prove
@@ -160,6 +169,33 @@ def sharegpt_record(row: ShareGPTRow) -> Record:
         messages.insert(0, {"role": SYSTEM, "content": system})
     tools = row.tools
     return Record(messages, None if tools is UNSET or tools == "" else tools, {})
+
+
+_MESSAGES_ROLE = {_Human: USER, _Gpt: ASSISTANT, _Observation: TOOL, _System: SYSTEM}
+
+
+def sharegpt_to_messages(row: ShareGPTRow) -> dict:
+    """`write_messages(sharegpt_record(row))` without the Record in between (convert's common pair)."""
+    items = []
+    system = row.system
+    if system is not UNSET and system != "":
+        items.append({"role": SYSTEM, "content": system})
+    for turn in row.conversations:
+        kind = type(turn)
+        if kind is _FunctionCall:
+            items.append({"role": ASSISTANT, "content": "", "tool_calls": function_calls(turn.value)})
+        else:
+            items.append({"role": _MESSAGES_ROLE[kind], "content": turn.value})
+    out: dict[str, Any] = {"messages": items}
+    tools = row.tools
+    if tools is not UNSET and tools != "":
+        out["tools"] = tools
+    return out
+
+
+# (input format, output format) -> the output row straight from a proved row; other pairs go
+# through the Record and the output format's writer
+DIRECT_WRITERS: dict[tuple[str, str], Callable[[Any], dict]] = {("sharegpt", "messages"): sharegpt_to_messages}
 
 
 class TypedFormat(NamedTuple):
