@@ -157,10 +157,11 @@ def main() -> None:
         results[("hf_load+lf_align", "small")] = (seconds, peak, json.loads(out)["bench"])
 
     hf_rate = args.rows / results[("hf_load", "big")][0]
+    import msgspec
     import orjson
 
     hf_versions = subprocess.run([str(hf_python), "-c", "import datasets, pyarrow; print(datasets.__version__, pyarrow.__version__)"], capture_output=True, text=True).stdout.split()
-    print(f"input: {args.rows} sharegpt rows, {size_mb:.0f} MiB JSONL; {os.cpu_count()} CPUs, Python {platform.python_version()}, orjson {orjson.__version__}; HF: datasets {' / pyarrow '.join(hf_versions)}")
+    print(f"input: {args.rows} sharegpt rows, {size_mb:.0f} MiB JSONL; {os.cpu_count()} CPUs, Python {platform.python_version()}, orjson {orjson.__version__}, msgspec {msgspec.__version__}; HF: datasets {' / pyarrow '.join(hf_versions)}")
     print("load average (1/5/15 min) before: {:.2f} {:.2f} {:.2f}, after: {:.2f} {:.2f} {:.2f}".format(*load_before, *os.getloadavg()))
     print(f"{'job':<22}{'rows':>10}{'seconds':>10}{'rows/s':>12}{'peak MiB':>10}{'vs HF':>8}")
     for (name, label), (seconds, peak, rows) in results.items():
