@@ -3,8 +3,8 @@
 The precise path (jsonstream's parse, then the format's reader into a `Record`) builds every row as
 Python dicts and checks it in Python. Most rows of a real file are plain, so a line is first decoded
 by msgspec into the format's Structs: the shape, every type, the known role tags (a tagged union)
-and non-empty contents are checked in C while the row is built. What is left in Python is O(1) or
-one C-level `map` per row: no repeated key (see `sharegpt_prover`), no whitespace-only content,
+and non-empty contents are checked in C while the row is built. What is left in Python is a few
+operations per row and per turn: no repeated key (see `sharegpt_prover`), no whitespace-only content,
 and the role order, whose verdict `check_messages` gives once per distinct sequence of roles.
 
 A line that is not proved valid this way (a problem, or anything unusual: an extra column, a
@@ -16,7 +16,6 @@ module can only make a valid row faster, never change what a row means or what a
 
 from __future__ import annotations
 
-from operator import attrgetter
 from typing import Annotated, Any, Callable, NamedTuple, Union
 
 import msgspec
@@ -111,8 +110,6 @@ def sharegpt_prover() -> Callable[[bytes], ShareGPTRow | None]:
     # (a real file repeats a few tool lists: checking one again costs its hash, not a parse)
     verdicts: tuple[dict[tuple, bool], dict[tuple, bool]] = ({}, {})
     tools_seen: set[str] = set()
-    value = attrgetter("value")
-    isspace = str.isspace
     decode_error = msgspec.DecodeError
 
     def prove(raw: bytes) -> ShareGPTRow | None:
@@ -137,10 +134,12 @@ def sharegpt_prover() -> Callable[[bytes], ShareGPTRow | None]:
             texts += [text for text in (system, tools) if text is not UNSET]
             if kept != colons - sum([text.count(":") for text in texts]):
                 return None
-        if any(map(isspace, map(value, turns))):
-            return None
+        roles = ()
+        for turn in turns:
+            if turn.value.isspace():
+                return None
+            roles += (type(turn),)
         has_system = system is not UNSET and system != ""
-        roles = tuple(map(type, turns))
         known = verdicts[has_system]
         verdict = known.get(roles)
         if verdict is None:
