@@ -90,7 +90,7 @@ def _convert_slice(path: str, byte_range: tuple[int, int], part: str, fmt: str, 
                     return sink.count, ("row", item.line, item.message, item.field)
             elif direct is not None:  # a line typedrows proved valid, written without a Record
                 try:
-                    sink.add(dump_row(direct(entry)))
+                    sink.add(direct(entry))
                     continue
                 except RowProblem:
                     item = typed.record(entry)  # the writer below names the problem

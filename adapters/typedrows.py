@@ -19,9 +19,11 @@ from __future__ import annotations
 from typing import Annotated, Any, Callable, NamedTuple, Union
 
 import msgspec
+import orjson
 from msgspec import UNSET, Meta, Struct, UnsetType
 
 from stylewrap.adapters.formats import function_calls
+from stylewrap.adapters.jsonstream import dump_row
 from stylewrap.adapters.records import (
     ASSISTANT,
     FUNCTION_CALL,
@@ -173,28 +175,34 @@ def sharegpt_record(row: ShareGPTRow) -> Record:
 _MESSAGES_ROLE = {_Human: USER, _Gpt: ASSISTANT, _Observation: TOOL, _System: SYSTEM}
 
 
-def sharegpt_to_messages(row: ShareGPTRow) -> dict:
-    """`write_messages(sharegpt_record(row))` without the Record in between (convert's common pair)."""
+def sharegpt_to_messages(row: ShareGPTRow) -> bytes:
+    """`dump_row(write_messages(sharegpt_record(row)))`, without the Record in between.
+
+    A row without a function_call holds strings only, where orjson writes exactly what the
+    stdlib would, so it skips `dump_row`'s check for values orjson writes differently.
+    """
     items = []
     system = row.system
     if system is not UNSET and system != "":
         items.append({"role": SYSTEM, "content": system})
+    strings_only = True
     for turn in row.conversations:
         kind = type(turn)
         if kind is _FunctionCall:
             items.append({"role": ASSISTANT, "content": "", "tool_calls": function_calls(turn.value)})
+            strings_only = False
         else:
             items.append({"role": _MESSAGES_ROLE[kind], "content": turn.value})
     out: dict[str, Any] = {"messages": items}
     tools = row.tools
     if tools is not UNSET and tools != "":
         out["tools"] = tools
-    return out
+    return orjson.dumps(out) if strings_only else dump_row(out)
 
 
-# (input format, output format) -> the output row straight from a proved row; other pairs go
-# through the Record and the output format's writer
-DIRECT_WRITERS: dict[tuple[str, str], Callable[[Any], dict]] = {("sharegpt", "messages"): sharegpt_to_messages}
+# (input format, output format) -> the encoded output row straight from a proved row; other pairs
+# go through the Record and the output format's writer
+DIRECT_WRITERS: dict[tuple[str, str], Callable[[Any], bytes]] = {("sharegpt", "messages"): sharegpt_to_messages}
 
 
 class TypedFormat(NamedTuple):

@@ -183,3 +183,21 @@ def test_convert_command_writes_what_the_precise_path_writes(shared_data, tmp_pa
     slow = tmp_path / "slow.jsonl"
     write_records(read_records(source, "sharegpt"), slow, "messages")  # one process, precise path only
     assert fast.read_bytes() == slow.read_bytes()
+
+
+def test_a_proved_row_converts_to_the_bytes_the_precise_path_writes(shared_data):
+    """convert sharegpt -> messages skips the Record for proved rows: same bytes, awkward strings included."""
+    from stylewrap.adapters.formats import write_messages
+    from stylewrap.adapters.jsonstream import dump_row
+    from stylewrap.adapters.typedrows import sharegpt_to_messages
+
+    awkward = json.dumps({"conversations": [{"from": "human", "value": 'null "q" \\ \u2028 \x01 \n 😀 </script>'},
+                                            {"from": "gpt", "value": "NaN Infinity 1e400 null"}],
+                          "system": "系统：null", "tools": "[{\"name\": \"f\", \"x\": null, \"y\": 1.5e-05}]"},
+                         ensure_ascii=False).encode()
+    prove = sharegpt_prover()
+    lines = [awkward, *real_lines(shared_data)]
+    for line in lines:
+        row = prove(line)
+        assert row is not None, line
+        assert sharegpt_to_messages(row) == dump_row(write_messages(precise(line))), line
