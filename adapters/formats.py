@@ -358,7 +358,8 @@ def read_messages(row: dict) -> Record:
     return Record(messages, _tools_of(row), _meta(row, MESSAGES_KEYS))
 
 
-def _tool_calls(content: str) -> list[dict]:
+def function_calls(content: str) -> list[dict]:
+    """A function_call message's JSON as OpenAI tool_calls."""
     try:
         calls = json.loads(content)
     except ValueError:
@@ -372,7 +373,7 @@ def write_messages(record: Record) -> dict:
     for message in record.messages:
         role = message["role"]
         if role == FUNCTION_CALL:
-            item: dict[str, Any] = {"role": ASSISTANT, "content": "", "tool_calls": _tool_calls(message["content"])}
+            item: dict[str, Any] = {"role": ASSISTANT, "content": "", "tool_calls": function_calls(message["content"])}
         else:
             item = {"role": TOOL if role == OBSERVATION else role, "content": message["content"]}
         if "loss_weight" in message:

@@ -135,14 +135,17 @@ def iter_line_rows(path: str | Path, start: int = 0, end: int | None = None, fir
             position += len(raw)
             if number == 1 and raw.startswith(BOM):
                 raw = raw[len(BOM):]
-            try:
-                value = _fast_loads(raw)
-            except ValueError:
-                row = _exact_row(number, raw)
-                if row is not None:
-                    yield row
-            else:
-                yield RawRow(number, value=value)
+            row = line_row(number, raw)
+            if row is not None:
+                yield row
+
+
+def line_row(number: int, raw: bytes) -> RawRow | None:
+    """The row of one JSONL line (numbered `number`), or None for a blank line."""
+    try:
+        return RawRow(number, value=_fast_loads(raw))
+    except ValueError:
+        return _exact_row(number, raw)
 
 
 class _Inexact(ValueError):

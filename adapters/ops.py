@@ -16,7 +16,8 @@ from stylewrap.adapters.files import (
     join_fragments,
     output_container,
     read_records,
-    scan_rows,
+    row_line,
+    scan_lines,
     unwritable,
     write_records,
 )
@@ -25,6 +26,7 @@ from stylewrap.adapters.parallel import Slice, line_shifts, map_slices, workers_
 from stylewrap.adapters.progress import with_progress
 from stylewrap.adapters.records import Record, RowProblem
 from stylewrap.adapters.stats import record_key
+from stylewrap.adapters.typedrows import DIRECT_WRITERS, TYPED_FORMATS
 from stylewrap.errors import DataError, InputError, Location
 from stylewrap.fsutil import atomic_writer
 
@@ -77,15 +79,28 @@ def _convert_slice(path: str, byte_range: tuple[int, int], part: str, fmt: str, 
     read (kind "row") or written as `to` (kind "record"); the line is counted from the slice start.
     """
     write_row = format_named(to).write_row
+    typed = TYPED_FORMATS.get(fmt)  # None: every line comes as a (RawRow, item) pair
+    direct = DIRECT_WRITERS.get((fmt, to))
     with open(part, "wb") as handle:
         sink = RowSink(handle, as_array, fragment=True)
-        for _, item in scan_rows(path, fmt, line_range=(*byte_range, 1), **read_options):
-            if isinstance(item, Problem):
-                return sink.count, ("row", item.line, item.message, item.field)
+        for entry in scan_lines(path, fmt, byte_range, **read_options):
+            if type(entry) is tuple:
+                item = entry[1]
+                if isinstance(item, Problem):
+                    return sink.count, ("row", item.line, item.message, item.field)
+            elif direct is not None:  # a line typedrows proved valid, written without a Record
+                try:
+                    sink.add(direct(entry))
+                    continue
+                except RowProblem:
+                    item = typed.record(entry)  # the writer below names the problem
+            else:
+                item = typed.record(entry)
             try:
                 sink.add(dump_row(write_row(item)))
             except RowProblem as exc:
-                return sink.count, ("record", item.line, exc.message, exc.field)
+                line = item.line or row_line(path, byte_range, sink.count)
+                return sink.count, ("record", line, exc.message, exc.field)
         sink.close()
     return sink.count, None
 

@@ -9,11 +9,11 @@ import tempfile
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Iterable
+from typing import Any, Iterable
 
-from stylewrap.adapters.files import Problem, RowSink, detect_format, join_fragments, output_container, scan_rows
+from stylewrap.adapters.files import Problem, RowSink, detect_format, join_fragments, output_container, scan_lines, scan_rows
 from stylewrap.adapters.parallel import line_shifts, map_slices, workers_for
-from stylewrap.adapters.jsonstream import RawRow, dump_row
+from stylewrap.adapters.jsonstream import dump_row
 from stylewrap.adapters.progress import with_progress
 from stylewrap.adapters.records import Record
 from stylewrap.fsutil import atomic_writer
@@ -91,9 +91,18 @@ def validate(
     return report
 
 
-def check_rows(rows: Iterable[tuple[RawRow, Record | Problem]], report: ValidationReport, good: RowSink | None = None, bad: RowSink | None = None) -> None:
-    """Count each row into `report`; with sinks, good rows go unchanged to `good`, problems to `bad`."""
-    for raw, item in rows:
+def check_rows(rows: Iterable[Any], report: ValidationReport, good: RowSink | None = None, bad: RowSink | None = None) -> None:
+    """Count each row into `report`; with sinks, good rows go unchanged to `good`, problems to `bad`.
+
+    `rows` are (RawRow, Record | Problem) pairs, or without sinks also typed rows that
+    `files.scan_lines` proved valid (counted, nothing else to do for them).
+    """
+    proved = 0
+    for entry in rows:
+        if type(entry) is not tuple:
+            proved += 1
+            continue
+        raw, item = entry
         _count(report, item)
         if good is None:
             continue
@@ -101,6 +110,8 @@ def check_rows(rows: Iterable[tuple[RawRow, Record | Problem]], report: Validati
             good.add(dump_row(raw.value))
         else:
             bad.add(dump_row({"line": item.line, "field": item.field, "error": item.message, "row": raw.value}))
+    report.rows += proved
+    report.valid += proved
 
 
 def _count(report: ValidationReport, item: Record | Problem) -> None:
@@ -143,10 +154,11 @@ def _validate_in_slices(report: ValidationReport, workers: int, options: dict) -
 def _validate_slice(path: str, byte_range: tuple[int, int], part: str, fmt: str, drop_invalid: bool, as_array: bool, options: dict):
     """Worker: check one slice; with `drop_invalid` its good rows go to `part`, rejects to `part`.rejects."""
     report = ValidationReport(Path(path), fmt)
-    rows = scan_rows(path, fmt, line_range=(*byte_range, 1), **options)
     if not drop_invalid:
-        check_rows(rows, report)
+        check_rows(scan_lines(path, fmt, byte_range, **options), report)
         return report, 0
+    # the good rows are written as parsed: the precise path keeps each row's value
+    rows = scan_rows(path, fmt, line_range=(*byte_range, 1), **options)
     with open(part, "wb") as good_file, open(f"{part}.rejects", "wb") as bad_file:
         good, bad = RowSink(good_file, as_array, fragment=True), RowSink(bad_file, False, fragment=True)
         check_rows(rows, report, good, bad)

@@ -39,6 +39,8 @@ STYLEWRAP_JOBS = {
     "validate": "from stylewrap.adapters.validate import validate; r = validate(sys.argv[1]); assert r.ok, r.summary(); print(r.rows)",
     "convert": "from stylewrap.adapters.ops import convert; print(convert(sys.argv[1], sys.argv[2], 'messages'))",
 }
+# issue 22: validate and convert against the parse-only ceiling measured in the same run
+TARGETS_OF_PARSE = {"validate": 0.80, "convert": 0.60}
 HF_JOB = (
     "from datasets import load_dataset, disable_progress_bars; disable_progress_bars();"
     "ds = load_dataset('json', data_files=sys.argv[1], split='train', cache_dir=sys.argv[2]); print(len(ds))"
@@ -155,15 +157,21 @@ def main() -> None:
         results[("hf_load+lf_align", "small")] = (seconds, peak, json.loads(out)["bench"])
 
     hf_rate = args.rows / results[("hf_load", "big")][0]
+    import msgspec
     import orjson
 
     hf_versions = subprocess.run([str(hf_python), "-c", "import datasets, pyarrow; print(datasets.__version__, pyarrow.__version__)"], capture_output=True, text=True).stdout.split()
-    print(f"input: {args.rows} sharegpt rows, {size_mb:.0f} MiB JSONL; {os.cpu_count()} CPUs, Python {platform.python_version()}, orjson {orjson.__version__}; HF: datasets {' / pyarrow '.join(hf_versions)}")
+    print(f"input: {args.rows} sharegpt rows, {size_mb:.0f} MiB JSONL; {os.cpu_count()} CPUs, Python {platform.python_version()}, orjson {orjson.__version__}, msgspec {msgspec.__version__}; HF: datasets {' / pyarrow '.join(hf_versions)}")
     print("load average (1/5/15 min) before: {:.2f} {:.2f} {:.2f}, after: {:.2f} {:.2f} {:.2f}".format(*load_before, *os.getloadavg()))
     print(f"{'job':<22}{'rows':>10}{'seconds':>10}{'rows/s':>12}{'peak MiB':>10}{'vs HF':>8}")
     for (name, label), (seconds, peak, rows) in results.items():
         rate = rows / seconds
         print(f"{name + ' (' + label + ')':<22}{rows:>10}{seconds:>10.1f}{rate:>12,.0f}{peak:>10}{rate / hf_rate:>7.2f}x")
+    parse_rate = args.rows / results[("parse_only", "big")][0]
+    for name, target in TARGETS_OF_PARSE.items():
+        rate = results[(name, "big")][2] / results[(name, "big")][0]
+        print(f"ratio: {name} / parse only = {rate:,.0f} / {parse_rate:,.0f} rows/s = {rate / parse_rate:.1%} "
+              f"(target >= {target:.0%}: {'met' if rate / parse_rate >= target else 'NOT met'})")
     flat = {name: results[(name, "big")][1] / max(results[(name, "small")][1], 1) for name in STYLEWRAP_JOBS}
     print("peak memory, full file / tenth of it: " + ", ".join(f"{k} {v:.2f}x" for k, v in flat.items()))
     print(json.dumps({f"{k[0]}_{k[1]}": {"seconds": round(v[0], 2), "peak_mib": v[1], "rows": v[2]} for k, v in results.items()}))
