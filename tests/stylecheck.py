@@ -4,7 +4,8 @@ An answer is styled when it holds one of the translational preset's markers
 (templates/styles/translational.yaml), legible when it has no U+FFFD and at least 90% of its
 characters are CJK or punctuation, on topic when it keeps the probe's own `topic` word (the
 grammar's slot word the question is about, e.g. 葡萄 in 怎么挑葡萄？: an answer about another fruit
-does not answer the question).
+does not answer the question). At least ON_TOPIC_RATE of the answers must be on topic: the tiny
+model copies the word in 22-23 of 24 base answers (it mixes up 小说/诗歌/散文), not in every one.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import yaml
 LEGIBLE_SHARE = 0.9
 TUNED_MARKER_RATE = 0.8
 BASE_MARKER_RATE = 0.1
+ON_TOPIC_RATE = 0.9
 
 
 def preset_markers() -> list[str]:
@@ -56,8 +58,9 @@ class Verdict:
             found.append(f"marker rate {self.marker_rate:.2f} > {BASE_MARKER_RATE}")
         if self.illegible:
             found.append(f"{len(self.illegible)} illegible, e.g. {self.illegible[0]!r}")
-        if self.off_topic:
-            found.append(f"{len(self.off_topic)} off topic, e.g. {self.off_topic[0]}")
+        if self.on_topic_rate < ON_TOPIC_RATE:
+            found.append(f"on-topic rate {self.on_topic_rate:.2f} < {ON_TOPIC_RATE}: {len(self.off_topic)} answers "
+                         f"miss their question's word, e.g. {self.off_topic[0]}")
         return found
 
 
