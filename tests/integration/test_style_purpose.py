@@ -147,7 +147,7 @@ def test_control_trained_with_a_wrong_chat_template_fails_the_check(backend, tmp
     behind that template's "### Response:"/"### Assistant:" marker; asked the way the model is
     served (its own ChatML, `compare --template qwen`, with the run's system prompt as in training),
     it meets a prompt it was never tuned on and mostly answers as the base does: the marker rate
-    falls below the check's threshold (measured on llamafactory: 0.42)."""
+    falls below the check's threshold (measured: llamafactory 0.04, swift 0.21)."""
     project = demo_project(tmp_path_factory, backend, "wrongtemplate")
     stylewrap(project, "run", "--to", "train", "--set", f"train.template={WRONG_TEMPLATES[backend]}", timeout=1800)
     tuned = compared(project, the_run(project), template="qwen")["tuned"]
