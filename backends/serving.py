@@ -38,6 +38,9 @@ class ServeRecipe:
     host_port_flags: tuple[str, str] | None = None
     host_port_env: tuple[str, str] | None = None
     name_flag: str | None = None         # names the model served at the base slot
+    # the system prompt used when a request has none: the one the run was trained with, since the
+    # template's own (LLaMA-Factory's qwen: "You are Qwen, created by Alibaba Cloud. ...") is not it
+    system_flag: str | None = None
     name_env: str | None = None
     # the server option that batches requests, where the backend gets batches wrong for an unmerged
     # adapter (ms-swift 4.6 passes one adapter name for a batch of N: peft raises "Length of
@@ -82,7 +85,7 @@ def engine_args(backend: TableBackend, engine: str | None) -> dict[str, str]:
 
 def server_invocation(backend: TableBackend, options: Mapping[str, Any]) -> Invocation:
     """The launcher running `backend`'s server for the resolved deploy `options` (model, adapter,
-    tuned_name, base_name, models, template, model_type, host, port, api_key_env, extra_args)."""
+    tuned_name, base_name, models, template, system, model_type, host, port, api_key_env, extra_args)."""
     recipe = backend.serve_recipe
     adapter, both = options["adapter"], len(options["models"]) > 1
     argv: list[str] = [*recipe.leading_args, recipe.model_flag, options["model"]]
@@ -91,6 +94,8 @@ def server_invocation(backend: TableBackend, options: Mapping[str, Any]) -> Invo
         argv += [recipe.adapter_flag, f"{options['tuned_name']}={adapter}" if both else str(adapter)]
     if options["template"]:
         argv += [recipe.template_flag, options["template"]]
+    if options.get("system") and recipe.system_flag:
+        argv += [recipe.system_flag, options["system"]]
     if options["model_type"] and recipe.model_type_flag:
         argv += [recipe.model_type_flag, options["model_type"]]
     name_at_base_slot = options["base_name"] if both else options["tuned_name"]

@@ -19,7 +19,7 @@ step "backend environment ($BACKEND)";    "$sw" backend install "$BACKEND"
 trap '"$sw" deploy stop --port "$PORT" >/dev/null 2>&1 || true' EXIT
 step "stylewrap demo = the demo project + stylewrap run"
 "$sw" demo "$DEMO_DIR" --backend "$BACKEND" --port "$PORT" --force
-step "chat (a held-out question)";        printf '请问，明天会下雪吗？\n' | "$sw" chat --base-url "http://127.0.0.1:$PORT/v1" --max-tokens 64
+step "chat (a held-out question)";        printf '请问，明天会下雪吗？\n' | "$sw" chat --base-url "http://127.0.0.1:$PORT/v1" --max-tokens 64 --temperature 0
 step "stop";                               "$sw" deploy stop --port "$PORT"; trap - EXIT
 RUN="$(dirname "$(ls -t "$DEMO_DIR"/runs/*/summary.json | head -n 1)")"
 step "publish (dry run)";                  "$sw" publish model "$RUN" --repo demo/translational-tiny --base-model-id local/tiny-qwen2 --dry-run

@@ -124,11 +124,9 @@ def demo_rows(count: int) -> list[dict]:
 
 
 def probe_rows() -> list[dict]:
-    """Held-out questions for compare/eval, {"question", "topic", "topic_words", "category", "plain"}:
-    of each category's first intents, one held-out question each, on different slot words. The
-    grammar's answer keeps the `topic` word; an answer on the question's topic keeps at least one
-    of `topic_words` (the category's slot words: the tiny model does not always copy the right one)."""
-    slots = {topic["name"]: topic["slots"] for topic in grammar()["topics"]}
+    """Held-out questions for compare/eval, {"question", "topic", "category", "plain"}: of each
+    category's first intents, one held-out question each, on different slot words. `topic` is the
+    question's slot word, which the grammar's answer keeps: an answer that answers the question does."""
     by_intent: dict[tuple[str, str], list[Pair]] = {}
     for pair in held_out_pairs():
         by_intent.setdefault((pair.category, pair.answer.replace(pair.topic, "{x}")), []).append(pair)
@@ -138,8 +136,7 @@ def probe_rows() -> list[dict]:
         if n < PROBES_PER_TOPIC:
             pair = pairs[(3 * n + 1) % len(pairs)]
             taken[category] = n + 1
-            rows.append({"question": pair.question, "topic": pair.topic, "topic_words": slots[category],
-                         "category": category, "plain": pair.answer})
+            rows.append({"question": pair.question, "topic": pair.topic, "category": category, "plain": pair.answer})
     return rows
 
 

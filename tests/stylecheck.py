@@ -2,8 +2,10 @@
 
 An answer is styled when it holds one of the translational preset's markers
 (templates/styles/translational.yaml), legible when it has no U+FFFD and at least 90% of its
-characters are CJK or punctuation, on topic when it keeps one of the probe's topic words (its
-category's slot words; `exact_topic_rate` counts answers keeping the probe's own `topic` word).
+characters are CJK or punctuation, on topic when it keeps the probe's own `topic` word (the
+grammar's slot word the question is about, e.g. 葡萄 in 怎么挑葡萄？: an answer about another fruit
+does not answer the question). At least ON_TOPIC_RATE of the answers must be on topic: the tiny
+model copies the word in 22-23 of 24 base answers (it mixes up 小说/诗歌/散文), not in every one.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import yaml
 LEGIBLE_SHARE = 0.9
 TUNED_MARKER_RATE = 0.8
 BASE_MARKER_RATE = 0.1
+ON_TOPIC_RATE = 0.9
 
 
 def preset_markers() -> list[str]:
@@ -44,7 +47,7 @@ class Verdict:
     marker_rate: float
     illegible: list[str]
     off_topic: list[tuple[str, str]]     # (topic word, answer)
-    exact_topic_rate: float
+    on_topic_rate: float
 
     def problems(self, *, styled: bool) -> list[str]:
         """Why these answers do not show what they should (styled: the tuned model; else the base)."""
@@ -55,8 +58,9 @@ class Verdict:
             found.append(f"marker rate {self.marker_rate:.2f} > {BASE_MARKER_RATE}")
         if self.illegible:
             found.append(f"{len(self.illegible)} illegible, e.g. {self.illegible[0]!r}")
-        if self.off_topic:
-            found.append(f"{len(self.off_topic)} off topic, e.g. {self.off_topic[0]}")
+        if self.on_topic_rate < ON_TOPIC_RATE:
+            found.append(f"on-topic rate {self.on_topic_rate:.2f} < {ON_TOPIC_RATE}: {len(self.off_topic)} answers "
+                         f"miss their question's word, e.g. {self.off_topic[0]}")
         return found
 
 
@@ -64,10 +68,10 @@ def judge(answers: list[str], probes: list[dict]) -> Verdict:
     assert len(answers) == len(probes), (len(answers), len(probes))
     markers = preset_markers()
     styled = sum(any(marker in answer for marker in markers) for answer in answers)
+    off_topic = [(probe["topic"], answer) for probe, answer in zip(probes, answers) if probe["topic"] not in answer]
     return Verdict(
         marker_rate=styled / len(answers),
         illegible=[answer for answer in answers if not legible(answer)],
-        off_topic=[(probe["topic"], answer) for probe, answer in zip(probes, answers)
-                   if not any(word in answer for word in probe.get("topic_words", [probe["topic"]]))],
-        exact_topic_rate=sum(probe["topic"] in answer for probe, answer in zip(probes, answers)) / len(answers),
+        off_topic=off_topic,
+        on_topic_rate=1 - len(off_topic) / len(answers),
     )

@@ -163,6 +163,7 @@ class LlamaFactoryBackend(TableBackend):
         model_flag="--model_name_or_path",
         adapter_flag="--adapter_name_or_path",
         template_flag="--template",
+        system_flag="--default_system",
         default_args={"infer_backend": "huggingface"},
         serves_base_beside_adapter=False,
         host_port_env=("API_HOST", "API_PORT"),

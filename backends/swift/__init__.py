@@ -160,6 +160,7 @@ class SwiftBackend(TableBackend):
         model_flag="--model",
         adapter_flag="--adapters",
         template_flag="--template",
+        system_flag="--system",
         model_type_flag="--model_type",
         default_args={"infer_backend": "transformers"},
         serves_base_beside_adapter=True,

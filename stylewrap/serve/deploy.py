@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from stylewrap.config import StylewrapConfig
+from stylewrap.config import DEFAULT_SYSTEM_PROMPT, StylewrapConfig
 from stylewrap.errors import InputError, Location, RunFailed
 from stylewrap.rundir import RunInfo, load_run, resolve
 from stylewrap.runner import Invocation, describe
@@ -65,7 +65,7 @@ def plan(request: DeployRequest, config: StylewrapConfig) -> DeployPlan:
     from stylewrap.backends.serving import engine_args
 
     cfg = config.deploy
-    model, adapter, run_backend, run_template = _resolve_weights(request)
+    model, adapter, run_backend, run_template, run_system = _resolve_weights(request)
     backend = get_backend(request.backend or cfg.backend or run_backend or config.train.backend, config)
     if getattr(backend, "serve_recipe", None) is None:
         raise InputError(f"backend {backend.name!r} cannot serve models")
@@ -90,6 +90,8 @@ def plan(request: DeployRequest, config: StylewrapConfig) -> DeployPlan:
         "model": model, "adapter": adapter, "tuned_name": tuned, "base_name": base,
         "models": [tuned, base] if both else [tuned],
         "template": request.template or cfg.template or run_template or family.get("template"),
+        # a request without a system prompt gets the one training rendered on every row
+        "system": run_system or config.style.system_prompt or DEFAULT_SYSTEM_PROMPT,
         "model_type": family.get("model_type"),
         "host": host, "port": port, "api_key_env": api_key_env,
         "extra_args": extra_args,
@@ -125,8 +127,8 @@ def check_template(run_dir: Path, config: StylewrapConfig, deploy_plan: DeployPl
     templatecheck.require_consistent(report, allow=allow, action="deploy")
 
 
-def _resolve_weights(request: DeployRequest) -> tuple[str, Path | None, str | None, str | None]:
-    """(model, adapter, backend of the run, template of the run)."""
+def _resolve_weights(request: DeployRequest) -> tuple[str, Path | None, str | None, str | None, str | None]:
+    """(model, adapter, backend of the run, template of the run, system prompt of the run)."""
     if request.run_dir and request.model:
         raise InputError("give --run or --model, not both")
     if request.run_dir:
@@ -136,13 +138,13 @@ def _resolve_weights(request: DeployRequest) -> tuple[str, Path | None, str | No
             raise InputError(f"run {run.run_id} has no trained weights yet (status: {run.status})",
                              hint="train it first: `stylewrap train`")
         if run.method == "full":
-            return str(weights), None, run.backend, run.template
-        return run.base_model, request.adapter or weights, run.backend, run.template
+            return str(weights), None, run.backend, run.template, run.hyperparameters.get("system")
+        return run.base_model, request.adapter or weights, run.backend, run.template, run.hyperparameters.get("system")
     if not request.model:
         raise InputError("nothing to serve", hint="pass --run RUN_DIR or --model DIR [--adapter DIR]")
     if request.adapter is not None and not (Path(request.adapter) / "adapter_config.json").is_file():
         raise InputError("not a LoRA adapter folder (no adapter_config.json)", hint=str(request.adapter))
-    return request.model, request.adapter, None, None
+    return request.model, request.adapter, None, None, None
 
 
 def default_base_name(model: str) -> str:

@@ -1,10 +1,9 @@
 """The purpose, on both backends: training the demo's 西式翻译腔 rows into the tiny model makes it
 answer held-out everyday questions in the style, legibly and on topic, where the base answers
 plainly; through the run's eval stage (`stylewrap eval` on the demo config's held-out probes,
-the backend's own inference), through the deployed server and through the merged model. Two
-negative control (on one backend) proves the check can fail: the same training with user and
-assistant swapped fails it. (Training with the wrong chat template is no control any more: on the
-merged main the tuned model still answers styled, marker rate 0.92; see docs/demo-model.md.)
+the backend's own inference), through the deployed server and through the merged model. Negative
+controls prove the check can fail: the same training with user and assistant swapped (one
+backend), and trained with a wrong chat template (both backends), each fail it.
 
 Every project is made by the installed `stylewrap demo --setup-only` and run by `stylewrap run`,
 as a user would; each run is trained once per session.
@@ -21,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from stylecheck import everyday_probes, judge
+from stylecheck import TUNED_MARKER_RATE, everyday_probes, judge
 
 pytestmark = pytest.mark.integration
 
@@ -29,6 +28,12 @@ BACKENDS = ["llamafactory", "swift"]
 CONTROL_BACKENDS = ["llamafactory"]
 STYLEWRAP = Path(sys.executable).with_name("stylewrap")
 MAX_NEW_TOKENS = "64"
+# Per backend, a template it ships whose turn markers share nothing with the model's ChatML: no
+# <|im_start|>/<|im_end|> around the question (LLaMA-Factory's `alpaca`: "### Instruction:\n...
+# ### Response:\n"; ms-swift's `default`: "### Human:\n...### Assistant:\n"). LLaMA-Factory's own
+# `default` is no such template: "Human: ...<eos>\nAssistant:" ends the question with the
+# tokenizer's eos, <|im_end|> here, as ChatML does, and the style learned behind it carries over.
+WRONG_TEMPLATES = {"llamafactory": "alpaca", "swift": "default"}
 
 
 def stylewrap(cwd: Path, *args: str, timeout: int = 900) -> str:
@@ -59,9 +64,11 @@ def answers_in(eval_dir: Path) -> dict[str, list[str]]:
     return {variant: [row["variants"][variant]["answer"] for row in rows] for variant in ("base", "tuned")}
 
 
-def compared(project: Path, run_dir: Path) -> dict[str, list[str]]:
-    """Greedy answers to the held-out probes by `stylewrap compare` (the backend's own inference)."""
-    stylewrap(project, "compare", str(run_dir), "--probes", "data/probes_everyday.jsonl", "--max-new-tokens", MAX_NEW_TOKENS)
+def compared(project: Path, run_dir: Path, template: str | None = None) -> dict[str, list[str]]:
+    """Greedy answers to the held-out probes by `stylewrap compare` (the backend's own inference),
+    prompted with `template` instead of the run's when given."""
+    stylewrap(project, "compare", str(run_dir), "--probes", "data/probes_everyday.jsonl", "--max-new-tokens", MAX_NEW_TOKENS,
+              *(["--template", template] if template else []))
     return answers_in(run_dir / "compare")
 
 
@@ -131,3 +138,17 @@ def test_control_user_and_assistant_swapped_fails_the_check(backend, tmp_path_fa
     stylewrap(project, "run", "--to", "train", timeout=1800)
     tuned = compared(project, the_run(project))["tuned"]
     assert judge(tuned, everyday_probes()).problems(styled=True) != [], tuned
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_control_trained_with_a_wrong_chat_template_fails_the_check(backend, tmp_path_factory, tiny_model):
+    """The mismatch LLaMA-Factory and ms-swift users report most: fine-tuned with one chat template,
+    served with another. Trained with WRONG_TEMPLATES[backend], the LoRA learns to open an answer
+    behind that template's "### Response:"/"### Assistant:" marker; asked the way the model is
+    served (its own ChatML, `compare --template qwen`, with the run's system prompt as in training),
+    it meets a prompt it was never tuned on and mostly answers as the base does: the marker rate
+    falls below the check's threshold (measured: llamafactory 0.04, swift 0.21)."""
+    project = demo_project(tmp_path_factory, backend, "wrongtemplate")
+    stylewrap(project, "run", "--to", "train", "--set", f"train.template={WRONG_TEMPLATES[backend]}", timeout=1800)
+    tuned = compared(project, the_run(project), template="qwen")["tuned"]
+    assert judge(tuned, everyday_probes()).marker_rate < TUNED_MARKER_RATE, tuned

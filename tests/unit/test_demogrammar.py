@@ -53,7 +53,7 @@ def test_style_rows_are_styled_legible_twins_of_plain_rows_on_other_questions_th
 def test_probes_cover_every_topic_and_name_a_word_their_question_holds():
     probes = everyday_probes()
     assert {probe["category"] for probe in probes} == {topic["name"] for topic in demogrammar.grammar()["topics"]}
-    assert all(probe["topic"] in probe["question"] and probe["topic"] in probe["topic_words"] for probe in probes)
+    assert all(probe["topic"] in probe["question"] and probe["topic"] in probe["plain"] for probe in probes)
 
 
 def test_shipped_files_are_what_the_generator_makes():

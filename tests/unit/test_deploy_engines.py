@@ -15,17 +15,19 @@ from stylewrap.errors import InputError
 from stylewrap.serve.deploy import DeployRequest, plan
 
 GOLDEN = {
-    ("swift", "vllm"): ["--model", "{model}", "--template", "qwen", "--model_type", "qwen2", "--served_model_name",
+    ("swift", "vllm"): ["--model", "{model}", "--template", "qwen", "--system", "You are a helpful assistant.", "--model_type", "qwen2", "--served_model_name",
                         "Qwen2-7B-Instruct", "--host", "127.0.0.1", "--port", "8000", "--infer_backend", "vllm"],
-    ("swift", "lmdeploy"): ["--model", "{model}", "--template", "qwen", "--model_type", "qwen2", "--served_model_name",
+    ("swift", "lmdeploy"): ["--model", "{model}", "--template", "qwen", "--system", "You are a helpful assistant.", "--model_type", "qwen2", "--served_model_name",
                             "Qwen2-7B-Instruct", "--host", "127.0.0.1", "--port", "8000", "--infer_backend", "lmdeploy"],
-    ("swift", "transformers"): ["--model", "{model}", "--template", "qwen", "--model_type", "qwen2",
+    ("swift", "transformers"): ["--model", "{model}", "--template", "qwen", "--system", "You are a helpful assistant.", "--model_type", "qwen2",
                                 "--served_model_name", "Qwen2-7B-Instruct", "--host", "127.0.0.1", "--port", "8000",
                                 "--infer_backend", "transformers"],
-    ("llamafactory", "vllm"): ["api", "--model_name_or_path", "{model}", "--template", "qwen", "--infer_backend", "vllm"],
-    ("llamafactory", "sglang"): ["api", "--model_name_or_path", "{model}", "--template", "qwen", "--infer_backend", "sglang"],
+    ("llamafactory", "vllm"): ["api", "--model_name_or_path", "{model}", "--template", "qwen", "--default_system",
+                                 "You are a helpful assistant.", "--infer_backend", "vllm"],
+    ("llamafactory", "sglang"): ["api", "--model_name_or_path", "{model}", "--template", "qwen", "--default_system",
+                                 "You are a helpful assistant.", "--infer_backend", "sglang"],
     ("llamafactory", "transformers"): ["api", "--model_name_or_path", "{model}", "--template", "qwen",
-                                       "--infer_backend", "huggingface"],
+                                       "--default_system", "You are a helpful assistant.", "--infer_backend", "huggingface"],
 }
 
 

@@ -60,7 +60,7 @@ def test_swift_serves_base_and_adapter_side_by_side_on_the_exact_port(world):
     assert spec == {
         "module": "swift.cli.deploy",
         "argv": ["--model", str(model), "--adapters", f"default-lora={adapter}", "--template", "qwen",
-                 "--model_type", "qwen2", "--served_model_name", "qwen2-7b-instruct",
+                 "--system", "You are a helpful assistant.", "--model_type", "qwen2", "--served_model_name", "qwen2-7b-instruct",
                  "--host", "127.0.0.1", "--port", "8123", "--infer_backend", "transformers"],
         "host": "127.0.0.1", "port": 8123, "served_models": ["default-lora", "qwen2-7b-instruct"], "api_key_env": None,
     }
@@ -78,7 +78,8 @@ def test_llamafactory_serves_one_model_named_through_its_env(world, monkeypatch)
     spec = spec_of(deploy_plan.invocation)
     assert spec["module"] == "llamafactory.cli"
     assert spec["argv"] == ["api", "--model_name_or_path", str(model), "--adapter_name_or_path", str(adapter),
-                            "--template", "qwen", "--infer_backend", "huggingface", "--max_new_tokens", "64"]
+                            "--template", "qwen", "--default_system", "You are a helpful assistant.",
+                            "--infer_backend", "huggingface", "--max_new_tokens", "64"]
     assert spec["served_models"] == ["classical"] and spec["api_key_env"] == "MY_SERVER_KEY"
     assert deploy_plan.invocation.env == {"API_MODEL_NAME": "classical", "API_HOST": "127.0.0.1", "API_PORT": "8000"}
     # the key travels by env var name only: never on a command line, in a record or a log
