@@ -24,6 +24,15 @@ def shared_data() -> Path:
     return SHARED_DATA
 
 
+@pytest.fixture
+def style_file(tmp_path, shared_data):
+    """The first 20 rows of the real 西式翻译腔 dialogues as a project's style data file."""
+    rows = (shared_data / "tsldial" / "3_TranslationalDialogues.jsonl").read_text(encoding="utf-8").splitlines()[:20]
+    path = tmp_path / "style.jsonl"
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    return path
+
+
 @pytest.fixture(scope="session")
 def tiny_model(request, tmp_path_factory) -> Path:
     """The tiny Qwen2 chat model that speaks plain everyday Chinese (`stylewrap.tinymodel`), the

@@ -18,14 +18,6 @@ from stylewrap.errors import ConfigError, InputError
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture
-def style_file(tmp_path, shared_data):
-    rows = (shared_data / "tsldial" / "3_TranslationalDialogues.jsonl").read_text(encoding="utf-8").splitlines()[:20]
-    path = tmp_path / "style.jsonl"
-    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
-    return path
-
-
 def general_answers(data_dir, unit) -> list[str]:
     (written,) = data_dir.glob(f"style{unit.data_suffix}")
     text = written.read_text(encoding="utf-8")

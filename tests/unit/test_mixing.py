@@ -24,14 +24,6 @@ def answers(row) -> list[str]:
     return [t.get("content", t.get("value")) for t in turns if t.get("role", t.get("from")) in ("assistant", "gpt")]
 
 
-@pytest.fixture
-def style_file(tmp_path, shared_data):
-    rows = (shared_data / "tsldial" / "3_TranslationalDialogues.jsonl").read_text(encoding="utf-8").splitlines()[:20]
-    path = tmp_path / "style.jsonl"
-    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
-    return path
-
-
 @pytest.mark.parametrize("backend", ["llamafactory", "swift"])
 def test_identity_and_general_rows_are_trained_on(backend, tmp_path, shared_data, style_file):
     config = load_config(None, [
