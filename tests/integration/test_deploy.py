@@ -47,8 +47,10 @@ from transformers import AutoModelForCausalLM
 from peft import LoraConfig, get_peft_model
 torch.manual_seed(1)
 base = AutoModelForCausalLM.from_pretrained(sys.argv[1])
-# init_lora_weights=False: non-zero B matrices, so the tuned model answers unlike the base
-config = LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], init_lora_weights=False, task_type="CAUSAL_LM")
+# init_lora_weights=False: non-zero B matrices, so the tuned model answers unlike the base; on every
+# projection and scaled x16, since the speaking tiny model's greedy answer shrugs off a small nudge
+config = LoraConfig(r=4, lora_alpha=64, init_lora_weights=False, task_type="CAUSAL_LM",
+                    target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"])
 get_peft_model(base, config).save_pretrained(sys.argv[2])
 """
 
