@@ -30,7 +30,12 @@ def cluster(tmp_path_factory):
         pytest.skip(f"Slurm is not installed here ({', '.join(missing)} not found): {INSTALL_HINT}")
     slurm = SlurmCluster(tmp_path_factory.mktemp("slurm"))
     try:
-        slurm.start()
+        try:
+            slurm.start()
+        except RuntimeError as exc:
+            # a machine that forbids the daemons (no munge socket, no slurmd) is the machine's limit, not
+            # stylewrap's: said with the daemons' own logs; the sbatch golden tests still run everywhere
+            pytest.skip(f"the Slurm daemons cannot run on this machine: {exc}")
         yield slurm
     finally:
         slurm.stop()
