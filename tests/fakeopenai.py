@@ -34,14 +34,13 @@ import asyncio
 import collections
 import json
 import re
-import socket
 import subprocess
 import sys
 import time
 import urllib.request
-from contextlib import closing
 
 from aiohttp import web
+from ports import free_port
 
 DEFAULT_SCRIPT = {
     "latency": 0.0,
@@ -334,12 +333,6 @@ def make_app(fake: FakeOpenAI | None = None) -> web.Application:
     app.router.add_get("/_control/authorizations", fake.get_authorizations)
     app.router.add_post("/_control/clear", fake.clear_log)
     return app
-
-
-def free_port() -> int:
-    with closing(socket.socket()) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class FakeServer:

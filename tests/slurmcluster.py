@@ -8,10 +8,10 @@ import getpass
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import time
 from pathlib import Path
+from ports import free_port
 
 PROGRAMS = ("munged", "slurmctld", "slurmd", "sbatch", "squeue", "sacct", "scancel", "scontrol", "sinfo")
 INSTALL_HINT = "apt-get install -y slurm-wlm munge (.ci/run does it where it may)"
@@ -24,12 +24,6 @@ def missing_programs() -> list[str]:
 
 def program(name: str) -> str:
     return shutil.which(name) or str(Path("/usr/sbin", name))
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 SLURM_CONF = """\

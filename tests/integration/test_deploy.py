@@ -26,6 +26,7 @@ from chromium import open_chromium
 from click.testing import CliRunner
 
 from fakekeys import openai_key
+from ports import free_port
 
 from stylewrap.serve import servers
 from stylewrap.cli import cli
@@ -53,12 +54,6 @@ config = LoraConfig(r=4, lora_alpha=64, init_lora_weights=False, task_type="CAUS
                     target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"])
 get_peft_model(base, config).save_pretrained(sys.argv[2])
 """
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,6 @@ node with two processes draws on the same data and seed."""
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from console import STYLEWRAP, environment
 from steplog import rows_per_step
 
 from stylewrap.rundir import RunInfo
+from ports import free_port
 
 pytestmark = pytest.mark.integration
 STEPS = 6
@@ -38,12 +38,6 @@ def project(tmp_path_factory, tiny_model, shared_data) -> Path:
                   "logging_steps": 1, "save_steps": 100, "dataloader_num_workers": 0, "seed": 42},
     }), encoding="utf-8")
     return folder
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def train(project: Path, backend: str, *launch: str) -> subprocess.Popen:

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+from ports import free_port
 from stylewrap.serve import servers
 
 pytestmark = pytest.mark.integration
@@ -44,12 +45,6 @@ tokenizer.save_pretrained(target)
 """
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 WINDOW_S = 3.0
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def cpu_seconds(pid: int) -> float:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -21,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from stylecheck import TUNED_MARKER_RATE, everyday_probes, judge
+from ports import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -88,12 +88,6 @@ def test_base_answers_plainly_and_the_tuned_model_in_the_style(styled):
     base, tuned = judge(answers["base"], probes), judge(answers["tuned"], probes)
     assert base.problems(styled=False) == [], answers["base"]
     assert tuned.problems(styled=True) == [], answers["tuned"]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def served_answers(project: Path, weights: list[str], questions: list[str]) -> list[str]:

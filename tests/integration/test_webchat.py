@@ -10,7 +10,6 @@ nothing while the other ran to the model's length limit.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -20,6 +19,7 @@ import pytest
 from chromium import open_chromium
 
 from fakeopenai import FakeServer
+from ports import free_port
 from stylewrap.serve import servers
 
 pytestmark = pytest.mark.integration
@@ -34,12 +34,6 @@ config = LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], init
 get_peft_model(base, config).save_pretrained(sys.argv[2])
 """
 QUESTION = "我听说在遥远的东方？"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
