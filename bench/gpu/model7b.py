@@ -3,8 +3,8 @@
 No hub and no real weights: `tokenizer` runs anywhere with `tokenizers` (train it where the data is and
 carry the folder), `model` runs on the GPU box and writes the random bf16 weights next to the tokenizer
 (15 GB, made in seconds on the GPU rather than carried). The config keeps Qwen2.5-7B's 152,064-row
-embedding so FLOPs and memory are the 7B's; the tokenizer's own ids are a prefix of it and generation
-can only ever decode ids the tokenizer knows (unknown ids are skipped by the decoder).
+embedding so FLOPs and memory are the 7B's; the tokenizer's own ids are a prefix of it, and the
+output rows of the ids past it are zero, so that greedy decoding picks ids the tokenizer knows.
 
     python bench/gpu/model7b.py tokenizer --data ../shared/data/tsldial --out .gpu/Qwen2.5-7B-Instruct
     python bench/gpu/model7b.py model --out .gpu/Qwen2.5-7B-Instruct          # on the GPU box
@@ -107,6 +107,10 @@ def build_model(out: Path) -> int:
     torch.manual_seed(0)
     with torch.device("cuda"):
         model = Qwen2ForCausalLM(config).to(torch.bfloat16)
+        # the rows past the tokenizer's vocabulary score 0 while a known token's random score is above 0
+        # almost surely: greedy decoding then says words a server streams, not ids it skips as unknown
+        # (round 1's served 7B streamed mostly empty text, so its time to first token meant nothing)
+        model.lm_head.weight.data[tokenizer.get_vocab_size():] = 0
     model.save_pretrained(out, max_shard_size="5GB")
     GenerationConfig(
         eos_token_id=config.eos_token_id, pad_token_id=config.pad_token_id, max_new_tokens=256

@@ -1,10 +1,14 @@
-"""Export (merge) a trained run and serve it with `stylewrap deploy`, then time chat on the GPU.
+"""Serve a model with `stylewrap deploy` on the GPU and time chat: one lone request, then 16 streams at once.
 
-16 streaming chat requests (TslDial questions, same generation settings so the server can batch
-them) go out at once; per stream: time to first token and total latency; overall: completion
-tokens per second. One lone request first gives the single-stream latency.
+Per stream: time to first token and total latency; overall: completion tokens per second. Each arm
+is one server configuration (the backend and what `deploy` passes it), started once and measured
+`--repeat` times; the ratio lines compare the arms measured in the same run.
 
-    python bench/gpu/serve_bench.py RUN_DIR --data TslDial.json --out results/ [--backend swift]
+    python bench/gpu/serve_bench.py --model DIR --data TslDial.json --out results/ [--arms A,B] [--repeat 3]
+    python bench/gpu/serve_bench.py --run RUN_DIR ...     # export (merge) a trained run first, serve that
+
+A merged run is a full model like any other: serving the benchmark's 7B folder itself measures the
+same thing without a training run on the GPU first.
 """
 
 from __future__ import annotations
@@ -12,6 +16,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
+import shutil
 import statistics
 import subprocess
 import time
@@ -19,8 +25,25 @@ from pathlib import Path
 
 import aiohttp
 
+from stylewrap.backends import swift as swift_unit
+from stylewrap.serve import servers
+
 PORT = 8011
+BATCHING_PLUGIN = str(Path(swift_unit.__file__).with_name("serve_batching.py"))
 MAX_TOKENS = 128
+
+# arm -> (backend, deploy.extra_args, environment); "default" arms pass nothing: what `stylewrap
+# deploy` does on its own. The others pin the settings the defaults are compared with.
+ARMS = {
+    "swift-default": ("swift", {}, {}),
+    "swift-one-at-a-time": ("swift", {"max_batch_size": 1}, {"STYLEWRAP_BATCH_WINDOW_MS": "0"}),
+    "swift-batch16-ungathered": ("swift", {"max_batch_size": 16}, {"STYLEWRAP_BATCH_WINDOW_MS": "0"}),
+    "swift-batch16-gathered": ("swift", {"max_batch_size": 16, "external_plugins": "{batching_plugin}"},
+                               {"STYLEWRAP_BATCH_WINDOW_MS": "20"}),
+    "lf-default": ("llamafactory", {}, {}),
+    "lf-one-at-a-time": ("llamafactory", {}, {"MAX_CONCURRENT": "1"}),
+    "lf-concurrent16": ("llamafactory", {}, {"MAX_CONCURRENT": "16"}),
+}
 
 
 async def one_stream(session, url: str, model: str, question: str) -> dict:
@@ -44,20 +67,20 @@ async def one_stream(session, url: str, model: str, question: str) -> dict:
                 first = first or time.perf_counter()
     done = time.perf_counter()
     tokens = (usage or {}).get("completion_tokens") or chunks
-    return {"ttft_s": (first or done) - started, "latency_s": done - started, "completion_tokens": tokens}
+    return {"ttft_s": (first or done) - started, "latency_s": done - started, "completion_tokens": tokens,
+            "content_chunks": chunks}
 
 
 async def measure(base_url: str, model: str, questions: list[str], streams: int) -> dict:
     url = f"{base_url}/v1/chat/completions"
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=600)) as session:
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=900)) as session:
         single = await one_stream(session, url, model, questions[0])
         started = time.perf_counter()
         results = await asyncio.gather(*(one_stream(session, url, model, q) for q in questions[:streams]))
         wall = time.perf_counter() - started
     tokens = sum(r["completion_tokens"] for r in results)
     return {
-        "single_stream": single,
-        "streams": streams, "wall_s": wall, "completion_tokens": tokens,
+        "single_stream": single, "streams": streams, "wall_s": wall, "completion_tokens": tokens,
         "output_tokens_per_s": tokens / wall,
         "ttft_s": {"median": statistics.median(r["ttft_s"] for r in results), "max": max(r["ttft_s"] for r in results)},
         "latency_s": {"median": statistics.median(r["latency_s"] for r in results),
@@ -66,39 +89,91 @@ async def measure(base_url: str, model: str, questions: list[str], streams: int)
     }
 
 
-def stylewrap(*args: str, cwd: Path) -> float:
+def stylewrap(*args: str, cwd: Path, env: dict | None = None) -> float:
     started = time.perf_counter()
-    subprocess.run(["stylewrap", *args], cwd=cwd, check=True)
+    subprocess.run(["stylewrap", *args], cwd=cwd, check=True, env={**os.environ, **(env or {})})
     return time.perf_counter() - started
+
+
+def run_arm(name: str, model: Path, work: Path, questions: list[str], streams: int, repeat: int, out: Path) -> dict:
+    backend, extra, env = ARMS[name]
+    extra = {key: value.format(batching_plugin=BATCHING_PLUGIN) if isinstance(value, str) else value
+             for key, value in extra.items()}
+    report = {"arm": name, "backend": backend, "extra_args": extra, "env": env, "max_tokens": MAX_TOKENS}
+    args = ["deploy", "--model", str(model), "--template", "qwen", "--backend", backend, "--port", str(PORT),
+            "--detach", "--served-model-name", "tsl"]
+    if extra:
+        args += ["--set", f"deploy.extra_args={json.dumps(extra)}"]
+    try:
+        report["deploy_ready_s"] = stylewrap(*args, cwd=work, env=env)
+        report["rounds"] = [asyncio.run(measure(f"http://127.0.0.1:{PORT}", "tsl", questions, streams))
+                            for _ in range(repeat)]
+    except (subprocess.CalledProcessError, aiohttp.ClientError, asyncio.TimeoutError) as error:
+        report["error"] = repr(error)
+    finally:
+        subprocess.run(["stylewrap", "deploy", "stop", "--port", str(PORT)], cwd=work)
+        if servers.log_path(PORT).is_file():
+            shutil.copy(servers.log_path(PORT), out / f"server-{name}.log")
+    rounds = report.get("rounds") or []
+    if rounds:
+        report["summary"] = {key: _spread([pick(r) for r in rounds]) for key, pick in {
+            "output_tokens_per_s": lambda r: r["output_tokens_per_s"],
+            "latency_p50_s": lambda r: r["latency_s"]["median"],
+            "ttft_p50_s": lambda r: r["ttft_s"]["median"],
+            "single_latency_s": lambda r: r["single_stream"]["latency_s"],
+            "single_tokens_per_s": lambda r: r["single_stream"]["completion_tokens"] / r["single_stream"]["latency_s"],
+        }.items()}
+    return report
+
+
+def _spread(values: list[float]) -> dict:
+    return {"median": statistics.median(values), "min": min(values), "max": max(values), "n": len(values)}
+
+
+def ratio_lines(reports: dict[str, dict]) -> list[str]:
+    lines = []
+    for backend, baseline in (("swift", "swift-one-at-a-time"), ("llamafactory", "lf-one-at-a-time")):
+        base = reports.get(baseline, {}).get("summary")
+        for name, report in reports.items():
+            summary = report.get("summary")
+            if report["backend"] != backend or name == baseline or not summary or not base:
+                continue
+            agg, base_agg = summary["output_tokens_per_s"]["median"], base["output_tokens_per_s"]["median"]
+            p50, lone = summary["latency_p50_s"]["median"], summary["single_latency_s"]["median"]
+            lines.append(f"ratio: {name} / {baseline} at 16 streams = {agg:,.1f} / {base_agg:,.1f} tok/s = "
+                         f"{agg / base_agg:.2f}x; p50 latency {p50:.2f} s = {p50 / lone:.2f}x a lone request's {lone:.2f} s")
+    return lines
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("run_dir", type=Path)
+    target = parser.add_mutually_exclusive_group(required=True)
+    target.add_argument("--model", type=Path, help="a model folder (a merged run is one)")
+    target.add_argument("--run", type=Path, help="a trained run: exported (merged) first, then served")
     parser.add_argument("--data", type=Path, required=True)
     parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--backend", default="swift")
+    parser.add_argument("--arms", default="swift-one-at-a-time,swift-default,lf-one-at-a-time,lf-default")
     parser.add_argument("--streams", type=int, default=16)
+    parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
-    work = args.run_dir.parent.parent
+    work = (args.run.parent.parent if args.run else Path.cwd()).resolve()
+    model = args.model
+    result = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "max_tokens": MAX_TOKENS, "arms": {}}
+    if args.run:
+        result["export_s"] = stylewrap("export", str(args.run), cwd=work)
+        model = args.run / "merged"
     rows = json.loads(args.data.read_text(encoding="utf-8"))
     questions = list(dict.fromkeys(row["input"] for row in rows))
-    report = {"run_dir": str(args.run_dir), "backend": args.backend, "max_tokens": MAX_TOKENS}
-    report["export_s"] = stylewrap("export", str(args.run_dir), cwd=work)
-    # ms-swift cannot tell the architecture of a local folder named "merged"; batch the concurrent streams
-    extra = {"max_batch_size": args.streams, "model_type": "qwen2"} if args.backend == "swift" else {}
-    # serve the merged folder itself: `deploy --run` serves base + adapter, and ms-swift 4.6 + peft 0.20 fail
-    # to batch concurrent requests through an unmerged adapter ("Length of `adapter_names` ...")
-    report["deploy_ready_s"] = stylewrap(
-        "deploy", "--model", str(args.run_dir / "merged"), "--template", "qwen", "--backend", args.backend, "--port", str(PORT), "--detach",
-        "--served-model-name", "tsl", "--set", f"deploy.extra_args={json.dumps(extra)}", cwd=work)
-    try:
-        report.update(asyncio.run(measure(f"http://127.0.0.1:{PORT}", "tsl", questions, args.streams)))
-    finally:
-        subprocess.run(["stylewrap", "deploy", "stop", "--port", str(PORT)], cwd=work)
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / f"serve-{args.backend}.json").write_text(json.dumps(report, indent=2))
-    print(json.dumps({k: v for k, v in report.items() if k != "per_stream"}, indent=2))
+    for name in args.arms.split(","):
+        result["arms"][name] = run_arm(name, model.resolve(), work, questions, args.streams, args.repeat, args.out)
+        print(json.dumps({k: v for k, v in result["arms"][name].items() if k != "rounds"}), flush=True)
+        result["ratios"] = ratio_lines(result["arms"])
+        (args.out / "serve.json").write_text(json.dumps(result, indent=2))
+    print("\n".join(result["ratios"]))
+    failed = [name for name, report in result["arms"].items() if "error" in report]
+    if failed:
+        raise SystemExit(f"failed arms: {', '.join(failed)}")
 
 
 if __name__ == "__main__":
