@@ -40,10 +40,22 @@ ARMS = {
     "swift-batch16-ungathered": ("swift", {"max_batch_size": 16}, {"STYLEWRAP_BATCH_WINDOW_MS": "0"}),
     "swift-batch16-gathered": ("swift", {"max_batch_size": 16, "external_plugins": "{batching_plugin}"},
                                {"STYLEWRAP_BATCH_WINDOW_MS": "20"}),
+    "swift-bare-batch16": ("swift-bare", {"max_batch_size": 16}, {}),
     "lf-default": ("llamafactory", {}, {}),
     "lf-one-at-a-time": ("llamafactory", {}, {"MAX_CONCURRENT": "1"}),
     "lf-concurrent16": ("llamafactory", {}, {"MAX_CONCURRENT": "16"}),
 }
+
+
+async def one_answer(session, url: str, model: str, question: str) -> dict:
+    """A lone request not streamed: the server's time without its streaming path."""
+    body = {"model": model, "messages": [{"role": "user", "content": question}], "max_tokens": MAX_TOKENS,
+            "temperature": 0.0}
+    started = time.perf_counter()
+    async with session.post(url, json=body) as response:
+        response.raise_for_status()
+        reply = await response.json()
+    return {"latency_s": time.perf_counter() - started, "completion_tokens": reply["usage"]["completion_tokens"]}
 
 
 async def one_stream(session, url: str, model: str, question: str) -> dict:
@@ -75,12 +87,13 @@ async def measure(base_url: str, model: str, questions: list[str], streams: int)
     url = f"{base_url}/v1/chat/completions"
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=900)) as session:
         single = await one_stream(session, url, model, questions[0])
+        unstreamed = await one_answer(session, url, model, questions[0])
         started = time.perf_counter()
         results = await asyncio.gather(*(one_stream(session, url, model, q) for q in questions[:streams]))
         wall = time.perf_counter() - started
     tokens = sum(r["completion_tokens"] for r in results)
     return {
-        "single_stream": single, "streams": streams, "wall_s": wall, "completion_tokens": tokens,
+        "single_stream": single, "single_not_streamed": unstreamed, "streams": streams, "wall_s": wall, "completion_tokens": tokens,
         "output_tokens_per_s": tokens / wall,
         "ttft_s": {"median": statistics.median(r["ttft_s"] for r in results), "max": max(r["ttft_s"] for r in results)},
         "latency_s": {"median": statistics.median(r["latency_s"] for r in results),
@@ -95,8 +108,42 @@ def stylewrap(*args: str, cwd: Path, env: dict | None = None) -> float:
     return time.perf_counter() - started
 
 
+def bare_swift_server(model: Path, extra: dict, env: dict, out: Path) -> subprocess.Popen:
+    """ms-swift's own `swift deploy` module, no stylewrap launcher in front: what the launcher costs."""
+    python = Path(os.environ.get("STYLEWRAP_ENVS_DIR", "/tmp/envs")) / "swift" / "bin" / "python"
+    argv = [str(python), "-m", "swift.cli.deploy", "--model", str(model), "--template", "qwen", "--model_type", "qwen2",
+            "--infer_backend", "transformers", "--served_model_name", "tsl", "--host", "127.0.0.1", "--port", str(PORT)]
+    for key, value in extra.items():
+        argv += [f"--{key}", str(value)]
+    log = open(out / "server-swift-bare.log", "w")
+    server = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **env})
+    import urllib.request
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and server.poll() is None:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{PORT}/v1/models", timeout=2)
+            return server
+        except OSError:
+            time.sleep(1)
+    server.kill()
+    raise subprocess.CalledProcessError(server.wait(), argv)
+
+
 def run_arm(name: str, model: Path, work: Path, questions: list[str], streams: int, repeat: int, out: Path) -> dict:
     backend, extra, env = ARMS[name]
+    if backend == "swift-bare":
+        report = {"arm": name, "backend": "swift", "extra_args": extra, "env": env, "max_tokens": MAX_TOKENS}
+        started = time.perf_counter()
+        server = bare_swift_server(model, extra, env, out)
+        report["deploy_ready_s"] = time.perf_counter() - started
+        try:
+            report["rounds"] = [asyncio.run(measure(f"http://127.0.0.1:{PORT}", "tsl", questions, streams))
+                                for _ in range(repeat)]
+        finally:
+            server.kill()
+            server.wait()
+        report["summary"] = summarize(report["rounds"])
+        return report
     extra = {key: value.format(batching_plugin=BATCHING_PLUGIN) if isinstance(value, str) else value
              for key, value in extra.items()}
     report = {"arm": name, "backend": backend, "extra_args": extra, "env": env, "max_tokens": MAX_TOKENS}
@@ -114,16 +161,20 @@ def run_arm(name: str, model: Path, work: Path, questions: list[str], streams: i
         subprocess.run(["stylewrap", "deploy", "stop", "--port", str(PORT)], cwd=work)
         if servers.log_path(PORT).is_file():
             shutil.copy(servers.log_path(PORT), out / f"server-{name}.log")
-    rounds = report.get("rounds") or []
-    if rounds:
-        report["summary"] = {key: _spread([pick(r) for r in rounds]) for key, pick in {
+    if report.get("rounds"):
+        report["summary"] = summarize(report["rounds"])
+    return report
+
+
+def summarize(rounds: list[dict]) -> dict:
+    return {key: _spread([pick(r) for r in rounds]) for key, pick in {
             "output_tokens_per_s": lambda r: r["output_tokens_per_s"],
             "latency_p50_s": lambda r: r["latency_s"]["median"],
             "ttft_p50_s": lambda r: r["ttft_s"]["median"],
             "single_latency_s": lambda r: r["single_stream"]["latency_s"],
             "single_tokens_per_s": lambda r: r["single_stream"]["completion_tokens"] / r["single_stream"]["latency_s"],
+            "single_not_streamed_s": lambda r: r["single_not_streamed"]["latency_s"],
         }.items()}
-    return report
 
 
 def _spread(values: list[float]) -> dict:
