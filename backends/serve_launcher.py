@@ -23,6 +23,8 @@ leaves its uvicorn child serving when killed) and hooks `uvicorn.run`, which bot
   question. A stopping criterion added to every `generate` call ends it when the count of model
   requests still open is zero. It cannot tell apart which request a generation serves (ms-swift
   batches several into one), so an abandoned answer runs on while another request is open.
+- keep attention off PyTorch's cuDNN kernel on a GPU (`attention_without_cudnn`: its plans are cached
+  per thread, and both backends generate each answer in a thread of its own).
 
 Only the standard library and what uvicorn needs are imported here.
 """
@@ -240,6 +242,21 @@ def stop_generating_when_nobody_waits() -> None:
     GenerationMixin.generate = generate
 
 
+def attention_without_cudnn() -> None:
+    """Keep PyTorch's SDPA off its cuDNN kernel on a GPU. Both backends generate each answer in a new
+    thread, and PyTorch caches cuDNN attention's execution plans per thread (aten's MHA.cpp:
+    `thread_local` graph caches), so every step of every answer, a new key length each, built a
+    plan again: on an H200 a 7B generated 2.4x slower in a fresh thread than in the main one (92
+    against 39 ms a token, bench/gpu/stream_diag.py). SDPA's flash and memory-efficient kernels keep
+    no such cache. STYLEWRAP_CUDNN_SDPA=1 leaves it on (what the benchmark compares with)."""
+    if os.environ.get("STYLEWRAP_CUDNN_SDPA") == "1":
+        return
+    import torch
+
+    if torch.cuda.is_available():
+        torch.backends.cuda.enable_cudnn_sdp(False)
+
+
 def main() -> None:
     spec = json.loads(sys.argv[1])
     api_key = os.environ.get(spec["api_key_env"]) if spec.get("api_key_env") else None
@@ -255,6 +272,7 @@ def main() -> None:
 
     uvicorn.run = guarded_run
     stop_generating_when_nobody_waits()
+    attention_without_cudnn()
     sys.argv = [spec["module"], *spec["argv"]]
     runpy.run_module(spec["module"], run_name="__main__", alter_sys=True)
 

@@ -42,10 +42,17 @@ class ServeRecipe:
     # template's own (LLaMA-Factory's qwen: "You are Qwen, created by Alibaba Cloud. ...") is not it
     system_flag: str | None = None
     name_env: str | None = None
-    # the server option that batches requests, where the backend gets batches wrong for an unmerged
-    # adapter (ms-swift 4.6 passes one adapter name for a batch of N: peft raises "Length of
-    # `adapter_names` should be the same as the number of inputs", ms-swift issue #5285)
-    adapter_breaks_batching: str | None = None
+    # the server option that answers concurrent requests in one batch (`deploy.batch_size`), and
+    # whether the backend batches an unmerged adapter right (ms-swift 4.6 does not: it passes one
+    # adapter name for a batch of N and peft raises "Length of `adapter_names` should be the same as
+    # the number of inputs", ms-swift issue #5285)
+    batch_flag: str | None = None
+    batches_adapters: bool = True
+    # plugin files the server imports at start (ms-swift's `--external_plugins`), and that option
+    plugins: tuple[str, ...] = ()
+    plugins_flag: str | None = None
+    # the environment variable through which the plugins read `deploy.batch_window_ms`
+    batch_window_env: str | None = None
     # `deploy --engine`: engine -> the server args that select it; an engine left out is refused
     # with its `engine_refusals` reason; `engine_pins`: the versions the backend accepts
     engines: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
@@ -75,7 +82,7 @@ def engine_args(backend: TableBackend, engine: str | None) -> dict[str, str]:
         version = installed.get(package)
         if version is None:
             raise InputError(f"{engine} is not installed in the {backend.name} environment", location=where,
-                             hint=f"install it there (it needs a CUDA GPU), or serve with --engine transformers")
+                             hint="install it there (it needs a CUDA GPU), or serve with --engine transformers")
         pin = recipe.engine_pins.get(engine)
         if pin and version not in SpecifierSet(pin):
             raise InputError(f"{backend.name} {backend.version()} accepts {engine}{pin}, the env has {version}",
@@ -108,8 +115,14 @@ def server_invocation(backend: TableBackend, options: Mapping[str, Any]) -> Invo
         argv += [recipe.host_port_flags[0], host, recipe.host_port_flags[1], str(port)]
     if recipe.host_port_env:
         env.update({recipe.host_port_env[0]: host, recipe.host_port_env[1]: str(port)})
-    for key, value in {**recipe.default_args, **options.get("engine_args", {}), **options["extra_args"]}.items():
+    args = {**recipe.default_args, **options.get("engine_args", {}), **options["extra_args"]}
+    plugins = [*recipe.plugins, *_as_list(args.pop(recipe.plugins_flag, []))] if recipe.plugins_flag else []
+    for key, value in args.items():
         argv += [f"--{key}", _flag_value(value)]
+    if plugins:
+        argv += [f"--{recipe.plugins_flag}", *plugins]
+    if recipe.batch_window_env:
+        env[recipe.batch_window_env] = f"{options.get('batch_window_ms', 0):g}"
     spec = {"module": recipe.module, "argv": argv, "host": host, "port": port,
             "served_models": options["models"], "api_key_env": options["api_key_env"]}
     python = backend.python()
@@ -117,6 +130,10 @@ def server_invocation(backend: TableBackend, options: Mapping[str, Any]) -> Invo
         raise BackendNotInstalled(f"the {backend.name} environment is not installed",
                                   hint=f"run `stylewrap backend install {backend.name}`")
     return script_invocation(python, LAUNCHER, json.dumps(spec, ensure_ascii=False), env=env)
+
+
+def _as_list(value: Any) -> list[str]:
+    return [str(item) for item in value] if isinstance(value, (list, tuple)) else [str(value)]
 
 
 def _flag_value(value: Any) -> str:

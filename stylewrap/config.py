@@ -203,6 +203,8 @@ class DeployConfig(Section):
     api_key_env: str | None = Field(None, description="env var whose value the server requires as API key")
     template: str | None = Field(None, description="chat template; default: the run's, else the backend's guess")
     engine: Literal["transformers", "vllm", "sglang", "lmdeploy"] | None = Field(None, description="inference engine of the backend's server; default: transformers")
+    batch_size: int | None = Field(None, ge=1, description="requests answered together in one batch where the server batches (ms-swift); default 16, 1 for an unmerged ms-swift adapter")
+    batch_window_ms: float = Field(20.0, ge=0, description="ms-swift: a request waits this long for others arriving with it, to share their batch; 0: only what is already queued")
     startup_timeout: float = Field(300.0, gt=0)
     extra_args: dict[str, Any] = Field(default_factory=dict, description="passed to the backend's server as --key value")
 

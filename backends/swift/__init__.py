@@ -166,7 +166,12 @@ class SwiftBackend(TableBackend):
         serves_base_beside_adapter=True,
         host_port_flags=("--host", "--port"),
         name_flag="--served_model_name",
-        adapter_breaks_batching="max_batch_size",
+        batch_flag="max_batch_size",
+        batches_adapters=False,
+        # its engine batches only what is queued the moment it looks: the plugin gathers a burst
+        plugins=(str(Path(__file__).with_name("serve_batching.py")),),
+        plugins_flag="external_plugins",
+        batch_window_env="STYLEWRAP_BATCH_WINDOW_MS",
         # arguments/infer_args.py infer_backend (`pt` is its deprecated name for transformers)
         engines={engine: {"infer_backend": engine} for engine in ("transformers", "vllm", "sglang", "lmdeploy")},
     )

@@ -25,25 +25,24 @@ from pathlib import Path
 
 import aiohttp
 
-from stylewrap.backends import swift as swift_unit
 from stylewrap.serve import servers
 
 PORT = 8011
-BATCHING_PLUGIN = str(Path(swift_unit.__file__).with_name("serve_batching.py"))
 MAX_TOKENS = 128
 
-# arm -> (backend, deploy.extra_args, environment); "default" arms pass nothing: what `stylewrap
-# deploy` does on its own. The others pin the settings the defaults are compared with.
+# arm -> (backend, `--set` options, environment, streams: None for --streams, 0 for the lone requests
+# only). The "default" arms set nothing: what `stylewrap deploy` does on its own. "before": the
+# settings of round 1 (ms-swift batching 16 but only what was queued, cuDNN attention left on).
 ARMS = {
-    "swift-default": ("swift", {}, {}),
-    "swift-one-at-a-time": ("swift", {"max_batch_size": 1}, {"STYLEWRAP_BATCH_WINDOW_MS": "0"}),
-    "swift-batch16-ungathered": ("swift", {"max_batch_size": 16}, {"STYLEWRAP_BATCH_WINDOW_MS": "0"}),
-    "swift-batch16-gathered": ("swift", {"max_batch_size": 16, "external_plugins": "{batching_plugin}"},
-                               {"STYLEWRAP_BATCH_WINDOW_MS": "20"}),
-    "swift-bare-batch16": ("swift-bare", {"max_batch_size": 16}, {}),
-    "lf-default": ("llamafactory", {}, {}),
-    "lf-one-at-a-time": ("llamafactory", {}, {"MAX_CONCURRENT": "1"}),
-    "lf-concurrent16": ("llamafactory", {}, {"MAX_CONCURRENT": "16"}),
+    "swift-default": ("swift", {}, {}, None),
+    "swift-before": ("swift", {"deploy.batch_size": 16, "deploy.batch_window_ms": 0}, {"STYLEWRAP_CUDNN_SDPA": "1"}, None),
+    "swift-one-at-a-time": ("swift", {"deploy.batch_size": 1}, {}, None),
+    "swift-ungathered": ("swift", {"deploy.batch_window_ms": 0}, {}, None),
+    "swift-cudnn-on": ("swift", {}, {"STYLEWRAP_CUDNN_SDPA": "1"}, None),
+    "swift-bare-batch16": ("swift-bare", {"max_batch_size": 16}, {}, None),
+    "lf-default": ("llamafactory", {}, {}, None),
+    "lf-before": ("llamafactory", {}, {"STYLEWRAP_CUDNN_SDPA": "1"}, 0),
+    "lf-concurrent16": ("llamafactory", {}, {"MAX_CONCURRENT": "16"}, None),
 }
 
 
@@ -88,6 +87,8 @@ async def measure(base_url: str, model: str, questions: list[str], streams: int)
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=900)) as session:
         single = await one_stream(session, url, model, questions[0])
         unstreamed = await one_answer(session, url, model, questions[0])
+        if not streams:
+            return {"single_stream": single, "single_not_streamed": unstreamed, "streams": 0}
         started = time.perf_counter()
         results = await asyncio.gather(*(one_stream(session, url, model, q) for q in questions[:streams]))
         wall = time.perf_counter() - started
@@ -130,11 +131,12 @@ def bare_swift_server(model: Path, extra: dict, env: dict, out: Path) -> subproc
 
 
 def run_arm(name: str, model: Path, work: Path, questions: list[str], streams: int, repeat: int, out: Path) -> dict:
-    backend, extra, env = ARMS[name]
+    backend, sets, env, arm_streams = ARMS[name]
+    streams = streams if arm_streams is None else arm_streams
     if backend == "swift-bare":
-        report = {"arm": name, "backend": "swift", "extra_args": extra, "env": env, "max_tokens": MAX_TOKENS}
+        report = {"arm": name, "backend": "swift", "server_args": sets, "env": env, "max_tokens": MAX_TOKENS}
         started = time.perf_counter()
-        server = bare_swift_server(model, extra, env, out)
+        server = bare_swift_server(model, sets, env, out)
         report["deploy_ready_s"] = time.perf_counter() - started
         try:
             report["rounds"] = [asyncio.run(measure(f"http://127.0.0.1:{PORT}", "tsl", questions, streams))
@@ -144,13 +146,11 @@ def run_arm(name: str, model: Path, work: Path, questions: list[str], streams: i
             server.wait()
         report["summary"] = summarize(report["rounds"])
         return report
-    extra = {key: value.format(batching_plugin=BATCHING_PLUGIN) if isinstance(value, str) else value
-             for key, value in extra.items()}
-    report = {"arm": name, "backend": backend, "extra_args": extra, "env": env, "max_tokens": MAX_TOKENS}
+    report = {"arm": name, "backend": backend, "set": sets, "env": env, "max_tokens": MAX_TOKENS}
     args = ["deploy", "--model", str(model), "--template", "qwen", "--backend", backend, "--port", str(PORT),
             "--detach", "--served-model-name", "tsl"]
-    if extra:
-        args += ["--set", f"deploy.extra_args={json.dumps(extra)}"]
+    for key, value in sets.items():
+        args += ["--set", f"{key}={value}"]
     try:
         report["deploy_ready_s"] = stylewrap(*args, cwd=work, env=env)
         report["rounds"] = [asyncio.run(measure(f"http://127.0.0.1:{PORT}", "tsl", questions, streams))
@@ -167,6 +167,7 @@ def run_arm(name: str, model: Path, work: Path, questions: list[str], streams: i
 
 
 def summarize(rounds: list[dict]) -> dict:
+    lone = {"single_latency_s", "single_tokens_per_s", "single_not_streamed_s"}
     return {key: _spread([pick(r) for r in rounds]) for key, pick in {
             "output_tokens_per_s": lambda r: r["output_tokens_per_s"],
             "latency_p50_s": lambda r: r["latency_s"]["median"],
@@ -174,25 +175,33 @@ def summarize(rounds: list[dict]) -> dict:
             "single_latency_s": lambda r: r["single_stream"]["latency_s"],
             "single_tokens_per_s": lambda r: r["single_stream"]["completion_tokens"] / r["single_stream"]["latency_s"],
             "single_not_streamed_s": lambda r: r["single_not_streamed"]["latency_s"],
-        }.items()}
+        }.items() if rounds[0]["streams"] or key in lone}
 
 
 def _spread(values: list[float]) -> dict:
     return {"median": statistics.median(values), "min": min(values), "max": max(values), "n": len(values)}
 
 
+# (arm, the arm it is compared with)
+COMPARED = [("swift-default", "swift-before"), ("swift-default", "swift-one-at-a-time"),
+            ("swift-ungathered", "swift-before"), ("swift-cudnn-on", "swift-before"),
+            ("lf-default", "lf-before"), ("lf-concurrent16", "lf-default")]
+
+
 def ratio_lines(reports: dict[str, dict]) -> list[str]:
     lines = []
-    for backend, baseline in (("swift", "swift-one-at-a-time"), ("llamafactory", "lf-one-at-a-time")):
-        base = reports.get(baseline, {}).get("summary")
-        for name, report in reports.items():
-            summary = report.get("summary")
-            if report["backend"] != backend or name == baseline or not summary or not base:
-                continue
-            agg, base_agg = summary["output_tokens_per_s"]["median"], base["output_tokens_per_s"]["median"]
-            p50, lone = summary["latency_p50_s"]["median"], summary["single_latency_s"]["median"]
-            lines.append(f"ratio: {name} / {baseline} at 16 streams = {agg:,.1f} / {base_agg:,.1f} tok/s = "
-                         f"{agg / base_agg:.2f}x; p50 latency {p50:.2f} s = {p50 / lone:.2f}x a lone request's {lone:.2f} s")
+    for name, baseline in COMPARED:
+        now, then = (reports.get(arm, {}).get("summary") for arm in (name, baseline))
+        if not now or not then:
+            continue
+        if "output_tokens_per_s" in now and "output_tokens_per_s" in then:
+            agg, base_agg = now["output_tokens_per_s"]["median"], then["output_tokens_per_s"]["median"]
+            p50, base_p50 = now["latency_p50_s"]["median"], then["latency_p50_s"]["median"]
+            lone = now["single_latency_s"]["median"]
+            lines.append(f"ratio: {name} / {baseline}, 16 streams: {agg:,.1f} / {base_agg:,.1f} tok/s = {agg / base_agg:.2f}x; "
+                         f"p50 latency {p50:.2f} / {base_p50:.2f} s = {p50 / base_p50:.2f}x ({p50 / lone:.2f}x its lone request's {lone:.2f} s)")
+        lone, base_lone = now["single_latency_s"]["median"], then["single_latency_s"]["median"]
+        lines.append(f"ratio: {name} / {baseline}, a lone streamed request: {lone:.2f} / {base_lone:.2f} s = {lone / base_lone:.2f}x")
     return lines
 
 
@@ -203,7 +212,7 @@ def main() -> None:
     target.add_argument("--run", type=Path, help="a trained run: exported (merged) first, then served")
     parser.add_argument("--data", type=Path, required=True)
     parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--arms", default="swift-one-at-a-time,swift-default,lf-one-at-a-time,lf-default")
+    parser.add_argument("--arms", default="swift-before,swift-default,lf-before,lf-default,lf-concurrent16")
     parser.add_argument("--streams", type=int, default=16)
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()

@@ -25,6 +25,9 @@ from stylewrap.serve import servers
 from stylewrap.serve.servers import ServerRecord
 
 DEFAULT_TUNED_NAME = "default-lora"
+# requests a batching server answers together by default: 16 concurrent chats on a 7B on one H200
+# took ~2x a lone answer's time for ~10x its tokens (docs/benchmarks.md, serving round 2)
+SERVE_BATCH_SIZE = 16
 
 
 @dataclass
@@ -76,12 +79,7 @@ def plan(request: DeployRequest, config: StylewrapConfig) -> DeployPlan:
         raise InputError(f"--api-key-env {api_key_env}: that environment variable is empty or unset")
     servers.warn_if_exposed(host, "the server", "it needs the key in $" + api_key_env if api_key_env
                             else "with no --api-key-env anyone of them can use the model")
-    extra_args = {**cfg.extra_args, **request.extra_args}
-    batching = backend.serve_recipe.adapter_breaks_batching
-    if adapter is not None and batching and int(extra_args.get(batching, 1)) > 1:
-        raise InputError(f"{backend.name} answers batched requests to an unmerged adapter with an error",
-                         location=Location(field=f"deploy.extra_args.{batching}"),
-                         hint=f"merge it (`stylewrap export RUN`) and serve `--model RUN/merged`, or leave {batching} at 1")
+    extra_args = _with_batch_size({**cfg.extra_args, **request.extra_args}, backend, cfg, adapter)
     tuned, base = _served_names(model, adapter, request.served_model_name or cfg.served_model_name,
                                 request.base_served_name or cfg.base_served_name)
     both = adapter is not None and backend.serve_recipe.serves_base_beside_adapter
@@ -95,6 +93,7 @@ def plan(request: DeployRequest, config: StylewrapConfig) -> DeployPlan:
         "model_type": family.get("model_type"),
         "host": host, "port": port, "api_key_env": api_key_env,
         "extra_args": extra_args,
+        "batch_window_ms": cfg.batch_window_ms,
         "engine_args": engine_args(backend, request.engine or cfg.engine),
     }
     invocation = backend.deploy_invocation(options)
@@ -106,6 +105,22 @@ def plan(request: DeployRequest, config: StylewrapConfig) -> DeployPlan:
         roles=["tuned", "base"][:len(options["models"])] if tuned_weights else [],
     )
     return DeployPlan(invocation, record, cfg.startup_timeout, serve_template=(backend, options["template"]))
+
+
+def _with_batch_size(extra_args: dict, backend, cfg, adapter: str | None) -> dict:
+    """The server's batch option: `deploy.batch_size`, else SERVE_BATCH_SIZE, else 1 where the backend
+    cannot batch an unmerged adapter (asking for more there is refused)."""
+    recipe = backend.serve_recipe
+    flag = recipe.batch_flag
+    if flag is None:
+        return extra_args
+    field = f"deploy.extra_args.{flag}" if flag in extra_args else "deploy.batch_size"
+    size = extra_args.get(flag, cfg.batch_size)
+    unbatchable = adapter is not None and not recipe.batches_adapters
+    if size is not None and unbatchable and int(size) > 1:
+        raise InputError(f"{backend.name} answers batched requests to an unmerged adapter with an error", location=Location(field=field),
+                         hint="merge it (`stylewrap export RUN`) and serve `--model RUN/merged`, or set deploy.batch_size: 1")
+    return {**extra_args, flag: size if size is not None else 1 if unbatchable else SERVE_BATCH_SIZE}
 
 
 def check_template(run_dir: Path, config: StylewrapConfig, deploy_plan: DeployPlan, *, allow: bool) -> None:
