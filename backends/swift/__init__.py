@@ -20,6 +20,8 @@ NAME = "swift"
 # (varlen_attention.py: it runs in the swift env, which imports it by path)
 VARLEN_PLUGIN = str(Path(__file__).with_name("varlen_attention.py"))
 VARLEN_ATTENTION = "stylewrap_varlen"
+# `swift deploy` gathers concurrent requests into one batch (serve_batching.py, same way as above)
+BATCHING_PLUGIN = str(Path(__file__).with_name("serve_batching.py"))
 
 # the rows that name the model, in every step
 MODEL = {
@@ -169,7 +171,7 @@ class SwiftBackend(TableBackend):
         batch_flag="max_batch_size",
         batches_adapters=False,
         # its engine batches only what is queued the moment it looks: the plugin gathers a burst
-        plugins=(str(Path(__file__).with_name("serve_batching.py")),),
+        plugins=(BATCHING_PLUGIN,),
         plugins_flag="external_plugins",
         batch_window_env="STYLEWRAP_BATCH_WINDOW_MS",
         # arguments/infer_args.py infer_backend (`pt` is its deprecated name for transformers)
