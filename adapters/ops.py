@@ -84,23 +84,25 @@ def _convert_slice(path: str, byte_range: tuple[int, int], part: str, fmt: str, 
     with open(part, "wb") as handle:
         sink = RowSink(handle, as_array, fragment=True)
         for entry in scan_lines(path, fmt, byte_range, **read_options):
-            if type(entry) is tuple:
+            if type(entry) is list:  # rows typedrows proved valid
+                if direct is not None:
+                    try:
+                        sink.add_many(list(map(direct, entry)))
+                        continue
+                    except RowProblem:
+                        pass  # the writer below names the row and the problem
+                items = list(map(typed.record, entry))
+            else:
                 item = entry[1]
                 if isinstance(item, Problem):
                     return sink.count, ("row", item.line, item.message, item.field)
-            elif direct is not None:  # a line typedrows proved valid, written without a Record
+                items = [item]
+            for item in items:
                 try:
-                    sink.add(direct(entry))
-                    continue
-                except RowProblem:
-                    item = typed.record(entry)  # the writer below names the problem
-            else:
-                item = typed.record(entry)
-            try:
-                sink.add(dump_row(write_row(item)))
-            except RowProblem as exc:
-                line = item.line or row_line(path, byte_range, sink.count)
-                return sink.count, ("record", line, exc.message, exc.field)
+                    sink.add(dump_row(write_row(item)))
+                except RowProblem as exc:
+                    line = item.line or row_line(path, byte_range, sink.count)
+                    return sink.count, ("record", line, exc.message, exc.field)
         sink.close()
     return sink.count, None
 
