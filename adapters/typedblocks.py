@@ -12,9 +12,10 @@ is decoded as `list[tuple[ShareGPTRow]]`, a list of one-element arrays. A line's
 any string (a JSON string cannot hold a raw newline), so each inserted `],[` is outside strings
 too, and its `]` can close only the one-element array: it cannot close `conversations` (a row
 object wants `,"key"` or `}` next, not `,[`) or the outer list (nothing may follow it). So every
-inserted `],[` is a boundary between two one-element arrays, each holds exactly the text of its
-line, and that text is exactly one row: a line holding two rows, half a row, a lone `,` or `]`, or
-nothing at all does not decode.
+inserted `],[` is a boundary between two one-element arrays. A line may hold a `],[` of its own
+(two rows written `{..}],[{..}`), so the arrays are also counted: as many arrays as lines means no
+other boundary, so each array holds exactly the text of its line, and that text is exactly one row.
+A line holding two rows, half a row, a lone `,` or `]`, or nothing at all fails one or the other.
 """
 
 from __future__ import annotations
@@ -65,10 +66,14 @@ def sharegpt_block_prover() -> Callable[[bytes], list[ShareGPTRow] | None]:
     decode_error = msgspec.DecodeError
 
     def prove(lines: bytes) -> list[ShareGPTRow] | None:
+        block = block_of(lines)
         try:
-            rows = list(map(_only, _decode_lines(block_of(lines))))
+            arrays = _decode_lines(block)
         except decode_error:
             return None
+        if len(arrays) != (len(block) - len(lines) - 4) // 3 + 1:  # a line held its own `],[`
+            return None
+        rows = list(map(_only, arrays))
         convs = list(map(_conversations, rows))
         turns = list(chain.from_iterable(convs))
         values = list(map(_value, turns))
