@@ -126,7 +126,7 @@ def scan_lines(path: str | Path, fmt: str, byte_range: tuple[int, int], **option
     with open(path, "rb") as handle:
         handle.seek(start)
         for lines in whole_lines(handle, end - start):
-            rows = prove_block(lines[:-1] if lines.endswith(b"\n") else lines)
+            rows = prove_block(lines)
             if rows is not None:
                 number += len(rows)
                 yield rows
@@ -160,14 +160,14 @@ def whole_lines(handle, size: int, block: int = BLOCK_BYTES) -> Iterator[bytes]:
         if not data:
             break
         size -= len(data)
-        if pending:
-            data = pending + data
         cut = data.rfind(b"\n") + 1
-        if cut == 0:  # one line longer than a block: read on
-            pending = data
+        if cut == 0:  # no line ends in this read: read on
+            pending += data
             continue
+        # one copy: the pending start of a line, then this read up to its last newline
+        lines = b"".join((pending, memoryview(data)[:cut])) if pending or cut < len(data) else data
         pending = data[cut:]
-        yield data[:cut] if pending else data
+        yield lines
     if pending:
         yield pending
 

@@ -43,14 +43,17 @@ _PROMPTS = frozenset((_Human, _Observation))
 _MODELS = frozenset((_Gpt, _FunctionCall))
 
 
-def block_of(lines: bytes) -> bytes:
-    """The JSON array of one-element arrays for `lines` (whole lines, the last one without its newline)."""
-    return b"[[" + lines.replace(b"\n", b"\n],[") + b"]]"
+def block_of(lines: bytes) -> tuple[bytes, int]:
+    """The JSON array of one-element arrays for whole `lines` (the last may lack its newline), and how many lines."""
+    arrays = lines.replace(b"\n", b"\n],[")
+    count = (len(arrays) - len(lines)) // 3
+    if lines.endswith(b"\n"):  # the last `],[` opens no array: cut to `]`, then close the list
+        return b"".join((b"[[", memoryview(arrays)[:-2], b"]")), count
+    return b"".join((b"[[", arrays, b"]]")), count + 1
 
 
 def sharegpt_block_prover() -> Callable[[bytes], list[ShareGPTRow] | None]:
-    """prove(lines) -> the rows of `lines` (whole lines, the last without its newline) when every one
-    is a valid sharegpt row, else None.
+    """prove(lines) -> the rows of whole `lines` when every one is a valid sharegpt row, else None.
 
     The same checks as `typedrows.sharegpt_prover`, summed over the block. No repeated key: each
     line's colons are at least the keys msgspec kept from it (each kept key owns a structural ':'),
@@ -66,12 +69,13 @@ def sharegpt_block_prover() -> Callable[[bytes], list[ShareGPTRow] | None]:
     decode_error = msgspec.DecodeError
 
     def prove(lines: bytes) -> list[ShareGPTRow] | None:
-        block = block_of(lines)
+        """`lines`: whole lines as the file holds them, newlines included (the file's last may lack one)."""
+        block, count = block_of(lines)
         try:
             arrays = _decode_lines(block)
         except decode_error:
             return None
-        if len(arrays) != (len(block) - len(lines) - 4) // 3 + 1:  # a line held its own `],[`
+        if len(arrays) != count:  # a line held a `],[` of its own
             return None
         rows = list(map(_only, arrays))
         convs = list(map(_conversations, rows))
@@ -81,7 +85,6 @@ def sharegpt_block_prover() -> Callable[[bytes], list[ShareGPTRow] | None]:
             return None
         systems = list(map(_system, rows))
         tools = list(map(_tools, rows))
-        count = len(rows)
         kept = count + 2 * len(turns) + count - systems.count(UNSET) + count - tools.count(UNSET)
         colons = len(lines) - len(lines.replace(b":", b""))  # memchr-fast; bytes.count walks byte by byte
         if colons != kept:

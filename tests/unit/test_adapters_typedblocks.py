@@ -69,6 +69,7 @@ FOOLING_BLOCKS = {
 def test_a_block_with_a_wrong_line_is_never_proved(lines):
     assert any(not isinstance(precise(line), Record) for line in lines)
     assert sharegpt_block_prover()(b"\n".join(lines)) is None
+    assert sharegpt_block_prover()(b"\n".join(lines) + b"\n") is None
 
 
 def test_rows_needing_the_verdict_per_role_sequence_are_proved():
