@@ -244,7 +244,7 @@ class RowSink:
             self.flush()
 
     def add_many(self, encoded: list[bytes]) -> None:
-        """`add` each of `encoded`, joined in one call (a block of proved rows)."""
+        """`add` each of `encoded` (a block of rows), written at once."""
         if not encoded:
             return
         pending = self.pending
@@ -255,8 +255,7 @@ class RowSink:
             pending.append(b"\n".join(encoded))
             pending.append(b"\n")
         self.count += len(encoded)
-        if len(pending) >= BATCH_PIECES:
-            self.flush()
+        self.flush()  # a block is a batch already; held back, blocks would pile up (memory)
 
     def flush(self) -> None:
         self.handle.write(b"".join(self.pending))

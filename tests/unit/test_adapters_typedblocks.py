@@ -13,6 +13,7 @@ import io
 import os
 import random
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -157,3 +158,25 @@ def test_whole_lines_of_a_file_slice(tmp_path: Path):
     with open(path, "rb") as handle:
         handle.seek(4)
         assert b"".join(whole_lines(handle, 10, block=3)) == b"two\nthree\n"
+
+
+PEAK_RSS = """
+import resource, subprocess, sys
+subprocess.run(sys.argv[1:], check=True, capture_output=True)
+print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+"""
+
+
+def test_convert_memory_stays_flat_for_three_times_the_rows(shared_data, tmp_path):
+    """Blocks of converted rows are written as they come: the peak RSS of the installed `data convert`
+    (its slice workers included) does not grow with the file."""
+    one = tmp_path / "one.jsonl"
+    big_sharegpt_file(shared_data, one, {})
+    three = tmp_path / "three.jsonl"
+    three.write_bytes(one.read_bytes() * 3)
+    peaks = []
+    for source in (one, three):
+        command = [STYLEWRAP, "data", "convert", str(source), "--output", str(tmp_path / f"{source.stem}.out.jsonl"), "--to", "messages"]
+        done = subprocess.run([sys.executable, "-c", PEAK_RSS, *command], check=True, capture_output=True, text=True)
+        peaks.append(int(done.stdout.split()[-1]))
+    assert peaks[1] / peaks[0] < 1.25, peaks
