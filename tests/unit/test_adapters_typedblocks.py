@@ -10,6 +10,7 @@ line in the middle of a block still gets its exact file:line:field from the inst
 from __future__ import annotations
 
 import io
+import json
 import os
 import random
 import subprocess
@@ -180,3 +181,30 @@ def test_convert_memory_stays_flat_for_three_times_the_rows(shared_data, tmp_pat
         done = subprocess.run([sys.executable, "-c", PEAK_RSS, *command], check=True, capture_output=True, text=True)
         peaks.append(int(done.stdout.split()[-1]))
     assert peaks[1] / peaks[0] < 1.25, peaks
+
+
+def test_a_block_converts_to_the_bytes_the_precise_path_writes(shared_data, tmp_path):
+    """convert sharegpt -> messages writes each proved block at once: the bytes the precise path's
+    writer gives row by row, awkward strings, many code points and odd rows included."""
+    from stylewrap.adapters.formats import write_messages
+    from stylewrap.adapters.jsonstream import dump_row
+    from stylewrap.adapters.ops import _convert_slice
+
+    rng = random.Random(5)
+    points = [*range(1, 0x80), 0x85, 0xA0, 0x2028, 0x2029, 0xFEFF, 0xFFFF, 0x1F600, 0x10FFFF, *rng.sample(range(0x80, 0xD800), 300)]
+    text = "x" + "".join(map(chr, points))
+    odd = [
+        {"conversations": [{"from": "human", "value": text}, {"from": "gpt", "value": 'null "q" \\ </script>'}], "system": text},
+        {"conversations": [{"from": "system", "value": "s"}, {"from": "human", "value": "a"}, {"from": "gpt", "value": "b"}]},
+        {"conversations": [{"from": "human", "value": "a"}, {"from": "gpt", "value": "b"}], "system": "", "tools": ""},
+        {"conversations": [{"from": "human", "value": "a"}, {"from": "function_call", "value": '{"name": "f", "arguments": {"x": 1.5e-05}}'},
+                           {"from": "observation", "value": "{}"}, {"from": "gpt", "value": "b"}], "tools": "[]"},
+    ]
+    lines = [json.dumps(row, ensure_ascii=False).encode() for row in odd] + real_lines(shared_data)
+    rng.shuffle(lines)
+    source = tmp_path / "in.jsonl"
+    source.write_bytes(b"\n".join(lines) + b"\n")
+    assert sharegpt_block_prover()(source.read_bytes()) is not None  # one block, proved whole
+    part = tmp_path / "out.part"
+    assert _convert_slice(str(source), (0, source.stat().st_size), str(part), "sharegpt", "messages", False, {}) == (len(lines), None)
+    assert part.read_bytes() == b"".join(dump_row(write_messages(precise(line))) + b"\n" for line in lines)
