@@ -62,8 +62,13 @@ def convert(path: str | Path, output: str | Path, to: str, fmt: str | None = Non
             if kind == "record":
                 raise unwritable(to, output, line + shift, RowProblem(field, message))
             raise DataError(message, location=Location(path, line + shift, field))
-        with atomic_writer(output, "wb") as handle:
-            return join_fragments(handle, [(piece.part, piece.result[0]) for piece in slices], as_array)
+        parts = [(piece.part, piece.result[0]) for piece in slices]
+        if as_array:
+            with atomic_writer(output, "wb") as handle:
+                return join_fragments(handle, parts, as_array)
+        # JSON Lines: the first part becomes the output and the others are appended (not all copied)
+        with atomic_writer(output, "wb", start_from=parts[0][0]) as handle:
+            return parts[0][1] + join_fragments(handle, parts[1:], as_array)
 
 
 def _shifts_up_to_failure(path: Path, slices: list[Slice]) -> list[int]:
