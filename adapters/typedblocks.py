@@ -37,7 +37,6 @@ _conversations = attrgetter("conversations")
 _value = attrgetter("value")
 _system = attrgetter("system")
 _tools = attrgetter("tools")
-_odd = (1).__and__
 _kinds_of = partial(map, type)  # a row's turns -> their Struct types
 _PROMPTS = frozenset((_Human, _Observation))
 _MODELS = frozenset((_Gpt, _FunctionCall))
@@ -85,7 +84,8 @@ def sharegpt_block_prover() -> Callable[[bytes], list[ShareGPTRow] | None]:
             return None
         systems = list(map(_system, rows))
         tools = list(map(_tools, rows))
-        kept = count + 2 * len(turns) + count - systems.count(UNSET) + count - tools.count(UNSET)
+        # each row keeps its conversations, two keys per turn, and its system and tools when present
+        kept = 3 * len(rows) + 2 * len(turns) - systems.count(UNSET) - tools.count(UNSET)
         colons = len(lines) - len(lines.replace(b":", b""))  # memchr-fast; bytes.count walks byte by byte
         if colons != kept:
             if b"\\u003" in lines:
@@ -109,8 +109,10 @@ def sharegpt_block_prover() -> Callable[[bytes], list[ShareGPTRow] | None]:
         return rows
 
     def _roles_ok_in_block(convs: list, turns: list, systems: list) -> bool:
-        lengths = list(map(len, convs))
-        if 0 not in lengths and not any(map(_odd, lengths)):
+        if [] not in convs:
+            # the block's turns alternate prompt/model from the first, and every row ends with an
+            # assistant reply: a row of odd length would end on an even place, a prompt, so every
+            # row is whole (prompt, model) pairs and each row alternates on its own
             kinds = list(map(type, turns))
             if (_PROMPTS.issuperset(kinds[0::2]) and _MODELS.issuperset(kinds[1::2])
                     and {_Gpt}.issuperset(map(type, map(_last, convs)))):
