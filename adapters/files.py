@@ -148,7 +148,8 @@ def scan_lines(path: str | Path, fmt: str, byte_range: tuple[int, int], **option
                     yield row, _to_record(row, read_row, name, options)
 
 
-# Lines are proved this many bytes at a time: a block's strings stay in the CPU's cache
+# Lines are proved this many bytes at a time: the block and its rows stay in the CPU caches (1 MiB
+# blocks took 1.5x as long to make and decode as 64 KiB ones; 32-128 KiB measured alike)
 BLOCK_BYTES = 64 << 10
 
 

@@ -89,7 +89,7 @@ def _convert_slice(path: str, byte_range: tuple[int, int], part: str, fmt: str, 
     with open(part, "wb") as handle:
         sink = RowSink(handle, as_array, fragment=True)
         for entry in scan_lines(path, fmt, byte_range, **read_options):
-            if type(entry) is list:  # rows typedrows proved valid
+            if type(entry) is list:  # rows proved valid (typedblocks, or typedrows line by line)
                 if direct is not None:
                     try:
                         sink.add_many(list(map(direct, entry)))
