@@ -62,3 +62,13 @@ def test_a_bad_row_in_the_last_slice_leaves_the_old_output_and_no_scratch_files(
     assert f"{source}:{rows - 4}:" in str(caught.value.location)
     assert output.read_bytes() == b"old\n"
     assert sorted(os.listdir(tmp_path)) == ["big.jsonl", "out.jsonl"]
+
+
+def test_a_json_array_output_is_the_one_process_array(shared_data, tmp_path):
+    """A .json output is one JSON array: blocks of rows are joined as its elements, the first without a comma."""
+    source = tmp_path / "big.jsonl"
+    big_sharegpt_file(shared_data, source, {})
+    output, slow = tmp_path / "out.json", tmp_path / "slow.json"
+    convert(source, output, "messages")
+    write_records(read_records(source, "sharegpt"), slow, "messages")
+    assert output.read_bytes() == slow.read_bytes()
