@@ -155,7 +155,7 @@ BLOCK_BYTES = 64 << 10
 
 def whole_lines(handle, size: int, block: int = BLOCK_BYTES) -> Iterator[bytes]:
     """The next `size` bytes of binary `handle` in pieces of whole lines, about `block` bytes each."""
-    pending = b""
+    pending: list[bytes] = []  # the start of a line that has not ended yet (a list: a long line is joined once)
     while size > 0:
         data = handle.read(min(block, size))
         if not data:
@@ -163,14 +163,13 @@ def whole_lines(handle, size: int, block: int = BLOCK_BYTES) -> Iterator[bytes]:
         size -= len(data)
         cut = data.rfind(b"\n") + 1
         if cut == 0:  # no line ends in this read: read on
-            pending += data
+            pending.append(data)
             continue
         # one copy: the pending start of a line, then this read up to its last newline
-        lines = b"".join((pending, memoryview(data)[:cut])) if pending or cut < len(data) else data
-        pending = data[cut:]
-        yield lines
+        yield b"".join((*pending, memoryview(data)[:cut])) if pending or cut < len(data) else data
+        pending = [data[cut:]] if cut < len(data) else []
     if pending:
-        yield pending
+        yield b"".join(pending)
 
 
 def row_line(path: str | Path, byte_range: tuple[int, int], index: int) -> int:
