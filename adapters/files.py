@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
 from dataclasses import dataclass
@@ -11,6 +12,7 @@ from typing import Any, Callable, Iterable, Iterator
 from stylewrap.adapters.formats import FORMATS, Format
 from stylewrap.adapters.jsonstream import BOM, RawRow, container_of, dump_row, iter_line_rows, iter_raw_rows, line_row
 from stylewrap.adapters.records import Record, RowProblem
+from stylewrap.adapters.typedblocks import block_prover_for
 from stylewrap.adapters.typedrows import prover_for
 from stylewrap.errors import DataError, Location
 from stylewrap.fsutil import atomic_writer
@@ -106,36 +108,68 @@ def scan_rows(
 def scan_lines(path: str | Path, fmt: str, byte_range: tuple[int, int], **options) -> Iterator[Any]:
     """The JSONL lines in `byte_range` of `path` (numbered from 1), for whole-file passes.
 
-    A line `typedrows` proves valid comes as its typed row alone (`TYPED_FORMATS[fmt].record`
-    turns it into the Record the reader would build); every other line as `scan_rows` gives it,
-    (RawRow, Record | Problem), so a problem keeps its exact file:line:field.
+    Lines `typedblocks`/`typedrows` prove valid come as lists of typed rows, in file order
+    (`TYPED_FORMATS[fmt].record` turns one into the Record the reader would build); every other
+    line as `scan_rows` gives it, (RawRow, Record | Problem), so a problem keeps its exact
+    file:line:field. A block of lines is first proved in one piece; a block that is not is proved
+    line by line, each line read exactly as a file iteration gives it.
     """
     prove = prover_for(fmt, options)
     if prove is None:
         yield from scan_rows(path, fmt, line_range=(*byte_range, 1), **options)
         return
+    prove_block = block_prover_for(fmt, options)
     read_row = format_named(fmt).read_row
     name = str(path)
     start, end = byte_range
+    number = 0
     with open(path, "rb") as handle:
         handle.seek(start)
-        for number, raw in enumerate(handle, 1):
-            if start >= end:
-                return
-            start += len(raw)
-            typed = prove(raw)
-            if typed is not None:
-                yield typed
+        for lines in whole_lines(handle, end - start):
+            rows = prove_block(lines)
+            if rows is not None:
+                number += len(rows)
+                yield rows
                 continue
-            if number == 1 and raw.startswith(BOM):
-                raw = raw[len(BOM):]
-            row = line_row(number, raw)
-            if row is None:
-                continue
-            if row.error is not None:
-                yield row, Problem(name, row.line, row.field, row.error, row.fatal)
-            else:
-                yield row, _to_record(row, read_row, name, options)
+            for raw in io.BytesIO(lines):
+                number += 1
+                typed = prove(raw)
+                if typed is not None:
+                    yield [typed]
+                    continue
+                if number == 1 and raw.startswith(BOM):
+                    raw = raw[len(BOM):]
+                row = line_row(number, raw)
+                if row is None:
+                    continue
+                if row.error is not None:
+                    yield row, Problem(name, row.line, row.field, row.error, row.fatal)
+                else:
+                    yield row, _to_record(row, read_row, name, options)
+
+
+# Lines are proved this many bytes at a time: the block and its rows stay in the CPU caches (1 MiB
+# blocks took 1.5x as long to make and decode as 64 KiB ones; 32-128 KiB measured alike)
+BLOCK_BYTES = 64 << 10
+
+
+def whole_lines(handle, size: int, block: int = BLOCK_BYTES) -> Iterator[bytes]:
+    """The next `size` bytes of binary `handle` in pieces of whole lines, about `block` bytes each."""
+    pending: list[bytes] = []  # the start of a line that has not ended yet (a list: a long line is joined once)
+    while size > 0:
+        data = handle.read(min(block, size))
+        if not data:
+            break
+        size -= len(data)
+        cut = data.rfind(b"\n") + 1
+        if cut == 0:  # no line ends in this read: read on
+            pending.append(data)
+            continue
+        # one copy: the pending start of a line, then this read up to its last newline
+        yield b"".join((*pending, memoryview(data)[:cut])) if pending or cut < len(data) else data
+        pending = [data[cut:]] if cut < len(data) else []
+    if pending:
+        yield b"".join(pending)
 
 
 def row_line(path: str | Path, byte_range: tuple[int, int], index: int) -> int:
@@ -208,6 +242,20 @@ class RowSink:
         self.count += 1
         if len(pending) >= BATCH_PIECES:
             self.flush()
+
+    def add_many(self, encoded: list[bytes]) -> None:
+        """`add` each of `encoded` (a block of rows), written at once."""
+        if not encoded:
+            return
+        pending = self.pending
+        if self.as_array:
+            pending.append(ELEMENT_PREFIX[1:] if self.count == 0 and not self.fragment else ELEMENT_PREFIX)
+            pending.append(ELEMENT_PREFIX.join(encoded))
+        else:
+            pending.append(b"\n".join(encoded))
+            pending.append(b"\n")
+        self.count += len(encoded)
+        self.flush()  # a block is a batch already; held back, blocks would pile up (memory)
 
     def flush(self) -> None:
         self.handle.write(b"".join(self.pending))

@@ -62,8 +62,13 @@ def convert(path: str | Path, output: str | Path, to: str, fmt: str | None = Non
             if kind == "record":
                 raise unwritable(to, output, line + shift, RowProblem(field, message))
             raise DataError(message, location=Location(path, line + shift, field))
-        with atomic_writer(output, "wb") as handle:
-            return join_fragments(handle, [(piece.part, piece.result[0]) for piece in slices], as_array)
+        parts = [(piece.part, piece.result[0]) for piece in slices]
+        if as_array:
+            with atomic_writer(output, "wb") as handle:
+                return join_fragments(handle, parts, as_array)
+        # JSON Lines: the first part becomes the output and the others are appended (not all copied)
+        with atomic_writer(output, "wb", start_from=parts[0][0]) as handle:
+            return parts[0][1] + join_fragments(handle, parts[1:], as_array)
 
 
 def _shifts_up_to_failure(path: Path, slices: list[Slice]) -> list[int]:
@@ -84,23 +89,25 @@ def _convert_slice(path: str, byte_range: tuple[int, int], part: str, fmt: str, 
     with open(part, "wb") as handle:
         sink = RowSink(handle, as_array, fragment=True)
         for entry in scan_lines(path, fmt, byte_range, **read_options):
-            if type(entry) is tuple:
+            if type(entry) is list:  # rows proved valid (typedblocks, or typedrows line by line)
+                if direct is not None:
+                    try:
+                        sink.add_many(list(map(direct, entry)))
+                        continue
+                    except RowProblem:
+                        pass  # the writer below names the row and the problem
+                items = list(map(typed.record, entry))
+            else:
                 item = entry[1]
                 if isinstance(item, Problem):
                     return sink.count, ("row", item.line, item.message, item.field)
-            elif direct is not None:  # a line typedrows proved valid, written without a Record
+                items = [item]
+            for item in items:
                 try:
-                    sink.add(direct(entry))
-                    continue
-                except RowProblem:
-                    item = typed.record(entry)  # the writer below names the problem
-            else:
-                item = typed.record(entry)
-            try:
-                sink.add(dump_row(write_row(item)))
-            except RowProblem as exc:
-                line = item.line or row_line(path, byte_range, sink.count)
-                return sink.count, ("record", line, exc.message, exc.field)
+                    sink.add(dump_row(write_row(item)))
+                except RowProblem as exc:
+                    line = item.line or row_line(path, byte_range, sink.count)
+                    return sink.count, ("record", line, exc.message, exc.field)
         sink.close()
     return sink.count, None
 

@@ -94,13 +94,13 @@ def validate(
 def check_rows(rows: Iterable[Any], report: ValidationReport, good: RowSink | None = None, bad: RowSink | None = None) -> None:
     """Count each row into `report`; with sinks, good rows go unchanged to `good`, problems to `bad`.
 
-    `rows` are (RawRow, Record | Problem) pairs, or without sinks also typed rows that
+    `rows` are (RawRow, Record | Problem) pairs, or without sinks also lists of typed rows that
     `files.scan_lines` proved valid (counted, nothing else to do for them).
     """
     proved = 0
     for entry in rows:
-        if type(entry) is not tuple:
-            proved += 1
+        if type(entry) is list:
+            proved += len(entry)
             continue
         raw, item = entry
         _count(report, item)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import stat
 import tempfile
 from pathlib import Path
@@ -31,22 +32,36 @@ def _umask() -> int:
 
 @contextlib.contextmanager
 def atomic_writer(path: str | os.PathLike, mode: str = "w", encoding: str | None = "utf-8", *,
-                  new_mode: int | None = None) -> Iterator[IO]:
+                  new_mode: int | None = None, start_from: str | os.PathLike | None = None) -> Iterator[IO]:
     """Write `path` whole or not at all. A symlink is written through (the file it points to is
     replaced, the link stays); a file being replaced keeps its permissions and a new one gets the
     usual 0666 less the umask (not mkstemp's 0600, which a backend running as another user cannot
-    read); a file without its owner's write permission is refused, not silently replaced."""
+    read); a file without its owner's write permission is refused, not silently replaced.
+
+    `start_from` (binary modes): a scratch file the new file begins with; what is written goes after
+    it. On the target's file system it becomes the new file (renamed: a big first part is not copied);
+    elsewhere it is copied. Either way the caller must not use it afterwards.
+    """
     target = Path(os.path.realpath(path))
     created = _make_folders(target.parent)
     existing = target.stat() if target.exists() else None
     if existing is not None and not existing.st_mode & stat.S_IWUSR:
         raise InputError(f"read-only (mode {stat.filemode(existing.st_mode)}); not replaced", location=Location(path),
                          hint=f"chmod u+w {path} to let stylewrap rewrite it")
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    adopt = start_from is not None and os.stat(start_from).st_dev == os.stat(target.parent).st_dev
+    if adopt:
+        tmp_name = os.fspath(start_from)
+        fd = os.open(tmp_name, os.O_WRONLY)  # not O_APPEND: copy_file_range refuses to write to that
+        os.lseek(fd, 0, os.SEEK_END)
+    else:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     if "b" in mode:
         encoding = None
     try:
         with os.fdopen(fd, mode, encoding=encoding) as handle:
+            if start_from is not None and not adopt:
+                with open(start_from, "rb") as first:
+                    shutil.copyfileobj(first, handle, 1 << 20)
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
