@@ -48,10 +48,10 @@ class ServeRecipe:
     # the number of inputs", ms-swift issue #5285)
     batch_flag: str | None = None
     batches_adapters: bool = True
-    # plugin files the server imports at start (ms-swift's `--external_plugins`), and that option
-    plugins: tuple[str, ...] = ()
+    # plugin files the server imports at start to batch well (ms-swift's `--external_plugins`), that
+    # option, and the environment variable through which they read `deploy.batch_window_ms`
+    batch_plugins: tuple[str, ...] = ()
     plugins_flag: str | None = None
-    # the environment variable through which the plugins read `deploy.batch_window_ms`
     batch_window_env: str | None = None
     # `deploy --engine`: engine -> the server args that select it; an engine left out is refused
     # with its `engine_refusals` reason; `engine_pins`: the versions the backend accepts
@@ -116,13 +116,13 @@ def server_invocation(backend: TableBackend, options: Mapping[str, Any]) -> Invo
     if recipe.host_port_env:
         env.update({recipe.host_port_env[0]: host, recipe.host_port_env[1]: str(port)})
     args = {**recipe.default_args, **options.get("engine_args", {}), **options["extra_args"]}
-    plugins = [*recipe.plugins, *_as_list(args.pop(recipe.plugins_flag, []))] if recipe.plugins_flag else []
+    plugins = _as_list(args.pop(recipe.plugins_flag)) if recipe.plugins_flag in args else []
     for key, value in args.items():
         argv += [f"--{key}", _flag_value(value)]
-    if plugins:
+    if plugins:   # one option, several files
         argv += [f"--{recipe.plugins_flag}", *plugins]
-    if recipe.batch_window_env:
-        env[recipe.batch_window_env] = f"{options.get('batch_window_ms', 0):g}"
+    if recipe.batch_window_env and options.get("batch_window_ms") is not None:
+        env[recipe.batch_window_env] = f"{options['batch_window_ms']:g}"
     spec = {"module": recipe.module, "argv": argv, "host": host, "port": port,
             "served_models": options["models"], "api_key_env": options["api_key_env"]}
     python = backend.python()

@@ -171,7 +171,7 @@ class SwiftBackend(TableBackend):
         batch_flag="max_batch_size",
         batches_adapters=False,
         # its engine batches only what is queued the moment it looks: the plugin gathers a burst
-        plugins=(BATCHING_PLUGIN,),
+        batch_plugins=(BATCHING_PLUGIN,),
         plugins_flag="external_plugins",
         batch_window_env="STYLEWRAP_BATCH_WINDOW_MS",
         # arguments/infer_args.py infer_backend (`pt` is its deprecated name for transformers)

@@ -79,7 +79,12 @@ def plan(request: DeployRequest, config: StylewrapConfig) -> DeployPlan:
         raise InputError(f"--api-key-env {api_key_env}: that environment variable is empty or unset")
     servers.warn_if_exposed(host, "the server", "it needs the key in $" + api_key_env if api_key_env
                             else "with no --api-key-env anyone of them can use the model")
-    extra_args = _with_batch_size({**cfg.extra_args, **request.extra_args}, backend, cfg, adapter)
+    extra_args = {**cfg.extra_args, **request.extra_args}
+    engine = request.engine or cfg.engine
+    # batching is the transformers engine's (vLLM, SGLang, LMDeploy schedule requests themselves)
+    batching = engine in (None, "transformers") and backend.serve_recipe.batch_flag is not None
+    if batching:
+        extra_args = _with_batch_size(extra_args, backend, cfg, adapter)
     tuned, base = _served_names(model, adapter, request.served_model_name or cfg.served_model_name,
                                 request.base_served_name or cfg.base_served_name)
     both = adapter is not None and backend.serve_recipe.serves_base_beside_adapter
@@ -93,8 +98,8 @@ def plan(request: DeployRequest, config: StylewrapConfig) -> DeployPlan:
         "model_type": family.get("model_type"),
         "host": host, "port": port, "api_key_env": api_key_env,
         "extra_args": extra_args,
-        "batch_window_ms": cfg.batch_window_ms,
-        "engine_args": engine_args(backend, request.engine or cfg.engine),
+        "batch_window_ms": cfg.batch_window_ms if batching else None,
+        "engine_args": engine_args(backend, engine),
     }
     invocation = backend.deploy_invocation(options)
     # a run's weights (adapter or merged) or an adapter are tuned; a model folder alone may be anything
@@ -112,15 +117,17 @@ def _with_batch_size(extra_args: dict, backend, cfg, adapter: str | None) -> dic
     cannot batch an unmerged adapter (asking for more there is refused)."""
     recipe = backend.serve_recipe
     flag = recipe.batch_flag
-    if flag is None:
-        return extra_args
     field = f"deploy.extra_args.{flag}" if flag in extra_args else "deploy.batch_size"
     size = extra_args.get(flag, cfg.batch_size)
     unbatchable = adapter is not None and not recipe.batches_adapters
     if size is not None and unbatchable and int(size) > 1:
         raise InputError(f"{backend.name} answers batched requests to an unmerged adapter with an error", location=Location(field=field),
                          hint="merge it (`stylewrap export RUN`) and serve `--model RUN/merged`, or set deploy.batch_size: 1")
-    return {**extra_args, flag: size if size is not None else 1 if unbatchable else SERVE_BATCH_SIZE}
+    extra_args = {**extra_args, flag: size if size is not None else 1 if unbatchable else SERVE_BATCH_SIZE}
+    if recipe.batch_plugins:
+        mine = extra_args.get(recipe.plugins_flag, [])
+        extra_args[recipe.plugins_flag] = [*recipe.batch_plugins, *(mine if isinstance(mine, list) else [mine])]
+    return extra_args
 
 
 def check_template(run_dir: Path, config: StylewrapConfig, deploy_plan: DeployPlan, *, allow: bool) -> None:

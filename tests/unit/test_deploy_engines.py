@@ -9,6 +9,7 @@ import pytest
 from test_deploy_plan import spec_of, world  # noqa: F401  (the fixture: fake envs, a model folder)
 
 from stylewrap.backends.base import get_backend
+from stylewrap.backends.swift import BATCHING_PLUGIN
 from stylewrap.backends.serving import engine_args
 from stylewrap.config import load_config
 from stylewrap.errors import InputError
@@ -21,7 +22,7 @@ GOLDEN = {
                             "Qwen2-7B-Instruct", "--host", "127.0.0.1", "--port", "8000", "--infer_backend", "lmdeploy"],
     ("swift", "transformers"): ["--model", "{model}", "--template", "qwen", "--system", "You are a helpful assistant.", "--model_type", "qwen2",
                                 "--served_model_name", "Qwen2-7B-Instruct", "--host", "127.0.0.1", "--port", "8000",
-                                "--infer_backend", "transformers"],
+                                "--infer_backend", "transformers", "--max_batch_size", "16", "--external_plugins", "{batching_plugin}"],
     ("llamafactory", "vllm"): ["api", "--model_name_or_path", "{model}", "--template", "qwen", "--default_system",
                                  "You are a helpful assistant.", "--infer_backend", "vllm"],
     ("llamafactory", "sglang"): ["api", "--model_name_or_path", "{model}", "--template", "qwen", "--default_system",
@@ -35,7 +36,8 @@ GOLDEN = {
 def test_engine_argv(world, backend, engine):  # noqa: F811
     _, model, _ = world
     spec = spec_of(plan(DeployRequest(model=str(model), backend=backend, engine=engine), load_config(search=False)).invocation)
-    assert spec["argv"] == [str(model) if arg == "{model}" else arg for arg in GOLDEN[backend, engine]]
+    names = {"{model}": str(model), "{batching_plugin}": BATCHING_PLUGIN}
+    assert spec["argv"] == [names.get(arg, arg) for arg in GOLDEN[backend, engine]]
 
 
 def test_llamafactory_has_no_lmdeploy(world):  # noqa: F811
