@@ -15,7 +15,7 @@ import stylewrap
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # scripts that run inside a backend env, not stylewrap's (ARCHITECTURE.md, runner.script_invocation)
 BACKEND_ENV_SCRIPTS = {"_env_probe.py", "_known_keys.py", "_loss_curve.py", "serve_launcher.py", "predict.py",
-                       "_tinymodel_build.py", "varlen_attention.py"}
+                       "_tinymodel_build.py", "varlen_attention.py", "serve_batching.py"}
 
 
 def _wheels():
