@@ -28,7 +28,8 @@ from typing import Callable
 import msgspec
 from msgspec import UNSET
 
-from stylewrap.adapters.typedrows import MAX_VERDICTS, ShareGPTRow, _check_tools, _FunctionCall, _Gpt, _Human, _Observation, _roles_ok
+from stylewrap.adapters.typedrows import (MAX_VERDICTS, ShareGPTRow, _check_tools, _FunctionCall, _Gpt, _Human, _Observation,
+                                         role_verdict)
 
 _decode_lines = msgspec.json.Decoder(list[tuple[ShareGPTRow]]).decode
 _only = itemgetter(0)
@@ -117,16 +118,8 @@ def sharegpt_block_prover() -> Callable[[bytes], list[ShareGPTRow] | None]:
             if (_PROMPTS.issuperset(kinds[0::2]) and _MODELS.issuperset(kinds[1::2])
                     and {_Gpt}.issuperset(map(type, map(_last, convs)))):
                 return True
-        for has_system, roles in set(zip(map(bool, systems), map(tuple, map(_kinds_of, convs)))):
-            known = verdicts[has_system]
-            verdict = known.get(roles)
-            if verdict is None:
-                verdict = _roles_ok(has_system, roles)
-                if len(known) < MAX_VERDICTS:
-                    known[roles] = verdict
-            if not verdict:
-                return False
-        return True
+        return all(role_verdict(verdicts, has_system, roles)
+                   for has_system, roles in set(zip(map(bool, systems), map(tuple, map(_kinds_of, convs)))))
 
     return prove
 

@@ -96,6 +96,17 @@ def _roles_ok(has_system: bool, turn_types: tuple) -> bool:
     return True
 
 
+def role_verdict(verdicts: tuple[dict[tuple, bool], dict[tuple, bool]], has_system: bool, roles: tuple) -> bool:
+    """`_roles_ok`, remembered per (system prompt or not, sequence of turn types) in `verdicts`."""
+    known = verdicts[has_system]
+    verdict = known.get(roles)
+    if verdict is None:
+        verdict = _roles_ok(has_system, roles)
+        if len(known) < MAX_VERDICTS:
+            known[roles] = verdict
+    return verdict
+
+
 def sharegpt_prover() -> Callable[[bytes], ShareGPTRow | None]:
     """prove(line) -> the row when the JSONL line is a valid sharegpt row, else None.
 
@@ -141,14 +152,7 @@ def sharegpt_prover() -> Callable[[bytes], ShareGPTRow | None]:
             if turn.value.isspace():
                 return None
             roles += (type(turn),)
-        has_system = system is not UNSET and system != ""
-        known = verdicts[has_system]
-        verdict = known.get(roles)
-        if verdict is None:
-            verdict = _roles_ok(has_system, roles)
-            if len(known) < MAX_VERDICTS:
-                known[roles] = verdict
-        if not verdict:
+        if not role_verdict(verdicts, system is not UNSET and system != "", roles):
             return None
         if tools is not UNSET and tools != "" and tools not in tools_seen:
             try:

@@ -1,29 +1,19 @@
 #!/usr/bin/env bash
 # The serving benchmark in one command, on a GPU box with no internet:
 #   bench/gpu/serve.sh WHEELS_DIR TOKENIZER_DIR TslDial.json OUT_DIR STEPS [ARMS]
-# STEPS: any of ceiling,static,diag,varlen,serve (comma-separated). The envs and the random 7B are built
-# as in run.sh (kept on the box for a later call). `ceiling`: generate_ceiling.py (transformers'
+# STEPS: any of ceiling,static,diag,varlen,serve (comma-separated). The envs and the random 7B are
+# prepared by box.sh (kept on the box for a later call). `ceiling`: generate_ceiling.py (transformers'
 # generate and ms-swift's engine, batch 1 and 16; `static` adds a compiled static cache), `varlen`:
 # varlen_check.py (incl. LLaMA-Factory's packed shape), `diag`: stream_diag.py, `serve`: serve_bench.py over ARMS.
 # Every step has its own time limit, so one slow step leaves the others' results in OUT_DIR.
 set -uo pipefail
 wheels=$1 tokenizer=$2 data=$3 out=$4 steps=$5 arms=${6:-}
-here=$(dirname "$(realpath "$0")")
-repo=$(realpath "$here/../..")
-model=/tmp/Qwen2.5-7B-Instruct
-export STYLEWRAP_ENVS_DIR=/tmp/envs PATH=/tmp/envs/core/bin:$PATH PYTHONUNBUFFERED=1
-export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
-export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1
+source "$(dirname "$(realpath "$0")")/box.sh"
 mkdir -p "$out"
 stamp() { echo "[$(date +%T)] $*" | tee -a "$out/steps.log"; }
 stamp "start"
-[ -x /tmp/envs/core/bin/stylewrap ] || bash "$here/setup_env.sh" "$wheels" "$repo" || exit 1
-/tmp/envs/core/bin/python -m pip install -q --no-index --no-deps --no-build-isolation --no-cache-dir "$repo" || exit 1
-stamp "envs ready"
-if [ ! -f $model/config.json ]; then
-    mkdir -p $model && cp "$tokenizer"/* $model/ && python3 "$here/model7b.py" model --out $model || exit 1
-fi
-stamp "model ready"
+prepare_box "$wheels" "$tokenizer" || exit 1
+stamp "envs and model ready"
 status=0
 step() {   # step NAME LIMIT_S COMMAND...
     local name=$1 limit=$2; shift 2
