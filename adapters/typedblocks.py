@@ -28,8 +28,7 @@ from typing import Callable
 import msgspec
 from msgspec import UNSET
 
-from stylewrap.adapters.typedrows import (MAX_VERDICTS, ShareGPTRow, _check_tools, _FunctionCall, _Gpt, _Human, _Observation,
-                                         role_verdict)
+from stylewrap.adapters.typedrows import ShareGPTRow, _FunctionCall, _Gpt, _Human, _Observation, role_verdict, tools_valid
 
 _decode_lines = msgspec.json.Decoder(list[tuple[ShareGPTRow]]).decode
 _only = itemgetter(0)
@@ -99,14 +98,8 @@ def sharegpt_block_prover() -> Callable[[bytes], list[ShareGPTRow] | None]:
             return None
         if not _roles_ok_in_block(convs, turns, systems):
             return None
-        new_tools = set(filter(None, tools)) - tools_seen
-        for text in new_tools:
-            try:
-                _check_tools(text)
-            except decode_error:
-                return None
-            if len(tools_seen) < MAX_VERDICTS:
-                tools_seen.add(text)
+        if not all(tools_valid(tools_seen, text) for text in set(filter(None, tools)) - tools_seen):
+            return None
         return rows
 
     def _roles_ok_in_block(convs: list, turns: list, systems: list) -> bool:

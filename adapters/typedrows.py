@@ -107,6 +107,19 @@ def role_verdict(verdicts: tuple[dict[tuple, bool], dict[tuple, bool]], has_syst
     return verdict
 
 
+def tools_valid(tools_seen: set[str], text: str) -> bool:
+    """A tools string holds a JSON list or object; strings seen valid are remembered in `tools_seen`."""
+    if text in tools_seen:
+        return True
+    try:
+        _check_tools(text)
+    except msgspec.DecodeError:
+        return False
+    if len(tools_seen) < MAX_VERDICTS:
+        tools_seen.add(text)
+    return True
+
+
 def sharegpt_prover() -> Callable[[bytes], ShareGPTRow | None]:
     """prove(line) -> the row when the JSONL line is a valid sharegpt row, else None.
 
@@ -154,13 +167,8 @@ def sharegpt_prover() -> Callable[[bytes], ShareGPTRow | None]:
             roles += (type(turn),)
         if not role_verdict(verdicts, system is not UNSET and system != "", roles):
             return None
-        if tools is not UNSET and tools != "" and tools not in tools_seen:
-            try:
-                _check_tools(tools)
-            except decode_error:
-                return None
-            if len(tools_seen) < MAX_VERDICTS:
-                tools_seen.add(tools)
+        if tools is not UNSET and tools != "" and not tools_valid(tools_seen, tools):
+            return None
         return row
 
     return prove
