@@ -23,7 +23,7 @@ from stylewrap.adapters.files import whole_lines
 from stylewrap.adapters.records import Record
 from stylewrap.adapters.typedblocks import sharegpt_block_prover
 from stylewrap.adapters.typedrows import sharegpt_record
-from tests.unit.test_adapters_typedrows import STYLEWRAP, big_sharegpt_file, precise, real_lines
+from tests.unit.test_adapters_typedrows import LINE_PIECES, STYLEWRAP, big_sharegpt_file, edited, precise, real_lines
 
 PAIR = b'{"conversations":[{"from":"human","value":"a"},{"from":"gpt","value":"b"}]}'
 FIRST_HALF = b'{"conversations":[{"from":"human","value":"a"}'
@@ -85,17 +85,8 @@ def test_rows_needing_the_verdict_per_role_sequence_are_proved():
     assert [sharegpt_record(row).messages for row in rows] == [precise(line).messages for line in lines]
 
 
-def edited(rng: random.Random, line: bytes) -> bytes:
-    pieces = [b'"', b":", b",", b"\\", b"\\u003a", b" ", b'"value":"x",', b'"from":"gpt",', b'"system":"s",', b"}", b"{",
-              b"]", b"],[", b"[", b"\n", b'\\"', b"null", b"\xe3\x80\x80", b"\xff"]
-    line = bytearray(line)
-    for _ in range(rng.randint(1, 3)):
-        at = rng.randrange(len(line))
-        if rng.random() < 0.3:
-            del line[at:at + rng.randint(1, 4)]
-        else:
-            line[at:at] = rng.choice(pieces)
-    return bytes(line)
+# the line edits plus the block separators and newlines
+BLOCK_PIECES = [piece for piece in LINE_PIECES if piece not in (b"\\\\", b'"loss_weight":1,')] + [b"],[", b"[", b"\n"]
 
 
 def test_a_proved_block_is_the_rows_the_precise_path_reads_line_by_line(shared_data):
@@ -109,7 +100,7 @@ def test_a_proved_block_is_the_rows_the_precise_path_reads_line_by_line(shared_d
         block = [rng.choice(lines) for _ in range(rng.randint(1, 12))]
         if rng.random() < 0.6:
             at = rng.randrange(len(block))
-            block[at] = edited(rng, block[at])
+            block[at] = edited(rng, block[at], BLOCK_PIECES)
         text = b"\n".join(block)
         rows = prove(text)
         if rows is None:
